@@ -1,0 +1,7 @@
+"""classweight-sweeper: search class weights, normalisation and threshold for imbalanced data."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,148 @@
+"""Keras losses built from a weight vector, written in ``keras.ops`` for every Keras backend.
+
+Multi-label: :class:`WeightedBinaryCrossentropy` is ``tf.nn.weighted_cross_entropy_with_logits``
+with one ``pos_weight`` per label, averaged over labels and rows (the model's last layer is
+linear: it outputs logits). Keras's ``fit(class_weight=...)`` is never used for multi-label targets,
+since it weights each row by the class of its argmax, which is meaningless for a multi-hot row.
+
+Multi-class: :class:`WeightedSparseCategoricalCrossentropy` is softmax cross-entropy on logits
+with each row weighted by the weight of its true class (integer class ids as targets), averaged
+over rows.
+
+Both are serialisable (``get_config``/``from_config``, registered under the ``sweeper`` package),
+so a model compiled with them saves and loads. :func:`packed_loss` is the internal form used to
+train several weight candidates at once: the model outputs ``(batch, members, labels)`` logits,
+and the loss is the *sum* over members of each member's own mean loss, so each member's gradient
+is exactly the gradient it would get alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from sweeper.weights import Task
+
+__all__ = [
+    "WeightedBinaryCrossentropy",
+    "WeightedSparseCategoricalCrossentropy",
+    "packed_loss",
+    "weighted_sigmoid_cross_entropy",
+    "weighted_softmax_cross_entropy",
+]
+
+
+def weighted_sigmoid_cross_entropy(labels: Any, logits: Any, pos_weight: Any) -> Any:
+    """Element-wise ``tf.nn.weighted_cross_entropy_with_logits``, in its overflow-safe form.
+
+    ``(1 - z) * x + (1 + (q - 1) * z) * (log(1 + exp(-|x|)) + max(-x, 0))`` with labels ``z``,
+    logits ``x`` and ``pos_weight`` ``q``; arguments broadcast against each other.
+    """
+    log_weight = 1.0 + (pos_weight - 1.0) * labels
+    softplus_of_negative = ops.log1p(ops.exp(-ops.abs(logits))) + ops.relu(-logits)
+    return (1.0 - labels) * logits + log_weight * softplus_of_negative
+
+
+def weighted_softmax_cross_entropy(one_hot: Any, logits: Any, class_weight: Any) -> Any:
+    """Per-row softmax cross-entropy times the weight of the row's true class.
+
+    ``one_hot`` has the logits' shape (or broadcasts to it); ``class_weight`` broadcasts along the
+    last axis. The result drops the last axis.
+    """
+    per_row = -ops.sum(one_hot * ops.log_softmax(logits, axis=-1), axis=-1)
+    return per_row * ops.sum(one_hot * class_weight, axis=-1)
+
+
+def _as_weight_list(weights: Sequence[float] | np.ndarray, name: str) -> list[float]:
+    values = np.asarray(weights, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"`{name}` must be a non-empty vector, but got shape {values.shape}.")
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ValueError(f"`{name}` must hold finite values >= 0, but got {values.tolist()}.")
+    return values.tolist()
+
+
+@keras.saving.register_keras_serializable(package="sweeper")
+class WeightedBinaryCrossentropy(keras.losses.Loss):
+    """Multi-label sigmoid cross-entropy on logits with one ``pos_weight`` per label.
+
+    Args:
+        pos_weight: one weight per label, multiplying the loss of that label's positives.
+    """
+
+    def __init__(
+        self,
+        pos_weight: Sequence[float],
+        name: str = "weighted_binary_crossentropy",
+        reduction: str = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.pos_weight = _as_weight_list(pos_weight, "pos_weight")
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        pos_weight = ops.convert_to_tensor(self.pos_weight, dtype=y_pred.dtype)
+        labels = ops.cast(y_true, y_pred.dtype)
+        return ops.mean(weighted_sigmoid_cross_entropy(labels, y_pred, pos_weight), axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "pos_weight": list(self.pos_weight)}
+
+
+@keras.saving.register_keras_serializable(package="sweeper")
+class WeightedSparseCategoricalCrossentropy(keras.losses.Loss):
+    """Multi-class softmax cross-entropy on logits, each row weighted by its true class's weight.
+
+    Args:
+        class_weight: one weight per class. Targets are integer class ids.
+    """
+
+    def __init__(
+        self,
+        class_weight: Sequence[float],
+        name: str = "weighted_sparse_categorical_crossentropy",
+        reduction: str = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.class_weight = _as_weight_list(class_weight, "class_weight")
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        class_weight = ops.convert_to_tensor(self.class_weight, dtype=y_pred.dtype)
+        ids = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+        one_hot = ops.one_hot(ids, len(self.class_weight), dtype=y_pred.dtype)
+        return weighted_softmax_cross_entropy(one_hot, y_pred, class_weight)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "class_weight": list(self.class_weight)}
+
+
+def packed_loss(task: Task, weights: np.ndarray):
+    """Loss for a packed model: ``y_pred`` is ``(batch, members, outputs)``, ``weights`` is
+    ``(members, outputs)``; returns per-row sums over members of each member's own loss.
+
+    With Keras's mean over rows, the total is ``sum_m mean_rows(loss_m)``: each member's
+    gradient equals its lone gradient, and members share nothing but the batch order.
+    """
+    weights = np.asarray(weights, dtype=np.float32)
+    if weights.ndim != 2:
+        raise ValueError(f"`weights` must be (members, outputs), but got {weights.shape}.")
+    n_outputs = weights.shape[1]
+
+    def multilabel(y_true: Any, y_pred: Any) -> Any:
+        labels = ops.expand_dims(ops.cast(y_true, y_pred.dtype), 1)
+        pos_weight = ops.convert_to_tensor(weights, dtype=y_pred.dtype)
+        per_label = weighted_sigmoid_cross_entropy(labels, y_pred, pos_weight)
+        return ops.sum(ops.mean(per_label, axis=-1), axis=-1)
+
+    def multiclass(y_true: Any, y_pred: Any) -> Any:
+        ids = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+        one_hot = ops.expand_dims(ops.one_hot(ids, n_outputs, dtype=y_pred.dtype), 1)
+        class_weight = ops.convert_to_tensor(weights, dtype=y_pred.dtype)
+        return ops.sum(weighted_softmax_cross_entropy(one_hot, y_pred, class_weight), axis=-1)
+
+    return multilabel if task == "multilabel" else multiclass

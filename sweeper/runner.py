@@ -1,0 +1,178 @@
+"""The trial loop: ask Optuna for a batch of trials, train them together, tell their results.
+
+A lone trial is a batch of one. The budget is global: before each batch the runner counts the
+study's complete trials and the running ones (its own and other workers'), and asks only for what
+is left, so several workers sharing one database finish the study's number of trials together.
+Each asked trial keeps a heartbeat while it trains; stale trials of dead workers are failed and
+their parameters enqueued again, so a crash loses no finished trial and skips no candidate.
+
+An interrupt (Ctrl-C, SIGTERM) fails the batch in flight, enqueues its parameters for the next run
+and re-raises; every trial told before it stays in the study.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState
+from tqdm.auto import tqdm
+
+from sweeper.data import Splits
+from sweeper.metrics import default_threshold_grid, evaluate, pr_curve
+from sweeper.models import ModelFactory
+from sweeper.records import StudyInfo, TrialRecord
+from sweeper.space import Candidate, suggest_candidate
+from sweeper.storage import Heartbeat, fail_stale_trials
+from sweeper.studyfile import StudySpec
+from sweeper.train import PackedScores, train_and_score
+
+__all__ = ["RunSummary", "choose_pack", "record_member", "run_study"]
+
+DEFAULT_PACK = 8
+WAIT_FOR_OTHERS_S = 2.0
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    complete: int
+    """Complete trials in the study when the run ended."""
+    told: int
+    """Trials this run finished."""
+
+
+def choose_pack(spec: StudySpec) -> int:
+    """Members per training pass: the study file's ``[model] pack``, else the default."""
+    return spec.model.pack if spec.model.pack is not None else DEFAULT_PACK
+
+
+def record_member(
+    *,
+    info: StudyInfo,
+    splits: Splits,
+    scores: PackedScores,
+    member: int,
+    number: int,
+    candidate: Candidate,
+    weights: np.ndarray,
+) -> TrialRecord:
+    """Figures of one packed member, from its stored scores: no retraining for any threshold."""
+    validation_scores = scores.validation[member]
+    test_scores = scores.test[member]
+    figures = {}
+    curves = {}
+    for name, split, split_scores in (
+        ("validation", splits.validation, validation_scores),
+        ("test", splits.test, test_scores),
+    ):
+        figures[name] = evaluate(
+            split.y, split_scores, task=info.task, average=info.average,
+            threshold=candidate.threshold,
+        )
+        if info.task == "multilabel":
+            curves[name] = pr_curve(
+                split.y, split_scores, default_threshold_grid(), average=info.average
+            )
+    return TrialRecord(
+        number=number,
+        candidate=candidate,
+        weights=tuple(float(w) for w in weights),
+        validation=figures["validation"],
+        test=figures["test"],
+        validation_curve=curves.get("validation"),
+        test_curve=curves.get("test"),
+        diverged=bool(scores.diverged()[member]),
+        train_seconds=scores.seconds / scores.validation.shape[0],
+        packed_members=int(scores.validation.shape[0]),
+    )
+
+
+def _count(study: optuna.Study) -> tuple[int, int]:
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+    complete = sum(trial.state == TrialState.COMPLETE for trial in trials)
+    return complete, len(trials) - complete
+
+
+def _fail_and_requeue(study: optuna.Study, trials: list[optuna.Trial], reason: str) -> None:
+    for trial in trials:
+        trial.set_user_attr("failed_because", reason)
+        study.tell(trial, state=TrialState.FAIL)
+        if reason == "interrupted":
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+
+
+def _run_batch(
+    study: optuna.Study,
+    storage: RDBStorage,
+    spec: StudySpec,
+    info: StudyInfo,
+    splits: Splits,
+    size: int,
+    factory: ModelFactory | None,
+) -> int:
+    trials = [study.ask() for _ in range(size)]
+    pending = list(trials)
+    with Heartbeat(storage, [trial._trial_id for trial in trials]):
+        try:
+            candidates = [suggest_candidate(t, spec.search, info.task) for t in trials]
+            counts = np.asarray(info.train_counts)
+            weights = np.stack([c.weights(counts, info.n_train, info.task) for c in candidates])
+            scores = train_and_score(
+                splits, spec.model, weights, seed=info.seed, factory=factory
+            )
+            for member, (trial, candidate) in enumerate(zip(trials, candidates, strict=True)):
+                record = record_member(
+                    info=info, splits=splits, scores=scores, member=member,
+                    number=trial.number, candidate=candidate, weights=weights[member],
+                )
+                for key, value in record.user_attrs().items():
+                    trial.set_user_attr(key, value)
+                study.tell(trial, [record.validation.recall, record.validation.precision])
+                pending.remove(trial)
+        except (KeyboardInterrupt, SystemExit):
+            _fail_and_requeue(study, pending, "interrupted")
+            raise
+        except BaseException:
+            _fail_and_requeue(study, pending, "error")
+            raise
+    return size
+
+
+def run_study(
+    spec: StudySpec,
+    info: StudyInfo,
+    splits: Splits,
+    study: optuna.Study,
+    storage: RDBStorage,
+    *,
+    factory: ModelFactory | None = None,
+    progress: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RunSummary:
+    """Run batches until the study holds ``spec.study.trials`` complete trials."""
+    budget = spec.study.trials
+    pack = choose_pack(spec)
+    told = 0
+    complete, _ = _count(study)
+    with tqdm(
+        total=budget, initial=min(complete, budget), unit="trial", disable=not progress,
+        file=sys.stderr, dynamic_ncols=True, desc=spec.study.name,
+    ) as bar:
+        while True:
+            fail_stale_trials(study)
+            complete, running = _count(study)
+            bar.n = min(complete, budget)
+            bar.refresh()
+            remaining = budget - complete - running
+            if remaining <= 0:
+                if running == 0:
+                    break
+                sleep(WAIT_FOR_OTHERS_S)
+                continue
+            told += _run_batch(study, storage, spec, info, splits, min(pack, remaining), factory)
+    return RunSummary(complete=_count(study)[0], told=told)

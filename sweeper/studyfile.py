@@ -1,0 +1,356 @@
+"""The study file: a TOML document that says what to sweep, on which data, stored where.
+
+The file is parsed once, at the boundary, into frozen dataclasses; every later module trusts them.
+Unknown keys, wrong types and impossible values are errors that name the key
+(``[model] epochs: expected an integer >= 1, got 0.``), raised before any data is read or any
+training starts, so a typo never costs a sweep.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sweeper.errors import StudyFileError
+from sweeper.weights import NORMALISATIONS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on Python 3.10
+    import tomli as tomllib
+
+__all__ = [
+    "AVERAGES",
+    "DataSection",
+    "ModelSection",
+    "SearchSection",
+    "StudySection",
+    "StudySpec",
+    "default_storage_url",
+    "load_study_file",
+    "parse_study_file",
+]
+
+AVERAGES = ("auto", "micro", "macro")
+_REQUIRED = object()
+
+
+def default_storage_url(study_name: str) -> str:
+    """SQLite next to where the user runs the sweeper: the embedded, zero-setup default."""
+    return f"sqlite:///.sweeper/{study_name}.db"
+
+
+@dataclass(frozen=True)
+class StudySection:
+    name: str
+    storage: str
+    trials: int
+    average: str = "auto"
+    sampler_seed: int = 0
+
+
+@dataclass(frozen=True)
+class DataSection:
+    source: str
+    label_columns: tuple[str, ...] | None = None
+    label_column: str | None = None
+    feature_columns: tuple[str, ...] | None = None
+    validation_fraction: float = 0.2
+    test_fraction: float = 0.2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    hidden: tuple[int, ...] = (100, 100)
+    epochs: int = 10
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    factory: str | None = None
+    pack: int | None = None
+    """Trials trained together in one pass; ``None`` lets the sweeper choose."""
+
+
+@dataclass(frozen=True)
+class SearchSection:
+    exponent: tuple[float, float] = (0.0, 1.5)
+    normalisations: tuple[str, ...] = NORMALISATIONS
+    threshold: tuple[float, float] = (0.01, 0.99)
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """Everything a study file says, validated."""
+
+    path: Path
+    study: StudySection
+    data: DataSection
+    model: ModelSection = field(default_factory=ModelSection)
+    search: SearchSection = field(default_factory=SearchSection)
+
+    def with_overrides(self, *, storage: str | None = None, trials: int | None = None) -> StudySpec:
+        """The spec with command-line overrides applied (``--storage``, ``--trials``)."""
+        from dataclasses import replace
+
+        study = self.study
+        if storage is not None:
+            study = replace(study, storage=storage)
+        if trials is not None:
+            if trials < 1:
+                raise StudyFileError(f"--trials: expected an integer >= 1, got {trials}.")
+            study = replace(study, trials=trials)
+        return replace(self, study=study)
+
+
+class _Section:
+    """One table of the study file: takes keys one by one, then rejects whatever is left."""
+
+    def __init__(self, path: Path, name: str, table: Any) -> None:
+        if not isinstance(table, dict):
+            raise StudyFileError(f"{path}: [{name}] must be a table, got {type(table).__name__}.")
+        self.path = path
+        self.name = name
+        self.table = dict(table)
+
+    def fail(self, key: str, message: str) -> StudyFileError:
+        return StudyFileError(f"{self.path}: [{self.name}] {key}: {message}")
+
+    def take(
+        self,
+        key: str,
+        convert: Callable[[Any], Any],
+        expected: str,
+        default: Any = _REQUIRED,
+    ) -> Any:
+        if key not in self.table:
+            if default is _REQUIRED:
+                raise self.fail(key, "missing required key.")
+            return default
+        value = self.table.pop(key)
+        try:
+            return convert(value)
+        except (TypeError, ValueError):
+            raise self.fail(key, f"expected {expected}, got {value!r}.") from None
+
+    def finish(self) -> None:
+        if self.table:
+            unknown = sorted(self.table)[0]
+            raise self.fail(unknown, "unknown key.")
+
+
+def _integer(minimum: int) -> Callable[[Any], int]:
+    def convert(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError
+        return value
+
+    return convert
+
+
+def _number(low: float, high: float, *, open_low: bool = False, open_high: bool = False):
+    def convert(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError
+        if value < low or (open_low and value == low):
+            raise ValueError
+        if value > high or (open_high and value == high):
+            raise ValueError
+        return value
+
+    return convert
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError
+    return value
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise TypeError
+    items = tuple(_string(item) for item in value)
+    if len(set(items)) != len(items):
+        raise ValueError
+    return items
+
+
+def _integers(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value:
+        raise TypeError
+    return tuple(_integer(1)(item) for item in value)
+
+
+def _range(low: float, high: float) -> Callable[[Any], tuple[float, float]]:
+    bound = _number(low, high)
+
+    def convert(value: Any) -> tuple[float, float]:
+        if not isinstance(value, list) or len(value) != 2:
+            raise TypeError
+        first, second = bound(value[0]), bound(value[1])
+        if first > second:
+            raise ValueError
+        return first, second
+
+    return convert
+
+
+def _choices(allowed: tuple[str, ...]) -> Callable[[Any], tuple[str, ...]]:
+    def convert(value: Any) -> tuple[str, ...]:
+        items = _strings(value)
+        if any(item not in allowed for item in items):
+            raise ValueError
+        return items
+
+    return convert
+
+
+def _one_of(allowed: tuple[str, ...]) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError
+        return value
+
+    return convert
+
+
+def _pack(value: Any) -> int | None:
+    if value == "auto":
+        return None
+    return _integer(1)(value)
+
+
+def _read_study(path: Path, document: dict[str, Any]) -> StudySection:
+    section = _Section(path, "study", document.pop("study"))
+    name = section.take("name", _string, "a non-empty string")
+    study = StudySection(
+        name=name,
+        storage=section.take("storage", _string, "an SQLAlchemy URL", default_storage_url(name)),
+        trials=section.take("trials", _integer(1), "an integer >= 1"),
+        average=section.take("average", _one_of(AVERAGES), f"one of {AVERAGES}", "auto"),
+        sampler_seed=section.take("sampler_seed", _integer(0), "an integer >= 0", 0),
+    )
+    section.finish()
+    return study
+
+
+def _read_data(path: Path, document: dict[str, Any]) -> DataSection:
+    section = _Section(path, "data", document.pop("data"))
+    data = DataSection(
+        source=section.take("source", _string, 'a path or "builtin:NAME"'),
+        label_columns=section.take(
+            "label_columns", _strings, "a list of distinct column names", None
+        ),
+        label_column=section.take("label_column", _string, "a column name", None),
+        feature_columns=section.take(
+            "feature_columns", _strings, "a list of distinct column names", None
+        ),
+        validation_fraction=section.take(
+            "validation_fraction", _number(0, 1, open_low=True, open_high=True),
+            "a number in (0, 1)", 0.2,
+        ),
+        test_fraction=section.take(
+            "test_fraction", _number(0, 1, open_low=True, open_high=True),
+            "a number in (0, 1)", 0.2,
+        ),
+        seed=section.take("seed", _integer(0), "an integer >= 0", 0),
+    )
+    section.finish()
+    if data.label_columns is not None and data.label_column is not None:
+        raise section.fail(
+            "label_column",
+            "`label_columns` (multi-label) and `label_column` (multi-class) cannot both be set.",
+        )
+    if data.validation_fraction + data.test_fraction >= 1:
+        raise section.fail(
+            "test_fraction",
+            "`validation_fraction + test_fraction < 1` must hold, but got "
+            f"{data.validation_fraction} + {data.test_fraction}.",
+        )
+    return data
+
+
+def _read_model(path: Path, document: dict[str, Any]) -> ModelSection:
+    section = _Section(path, "model", document.pop("model", {}))
+    hidden = section.take("hidden", _integers, "a list of positive integers", None)
+    factory = section.take("factory", _string, '"package.module:function"', None)
+    if factory is not None and hidden is not None:
+        raise section.fail("factory", "`factory` and `hidden` cannot both be set.")
+    if factory is not None and factory.count(":") != 1:
+        raise section.fail("factory", f'expected "package.module:function", got {factory!r}.')
+    model = ModelSection(
+        hidden=hidden if hidden is not None else ModelSection.hidden,
+        epochs=section.take("epochs", _integer(1), "an integer >= 1", ModelSection.epochs),
+        batch_size=section.take(
+            "batch_size", _integer(1), "an integer >= 1", ModelSection.batch_size
+        ),
+        learning_rate=section.take(
+            "learning_rate", _number(0, 10, open_low=True), "a number in (0, 10]",
+            ModelSection.learning_rate,
+        ),
+        factory=factory,
+        pack=section.take("pack", _pack, 'an integer >= 1 or "auto"', None),
+    )
+    section.finish()
+    return model
+
+
+def _read_search(path: Path, document: dict[str, Any]) -> SearchSection:
+    section = _Section(path, "search", document.pop("search", {}))
+    search = SearchSection(
+        exponent=section.take(
+            "exponent", _range(0, 10), "[low, high] with 0 <= low <= high <= 10",
+            SearchSection.exponent,
+        ),
+        normalisations=section.take(
+            "normalisations", _choices(NORMALISATIONS), f"a list drawn from {NORMALISATIONS}",
+            SearchSection.normalisations,
+        ),
+        threshold=section.take(
+            "threshold", _range(0.0001, 0.9999), "[low, high] within (0, 1)",
+            SearchSection.threshold,
+        ),
+    )
+    section.finish()
+    return search
+
+
+
+def parse_study_file(text: str, path: Path) -> StudySpec:
+    """Parse and validate the text of a study file; ``path`` anchors relative data paths."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise StudyFileError(f"{path}: not valid TOML: {error}.") from None
+    for table in ("study", "data"):
+        if table not in document:
+            raise StudyFileError(f"{path}: [{table}]: missing required table.")
+    spec = StudySpec(
+        path=path,
+        study=_read_study(path, document),
+        data=_read_data(path, document),
+        model=_read_model(path, document),
+        search=_read_search(path, document),
+    )
+    if document:
+        raise StudyFileError(f"{path}: [{sorted(document)[0]}]: unknown table.")
+    return spec
+
+
+def load_study_file(path: str | Path) -> StudySpec:
+    """Read and validate a study file from disk."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StudyFileError(f"{path}: study file not found.") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise StudyFileError(f"{path}: cannot read study file: {error}.") from None
+    return parse_study_file(text, path)
