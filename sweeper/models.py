@@ -29,6 +29,7 @@ from sweeper.errors import StudyFileError
 __all__ = [
     "ModelFactory",
     "PackedMLP",
+    "build_mlp",
     "build_packed_model",
     "load_factory",
     "pack_factory_models",
@@ -99,6 +100,27 @@ class PackedMLP(keras.Model):
             "hidden": list(self.hidden),
             "seeds": list(self.seeds),
         }
+
+
+def build_mlp(
+    n_features: int, n_outputs: int, hidden: Sequence[int], seed: int
+) -> keras.Model:
+    """The built-in MLP as a plain Keras model with ``(batch, outputs)`` logits.
+
+    Its initial weights are those of a :class:`PackedMLP` member with the same ``seed``, so
+    production training from an exported trial starts where the trial started.
+    """
+    sizes = (int(n_features), *(int(h) for h in hidden), int(n_outputs))
+    layers: list[keras.layers.Layer] = [keras.Input((sizes[0],))]
+    for layer, fan_out in enumerate(sizes[1:]):
+        last = layer == len(sizes) - 2
+        layers.append(keras.layers.Dense(fan_out, activation=None if last else "relu"))
+    model = keras.Sequential(layers)
+    for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+        model.layers[layer].set_weights(
+            [_glorot_uniform(seed, layer, fan_in, fan_out), np.zeros(fan_out, np.float32)]
+        )
+    return model
 
 
 def load_factory(reference: str, search_dir: Path | None = None) -> ModelFactory:

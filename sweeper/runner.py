@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -115,7 +116,10 @@ def _run_batch(
     size: int,
     factory: ModelFactory | None,
 ) -> int:
-    trials = [study.ask() for _ in range(size)]
+    with warnings.catch_warnings():
+        # Optuna warns that heartbeats are meant for study.optimize; the sweeper beats itself.
+        warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
+        trials = [study.ask() for _ in range(size)]
     pending = list(trials)
     with Heartbeat(storage, [trial._trial_id for trial in trials]):
         try:

@@ -16,7 +16,7 @@ from types import TracebackType
 
 import optuna
 import sqlalchemy.exc
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from sqlalchemy.engine import make_url
 
 from sweeper.errors import StorageError
@@ -69,7 +69,7 @@ def open_storage(
                 engine_kwargs={"pool_pre_ping": True},
                 heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period,
-                heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=max_retry),
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
             )
     except sqlalchemy.exc.NoSuchModuleError:
         raise StorageError(

@@ -94,7 +94,9 @@ def create_or_resume(spec: StudySpec, info: StudyInfo, storage: RDBStorage) -> o
         )
     stored = study.user_attrs.get(STUDY_ATTR)
     if stored is None:
-        study.set_metric_names(METRIC_NAMES)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(METRIC_NAMES)
         study.set_user_attr(STUDY_ATTR, info.to_dict())
         return study
     _check_same_setup(spec.study.name, StudyInfo.from_dict(stored), info)

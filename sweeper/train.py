@@ -53,6 +53,15 @@ def probabilities(logits: np.ndarray, task: Task) -> np.ndarray:
     return (exponentials / exponentials.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
+def _logits(network: keras.Model, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """Direct calls in chunks: ``predict`` would trace a new function for every new model."""
+    parts = [
+        keras.ops.convert_to_numpy(network(X[start : start + chunk], training=False))
+        for start in range(0, X.shape[0], chunk)
+    ]
+    return np.concatenate(parts, axis=0)
+
+
 def train_and_score(
     splits: Splits,
     model: ModelSection,
@@ -84,7 +93,7 @@ def train_and_score(
     )
     scored = []
     for split in (splits.validation, splits.test):
-        logits = network.predict(split.X, batch_size=8192, verbose=0)
+        logits = _logits(network, split.X)
         scored.append(np.moveaxis(probabilities(logits, train.task), 1, 0))
     return PackedScores(
         validation=scored[0], test=scored[1], seconds=time.perf_counter() - started

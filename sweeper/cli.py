@@ -1,0 +1,255 @@
+"""Command line: ``sweeper run | worker | report | export | dashboard``.
+
+Errors a user can cause print one line, ``sweeper: error: ...``, to stderr and exit with code 2;
+anything else is a bug and keeps its traceback. TensorFlow is imported only by the commands that
+train, so ``report`` and ``export`` start in a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sweeper import __version__
+from sweeper.errors import SweeperError
+
+__all__ = ["build_parser", "main"]
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _load_spec(args: argparse.Namespace):
+    from sweeper.studyfile import load_study_file
+
+    spec = load_study_file(args.study)
+    return spec.with_overrides(
+        storage=getattr(args, "storage", None), trials=getattr(args, "trials", None)
+    )
+
+
+def _open_existing(args: argparse.Namespace):
+    from sweeper.storage import open_storage
+    from sweeper.study import load_study
+
+    spec = _load_spec(args)
+    storage = open_storage(spec.study.storage)
+    study, info = load_study(spec, storage)
+    return spec, storage, study, info
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with the C++ stderr silenced.
+
+    TensorFlow's native libraries print several lines (CUDA probing, oneDNN notices) before its
+    logging is configured, so ``TF_CPP_MIN_LOG_LEVEL`` cannot hide them; they would bury the
+    sweeper's own output. Python-level errors still surface: the descriptor is restored first.
+    """
+    if "tensorflow" in sys.modules or os.environ.get("SWEEPER_TF_LOGS"):
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                import tensorflow  # noqa: F401
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _sweep(args: argparse.Namespace, *, show_front: bool) -> int:
+    from optuna.trial import TrialState
+
+    _import_tensorflow_quietly()
+    from sweeper.data import prepare_splits
+    from sweeper.models import load_factory
+    from sweeper.report import build_report, format_table
+    from sweeper.runner import run_study
+    from sweeper.storage import open_storage, redact
+    from sweeper.study import create_or_resume, study_info
+
+    spec = _load_spec(args)
+    splits = prepare_splits(spec.data, spec.path.parent)
+    factory = load_factory(spec.model.factory, spec.path.parent) if spec.model.factory else None
+    storage = open_storage(spec.study.storage)
+    info = study_info(spec, splits)
+    study = create_or_resume(spec, info, storage)
+    print(
+        f"study {spec.study.name!r} in {redact(spec.study.storage)}: "
+        f"{info.task}, {len(info.labels)} labels, {info.n_train} training rows",
+        file=sys.stderr,
+    )
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        run_study(spec, info, splits, study, storage, factory=factory, progress=not args.quiet)
+    except KeyboardInterrupt:
+        complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        print(
+            f"stopped: {complete} complete trials are kept in the study; "
+            "run the same command to resume.",
+            file=sys.stderr,
+        )
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if show_front:
+        print(format_table(build_report(study, info)))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    return _sweep(args, show_front=True)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    return _sweep(args, show_front=False)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from sweeper.report import build_report, format_table, write_html, write_json
+
+    _, _, study, info = _open_existing(args)
+    report = build_report(study, info)
+    print(format_table(report))
+    if args.json:
+        write_json(report, args.json)
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.html:
+        write_html(report, args.html)
+        print(f"wrote {args.html}", file=sys.stderr)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from sweeper.export import export_document, select_trial, write_export
+    from sweeper.study import finished_records
+
+    spec, _, study, info = _open_existing(args)
+    record = select_trial(
+        finished_records(study),
+        trial=args.trial,
+        min_precision=args.min_precision,
+        min_recall=args.min_recall,
+    )
+    document = export_document(
+        record, info, study_name=spec.study.name, storage_url=spec.study.storage
+    )
+    write_export(document, args.output)
+    print(
+        f"wrote {args.output}: trial {record.number}, validation recall "
+        f"{record.validation.recall:.3f}, precision {record.validation.precision:.3f}; "
+        f"test recall {record.test.recall:.3f}, precision {record.test.precision:.3f}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    import optuna_dashboard
+
+    spec, storage, _, _ = _open_existing(args)
+    print(
+        f"optuna-dashboard for study {spec.study.name!r}: http://127.0.0.1:{args.port}/ "
+        "(Ctrl-C to stop)",
+        file=sys.stderr,
+    )
+    try:
+        optuna_dashboard.run_server(storage, host="127.0.0.1", port=args.port)
+    except KeyboardInterrupt:
+        pass
+    except OSError as error:
+        raise SweeperError(f"cannot serve on 127.0.0.1:{args.port}: {error.strerror}.") from None
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sweeper",
+        description="Search class weights, normalisation and decision threshold for imbalanced "
+        "classifiers with a multi-objective Optuna study.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str, handler) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("study", type=Path, metavar="STUDY.toml", help="the study file")
+        sub.add_argument("--storage", metavar="URL", help="SQLAlchemy URL; overrides the file's")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    run = command("run", "create or resume the study and run it to its budget", _run)
+    run.add_argument("--trials", type=_positive, metavar="N", help="override the budget")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    worker = command("worker", "join a running study from another process or machine", _worker)
+    worker.add_argument("--trials", type=_positive, metavar="N", help="override the budget")
+    worker.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    report = command("report", "print the Pareto front; write it as HTML or JSON", _report)
+    report.add_argument("--html", type=Path, metavar="FILE", help="self-contained HTML page")
+    report.add_argument("--json", type=Path, metavar="FILE", help="the report's facts as JSON")
+
+    export = command("export", "write one trial's weights and threshold as JSON", _export)
+    rule = export.add_mutually_exclusive_group(required=True)
+    rule.add_argument("--trial", type=int, metavar="N", help="this trial number")
+    rule.add_argument(
+        "--min-precision", type=_fraction, metavar="P",
+        help="the best recall among trials with validation precision >= P",
+    )
+    rule.add_argument(
+        "--min-recall", type=_fraction, metavar="R",
+        help="the best precision among trials with validation recall >= R",
+    )
+    export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.json")
+
+    dashboard = command("dashboard", "serve optuna-dashboard on the study's storage", _dashboard)
+    dashboard.add_argument("--port", type=_positive, default=8080, help="default 8080")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sweeper`` console script; returns the exit code."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = build_parser().parse_args(argv)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return args.handler(args)
+    except SweeperError as error:
+        print(f"sweeper: error: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

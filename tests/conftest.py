@@ -1,0 +1,93 @@
+"""Shared fixtures: small real data sets and study files written into a temporary folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def make_multilabel_arrays(n_rows: int = 1500, n_labels: int = 4, seed: int = 0):
+    """Rare labels (about 1 in 8) with a noisy feature per label and one pure-noise feature."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n_rows, n_labels)) < 0.12).astype(np.uint8)
+    signal = y * (rng.random((n_rows, n_labels)) < 0.7)
+    X = np.column_stack([signal + 0.3 * rng.standard_normal((n_rows, n_labels)),
+                         rng.standard_normal(n_rows)]).astype(np.float32)
+    return X, y
+
+
+def make_multiclass_arrays(counts=(60, 130, 210, 80), seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.repeat(np.arange(len(counts)), counts))
+    means = 1.5 * np.eye(len(counts))
+    X = (means[y] + rng.standard_normal((y.size, len(counts)))).astype(np.float32)
+    return X, y.astype(np.int64)
+
+
+STUDY_TEMPLATE = """
+[study]
+name = "{name}"
+storage = "{storage}"
+trials = {trials}
+
+[data]
+source = "{source}"
+{data_extra}
+validation_fraction = 0.25
+test_fraction = 0.25
+seed = 0
+
+[model]
+hidden = [16]
+epochs = {epochs}
+batch_size = 64
+learning_rate = 0.01
+pack = {pack}
+
+[search]
+exponent = [0.0, 1.5]
+threshold = [0.05, 0.95]
+"""
+
+
+@pytest.fixture
+def write_study(tmp_path: Path):
+    """Write a small study file; keyword arguments fill the template."""
+
+    def write(**values: object) -> Path:
+        fields = {
+            "name": "small",
+            "storage": f"sqlite:///{tmp_path / 'study.db'}",
+            "trials": 4,
+            "source": "small.npz",
+            "data_extra": "",
+            "epochs": 3,
+            "pack": 2,
+        }
+        fields.update(values)
+        path = tmp_path / f"{fields['name']}.toml"
+        path.write_text(STUDY_TEMPLATE.format(**fields))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def multilabel_npz(tmp_path: Path) -> Path:
+    X, y = make_multilabel_arrays()
+    path = tmp_path / "small.npz"
+    np.savez(path, X=X, y=y)
+    return path
+
+
+@pytest.fixture
+def multiclass_npz(tmp_path: Path) -> Path:
+    X, y = make_multiclass_arrays()
+    path = tmp_path / "classes.npz"
+    np.savez(path, X=X, y=y, labels=np.array(["A", "B", "C", "D"]))
+    return path

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sweeper.data import (
+    Dataset,
+    load_dataset,
+    make_seed_multiclass,
+    make_seed_multilabel,
+    prepare_splits,
+    split_dataset,
+)
+from sweeper.errors import DataError
+from sweeper.studyfile import DataSection
+
+
+def test_seed_multilabel_matches_the_seed_problem():
+    data = make_seed_multilabel(seed=1)
+    assert data.X.shape == (30_000, 30) and data.y.shape == (30_000, 30)
+    assert data.y.mean() == pytest.approx(1 / 30, rel=0.05)
+    # feature j is 1 only where label j is positive, for about 10% of those positives
+    assert not (data.X.astype(bool) & ~data.y.astype(bool)).any()
+    assert data.X.sum() / data.y.sum() == pytest.approx(0.1, abs=0.01)
+
+
+def test_seed_multiclass_has_the_seed_counts():
+    data = make_seed_multiclass()
+    assert data.label_counts().tolist() == [198, 436, 710, 272]
+    assert data.task == "multiclass"
+
+
+def test_split_is_stratified_and_deterministic():
+    data = make_seed_multiclass()
+    first = split_dataset(data, validation_fraction=0.2, test_fraction=0.2, seed=3)
+    again = split_dataset(data, validation_fraction=0.2, test_fraction=0.2, seed=3)
+    np.testing.assert_array_equal(first.test.y, again.test.y)
+    for part, fraction in ((first.validation, 0.2), (first.test, 0.2), (first.train, 0.6)):
+        np.testing.assert_allclose(part.label_counts() / data.label_counts(), fraction, atol=0.01)
+    total = sum(p.X.shape[0] for p in (first.train, first.validation, first.test))
+    assert total == data.X.shape[0]
+
+
+def test_rare_multilabel_labels_reach_every_split():
+    rng = np.random.default_rng(0)
+    y = np.zeros((400, 3), dtype=np.uint8)
+    y[rng.choice(400, 3, replace=False), 0] = 1  # only three positives
+    y[rng.choice(400, 120, replace=False), 1] = 1
+    y[:, 2] = rng.random(400) < 0.3
+    data = Dataset(X=rng.random((400, 3)).astype(np.float32), y=y, task="multilabel",
+                   labels=("a", "b", "c"))
+    splits = split_dataset(data, validation_fraction=0.2, test_fraction=0.2, seed=0)
+    for part in (splits.train, splits.validation, splits.test):
+        assert (part.label_counts() > 0).all()
+
+
+def section(source, **kwargs):
+    return DataSection(source=source, **kwargs)
+
+
+def test_csv_multilabel_and_multiclass(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("f1,f2,A,B,kind\n0.5,1,1,0,cat\n1.5,2,0,1,dog\n2.5,3,1,1,cat\n")
+    multi = load_dataset(section("d.csv", label_columns=("A", "B"), feature_columns=("f1", "f2")),
+                         tmp_path)
+    assert multi.task == "multilabel" and multi.labels == ("A", "B")
+    np.testing.assert_array_equal(multi.y, [[1, 0], [0, 1], [1, 1]])
+    single = load_dataset(section("d.csv", label_column="kind", feature_columns=("f1", "f2")),
+                          tmp_path)
+    assert single.task == "multiclass" and single.labels == ("cat", "dog")
+    np.testing.assert_array_equal(single.y, [0, 1, 0])
+
+
+def write_npz(tmp_path, **arrays):
+    path = tmp_path / "d.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"X": np.ones((4, 2)), "y": np.ones((3, 2))}, "X and y have different lengths"),
+        ({"X": np.array([[1.0, np.nan], [0, 0]]), "y": np.array([[1], [0]])},
+         r"features contain NaN or inf \(1 values; first at row 0, feature 1\)"),
+        ({"X": np.array([[1.0, np.inf], [0, 0]]), "y": np.array([[1], [0]])}, "NaN or inf"),
+        ({"X": np.ones((2, 2)), "y": np.array([[1, 2], [0, 1]])},
+         "label 'label_1' has values other than 0 and 1"),
+        ({"X": np.ones((2, 2))}, "no array named 'y'"),
+        ({"X": np.ones((2, 2)), "y": np.array([-1, 0])}, "must hold class ids"),
+    ],
+)
+def test_bad_npz(tmp_path, arrays, message):
+    write_npz(tmp_path, **arrays)
+    with pytest.raises(DataError, match=message):
+        load_dataset(section("d.npz"), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "message"),
+    [
+        ("a,b\n1,1\n", {"label_columns": ("c",)}, "no column named 'c'"),
+        ("a,b\n1,x\n", {"label_columns": ("a",)}, "column 'b', row 2: not a number: 'x'"),
+        ("a,b\n1,2\n", {"label_columns": ("b",)}, "label 'b' has values other than 0 and 1"),
+        ("a,b\n1,2,3\n", {"label_columns": ("b",)}, "line 2 has 3 fields, the header has 2"),
+        ("a,b\n1,1\n", {}, "needs \\[data\\] label_columns"),
+    ],
+)
+def test_bad_csv(tmp_path, text, kwargs, message):
+    (tmp_path / "d.csv").write_text(text)
+    with pytest.raises(DataError, match=message):
+        load_dataset(section("d.csv", **kwargs), tmp_path)
+
+
+def test_missing_file_and_unknown_builtin(tmp_path):
+    with pytest.raises(DataError, match="nope.csv: data file not found"):
+        load_dataset(section("nope.csv"), tmp_path)
+    with pytest.raises(DataError, match="unknown built-in data set 'nope'"):
+        load_dataset(section("builtin:nope"), tmp_path)
+
+
+def test_label_without_training_positive_is_rejected(tmp_path):
+    X = np.random.default_rng(0).random((50, 2))
+    y = np.zeros((50, 2), dtype=np.uint8)
+    y[::5, 0] = 1  # label "never" has no positive at all
+    write_npz(tmp_path, X=X, y=y, labels=np.array(["common", "never"]))
+    with pytest.raises(DataError, match="label 'never' has no positive sample in the training"):
+        prepare_splits(section("d.npz"), tmp_path)
+
+
+def test_fingerprint_changes_with_the_data():
+    first, second = make_seed_multiclass(seed=0), make_seed_multiclass(seed=1)
+    assert first.fingerprint() == make_seed_multiclass(seed=0).fingerprint()
+    assert first.fingerprint() != second.fingerprint()

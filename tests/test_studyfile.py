@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sweeper.errors import StudyFileError
+from sweeper.studyfile import load_study_file, parse_study_file
+
+MINIMAL = """
+[study]
+name = "demo"
+trials = 5
+
+[data]
+source = "builtin:seed-multilabel"
+"""
+
+
+def parse(text: str):
+    return parse_study_file(text, Path("demo.toml"))
+
+
+def test_minimal_file_gets_defaults():
+    spec = parse(MINIMAL)
+    assert spec.study.storage == "sqlite:///.sweeper/demo.db"
+    assert spec.model.hidden == (100, 100)
+    assert spec.model.pack is None
+    assert spec.search.normalisations == ("none", "sum_to_one", "mean_one", "balanced")
+
+
+def test_shipped_studies_parse():
+    for path in Path(__file__).parent.parent.joinpath("studies").glob("*.toml"):
+        assert load_study_file(path).study.trials >= 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("[model]\nepochz = 3", r"\[model\] epochz: unknown key"),
+        ("[model]\nepochs = 0", r"\[model\] epochs: expected an integer >= 1, got 0"),
+        ("[model]\nepochs = 2.5", r"\[model\] epochs: expected an integer >= 1, got 2.5"),
+        ("[model]\nepochs = true", r"\[model\] epochs: expected an integer >= 1, got True"),
+        ("[model]\nhidden = [10, -1]", r"\[model\] hidden: expected a list of positive integers"),
+        ("[model]\npack = 0", r"\[model\] pack: expected an integer >= 1 or \"auto\""),
+        ('[model]\nfactory = "pkg.mod:f"\nhidden = [3]', r"`factory` and `hidden` cannot both"),
+        ('[model]\nfactory = "pkg.mod"', r"\[model\] factory: expected \"package.module:function\""),
+        ("[search]\nexponent = [2, 1]", r"\[search\] exponent: expected \[low, high\]"),
+        ("[search]\nthreshold = [0, 0.5]", r"\[search\] threshold: expected \[low, high\] within"),
+        ('[search]\nnormalisations = ["l2"]', r"\[search\] normalisations: expected a list drawn"),
+        ("[serch]\nexponent = [0, 1]", r"\[serch\]: unknown table"),
+    ],
+)
+def test_bad_values_name_the_key(extra, message):
+    with pytest.raises(StudyFileError, match=message):
+        parse(MINIMAL + extra)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[data]\nsource = "x.csv"', r"\[study\]: missing required table"),
+        ('[study]\nname = "a"\n[data]\nsource = "x.csv"', r"\[study\] trials: missing required key"),
+        ('[study]\nname = "a"\ntrials = 3\nstorag = "x"\n[data]\nsource = "x.csv"',
+         r"\[study\] storag: unknown key"),
+        ('[study]\nname = "a"\ntrials = 3\naverage = "weighted"\n[data]\nsource = "x.csv"',
+         r"\[study\] average: expected one of"),
+        ('[study]\nname = "a"\ntrials = 3\n[data]\nsource = "x.csv"\nlabel_column = "c"\n'
+         'label_columns = ["a"]', r"`label_columns` \(multi-label\) and `label_column`"),
+        ('[study]\nname = "a"\ntrials = 3\n[data]\nsource = "x.csv"\nvalidation_fraction = 0.6\n'
+         "test_fraction = 0.5", r"`validation_fraction \+ test_fraction < 1` must hold"),
+        ('[study]\nname = "a"\ntrials = 3\n[data]\nsource = "x.csv"\ntest_fraction = 1.0',
+         r"\[data\] test_fraction: expected a number in \(0, 1\)"),
+        ("[study\nname=", "not valid TOML"),
+    ],
+)
+def test_bad_files(text, message):
+    with pytest.raises(StudyFileError, match=message):
+        parse(text)
+
+
+def test_missing_study_file():
+    with pytest.raises(StudyFileError, match=r"nowhere.toml: study file not found"):
+        load_study_file("nowhere.toml")
+
+
+def test_overrides_replace_storage_and_trials():
+    spec = parse(MINIMAL).with_overrides(storage="sqlite:///other.db", trials=9)
+    assert (spec.study.storage, spec.study.trials) == ("sqlite:///other.db", 9)

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sweeper.weights import inverse_frequency, normalise, weight_vector
+
+# Seed 001's class sizes: n = 1616, K = 4; inverse frequency n / (K * n_c).
+SEED_COUNTS = np.array([198, 436, 710, 272])
+SEED_INVERSE = [1616 / 792, 1616 / 1744, 1616 / 2840, 1616 / 1088]
+
+
+def test_multiclass_inverse_frequency_matches_hand_values():
+    weights = inverse_frequency(SEED_COUNTS, 1616, "multiclass")
+    np.testing.assert_allclose(weights, [2.0404040, 0.9266055, 0.5690141, 1.4852941], rtol=1e-6)
+
+
+def test_multilabel_inverse_frequency_is_negatives_over_positives():
+    np.testing.assert_allclose(inverse_frequency(np.array([1, 3]), 4, "multilabel"), [3, 1 / 3])
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ("none", SEED_INVERSE),
+        ("sum_to_one", [0.4063483, 0.1845343, 0.1133197, 0.2957977]),
+        ("mean_one", [1.6253933, 0.7381373, 0.4532787, 1.1831907]),
+        # n/(K n_c) already satisfies sum_c w_c n_c = n, so "balanced" leaves it unchanged.
+        ("balanced", SEED_INVERSE),
+    ],
+)
+def test_normalisations_of_seed_weights(how, expected):
+    weights = weight_vector(
+        counts=SEED_COUNTS, n_samples=1616, task="multiclass", exponent=1.0, normalisation=how
+    )
+    np.testing.assert_allclose(weights, expected, rtol=1e-6)
+
+
+def test_balanced_normalisation_of_tempered_weights_preserves_total():
+    # sqrt of the inverse frequency, rescaled so that sum_c w_c n_c = 1616 (hand-computed).
+    weights = weight_vector(
+        counts=SEED_COUNTS, n_samples=1616, task="multiclass", exponent=0.5,
+        normalisation="balanced",
+    )
+    np.testing.assert_allclose(weights, [1.4706615, 0.9910649, 0.7766336, 1.2547606], rtol=1e-6)
+    assert np.dot(weights, SEED_COUNTS) == pytest.approx(1616)
+
+
+def test_exponent_zero_is_unweighted():
+    weights = weight_vector(
+        counts=SEED_COUNTS, n_samples=1616, task="multiclass", exponent=0.0, normalisation="none"
+    )
+    np.testing.assert_array_equal(weights, np.ones(4))
+
+
+def test_exponent_two_squares_the_inverse_frequency():
+    weights = weight_vector(
+        counts=SEED_COUNTS, n_samples=1616, task="multiclass", exponent=2.0, normalisation="none"
+    )
+    np.testing.assert_allclose(weights, np.square(SEED_INVERSE))
+
+
+def test_multilabel_balanced_keeps_total_positive_weight():
+    counts = np.array([10, 40, 150])
+    weights = weight_vector(
+        counts=counts, n_samples=1000, task="multilabel", exponent=1.0, normalisation="balanced"
+    )
+    assert np.dot(weights, counts) == pytest.approx(counts.sum())
+    raw = (1000 - counts) / counts
+    np.testing.assert_allclose(weights / weights[0], raw / raw[0])
+
+
+@pytest.mark.parametrize(
+    ("counts", "n", "message"),
+    [
+        ([0, 3], 10, "every count must be > 0"),
+        ([5, 30], 10, "every count must be <= n_samples"),
+        ([], 10, "non-empty vector"),
+    ],
+)
+def test_inverse_frequency_rejects_bad_counts(counts, n, message):
+    with pytest.raises(ValueError, match=message):
+        inverse_frequency(np.array(counts), n, "multiclass")
+
+
+def test_unknown_normalisation_is_rejected():
+    with pytest.raises(ValueError, match="`how` must be one of"):
+        normalise(np.ones(2), np.ones(2), "softmax")
+
+
+def test_weights_do_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = "import sys, sweeper.weights, sweeper.metrics; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
