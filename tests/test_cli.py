@@ -1,0 +1,253 @@
+"""The command line end to end on small real data: a real study in SQLite, real training."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sweeper.cli import main
+from sweeper.data import prepare_splits
+from sweeper.storage import open_storage
+from sweeper.study import create_or_resume, study_info
+from sweeper.studyfile import load_study_file
+from tests.conftest import STUDY_TEMPLATE, make_multilabel_arrays
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("sweeper: error: ")
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def finished_study(tmp_path_factory):
+    """A small multi-label study run to its budget of 6 trials (3 packed passes of 2)."""
+    folder = tmp_path_factory.mktemp("study")
+    X, y = make_multilabel_arrays()
+    np.savez(folder / "small.npz", X=X, y=y)
+    path = folder / "small.toml"
+    path.write_text(STUDY_TEMPLATE.format(
+        name="small", storage=f"sqlite:///{folder / 'study.db'}", trials=6, source="small.npz",
+        data_extra="", epochs=4, pack=2,
+    ))
+    assert main(["run", str(path), "--quiet"]) == 0
+    return path
+
+
+def test_run_stores_every_trial_with_its_record(finished_study):
+    import optuna
+
+    spec = load_study_file(finished_study)
+    study = optuna.load_study(study_name="small", storage=spec.study.storage)
+    trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(trials) == 6
+    assert study.metric_names == ["recall", "precision"]
+    for trial in trials:
+        assert set(trial.params) == {"exponent", "normalisation", "threshold"}
+        attrs = trial.user_attrs
+        assert len(attrs["weights"]) == 4
+        assert len(attrs["validation"]["per_label_recall"]) == 4
+        assert 0 <= attrs["test"]["precision"] <= 1
+        assert trial.values == [attrs["validation"]["recall"], attrs["validation"]["precision"]]
+        assert attrs["training"]["packed_members"] == 2
+
+
+def test_run_again_resumes_without_new_trials(finished_study, capsys):
+    code, out, _ = run_cli(capsys, "run", finished_study, "--quiet")
+    assert code == 0
+    assert "of 6 complete" in out
+    code, out, _ = run_cli(capsys, "run", finished_study, "--quiet", "--trials", "8")
+    assert code == 0
+    assert "of 8 complete" in out
+
+
+def test_report_writes_table_json_and_html(finished_study, capsys, tmp_path):
+    code, out, _ = run_cli(
+        capsys, "report", finished_study, "--json", tmp_path / "r.json", "--html", tmp_path / "r.html"
+    )
+    assert code == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert f"trials on the validation front of {sum(report['trial_states'].values())}" in out
+    recalls = [row["validation"]["recall"] for row in report["front"]]
+    assert recalls == sorted(recalls, reverse=True)
+    html = (tmp_path / "r.html").read_text()
+    assert "front (validation)" in html and "<script" in html
+    assert re.search(r"<script[^>]*\bsrc=", html) is None  # plotly.js inlined: opens offline
+    assert len(html) > 1_000_000
+
+
+def test_export_then_train_from_json_reproduces_validation_figures(finished_study, capsys, tmp_path):
+    import keras
+
+    from sweeper.export import load_export
+    from sweeper.metrics import evaluate
+    from sweeper.models import build_mlp
+
+    output = tmp_path / "weights.json"
+    code, _, err = run_cli(capsys, "export", finished_study, "--min-recall", "0.3", "-o", output)
+    assert code == 0, err
+    exported = load_export(output)
+    document = exported.document
+    assert document["task"] == "multilabel" and len(document["pos_weight"]) == 4
+
+    spec = load_study_file(finished_study)
+    splits = prepare_splits(spec.data, finished_study.parent)
+    assert document["data"]["fingerprint"] == study_info(spec, splits).fingerprint
+    model_spec = document["training"]["model"]
+    seed = document["training"]["seed"]
+    keras.utils.set_random_seed(seed)
+    model = build_mlp(splits.train.X.shape[1], 4, model_spec["hidden"], seed)
+    model.compile(
+        optimizer=keras.optimizers.Adam(model_spec["learning_rate"]), loss=exported.loss()
+    )
+    keras.utils.set_random_seed(seed)
+    model.fit(splits.train.X, splits.train.y, epochs=model_spec["epochs"],
+              batch_size=model_spec["batch_size"], shuffle=True, verbose=0)
+    decisions = exported.decide(model(splits.validation.X))
+    figures = evaluate(splits.validation.y, decisions.astype(np.float32), task="multilabel",
+                       average=document["metrics"]["average"], threshold=0.5)
+    assert figures.recall == pytest.approx(exported.validation.recall, abs=0.02)
+    assert figures.precision == pytest.approx(exported.validation.precision, abs=0.02)
+
+
+def test_export_rules_pick_the_right_trial(finished_study, capsys, tmp_path):
+    code, _, _ = run_cli(capsys, "report", finished_study, "--json", tmp_path / "r.json")
+    trials = json.loads((tmp_path / "r.json").read_text())["front"]
+    lowest_precision = min(t["validation"]["precision"] for t in trials)
+    code, _, err = run_cli(capsys, "export", finished_study, "--min-precision",
+                           str(lowest_precision), "-o", tmp_path / "e.json")
+    assert code == 0, err
+    chosen = json.loads((tmp_path / "e.json").read_text())
+    assert chosen["metrics"]["validation"]["recall"] == max(
+        t["validation"]["recall"] for t in trials
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--trial", "999"], "trial 999 is not a finished trial of this study"),
+        (["--min-precision", "1.0", "--trial", "1"], None),  # argparse: mutually exclusive
+    ],
+)
+def test_export_errors_write_nothing(finished_study, capsys, tmp_path, argv, message):
+    output = tmp_path / "nothing.json"
+    if message is None:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["export", str(finished_study), *argv, "-o", str(output)])
+        assert exit_info.value.code == 2
+    else:
+        code, _, err = run_cli(capsys, "export", finished_study, *argv, "-o", output)
+        assert code == 2
+        assert message in error_line(err)
+    assert not output.exists()
+
+
+def make_npz(folder: Path, X, y, **extra) -> None:
+    np.savez(folder / "small.npz", X=X, y=y, **extra)
+
+
+def bad_lengths(folder):
+    X, y = make_multilabel_arrays()
+    make_npz(folder, X[:-1], y)
+
+
+def nan_features(folder):
+    X, y = make_multilabel_arrays()
+    X[10, 2] = np.nan
+    make_npz(folder, X, y)
+
+
+def non_binary_labels(folder):
+    X, y = make_multilabel_arrays()
+    y[3, 1] = 2
+    make_npz(folder, X, y)
+
+
+def label_without_positive(folder):
+    X, y = make_multilabel_arrays()
+    y[:, 2] = 0
+    make_npz(folder, X, y)
+
+
+def good_data(folder):
+    make_npz(folder, *make_multilabel_arrays())
+
+
+@pytest.mark.parametrize(
+    ("prepare", "study_values", "message"),
+    [
+        (lambda folder: None, {}, "small.npz: data file not found"),
+        (bad_lengths, {}, "X and y have different lengths (1499 and 1500 rows)"),
+        (nan_features, {}, "features contain NaN or inf"),
+        (non_binary_labels, {}, "label 'label_1' has values other than 0 and 1"),
+        (label_without_positive, {}, "label 'label_2' has no positive sample in the training"),
+        (good_data, {"epochs": "'ten'"}, "[model] epochs: expected an integer >= 1, got 'ten'"),
+        (good_data, {"data_extra": "labl_column = 'x'"}, "[data] labl_column: unknown key"),
+        (good_data, {"storage": "not a url"}, "storage 'not a url': not a valid SQLAlchemy URL"),
+        (good_data, {"storage": "postgresql+psycopg://nobody@127.0.0.1:9/none"},
+         "storage postgresql+psycopg://nobody@127.0.0.1:9/none: cannot connect"),
+        (good_data, {"storage": "nosuchdb://x/y"}, "unknown database dialect or driver"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_no_study(
+    tmp_path, capsys, write_study, prepare, study_values, message
+):
+    prepare(tmp_path)
+    path = write_study(**study_values)
+    code, out, err = run_cli(capsys, "run", path, "--quiet")
+    assert code == 2
+    assert message in error_line(err)
+    assert not (tmp_path / "study.db").exists()
+
+
+def test_report_and_export_of_a_study_without_finished_trials(tmp_path, capsys, write_study):
+    good_data(tmp_path)
+    path = write_study()
+    spec = load_study_file(path)
+    splits = prepare_splits(spec.data, path.parent)
+    create_or_resume(spec, study_info(spec, splits), open_storage(spec.study.storage))
+    for argv in (["report"], ["export", "--trial", "0", "-o", str(tmp_path / "x.json")]):
+        code, _, err = run_cli(capsys, argv[0], path, *argv[1:])
+        assert code == 2
+        assert "study 'small' has no finished trials yet" in error_line(err)
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_report_of_an_unknown_study(tmp_path, capsys, write_study):
+    path = write_study(name="never-run")
+    code, _, err = run_cli(capsys, "report", path)
+    assert code == 2
+    assert "no study named 'never-run' in storage" in error_line(err)
+
+
+def test_resume_on_other_data_is_refused(tmp_path, capsys, write_study, finished_study):
+    good_data(tmp_path)
+    storage = load_study_file(finished_study).study.storage
+    X, y = make_multilabel_arrays(seed=1)
+    np.savez(tmp_path / "small.npz", X=X, y=y)
+    code, _, err = run_cli(capsys, "run", write_study(storage=storage), "--quiet")
+    assert code == 2
+    assert "was created with another data (fingerprint)" in error_line(err)
+
+
+def test_console_script_exits_2_without_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "sweeper.cli", "report", str(tmp_path / "missing.toml")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"sweeper: error: {tmp_path / 'missing.toml'}: study file not found."
