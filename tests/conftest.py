@@ -16,8 +16,9 @@ def make_multilabel_arrays(n_rows: int = 1500, n_labels: int = 4, seed: int = 0)
     rng = np.random.default_rng(seed)
     y = (rng.random((n_rows, n_labels)) < 0.12).astype(np.uint8)
     signal = y * (rng.random((n_rows, n_labels)) < 0.7)
-    X = np.column_stack([signal + 0.3 * rng.standard_normal((n_rows, n_labels)),
-                         rng.standard_normal(n_rows)]).astype(np.float32)
+    X = np.column_stack(
+        [signal + 0.3 * rng.standard_normal((n_rows, n_labels)), rng.standard_normal(n_rows)]
+    ).astype(np.float32)
     return X, y
 
 

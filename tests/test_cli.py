@@ -39,10 +39,17 @@ def finished_study(tmp_path_factory):
     X, y = make_multilabel_arrays()
     np.savez(folder / "small.npz", X=X, y=y)
     path = folder / "small.toml"
-    path.write_text(STUDY_TEMPLATE.format(
-        name="small", storage=f"sqlite:///{folder / 'study.db'}", trials=6, source="small.npz",
-        data_extra="", epochs=4, pack=2,
-    ))
+    path.write_text(
+        STUDY_TEMPLATE.format(
+            name="small",
+            storage=f"sqlite:///{folder / 'study.db'}",
+            trials=6,
+            source="small.npz",
+            data_extra="",
+            epochs=4,
+            pack=2,
+        )
+    )
     assert main(["run", str(path), "--quiet"]) == 0
     return path
 
@@ -76,7 +83,13 @@ def test_run_again_resumes_without_new_trials(finished_study, capsys):
 
 def test_report_writes_table_json_and_html(finished_study, capsys, tmp_path):
     code, out, _ = run_cli(
-        capsys, "report", finished_study, "--json", tmp_path / "r.json", "--html", tmp_path / "r.html"
+        capsys,
+        "report",
+        finished_study,
+        "--json",
+        tmp_path / "r.json",
+        "--html",
+        tmp_path / "r.html",
     )
     assert code == 0
     report = json.loads((tmp_path / "r.json").read_text())
@@ -89,7 +102,9 @@ def test_report_writes_table_json_and_html(finished_study, capsys, tmp_path):
     assert len(html) > 1_000_000
 
 
-def test_export_then_train_from_json_reproduces_validation_figures(finished_study, capsys, tmp_path):
+def test_export_then_train_from_json_reproduces_validation_figures(
+    finished_study, capsys, tmp_path
+):
     import keras
 
     from sweeper.export import load_export
@@ -114,11 +129,22 @@ def test_export_then_train_from_json_reproduces_validation_figures(finished_stud
         optimizer=keras.optimizers.Adam(model_spec["learning_rate"]), loss=exported.loss()
     )
     keras.utils.set_random_seed(seed)
-    model.fit(splits.train.X, splits.train.y, epochs=model_spec["epochs"],
-              batch_size=model_spec["batch_size"], shuffle=True, verbose=0)
+    model.fit(
+        splits.train.X,
+        splits.train.y,
+        epochs=model_spec["epochs"],
+        batch_size=model_spec["batch_size"],
+        shuffle=True,
+        verbose=0,
+    )
     decisions = exported.decide(model(splits.validation.X))
-    figures = evaluate(splits.validation.y, decisions.astype(np.float32), task="multilabel",
-                       average=document["metrics"]["average"], threshold=0.5)
+    figures = evaluate(
+        splits.validation.y,
+        decisions.astype(np.float32),
+        task="multilabel",
+        average=document["metrics"]["average"],
+        threshold=0.5,
+    )
     assert figures.recall == pytest.approx(exported.validation.recall, abs=0.02)
     assert figures.precision == pytest.approx(exported.validation.precision, abs=0.02)
 
@@ -127,8 +153,15 @@ def test_export_rules_pick_the_right_trial(finished_study, capsys, tmp_path):
     code, _, _ = run_cli(capsys, "report", finished_study, "--json", tmp_path / "r.json")
     trials = json.loads((tmp_path / "r.json").read_text())["front"]
     lowest_precision = min(t["validation"]["precision"] for t in trials)
-    code, _, err = run_cli(capsys, "export", finished_study, "--min-precision",
-                           str(lowest_precision), "-o", tmp_path / "e.json")
+    code, _, err = run_cli(
+        capsys,
+        "export",
+        finished_study,
+        "--min-precision",
+        str(lowest_precision),
+        "-o",
+        tmp_path / "e.json",
+    )
     assert code == 0, err
     chosen = json.loads((tmp_path / "e.json").read_text())
     assert chosen["metrics"]["validation"]["recall"] == max(
@@ -198,8 +231,11 @@ def good_data(folder):
         (good_data, {"epochs": "'ten'"}, "[model] epochs: expected an integer >= 1, got 'ten'"),
         (good_data, {"data_extra": "labl_column = 'x'"}, "[data] labl_column: unknown key"),
         (good_data, {"storage": "not a url"}, "storage 'not a url': not a valid SQLAlchemy URL"),
-        (good_data, {"storage": "postgresql+psycopg://nobody@127.0.0.1:9/none"},
-         "storage postgresql+psycopg://nobody@127.0.0.1:9/none: cannot connect"),
+        (
+            good_data,
+            {"storage": "postgresql+psycopg://nobody@127.0.0.1:9/none"},
+            "storage postgresql+psycopg://nobody@127.0.0.1:9/none: cannot connect",
+        ),
         (good_data, {"storage": "nosuchdb://x/y"}, "unknown database dialect or driver"),
     ],
 )
@@ -208,7 +244,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_no_study(
 ):
     prepare(tmp_path)
     path = write_study(**study_values)
-    code, out, err = run_cli(capsys, "run", path, "--quiet")
+    code, _, err = run_cli(capsys, "run", path, "--quiet")
     assert code == 2
     assert message in error_line(err)
     assert not (tmp_path / "study.db").exists()
@@ -247,7 +283,65 @@ def test_resume_on_other_data_is_refused(tmp_path, capsys, write_study, finished
 def test_console_script_exits_2_without_traceback(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "sweeper.cli", "report", str(tmp_path / "missing.toml")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == f"sweeper: error: {tmp_path / 'missing.toml'}: study file not found."
+    assert (
+        result.stderr.strip()
+        == f"sweeper: error: {tmp_path / 'missing.toml'}: study file not found."
+    )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_dashboard_serves_the_study_with_named_objectives(finished_study):
+    port = free_port()
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sweeper.cli",
+            "dashboard",
+            str(finished_study),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as server:
+        try:
+            _check_dashboard(server, port)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+def _check_dashboard(server: subprocess.Popen, port: int) -> None:
+    """Wait for the server, then check what the dashboard's own API serves."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
+                summaries = json.load(r)["study_summaries"]
+            break
+        except OSError:
+            assert server.poll() is None, server.stderr.read().decode()
+            assert time.monotonic() < deadline, "dashboard did not start"
+            time.sleep(0.3)
+    (summary,) = summaries
+    assert summary["study_name"] == "small"
+    url = f"http://127.0.0.1:{port}/api/studies/{summary['study_id']}?after=0"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        detail = json.load(response)
+    assert detail["objective_names"] == ["recall", "precision"]
+    assert len(detail["trials"]) >= 6

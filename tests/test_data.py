@@ -47,8 +47,9 @@ def test_rare_multilabel_labels_reach_every_split():
     y[rng.choice(400, 3, replace=False), 0] = 1  # only three positives
     y[rng.choice(400, 120, replace=False), 1] = 1
     y[:, 2] = rng.random(400) < 0.3
-    data = Dataset(X=rng.random((400, 3)).astype(np.float32), y=y, task="multilabel",
-                   labels=("a", "b", "c"))
+    data = Dataset(
+        X=rng.random((400, 3)).astype(np.float32), y=y, task="multilabel", labels=("a", "b", "c")
+    )
     splits = split_dataset(data, validation_fraction=0.2, test_fraction=0.2, seed=0)
     for part in (splits.train, splits.validation, splits.test):
         assert (part.label_counts() > 0).all()
@@ -61,12 +62,14 @@ def section(source, **kwargs):
 def test_csv_multilabel_and_multiclass(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("f1,f2,A,B,kind\n0.5,1,1,0,cat\n1.5,2,0,1,dog\n2.5,3,1,1,cat\n")
-    multi = load_dataset(section("d.csv", label_columns=("A", "B"), feature_columns=("f1", "f2")),
-                         tmp_path)
+    multi = load_dataset(
+        section("d.csv", label_columns=("A", "B"), feature_columns=("f1", "f2")), tmp_path
+    )
     assert multi.task == "multilabel" and multi.labels == ("A", "B")
     np.testing.assert_array_equal(multi.y, [[1, 0], [0, 1], [1, 1]])
-    single = load_dataset(section("d.csv", label_column="kind", feature_columns=("f1", "f2")),
-                          tmp_path)
+    single = load_dataset(
+        section("d.csv", label_column="kind", feature_columns=("f1", "f2")), tmp_path
+    )
     assert single.task == "multiclass" and single.labels == ("cat", "dog")
     np.testing.assert_array_equal(single.y, [0, 1, 0])
 
@@ -81,11 +84,15 @@ def write_npz(tmp_path, **arrays):
     ("arrays", "message"),
     [
         ({"X": np.ones((4, 2)), "y": np.ones((3, 2))}, "X and y have different lengths"),
-        ({"X": np.array([[1.0, np.nan], [0, 0]]), "y": np.array([[1], [0]])},
-         r"features contain NaN or inf \(1 values; first at row 0, feature 1\)"),
+        (
+            {"X": np.array([[1.0, np.nan], [0, 0]]), "y": np.array([[1], [0]])},
+            r"features contain NaN or inf \(1 values; first at row 0, feature 1\)",
+        ),
         ({"X": np.array([[1.0, np.inf], [0, 0]]), "y": np.array([[1], [0]])}, "NaN or inf"),
-        ({"X": np.ones((2, 2)), "y": np.array([[1, 2], [0, 1]])},
-         "label 'label_1' has values other than 0 and 1"),
+        (
+            {"X": np.ones((2, 2)), "y": np.array([[1, 2], [0, 1]])},
+            "label 'label_1' has values other than 0 and 1",
+        ),
         ({"X": np.ones((2, 2))}, "no array named 'y'"),
         ({"X": np.ones((2, 2)), "y": np.array([-1, 0])}, "must hold class ids"),
     ],
@@ -113,7 +120,7 @@ def test_bad_csv(tmp_path, text, kwargs, message):
 
 
 def test_missing_file_and_unknown_builtin(tmp_path):
-    with pytest.raises(DataError, match="nope.csv: data file not found"):
+    with pytest.raises(DataError, match=r"nope\.csv: data file not found"):
         load_dataset(section("nope.csv"), tmp_path)
     with pytest.raises(DataError, match="unknown built-in data set 'nope'"):
         load_dataset(section("builtin:nope"), tmp_path)

@@ -19,7 +19,9 @@ POS_WEIGHT = np.array([1.0, 27.0, 0.5, 3.0, 0.0], dtype=np.float32)
 
 def test_weighted_binary_matches_tensorflow():
     expected = tf.reduce_mean(
-        tf.nn.weighted_cross_entropy_with_logits(labels=LABELS, logits=LOGITS, pos_weight=POS_WEIGHT)
+        tf.nn.weighted_cross_entropy_with_logits(
+            labels=LABELS, logits=LOGITS, pos_weight=POS_WEIGHT
+        )
     )
     loss = WeightedBinaryCrossentropy(pos_weight=POS_WEIGHT)
     assert float(loss(LABELS, LOGITS)) == pytest.approx(float(expected), rel=1e-5)
@@ -54,7 +56,9 @@ def test_losses_round_trip_through_keras_serialisation(loss):
     restored = keras.losses.deserialize(keras.losses.serialize(loss))
     assert type(restored) is type(loss)
     assert restored.get_config() == loss.get_config()
-    y_true = np.array([[1, 0, 1]]) if isinstance(loss, WeightedBinaryCrossentropy) else np.array([2])
+    y_true = (
+        np.array([[1, 0, 1]]) if isinstance(loss, WeightedBinaryCrossentropy) else np.array([2])
+    )
     logits = np.array([[0.3, -1.2, 2.0]], dtype=np.float32)
     assert float(restored(y_true, logits)) == pytest.approx(float(loss(y_true, logits)))
 

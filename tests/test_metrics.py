@@ -26,9 +26,7 @@ def test_pareto_front_on_hand_made_points(points, front):
 def test_pareto_front_agrees_with_brute_force():
     rng = np.random.default_rng(3)
     points = np.round(rng.random((300, 2)), 2)
-    dominated = [
-        any((q >= p).all() and (q > p).any() for q in points) for p in points
-    ]
+    dominated = [any((q >= p).all() and (q > p).any() for q in points) for p in points]
     expected = [i for i, d in enumerate(dominated) if not d]
     assert sorted(pareto_front(points).tolist()) == expected
 
@@ -63,7 +61,9 @@ def test_multilabel_micro_and_macro_by_hand():
 def test_per_label_thresholds_apply_per_column():
     y = np.array([[1, 1], [0, 0]])
     scores = np.array([[0.3, 0.3], [0.2, 0.2]])
-    result = evaluate(y, scores, task="multilabel", average="micro", threshold=np.array([0.25, 0.5]))
+    result = evaluate(
+        y, scores, task="multilabel", average="micro", threshold=np.array([0.25, 0.5])
+    )
     assert result.per_label_recall == (1.0, 0.0)
 
 

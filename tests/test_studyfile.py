@@ -44,7 +44,10 @@ def test_shipped_studies_parse():
         ("[model]\nhidden = [10, -1]", r"\[model\] hidden: expected a list of positive integers"),
         ("[model]\npack = 0", r"\[model\] pack: expected an integer >= 1 or \"auto\""),
         ('[model]\nfactory = "pkg.mod:f"\nhidden = [3]', r"`factory` and `hidden` cannot both"),
-        ('[model]\nfactory = "pkg.mod"', r"\[model\] factory: expected \"package.module:function\""),
+        (
+            '[model]\nfactory = "pkg.mod"',
+            r"\[model\] factory: expected \"package.module:function\"",
+        ),
         ("[search]\nexponent = [2, 1]", r"\[search\] exponent: expected \[low, high\]"),
         ("[search]\nthreshold = [0, 0.5]", r"\[search\] threshold: expected \[low, high\] within"),
         ('[search]\nnormalisations = ["l2"]', r"\[search\] normalisations: expected a list drawn"),
@@ -60,17 +63,32 @@ def test_bad_values_name_the_key(extra, message):
     ("text", "message"),
     [
         ('[data]\nsource = "x.csv"', r"\[study\]: missing required table"),
-        ('[study]\nname = "a"\n[data]\nsource = "x.csv"', r"\[study\] trials: missing required key"),
-        ('[study]\nname = "a"\ntrials = 3\nstorag = "x"\n[data]\nsource = "x.csv"',
-         r"\[study\] storag: unknown key"),
-        ('[study]\nname = "a"\ntrials = 3\naverage = "weighted"\n[data]\nsource = "x.csv"',
-         r"\[study\] average: expected one of"),
-        ('[study]\nname = "a"\ntrials = 3\n[data]\nsource = "x.csv"\nlabel_column = "c"\n'
-         'label_columns = ["a"]', r"`label_columns` \(multi-label\) and `label_column`"),
-        ('[study]\nname = "a"\ntrials = 3\n[data]\nsource = "x.csv"\nvalidation_fraction = 0.6\n'
-         "test_fraction = 0.5", r"`validation_fraction \+ test_fraction < 1` must hold"),
-        ('[study]\nname = "a"\ntrials = 3\n[data]\nsource = "x.csv"\ntest_fraction = 1.0',
-         r"\[data\] test_fraction: expected a number in \(0, 1\)"),
+        (
+            '[study]\nname = "a"\n[data]\nsource = "x.csv"',
+            r"\[study\] trials: missing required key",
+        ),
+        (
+            '[study]\nname = "a"\ntrials = 3\nstorag = "x"\n[data]\nsource = "x.csv"',
+            r"\[study\] storag: unknown key",
+        ),
+        (
+            '[study]\nname = "a"\ntrials = 3\naverage = "weighted"\n[data]\nsource = "x.csv"',
+            r"\[study\] average: expected one of",
+        ),
+        (
+            '[study]\nname = "a"\ntrials = 3\n[data]\nsource = "x.csv"\nlabel_column = "c"\n'
+            'label_columns = ["a"]',
+            r"`label_columns` \(multi-label\) and `label_column`",
+        ),
+        (
+            '[study]\nname = "a"\ntrials = 3\n[data]\nsource = "x.csv"\nvalidation_fraction = 0.6\n'
+            "test_fraction = 0.5",
+            r"`validation_fraction \+ test_fraction < 1` must hold",
+        ),
+        (
+            '[study]\nname = "a"\ntrials = 3\n[data]\nsource = "x.csv"\ntest_fraction = 1.0',
+            r"\[data\] test_fraction: expected a number in \(0, 1\)",
+        ),
         ("[study\nname=", "not valid TOML"),
     ],
 )

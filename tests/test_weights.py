@@ -39,7 +39,10 @@ def test_normalisations_of_seed_weights(how, expected):
 def test_balanced_normalisation_of_tempered_weights_preserves_total():
     # sqrt of the inverse frequency, rescaled so that sum_c w_c n_c = 1616 (hand-computed).
     weights = weight_vector(
-        counts=SEED_COUNTS, n_samples=1616, task="multiclass", exponent=0.5,
+        counts=SEED_COUNTS,
+        n_samples=1616,
+        task="multiclass",
+        exponent=0.5,
         normalisation="balanced",
     )
     np.testing.assert_allclose(weights, [1.4706615, 0.9910649, 0.7766336, 1.2547606], rtol=1e-6)
