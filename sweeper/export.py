@@ -46,11 +46,13 @@ def export_schema() -> dict[str, Any]:
 
 
 def _validate(document: Any, where: str) -> None:
-    try:
-        jsonschema.validate(document, export_schema())
-    except jsonschema.ValidationError as error:
+    errors = list(jsonschema.Draft202012Validator(export_schema()).iter_errors(document))
+    # A field's own error ("task" is not one of ...) says more than the task/weights pairing.
+    direct = [e for e in errors if e.validator != "oneOf" or e.absolute_path]
+    error = jsonschema.exceptions.best_match(direct or errors)
+    if error is not None:
         location = "/".join(str(part) for part in error.absolute_path) or "(top level)"
-        raise ExportError(f"{where}: invalid export at {location}: {error.message}") from None
+        raise ExportError(f"{where}: invalid export at {location}: {error.message}")
 
 
 def select_trial(

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sweeper.errors import ExportError
+from sweeper.export import export_document, load_export, select_trial, write_export
+from sweeper.metrics import Evaluation
+from sweeper.records import StudyInfo, TrialRecord
+from sweeper.space import Candidate
+
+INFO = StudyInfo(
+    task="multilabel",
+    labels=("a", "b"),
+    average="micro",
+    fingerprint="f" * 16,
+    source="builtin:x",
+    train_counts=(5, 9),
+    n_train=100,
+    n_validation=20,
+    n_test=20,
+    seed=0,
+    model={"hidden": [4], "epochs": 1, "batch_size": 8, "learning_rate": 0.01, "factory": None},
+    version="0",
+)
+
+
+def record(number: int, recall: float, precision: float) -> TrialRecord:
+    figures = Evaluation(recall, precision, (recall, recall), (precision, precision))
+    return TrialRecord(
+        number=number,
+        candidate=Candidate(exponent=1.0, normalisation="none", threshold=0.5),
+        weights=(19.0, 10.1),
+        validation=figures,
+        test=figures,
+        validation_curve=None,
+        test_curve=None,
+        diverged=False,
+        train_seconds=1.0,
+        packed_members=1,
+    )
+
+
+RECORDS = [record(0, 0.9, 0.2), record(1, 0.5, 0.5), record(2, 0.5, 0.6), record(3, 0.1, 0.95)]
+
+
+@pytest.mark.parametrize(
+    ("rule", "number"),
+    [
+        ({"trial": 1}, 1),
+        ({"min_precision": 0.5}, 2),  # recall 0.5 twice: the tie goes to higher precision
+        ({"min_precision": 0.1}, 0),
+        ({"min_recall": 0.5}, 2),
+        ({"min_recall": 0.0}, 3),
+    ],
+)
+def test_rules_select_the_right_trial(rule, number):
+    assert select_trial(RECORDS, **rule).number == number
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (
+            {"min_precision": 0.96},
+            r"no trial reaches validation precision >= 0.96 \(the best is 0.9500\)",
+        ),
+        (
+            {"min_recall": 0.91},
+            r"no trial reaches validation recall >= 0.91 \(the best is 0.9000\)",
+        ),
+        ({"trial": 7}, "trial 7 is not a finished trial"),
+        ({}, "choose exactly one of"),
+        ({"trial": 1, "min_recall": 0.2}, "choose exactly one of"),
+    ],
+)
+def test_rules_that_no_trial_satisfies(rule, message):
+    with pytest.raises(ExportError, match=message):
+        select_trial(RECORDS, **rule)
+
+
+def test_document_round_trip(tmp_path):
+    document = export_document(RECORDS[1], INFO, study_name="s", storage_url="sqlite:///x.db")
+    path = write_export(document, tmp_path / "w.json")
+    exported = load_export(path)
+    assert exported.weights == (19.0, 10.1)
+    assert exported.threshold == 0.5
+    assert exported.loss().pos_weight == [19.0, 10.1]
+    np.testing.assert_array_equal(exported.decide(np.array([[0.1, -0.1]])), [[1, 0]])
+    assert not list(tmp_path.glob(".*.tmp"))  # the temporary file was renamed, not left
+
+
+def test_storage_password_never_reaches_the_export():
+    document = export_document(
+        RECORDS[0], INFO, study_name="s", storage_url="postgresql+psycopg://u:hunter2@db/x"
+    )
+    assert "hunter2" not in json.dumps(document)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.pop("labels"), "'labels' is a required property"),
+        (lambda d: d.update(task="regression"), "at task"),
+        (lambda d: d.update(pos_weight=[-1.0, 2.0]), "at pos_weight/0"),
+        (lambda d: d.update(threshold=1.5), "at threshold"),
+        (lambda d: d.update(extra=1), "Additional properties"),
+    ],
+)
+def test_invalid_documents_are_rejected_on_read(tmp_path, change, message):
+    document = export_document(RECORDS[0], INFO, study_name="s", storage_url="sqlite:///x.db")
+    change(document)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(ExportError, match=message):
+        load_export(path)
+
+
+def test_unreadable_exports(tmp_path):
+    with pytest.raises(ExportError, match="export file not found"):
+        load_export(tmp_path / "missing.json")
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(ExportError, match="cannot read export"):
+        load_export(tmp_path / "broken.json")
