@@ -10,10 +10,10 @@ with each row weighted by the weight of its true class (integer class ids as tar
 over rows.
 
 Both are serialisable (``get_config``/``from_config``, registered under the ``sweeper`` package),
-so a model compiled with them saves and loads. :func:`packed_loss` is the internal form used to
-train several weight candidates at once: the model outputs ``(batch, members, labels)`` logits,
-and the loss is the *sum* over members of each member's own mean loss, so each member's gradient
-is exactly the gradient it would get alone.
+so a model compiled with them saves and loads. :func:`packed_loss_per_row` is the internal form
+used to train several weight candidates at once: the model outputs ``(batch, members, labels)``
+logits, and the loss is the *sum* over members of each member's own loss, so each member's
+gradient is exactly the gradient it would get alone.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from sweeper.weights import Task
 __all__ = [
     "WeightedBinaryCrossentropy",
     "WeightedSparseCategoricalCrossentropy",
-    "packed_loss",
+    "packed_loss_per_row",
     "weighted_sigmoid_cross_entropy",
     "weighted_softmax_cross_entropy",
 ]
@@ -121,28 +121,18 @@ class WeightedSparseCategoricalCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "class_weight": list(self.class_weight)}
 
 
-def packed_loss(task: Task, weights: np.ndarray):
-    """Loss for a packed model: ``y_pred`` is ``(batch, members, outputs)``, ``weights`` is
-    ``(members, outputs)``; returns per-row sums over members of each member's own loss.
+def packed_loss_per_row(task: Task, y_true: Any, logits: Any, weights: Any) -> Any:
+    """Per-row loss of a packed model: the sum over members of each member's own loss.
 
-    With Keras's mean over rows, the total is ``sum_m mean_rows(loss_m)``: each member's
-    gradient equals its lone gradient, and members share nothing but the batch order.
+    ``logits`` is ``(batch, members, outputs)``, ``weights`` is ``(members, outputs)``. The mean
+    over rows of the result is ``sum_m mean_rows(loss_m)``: each member's gradient equals its lone
+    gradient, and members share nothing but the batch order.
     """
-    weights = np.asarray(weights, dtype=np.float32)
-    if weights.ndim != 2:
-        raise ValueError(f"`weights` must be (members, outputs), but got {weights.shape}.")
-    n_outputs = weights.shape[1]
-
-    def multilabel(y_true: Any, y_pred: Any) -> Any:
-        labels = ops.expand_dims(ops.cast(y_true, y_pred.dtype), 1)
-        pos_weight = ops.convert_to_tensor(weights, dtype=y_pred.dtype)
-        per_label = weighted_sigmoid_cross_entropy(labels, y_pred, pos_weight)
+    weights = ops.cast(weights, logits.dtype)
+    if task == "multilabel":
+        labels = ops.expand_dims(ops.cast(y_true, logits.dtype), 1)
+        per_label = weighted_sigmoid_cross_entropy(labels, logits, weights)
         return ops.sum(ops.mean(per_label, axis=-1), axis=-1)
-
-    def multiclass(y_true: Any, y_pred: Any) -> Any:
-        ids = ops.reshape(ops.cast(y_true, "int32"), (-1,))
-        one_hot = ops.expand_dims(ops.one_hot(ids, n_outputs, dtype=y_pred.dtype), 1)
-        class_weight = ops.convert_to_tensor(weights, dtype=y_pred.dtype)
-        return ops.sum(weighted_softmax_cross_entropy(one_hot, y_pred, class_weight), axis=-1)
-
-    return multilabel if task == "multilabel" else multiclass
+    ids = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+    one_hot = ops.expand_dims(ops.one_hot(ids, logits.shape[-1], dtype=logits.dtype), 1)
+    return ops.sum(weighted_softmax_cross_entropy(one_hot, logits, weights), axis=-1)

@@ -85,12 +85,16 @@ class PackedMLP(keras.Model):
                     shape=(len(self.seeds), fan_out), initializer="zeros", name=f"bias_{layer}"
                 )
             )
+        self.built = True  # every variable exists now; JAX's stateless_call requires this
 
-    def call(self, inputs: Any) -> Any:
-        hidden = ops.einsum("bf,pfh->bph", inputs, self.kernels[0]) + self.biases[0]
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        # Member-major inside ((members, batch, width)): every layer after the first is then one
+        # batched matrix product with no transposes; one transpose at the end.
+        hidden = ops.einsum("bf,pfh->pbh", inputs, self.kernels[0])
+        hidden = hidden + ops.expand_dims(self.biases[0], 1)
         for kernel, bias in zip(self.kernels[1:], self.biases[1:], strict=True):
-            hidden = ops.einsum("bph,phk->bpk", ops.relu(hidden), kernel) + bias
-        return hidden
+            hidden = ops.matmul(ops.relu(hidden), kernel) + ops.expand_dims(bias, 1)
+        return ops.transpose(hidden, (1, 0, 2))
 
     def get_config(self) -> dict[str, Any]:
         return {

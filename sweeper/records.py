@@ -31,6 +31,7 @@ class StudyInfo:
     fingerprint: str
     source: str
     train_counts: tuple[int, ...]
+    n_features: int
     n_train: int
     n_validation: int
     n_test: int
@@ -46,6 +47,7 @@ class StudyInfo:
             "fingerprint": self.fingerprint,
             "source": self.source,
             "train_counts": list(self.train_counts),
+            "n_features": self.n_features,
             "n_train": self.n_train,
             "n_validation": self.n_validation,
             "n_test": self.n_test,
@@ -63,6 +65,7 @@ class StudyInfo:
             fingerprint=data["fingerprint"],
             source=data["source"],
             train_counts=tuple(data["train_counts"]),
+            n_features=data["n_features"],
             n_train=data["n_train"],
             n_validation=data["n_validation"],
             n_test=data["n_test"],

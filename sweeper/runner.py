@@ -27,15 +27,15 @@ from tqdm.auto import tqdm
 from sweeper.data import Splits
 from sweeper.metrics import default_threshold_grid, evaluate, pr_curve
 from sweeper.models import ModelFactory
+from sweeper.packing import available_memory_bytes, choose_pack, member_bytes
 from sweeper.records import StudyInfo, TrialRecord
 from sweeper.space import Candidate, suggest_candidate
 from sweeper.storage import Heartbeat, fail_stale_trials
 from sweeper.studyfile import StudySpec
-from sweeper.train import PackedScores, train_and_score
+from sweeper.train import PackedScores, PackedTrainer
 
-__all__ = ["RunSummary", "choose_pack", "record_member", "run_study"]
+__all__ = ["RunSummary", "pack_size", "record_member", "run_study"]
 
-DEFAULT_PACK = 8
 WAIT_FOR_OTHERS_S = 2.0
 
 
@@ -47,9 +47,26 @@ class RunSummary:
     """Trials this run finished."""
 
 
-def choose_pack(spec: StudySpec) -> int:
-    """Members per training pass: the study file's ``[model] pack``, else the default."""
-    return spec.model.pack if spec.model.pack is not None else DEFAULT_PACK
+def pack_size(spec: StudySpec, info: StudyInfo, factory: ModelFactory | None) -> int:
+    """Members per training pass: the study file's ``[model] pack``, else chosen from the
+    model's size, the memory at hand and the budget (:mod:`sweeper.packing`)."""
+    if spec.model.pack is not None:
+        return spec.model.pack
+    n_features, n_outputs = info.n_features, len(info.labels)
+    if factory is None:
+        hidden = spec.model.hidden
+    else:
+        # A user's model: size it as an MLP of one hidden layer with as many parameters.
+        parameters = factory(n_features, n_outputs).count_params()
+        hidden = (max(1, parameters // (n_features + n_outputs + 2)),)
+    per_member = member_bytes(
+        n_features=n_features, n_outputs=n_outputs, hidden=hidden,
+        batch_size=spec.model.batch_size,
+    )
+    memory, on_gpu = available_memory_bytes()
+    return choose_pack(
+        per_member_bytes=per_member, budget=spec.study.trials, memory_bytes=memory, on_gpu=on_gpu
+    )
 
 
 def record_member(
@@ -113,9 +130,9 @@ def _run_batch(
     spec: StudySpec,
     info: StudyInfo,
     splits: Splits,
-    size: int,
-    factory: ModelFactory | None,
+    trainer: PackedTrainer,
 ) -> int:
+    size = trainer.members
     with warnings.catch_warnings():
         # Optuna warns that heartbeats are meant for study.optimize; the sweeper beats itself.
         warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
@@ -126,9 +143,7 @@ def _run_batch(
             candidates = [suggest_candidate(t, spec.search, info.task) for t in trials]
             counts = np.asarray(info.train_counts)
             weights = np.stack([c.weights(counts, info.n_train, info.task) for c in candidates])
-            scores = train_and_score(
-                splits, spec.model, weights, seed=info.seed, factory=factory
-            )
+            scores = trainer.train_and_score(weights)
             for member, (trial, candidate) in enumerate(zip(trials, candidates, strict=True)):
                 record = record_member(
                     info=info, splits=splits, scores=scores, member=member,
@@ -160,8 +175,9 @@ def run_study(
 ) -> RunSummary:
     """Run batches until the study holds ``spec.study.trials`` complete trials."""
     budget = spec.study.trials
-    pack = choose_pack(spec)
+    pack = pack_size(spec, info, factory)
     told = 0
+    trainers: dict[int, PackedTrainer] = {}  # one compiled trainer per pack size, reused
     complete, _ = _count(study)
     with tqdm(
         total=budget, initial=min(complete, budget), unit="trial", disable=not progress,
@@ -178,5 +194,10 @@ def run_study(
                     break
                 sleep(WAIT_FOR_OTHERS_S)
                 continue
-            told += _run_batch(study, storage, spec, info, splits, min(pack, remaining), factory)
+            size = min(pack, remaining)
+            if size not in trainers:
+                trainers[size] = PackedTrainer(
+                    splits, spec.model, members=size, seed=info.seed, factory=factory
+                )
+            told += _run_batch(study, storage, spec, info, splits, trainers[size])
     return RunSummary(complete=_count(study)[0], told=told)

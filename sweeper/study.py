@@ -60,6 +60,7 @@ def study_info(spec: StudySpec, splits: Splits) -> StudyInfo:
         fingerprint=_splits_fingerprint(splits),
         source=spec.data.source,
         train_counts=tuple(int(c) for c in dataset.label_counts()),
+        n_features=int(dataset.X.shape[1]),
         n_train=int(dataset.X.shape[0]),
         n_validation=int(splits.validation.X.shape[0]),
         n_test=int(splits.test.X.shape[0]),

@@ -1,28 +1,44 @@
 """Training: fit one batch of weight candidates together and score the validation and test rows.
 
-One call trains ``P`` members (one per trial of a batch) in one packed model and returns their
-scores (probabilities) on the validation and test splits. Thresholds and every figure are computed
-from these scores afterwards, in :mod:`sweeper.metrics`; nothing here knows about thresholds.
+:class:`PackedTrainer` trains ``P`` members (one per trial of a batch) in one packed model. It is
+built once per pack size and reused for every batch: between batches it restores the initial
+weights and the optimizer's initial state, so the compiled training function (and the data,
+resident on the device as backend tensors) is reused rather than rebuilt.
 
-Reproducibility: Keras is seeded right before building and again right before ``fit``, so the
-initial weights and the batch order depend on ``seed`` alone, whatever the number of members.
+One epoch is one compiled call with no per-step Python work: the batch order is a ``(steps,
+batch)`` index matrix drawn from ``numpy.random.default_rng(seed)`` (the last batch padded and
+masked, so every step has the same shape), and the loop over steps runs inside the compiled
+function: ``tf.function`` compiled with XLA on TensorFlow, ``jax.jit`` with ``lax.scan`` on JAX.
+The model and loss are ``keras.ops`` code shared by both backends.
+
+Thresholds and every figure are computed from the returned scores, in :mod:`sweeper.metrics`.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
 
 from sweeper.data import Splits
-from sweeper.losses import packed_loss
+from sweeper.losses import packed_loss_per_row
 from sweeper.models import ModelFactory, build_packed_model
 from sweeper.studyfile import ModelSection
 from sweeper.weights import Task
 
-__all__ = ["PackedScores", "probabilities", "train_and_score"]
+__all__ = [
+    "PackedScores",
+    "PackedTrainer",
+    "batch_order",
+    "fit_plain",
+    "probabilities",
+    "train_and_score",
+]
 
 
 @dataclass(frozen=True)
@@ -53,13 +69,224 @@ def probabilities(logits: np.ndarray, task: Task) -> np.ndarray:
     return (exponentials / exponentials.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
-def _logits(network: keras.Model, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
-    """Direct calls in chunks: ``predict`` would trace a new function for every new model."""
-    parts = [
-        keras.ops.convert_to_numpy(network(X[start : start + chunk], training=False))
-        for start in range(0, X.shape[0], chunk)
-    ]
-    return np.concatenate(parts, axis=0)
+def batch_order(
+    n_rows: int, batch_size: int, epochs: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per epoch, the shuffled row indices as a ``(steps, batch_size)`` matrix and its mask.
+
+    The last batch is padded with row 0 and masked out, so a masked mean over each batch equals
+    Keras's mean over a short last batch.
+    """
+    rng = np.random.default_rng(seed)
+    steps = -(-n_rows // batch_size)
+    padding = steps * batch_size - n_rows
+    mask = np.concatenate([np.ones(n_rows, np.float32), np.zeros(padding, np.float32)])
+    orders = []
+    for _ in range(epochs):
+        order = np.concatenate([rng.permutation(n_rows), np.zeros(padding, np.int64)])
+        orders.append((order.reshape(steps, batch_size).astype(np.int32),
+                       mask.reshape(steps, batch_size)))
+    return orders
+
+
+def fit_plain(
+    model: keras.Model, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, seed: int
+) -> keras.Model:
+    """Train a compiled plain model with the sweeper's batch order (for production training).
+
+    With :func:`sweeper.models.build_mlp` and an exported trial's seed, this reproduces the
+    trial's training; any other compiled model trains on the same sequence of batches.
+    """
+    for order, mask in batch_order(X.shape[0], batch_size, epochs, seed):
+        rows = order.reshape(-1)[mask.reshape(-1) > 0]
+        model.fit(X[rows], y[rows], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    return model
+
+
+class PackedTrainer:
+    """Trains ``members`` weight candidates at once; reusable across batches of trials.
+
+    Args:
+        splits: the study's train / validation / test data (the training rows become resident).
+        model: the study's model section (hidden sizes, epochs, batch size, learning rate).
+        members: the pack size ``P``.
+        seed: every member's initialisation seed and the batch-order seed.
+        factory: a user model factory, or ``None`` for the built-in :class:`PackedMLP`.
+    """
+
+    def __init__(
+        self,
+        splits: Splits,
+        model: ModelSection,
+        *,
+        members: int,
+        seed: int,
+        factory: ModelFactory | None = None,
+    ) -> None:
+        self.splits = splits
+        self.spec = model
+        self.members = members
+        self.seed = seed
+        self.task: Task = splits.train.task
+        train = splits.train
+        keras.utils.set_random_seed(seed)
+        self.network = build_packed_model(
+            n_features=train.X.shape[1],
+            n_outputs=train.n_outputs,
+            seeds=[seed] * members,
+            hidden=model.hidden,
+            factory=factory,
+        )
+        self.optimizer = keras.optimizers.Adam(learning_rate=model.learning_rate)
+        self.optimizer.build(self.network.trainable_variables)
+        self._initial_model = [keras.ops.convert_to_numpy(v) for v in self.network.variables]
+        self._initial_optimizer = [
+            keras.ops.convert_to_numpy(v) for v in self.optimizer.variables
+        ]
+        self._X = keras.ops.convert_to_tensor(train.X)
+        labels = train.y.astype(np.float32 if self.task == "multilabel" else np.int32)
+        self._y = keras.ops.convert_to_tensor(labels)
+        self._epoch = self._compile_epoch()
+
+    def _reset(self) -> None:
+        for variable, value in zip(self.network.variables, self._initial_model, strict=True):
+            variable.assign(value)
+        for variable, value in zip(self.optimizer.variables, self._initial_optimizer, strict=True):
+            variable.assign(value)
+
+    def _compile_epoch(self) -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            return _tensorflow_epoch(self)
+        if backend == "jax":
+            return _jax_epoch(self)
+        raise RuntimeError(f"the sweeper trains on TensorFlow or JAX, not on {backend!r}.")
+
+    def train(self, weights: np.ndarray) -> None:
+        """Train every member from its initial state, member ``m`` with loss weights
+        ``weights[m]`` (``(members, outputs)``)."""
+        weights = np.asarray(weights, dtype=np.float32)
+        if weights.shape != (self.members, self.splits.train.n_outputs):
+            raise ValueError(
+                f"`weights` must have shape {(self.members, self.splits.train.n_outputs)}, "
+                f"but got {weights.shape}."
+            )
+        self._reset()
+        n_rows = self.splits.train.X.shape[0]
+        for order, mask in batch_order(n_rows, self.spec.batch_size, self.spec.epochs, self.seed):
+            self._epoch(order, mask, weights)
+
+    def logits(self, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
+        """``(rows, members, outputs)`` logits, by direct calls in chunks."""
+        parts = [
+            keras.ops.convert_to_numpy(self.network(X[start : start + chunk], training=False))
+            for start in range(0, X.shape[0], chunk)
+        ]
+        return np.concatenate(parts, axis=0)
+
+    def train_and_score(self, weights: np.ndarray) -> PackedScores:
+        started = time.perf_counter()
+        self.train(weights)
+        scored = [
+            np.moveaxis(probabilities(self.logits(split.X), self.task), 1, 0)
+            for split in (self.splits.validation, self.splits.test)
+        ]
+        return PackedScores(
+            validation=scored[0], test=scored[1], seconds=time.perf_counter() - started
+        )
+
+
+def _masked_mean_loss(trainer: PackedTrainer, y_batch: Any, logits: Any, mask: Any, weights: Any):
+    per_row = packed_loss_per_row(trainer.task, y_batch, logits, weights)
+    return keras.ops.sum(per_row * mask) / keras.ops.sum(mask)
+
+
+def _tensorflow_epoch(trainer: PackedTrainer):
+    import tensorflow as tf
+
+    network, optimizer = trainer.network, trainer.optimizer
+    X, y = trainer._X, trainer._y
+
+    def run(order: tf.Tensor, mask: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+        for step in tf.range(tf.shape(order)[0]):
+            rows = order[step]
+            with tf.GradientTape() as tape:
+                logits = network(tf.gather(X, rows), training=True)
+                loss = _masked_mean_loss(trainer, tf.gather(y, rows), logits, mask[step], weights)
+            gradients = tape.gradient(loss, network.trainable_variables)
+            optimizer.apply(gradients, network.trainable_variables)
+        return tf.constant(0)
+
+    compiled = {"xla": tf.function(run, jit_compile=True), "plain": tf.function(run)}
+    mode = ["xla"]
+
+    def epoch(order: np.ndarray, mask: np.ndarray, weights: np.ndarray) -> None:
+        arguments = (tf.constant(order), tf.constant(mask), tf.constant(weights))
+        if mode[0] == "xla":
+            try:
+                compiled["xla"](*arguments)
+                return
+            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
+                warnings.warn(
+                    f"XLA cannot compile this model ({type(error).__name__}); training without "
+                    "XLA.", RuntimeWarning, stacklevel=2,
+                )
+                mode[0] = "plain"
+                trainer._reset()
+        compiled["plain"](*arguments)
+
+    return epoch
+
+
+def _jax_epoch(trainer: PackedTrainer):
+    import jax
+    import jax.numpy as jnp
+
+    network, optimizer = trainer.network, trainer.optimizer
+    X, y = trainer._X, trainer._y
+
+    @jax.jit
+    def run(state, order, mask, weights):
+        def step(state, batch):
+            trainable, non_trainable, optimizer_state = state
+            rows, batch_mask = batch
+
+            def loss_of(trainable):
+                logits, new_non_trainable = network.stateless_call(
+                    trainable, non_trainable, X[rows], training=True
+                )
+                loss = _masked_mean_loss(trainer, y[rows], logits, batch_mask, weights)
+                return loss, new_non_trainable
+
+            (_, new_non_trainable), gradients = jax.value_and_grad(loss_of, has_aux=True)(
+                trainable
+            )
+            trainable, optimizer_state = optimizer.stateless_apply(
+                optimizer_state, gradients, trainable
+            )
+            return (trainable, new_non_trainable, optimizer_state), None
+
+        state, _ = jax.lax.scan(step, state, (order, mask))
+        return state
+
+    def epoch(order: np.ndarray, mask: np.ndarray, weights: np.ndarray) -> None:
+        state = (
+            [v.value for v in network.trainable_variables],
+            [v.value for v in network.non_trainable_variables],
+            [v.value for v in optimizer.variables],
+        )
+        trainable, non_trainable, optimizer_state = run(
+            state, jnp.asarray(order), jnp.asarray(mask), jnp.asarray(weights)
+        )
+        for variables, values in (
+            (network.trainable_variables, trainable),
+            (network.non_trainable_variables, non_trainable),
+            (optimizer.variables, optimizer_state),
+        ):
+            for variable, value in zip(variables, values, strict=True):
+                variable.assign(value)
+
+    return epoch
 
 
 def train_and_score(
@@ -70,31 +297,7 @@ def train_and_score(
     seed: int,
     factory: ModelFactory | None = None,
 ) -> PackedScores:
-    """Train one member per row of ``weights`` (``(members, outputs)``) and score both splits."""
+    """One-off convenience: build a trainer for ``len(weights)`` members and use it once."""
     weights = np.asarray(weights, dtype=np.float32)
-    train = splits.train
-    started = time.perf_counter()
-    keras.utils.set_random_seed(seed)
-    network = build_packed_model(
-        n_features=train.X.shape[1],
-        n_outputs=train.n_outputs,
-        seeds=[seed] * weights.shape[0],
-        hidden=model.hidden,
-        factory=factory,
-    )
-    network.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=model.learning_rate),
-        loss=packed_loss(train.task, weights),
-    )
-    keras.utils.set_random_seed(seed)
-    network.fit(
-        train.X, train.y, epochs=model.epochs, batch_size=model.batch_size, shuffle=True,
-        verbose=0,
-    )
-    scored = []
-    for split in (splits.validation, splits.test):
-        logits = _logits(network, split.X)
-        scored.append(np.moveaxis(probabilities(logits, train.task), 1, 0))
-    return PackedScores(
-        validation=scored[0], test=scored[1], seconds=time.perf_counter() - started
-    )
+    trainer = PackedTrainer(splits, model, members=weights.shape[0], seed=seed, factory=factory)
+    return trainer.train_and_score(weights)

@@ -110,6 +110,7 @@ def test_export_then_train_from_json_reproduces_validation_figures(
     from sweeper.export import load_export
     from sweeper.metrics import evaluate
     from sweeper.models import build_mlp
+    from sweeper.train import fit_plain
 
     output = tmp_path / "weights.json"
     code, _, err = run_cli(capsys, "export", finished_study, "--min-recall", "0.3", "-o", output)
@@ -123,19 +124,17 @@ def test_export_then_train_from_json_reproduces_validation_figures(
     assert document["data"]["fingerprint"] == study_info(spec, splits).fingerprint
     model_spec = document["training"]["model"]
     seed = document["training"]["seed"]
-    keras.utils.set_random_seed(seed)
     model = build_mlp(splits.train.X.shape[1], 4, model_spec["hidden"], seed)
     model.compile(
         optimizer=keras.optimizers.Adam(model_spec["learning_rate"]), loss=exported.loss()
     )
-    keras.utils.set_random_seed(seed)
-    model.fit(
+    fit_plain(
+        model,
         splits.train.X,
         splits.train.y,
         epochs=model_spec["epochs"],
         batch_size=model_spec["batch_size"],
-        shuffle=True,
-        verbose=0,
+        seed=seed,
     )
     decisions = exported.decide(model(splits.validation.X))
     figures = evaluate(

@@ -18,6 +18,7 @@ INFO = StudyInfo(
     fingerprint="f" * 16,
     source="builtin:x",
     train_counts=(5, 9),
+    n_features=3,
     n_train=100,
     n_validation=20,
     n_test=20,

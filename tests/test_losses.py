@@ -8,7 +8,7 @@ import tensorflow as tf
 from sweeper.losses import (
     WeightedBinaryCrossentropy,
     WeightedSparseCategoricalCrossentropy,
-    packed_loss,
+    packed_loss_per_row,
 )
 
 RNG = np.random.default_rng(0)
@@ -89,7 +89,7 @@ def test_bad_weight_vectors_are_rejected(kwargs, message):
 def test_packed_multilabel_loss_is_the_sum_of_member_losses():
     weights = np.stack([POS_WEIGHT, np.ones(5, np.float32), POS_WEIGHT * 2])
     packed_logits = np.stack([LOGITS, LOGITS * 0.5, -LOGITS], axis=1)
-    per_row = packed_loss("multilabel", weights)(LABELS, packed_logits)
+    per_row = packed_loss_per_row("multilabel", LABELS, packed_logits, weights)
     total = float(np.mean(keras.ops.convert_to_numpy(per_row)))
     lone = sum(
         float(WeightedBinaryCrossentropy(pos_weight=weights[m])(LABELS, packed_logits[:, m]))
@@ -102,7 +102,7 @@ def test_packed_multiclass_loss_is_the_sum_of_member_losses():
     classes = RNG.integers(0, 4, size=32)
     logits = RNG.standard_normal((32, 2, 4)).astype(np.float32)
     weights = np.array([[1, 2, 3, 4], [0.5, 0.5, 1, 1]], dtype=np.float32)
-    per_row = packed_loss("multiclass", weights)(classes, logits)
+    per_row = packed_loss_per_row("multiclass", classes, logits, weights)
     total = float(np.mean(keras.ops.convert_to_numpy(per_row)))
     lone = sum(
         float(WeightedSparseCategoricalCrossentropy(class_weight=weights[m])(classes, logits[:, m]))

@@ -7,6 +7,7 @@ import pytest
 from sweeper.errors import StudyFileError
 from sweeper.models import PackedMLP, build_mlp, load_factory, pack_factory_models
 
+numpy = keras.ops.convert_to_numpy
 X = np.random.default_rng(0).standard_normal((7, 5)).astype(np.float32)
 
 
@@ -14,15 +15,15 @@ def test_packed_member_initial_weights_do_not_depend_on_packing():
     alone = PackedMLP(5, 3, (8, 4), seeds=[11])
     packed = PackedMLP(5, 3, (8, 4), seeds=[3, 11, 7])
     for lone_kernel, packed_kernel in zip(alone.kernels, packed.kernels, strict=True):
-        np.testing.assert_array_equal(lone_kernel.numpy()[0], packed_kernel.numpy()[1])
-    np.testing.assert_allclose(alone(X).numpy()[:, 0], packed(X).numpy()[:, 1], rtol=1e-5)
+        np.testing.assert_array_equal(numpy(lone_kernel)[0], numpy(packed_kernel)[1])
+    np.testing.assert_allclose(numpy(alone(X))[:, 0], numpy(packed(X))[:, 1], rtol=1e-5)
     assert packed(X).shape == (7, 3, 3)
 
 
 def test_plain_mlp_starts_as_the_packed_member():
     plain = build_mlp(5, 3, (8, 4), seed=11)
     member = PackedMLP(5, 3, (8, 4), seeds=[11])
-    np.testing.assert_allclose(plain(X).numpy(), member(X).numpy()[:, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(numpy(plain(X)), numpy(member(X))[:, 0], rtol=1e-5, atol=1e-6)
 
 
 def small_factory(n_features, n_outputs):
@@ -31,7 +32,7 @@ def small_factory(n_features, n_outputs):
 
 def test_factory_copies_are_reseeded_per_member():
     packed = pack_factory_models(small_factory, 5, 2, seeds=[1, 1, 2])
-    logits = packed(X).numpy()
+    logits = numpy(packed(X))
     assert logits.shape == (7, 3, 2)
     np.testing.assert_allclose(logits[:, 0], logits[:, 1])
     assert not np.allclose(logits[:, 0], logits[:, 2])

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 from optuna.trial import TrialState
@@ -10,19 +9,24 @@ from sweeper.runner import run_study
 from sweeper.storage import open_storage
 from sweeper.study import create_or_resume, study_info
 from sweeper.studyfile import load_study_file
+from sweeper.train import PackedTrainer
 from tests.conftest import make_multilabel_arrays
 
-INTERRUPT = {"after": None}
 
+def interrupt_second_pass(monkeypatch):
+    """Fault injection: the second packed pass is interrupted (as by Ctrl-C) after training."""
+    real = PackedTrainer.train_and_score
+    calls = []
 
-def interrupting_factory(n_features, n_outputs):
-    """Builds a tiny model, or raises KeyboardInterrupt on the call numbered INTERRUPT["after"]."""
-    if INTERRUPT["after"] is not None:
-        INTERRUPT["after"] -= 1
-        if INTERRUPT["after"] < 0:
-            INTERRUPT["after"] = None
+    def train_then_interrupt(self, weights):
+        calls.append(len(weights))
+        scores = real(self, weights)
+        if len(calls) == 2:
             raise KeyboardInterrupt
-    return keras.Sequential([keras.Input((n_features,)), keras.layers.Dense(n_outputs)])
+        return scores
+
+    monkeypatch.setattr(PackedTrainer, "train_and_score", train_then_interrupt)
+    return calls
 
 
 def open_study(path):
@@ -33,13 +37,14 @@ def open_study(path):
     return spec, splits, storage, info, create_or_resume(spec, info, storage)
 
 
-def test_interrupt_keeps_finished_trials_and_requeues_the_batch(tmp_path, write_study):
+def test_interrupt_keeps_finished_trials_and_requeues_the_batch(tmp_path, write_study, monkeypatch):
     np.savez(tmp_path / "small.npz", **dict(zip("Xy", make_multilabel_arrays(), strict=True)))
     path = write_study(trials=6, pack=2, epochs=1)
     spec, splits, storage, info, study = open_study(path)
-    INTERRUPT["after"] = 3  # the second batch's second member
+    calls = interrupt_second_pass(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
-        run_study(spec, info, splits, study, storage, factory=interrupting_factory, progress=False)
+        run_study(spec, info, splits, study, storage, progress=False)
+    assert calls == [2, 2]
     by_state = {s: study.get_trials(states=(s,)) for s in TrialState}
     assert len(by_state[TrialState.COMPLETE]) == 2
     assert len(by_state[TrialState.FAIL]) == 2
@@ -49,9 +54,7 @@ def test_interrupt_keeps_finished_trials_and_requeues_the_batch(tmp_path, write_
     waiting_params = sorted(t.system_attrs["fixed_params"]["exponent"] for t in waiting)
     assert waiting_params == failed_params
 
-    summary = run_study(
-        spec, info, splits, study, storage, factory=interrupting_factory, progress=False
-    )
+    summary = run_study(spec, info, splits, study, storage, progress=False)
     assert summary.complete == 6
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     retried = sorted(t.params["exponent"] for t in complete if "retry_of" in t.user_attrs)
@@ -73,3 +76,39 @@ def test_budget_counts_running_trials_of_other_workers(tmp_path, write_study):
     run_study(spec, info, splits, study, storage, progress=False, sleep=finish_other)
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
     assert len(waits) == 1  # it asked for 2, then waited for the other worker's trial
+
+
+def run_enqueued(folder, write_study, name, pack):
+    """A study of 4 enqueued candidates, trained in packs of ``pack``."""
+    path = write_study(
+        name=name, storage=f"sqlite:///{folder / (name + '.db')}", pack=pack, trials=4, epochs=3
+    )
+    spec, splits, storage, info, study = open_study(path)
+    for exponent, normalisation, threshold in (
+        (0.0, "none", 0.5),
+        (1.0, "none", 0.5),
+        (0.5, "balanced", 0.3),
+        (1.2, "mean_one", 0.7),
+    ):
+        study.enqueue_trial(
+            {"exponent": exponent, "normalisation": normalisation, "threshold": threshold}
+        )
+    run_study(spec, info, splits, study, storage, progress=False)
+    return sorted(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.number)
+
+
+def test_packed_study_stores_the_same_records_as_unpacked(tmp_path, write_study):
+    np.savez(tmp_path / "small.npz", **dict(zip("Xy", make_multilabel_arrays(), strict=True)))
+    packed = run_enqueued(tmp_path, write_study, "packed", pack=4)
+    alone = run_enqueued(tmp_path, write_study, "alone", pack=1)
+    assert len(packed) == len(alone) == 4
+    for p, a in zip(packed, alone, strict=True):
+        assert p.params == a.params
+        assert set(p.user_attrs) == set(a.user_attrs)
+        assert p.user_attrs["weights"] == a.user_attrs["weights"]
+        assert p.user_attrs["training"]["packed_members"] == 4
+        assert a.user_attrs["training"]["packed_members"] == 1
+        for split in ("validation", "test"):
+            for key in ("recall", "precision", "f1"):
+                assert p.user_attrs[split][key] == pytest.approx(a.user_attrs[split][key], abs=0.02)
+        np.testing.assert_allclose(p.values, a.values, atol=0.02)
