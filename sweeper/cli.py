@@ -8,6 +8,7 @@ train, so ``report`` and ``export`` start in a second.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -45,9 +46,8 @@ def _load_spec(args: argparse.Namespace):
     from sweeper.studyfile import load_study_file
 
     spec = load_study_file(args.study)
-    return spec.with_overrides(
-        storage=getattr(args, "storage", None), trials=getattr(args, "trials", None)
-    )
+    storage = getattr(args, "storage", None) or os.environ.get("SWEEPER_STORAGE") or None
+    return spec.with_overrides(storage=storage, trials=getattr(args, "trials", None))
 
 
 def _open_existing(args: argparse.Namespace):
@@ -86,21 +86,25 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _sweep(args: argparse.Namespace, *, show_front: bool) -> int:
-    from optuna.trial import TrialState
+def _gpu_list(text: str) -> list[str]:
+    devices = [part.strip() for part in text.split(",")]
+    if not devices or any(not device.isdigit() for device in devices):
+        raise argparse.ArgumentTypeError(f"expected GPU ids such as 0,1,2, got {text!r}")
+    return devices
 
-    _import_tensorflow_quietly()
+
+def _prepare_study(args: argparse.Namespace):
+    """Validate the study file and data, then create or resume the study: in this order, so
+    that bad input leaves no study behind."""
     from sweeper.data import prepare_splits
     from sweeper.models import load_factory
-    from sweeper.report import build_report, format_table
-    from sweeper.runner import run_study
     from sweeper.storage import open_storage, redact
     from sweeper.study import create_or_resume, study_info
 
     spec = _load_spec(args)
     splits = prepare_splits(spec.data, spec.path.parent)
     factory = load_factory(spec.model.factory, spec.path.parent) if spec.model.factory else None
-    storage = open_storage(spec.study.storage)
+    storage = open_storage(spec.study.storage, reconnect_timeout=spec.study.reconnect_timeout)
     info = study_info(spec, splits)
     study = create_or_resume(spec, info, storage)
     print(
@@ -108,9 +112,21 @@ def _sweep(args: argparse.Namespace, *, show_front: bool) -> int:
         f"{info.task}, {len(info.labels)} labels, {info.n_train} training rows",
         file=sys.stderr,
     )
+    return spec, splits, factory, info, study
+
+
+def _sweep_here(args: argparse.Namespace, *, show_front: bool) -> int:
+    """Train in this process until the study's budget is reached."""
+    from optuna.trial import TrialState
+
+    _import_tensorflow_quietly()
+    from sweeper.report import build_report, format_table
+    from sweeper.runner import run_study
+
+    spec, splits, factory, info, study = _prepare_study(args)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        run_study(spec, info, splits, study, storage, factory=factory, progress=not args.quiet)
+        run_study(spec, info, splits, study, factory=factory, progress=not args.quiet)
     except KeyboardInterrupt:
         complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         print(
@@ -126,12 +142,70 @@ def _sweep(args: argparse.Namespace, *, show_front: bool) -> int:
     return 0
 
 
+def _sweep_with_workers(args: argparse.Namespace, environments: list[dict[str, str]]) -> int:
+    """Create the study here, then let worker processes train it; show global progress."""
+    from optuna.trial import TrialState
+    from tqdm.auto import tqdm
+
+    from sweeper.report import build_report, format_table
+    from sweeper.workers import check_worker_storage, run_local_workers
+
+    spec = _load_spec(args)
+    option = "--gpus" if args.gpus else "--workers"
+    check_worker_storage(spec.study.storage, len(environments), option)
+    spec, _, _, info, study = _prepare_study(args)
+    budget = spec.study.trials
+    with tqdm(total=budget, unit="trial", disable=args.quiet, file=sys.stderr,
+              desc=f"{spec.study.name} ({len(environments)} workers)") as bar:
+
+        def progress() -> None:
+            bar.n = min(budget, len(study.get_trials(deepcopy=False,
+                                                     states=(TrialState.COMPLETE,))))
+            bar.refresh()
+
+        code = run_local_workers(
+            spec.path, spec.study.storage, environments, progress=progress,
+            extra_arguments=["--trials", str(budget)],
+        )
+    if code != 0:
+        raise SweeperError(f"a worker exited with code {code}; see its messages above.")
+    print(format_table(build_report(study, info)))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
-    return _sweep(args, show_front=True)
+    from sweeper.workers import worker_environments
+
+    if args.workers is not None and args.gpus is not None:
+        raise SweeperError(
+            "--workers and --gpus cannot both be given: --gpus starts one worker per GPU."
+        )
+    if args.workers in (None, 1) and args.gpus is None:
+        return _sweep_here(args, show_front=True)
+    return _sweep_with_workers(args, worker_environments(args.workers, args.gpus))
 
 
 def _worker(args: argparse.Namespace) -> int:
-    return _sweep(args, show_front=False)
+    return _sweep_here(args, show_front=False)
+
+
+def _proxy(args: argparse.Namespace) -> int:
+    from optuna.storages import run_grpc_proxy_server
+
+    from sweeper.storage import open_storage, redact
+
+    spec = _load_spec(args)
+    if spec.study.storage.startswith("grpc://"):
+        raise SweeperError("proxy: the storage is already a gRPC proxy; give the database URL.")
+    storage = open_storage(spec.study.storage, reconnect_timeout=spec.study.reconnect_timeout)
+    print(
+        f"gRPC storage proxy for {redact(spec.study.storage)} on {args.host}:{args.port}; "
+        f"point workers at --storage grpc://HOST:{args.port} (Ctrl-C to stop)",
+        file=sys.stderr,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        run_grpc_proxy_server(storage, host=args.host, port=args.port)
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -178,16 +252,16 @@ def _dashboard(args: argparse.Namespace) -> int:
 
     spec, storage, _, _ = _open_existing(args)
     print(
-        f"optuna-dashboard for study {spec.study.name!r}: http://127.0.0.1:{args.port}/ "
+        f"optuna-dashboard for study {spec.study.name!r}: http://{args.host}:{args.port}/ "
         "(Ctrl-C to stop)",
         file=sys.stderr,
     )
     try:
-        optuna_dashboard.run_server(storage, host="127.0.0.1", port=args.port)
+        optuna_dashboard.run_server(storage, host=args.host, port=args.port)
     except KeyboardInterrupt:
         pass
     except OSError as error:
-        raise SweeperError(f"cannot serve on 127.0.0.1:{args.port}: {error.strerror}.") from None
+        raise SweeperError(f"cannot serve on {args.host}:{args.port}: {error.strerror}.") from None
     return 0
 
 
@@ -203,13 +277,24 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str, handler) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("study", type=Path, metavar="STUDY.toml", help="the study file")
-        sub.add_argument("--storage", metavar="URL", help="SQLAlchemy URL; overrides the file's")
+        sub.add_argument(
+            "--storage", metavar="URL",
+            help="SQLAlchemy URL or grpc://HOST:PORT; overrides the file's (and $SWEEPER_STORAGE)",
+        )
         sub.set_defaults(handler=handler)
         return sub
 
     run = command("run", "create or resume the study and run it to its budget", _run)
     run.add_argument("--trials", type=_positive, metavar="N", help="override the budget")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--workers", type=_positive, metavar="N",
+        help="start N local worker processes on the study's storage (not SQLite)",
+    )
+    run.add_argument(
+        "--gpus", type=_gpu_list, metavar="0,1,...",
+        help="start one worker per GPU, each seeing only its own device",
+    )
 
     worker = command("worker", "join a running study from another process or machine", _worker)
     worker.add_argument("--trials", type=_positive, metavar="N", help="override the budget")
@@ -232,14 +317,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.json")
 
+    proxy = command(
+        "proxy", "serve Optuna's gRPC storage proxy in front of the study's database", _proxy
+    )
+    proxy.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    proxy.add_argument("--port", type=_positive, default=13000, help="default 13000")
+
     dashboard = command("dashboard", "serve optuna-dashboard on the study's storage", _dashboard)
     dashboard.add_argument("--port", type=_positive, default=8080, help="default 8080")
+    dashboard.add_argument(
+        "--host", default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; a container publishes 0.0.0.0 on 127.0.0.1)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sweeper`` console script; returns the exit code."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     args = build_parser().parse_args(argv)
     import optuna
 

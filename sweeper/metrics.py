@@ -155,28 +155,30 @@ def default_threshold_grid() -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.linspace(-7.0, 7.0, 57)))
 
 
-def _counts_at_or_above(sorted_scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    return sorted_scores.size - np.searchsorted(sorted_scores, thresholds, side="left")
-
-
 def pr_curve(
     y_true: np.ndarray, scores: np.ndarray, thresholds: Sequence[float], *, average: str
 ) -> PRCurve:
-    """Multi-label recall and precision over a grid of global thresholds, in O(n log n).
+    """Multi-label recall and precision over an increasing grid of global thresholds.
 
-    Sorting each label's scores once turns every threshold into two binary searches, so a
-    whole curve costs about as much as one evaluation.
+    One pass over the scores: each score falls into the bin of the highest threshold it reaches
+    (``searchsorted``), the bins are counted per label (all rows, and positive rows), and a
+    cumulative sum from the top gives, at every threshold, the predicted and true-positive counts
+    of ``score >= threshold``. A whole curve costs about as much as one evaluation.
     """
     grid = np.asarray(thresholds, dtype=scores.dtype)
-    truth = y_true.astype(bool)
+    if np.any(np.diff(grid) <= 0):
+        raise ValueError("`thresholds` must be strictly increasing.")
     n_labels = scores.shape[1]
-    tp = np.empty((n_labels, grid.size))
-    predicted = np.empty((n_labels, grid.size))
-    for label in range(n_labels):
-        column = scores[:, label]
-        predicted[label] = _counts_at_or_above(np.sort(column), grid)
-        tp[label] = _counts_at_or_above(np.sort(column[truth[:, label]]), grid)
-    positives = truth.sum(axis=0).astype(np.float64)[:, None]
+    n_bins = grid.size + 1
+    bins = np.searchsorted(grid, scores, side="right")  # bin b: grid[b-1] <= score < grid[b]
+    flat = (np.arange(n_labels)[None, :] * n_bins + bins).ravel()
+    counts = np.bincount(flat, minlength=n_labels * n_bins).reshape(n_labels, n_bins)
+    hits = np.bincount(flat, weights=y_true.ravel().astype(np.float64),
+                       minlength=n_labels * n_bins).reshape(n_labels, n_bins)
+    # At threshold k (bins k+1 and above): counts of score >= grid[k].
+    predicted = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)
+    tp = np.cumsum(hits[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    positives = y_true.sum(axis=0).astype(np.float64)[:, None]
     if average == "micro":
         recall = _ratio(tp.sum(axis=0), np.full(grid.size, positives.sum()))
         precision = _ratio(tp.sum(axis=0), predicted.sum(axis=0))

@@ -14,23 +14,23 @@ from __future__ import annotations
 
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import optuna
-from optuna.storages import RDBStorage
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from sweeper.data import Splits
+from sweeper.liveness import Liveness, WorkerHeartbeat, fail_stale_trials, requeue
 from sweeper.metrics import default_threshold_grid, evaluate, pr_curve
 from sweeper.models import ModelFactory
 from sweeper.packing import available_memory_bytes, choose_pack, member_bytes
 from sweeper.records import StudyInfo, TrialRecord
 from sweeper.space import Candidate, suggest_candidate
-from sweeper.storage import Heartbeat, fail_stale_trials
+from sweeper.storage import ResilientStorage
 from sweeper.studyfile import StudySpec
 from sweeper.train import PackedScores, PackedTrainer
 
@@ -104,10 +104,18 @@ def record_member(
         test=figures["test"],
         validation_curve=curves.get("validation"),
         test_curve=curves.get("test"),
-        diverged=bool(scores.diverged()[member]),
+        diverged=bool(scores.diverged[member]),
         train_seconds=scores.seconds / scores.validation.shape[0],
         packed_members=int(scores.validation.shape[0]),
     )
+
+
+def _may_judge(storage: object, liveness: Liveness) -> bool:
+    """No "that worker is dead" verdicts until a grace period after this worker's own last
+    outage: during an outage nobody could beat, so every beat looks stale right after it."""
+    if not isinstance(storage, ResilientStorage):
+        return True
+    return time.monotonic() - storage.recovered_at > liveness.grace
 
 
 def _count(study: optuna.Study) -> tuple[int, int]:
@@ -116,49 +124,69 @@ def _count(study: optuna.Study) -> tuple[int, int]:
     return complete, len(trials) - complete
 
 
-def _fail_and_requeue(study: optuna.Study, trials: list[optuna.Trial], reason: str) -> None:
+def _fail_and_requeue(
+    study: optuna.Study, trials: list[optuna.Trial], reason: str, liveness: Liveness
+) -> None:
     for trial in trials:
-        trial.set_user_attr("failed_because", reason)
-        study.tell(trial, state=TrialState.FAIL)
-        if reason == "interrupted":
-            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        try:
+            trial.set_user_attr("failed_because", reason)
+            study.tell(trial, state=TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            continue  # another worker judged it stale meanwhile, and requeued it
+        frozen = study._storage.get_trial(trial._trial_id)
+        requeue(study, frozen, max_retries=liveness.max_retries, reason=reason)
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, record: TrialRecord) -> None:
+    """Store a member's record and values; a trial already failed as stale (its worker looked
+    dead during a long database outage) keeps that state, and its requeued copy runs again."""
+    try:
+        for key, value in record.user_attrs().items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, [record.validation.recall, record.validation.precision])
+    except UpdateFinishedTrialError:
+        pass
 
 
 def _run_batch(
     study: optuna.Study,
-    storage: RDBStorage,
+    heartbeat: WorkerHeartbeat,
     spec: StudySpec,
     info: StudyInfo,
     splits: Splits,
     trainer: PackedTrainer,
 ) -> int:
     size = trainer.members
-    with warnings.catch_warnings():
-        # Optuna warns that heartbeats are meant for study.optimize; the sweeper beats itself.
-        warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
-        trials = [study.ask() for _ in range(size)]
+    trials: list[optuna.Trial] = []
+    try:
+        for _ in range(size):
+            trials.append(study.ask())
+        heartbeat.track(t._trial_id for t in trials)
+    except BaseException:
+        _fail_and_requeue(study, trials, "interrupted", heartbeat.liveness)
+        heartbeat.release(t._trial_id for t in trials)
+        raise
     pending = list(trials)
-    with Heartbeat(storage, [trial._trial_id for trial in trials]):
-        try:
-            candidates = [suggest_candidate(t, spec.search, info.task) for t in trials]
-            counts = np.asarray(info.train_counts)
-            weights = np.stack([c.weights(counts, info.n_train, info.task) for c in candidates])
-            scores = trainer.train_and_score(weights)
-            for member, (trial, candidate) in enumerate(zip(trials, candidates, strict=True)):
-                record = record_member(
-                    info=info, splits=splits, scores=scores, member=member,
-                    number=trial.number, candidate=candidate, weights=weights[member],
-                )
-                for key, value in record.user_attrs().items():
-                    trial.set_user_attr(key, value)
-                study.tell(trial, [record.validation.recall, record.validation.precision])
-                pending.remove(trial)
-        except (KeyboardInterrupt, SystemExit):
-            _fail_and_requeue(study, pending, "interrupted")
-            raise
-        except BaseException:
-            _fail_and_requeue(study, pending, "error")
-            raise
+    try:
+        candidates = [suggest_candidate(t, spec.search, info.task) for t in trials]
+        counts = np.asarray(info.train_counts)
+        weights = np.stack([c.weights(counts, info.n_train, info.task) for c in candidates])
+        scores = trainer.train_and_score(weights)
+        for member, (trial, candidate) in enumerate(zip(trials, candidates, strict=True)):
+            record = record_member(
+                info=info, splits=splits, scores=scores, member=member,
+                number=trial.number, candidate=candidate, weights=weights[member],
+            )
+            _tell(study, trial, record)
+            pending.remove(trial)
+    except (KeyboardInterrupt, SystemExit):
+        _fail_and_requeue(study, pending, "interrupted", heartbeat.liveness)
+        raise
+    except BaseException:
+        _fail_and_requeue(study, pending, "error", heartbeat.liveness)
+        raise
+    finally:
+        heartbeat.release(t._trial_id for t in trials)
     return size
 
 
@@ -167,7 +195,6 @@ def run_study(
     info: StudyInfo,
     splits: Splits,
     study: optuna.Study,
-    storage: RDBStorage,
     *,
     factory: ModelFactory | None = None,
     progress: bool = True,
@@ -175,6 +202,12 @@ def run_study(
 ) -> RunSummary:
     """Run batches until the study holds ``spec.study.trials`` complete trials."""
     budget = spec.study.trials
+    liveness = Liveness(
+        interval=spec.study.heartbeat_interval,
+        grace=spec.study.grace_period,
+        max_retries=spec.study.max_retries,
+    )
+    storage = study._storage
     pack = pack_size(spec, info, factory)
     told = 0
     trainers: dict[int, PackedTrainer] = {}  # one compiled trainer per pack size, reused
@@ -182,9 +215,10 @@ def run_study(
     with tqdm(
         total=budget, initial=min(complete, budget), unit="trial", disable=not progress,
         file=sys.stderr, dynamic_ncols=True, desc=spec.study.name,
-    ) as bar:
+    ) as bar, WorkerHeartbeat(study, liveness) as heartbeat:
         while True:
-            fail_stale_trials(study)
+            if _may_judge(storage, liveness):
+                fail_stale_trials(study, liveness)
             complete, running = _count(study)
             bar.n = min(complete, budget)
             bar.refresh()
@@ -199,5 +233,5 @@ def run_study(
                 trainers[size] = PackedTrainer(
                     splits, spec.model, members=size, seed=info.seed, factory=factory
                 )
-            told += _run_batch(study, storage, spec, info, splits, trainers[size])
+            told += _run_batch(study, heartbeat, spec, info, splits, trainers[size])
     return RunSummary(complete=_count(study)[0], told=told)

@@ -51,6 +51,14 @@ class StudySection:
     trials: int
     average: str = "auto"
     sampler_seed: int = 0
+    heartbeat_interval: float = 10.0
+    """Seconds between a worker's heartbeats."""
+    grace_period: float = 60.0
+    """Seconds without a heartbeat after which a worker's trials are failed and retried."""
+    max_retries: int = 2
+    """How often the parameters of a trial whose worker died are tried again."""
+    reconnect_timeout: float = 300.0
+    """Seconds a worker keeps retrying a database (or proxy) that is away before it gives up."""
 
 
 @dataclass(frozen=True)
@@ -236,8 +244,24 @@ def _read_study(path: Path, document: dict[str, Any]) -> StudySection:
         trials=section.take("trials", _integer(1), "an integer >= 1"),
         average=section.take("average", _one_of(AVERAGES), f"one of {AVERAGES}", "auto"),
         sampler_seed=section.take("sampler_seed", _integer(0), "an integer >= 0", 0),
+        heartbeat_interval=section.take(
+            "heartbeat_interval", _number(0, 3600, open_low=True), "seconds in (0, 3600]", 10.0
+        ),
+        grace_period=section.take(
+            "grace_period", _number(0, 86400, open_low=True), "seconds in (0, 86400]", 60.0
+        ),
+        max_retries=section.take("max_retries", _integer(0), "an integer >= 0", 2),
+        reconnect_timeout=section.take(
+            "reconnect_timeout", _number(0, 86400), "seconds in [0, 86400]", 300.0
+        ),
     )
     section.finish()
+    if study.grace_period <= 2 * study.heartbeat_interval:
+        raise section.fail(
+            "grace_period",
+            "`grace_period > 2 * heartbeat_interval` must hold, but got "
+            f"({study.grace_period=}, {study.heartbeat_interval=}).".replace("study.", ""),
+        )
     return study
 
 

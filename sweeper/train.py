@@ -16,6 +16,7 @@ Thresholds and every figure are computed from the returned scores, in :mod:`swee
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from collections.abc import Callable
@@ -51,8 +52,9 @@ class PackedScores:
     """``(members, test rows, outputs)``"""
     seconds: float
 
+    @functools.cached_property
     def diverged(self) -> np.ndarray:
-        """Per member: whether training produced non-finite scores."""
+        """Per member: whether training produced non-finite scores (computed once)."""
         finite = np.isfinite(self.validation).all(axis=(1, 2)) & np.isfinite(self.test).all(
             axis=(1, 2)
         )

@@ -88,3 +88,11 @@ def test_pr_curve_matches_evaluate_at_every_threshold(average):
         expected = evaluate(y, scores, task="multilabel", average=average, threshold=threshold)
         assert recall == pytest.approx(expected.recall)
         assert precision == pytest.approx(expected.precision)
+
+
+def test_pr_curve_counts_a_score_equal_to_the_threshold_as_positive():
+    y = np.array([[1], [0], [1]])
+    scores = np.array([[0.5], [0.5], [0.25]], dtype=np.float32)
+    curve = pr_curve(y, scores, [0.25, 0.5, 0.75], average="micro")
+    assert curve.recall == pytest.approx((1.0, 0.5, 0.0))
+    assert curve.precision == pytest.approx((2 / 3, 0.5, 0.0))

@@ -34,16 +34,16 @@ def open_study(path):
     splits = prepare_splits(spec.data, path.parent)
     storage = open_storage(spec.study.storage)
     info = study_info(spec, splits)
-    return spec, splits, storage, info, create_or_resume(spec, info, storage)
+    return spec, splits, info, create_or_resume(spec, info, storage)
 
 
 def test_interrupt_keeps_finished_trials_and_requeues_the_batch(tmp_path, write_study, monkeypatch):
     np.savez(tmp_path / "small.npz", **dict(zip("Xy", make_multilabel_arrays(), strict=True)))
     path = write_study(trials=6, pack=2, epochs=1)
-    spec, splits, storage, info, study = open_study(path)
+    spec, splits, info, study = open_study(path)
     calls = interrupt_second_pass(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
-        run_study(spec, info, splits, study, storage, progress=False)
+        run_study(spec, info, splits, study, progress=False)
     assert calls == [2, 2]
     by_state = {s: study.get_trials(states=(s,)) for s in TrialState}
     assert len(by_state[TrialState.COMPLETE]) == 2
@@ -54,7 +54,7 @@ def test_interrupt_keeps_finished_trials_and_requeues_the_batch(tmp_path, write_
     waiting_params = sorted(t.system_attrs["fixed_params"]["exponent"] for t in waiting)
     assert waiting_params == failed_params
 
-    summary = run_study(spec, info, splits, study, storage, progress=False)
+    summary = run_study(spec, info, splits, study, progress=False)
     assert summary.complete == 6
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     retried = sorted(t.params["exponent"] for t in complete if "retry_of" in t.user_attrs)
@@ -64,16 +64,15 @@ def test_interrupt_keeps_finished_trials_and_requeues_the_batch(tmp_path, write_
 def test_budget_counts_running_trials_of_other_workers(tmp_path, write_study):
     np.savez(tmp_path / "small.npz", **dict(zip("Xy", make_multilabel_arrays(), strict=True)))
     path = write_study(trials=3, pack=4, epochs=1)
-    spec, splits, storage, info, study = open_study(path)
-    with pytest.warns(UserWarning, match="Heartbeat"):
-        other = study.ask()  # another worker's trial, in flight
+    spec, splits, info, study = open_study(path)
+    other = study.ask()  # another worker's trial, in flight
     waits = []
 
     def finish_other(seconds):
         waits.append(seconds)
         study.tell(other, [0.1, 0.1])
 
-    run_study(spec, info, splits, study, storage, progress=False, sleep=finish_other)
+    run_study(spec, info, splits, study, progress=False, sleep=finish_other)
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
     assert len(waits) == 1  # it asked for 2, then waited for the other worker's trial
 
@@ -83,7 +82,7 @@ def run_enqueued(folder, write_study, name, pack):
     path = write_study(
         name=name, storage=f"sqlite:///{folder / (name + '.db')}", pack=pack, trials=4, epochs=3
     )
-    spec, splits, storage, info, study = open_study(path)
+    spec, splits, info, study = open_study(path)
     for exponent, normalisation, threshold in (
         (0.0, "none", 0.5),
         (1.0, "none", 0.5),
@@ -93,7 +92,7 @@ def run_enqueued(folder, write_study, name, pack):
         study.enqueue_trial(
             {"exponent": exponent, "normalisation": normalisation, "threshold": threshold}
         )
-    run_study(spec, info, splits, study, storage, progress=False)
+    run_study(spec, info, splits, study, progress=False)
     return sorted(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.number)
 
 

@@ -1,13 +1,9 @@
 from __future__ import annotations
 
-import time
-
-import optuna
 import pytest
-from optuna.trial import TrialState
 
 from sweeper.errors import StorageError
-from sweeper.storage import Heartbeat, fail_stale_trials, open_storage, redact
+from sweeper.storage import open_storage, redact
 
 
 def test_redact_hides_the_password():
@@ -32,20 +28,36 @@ def test_bad_storage_urls(url, message):
         open_storage(url)
 
 
-def test_stale_trial_is_failed_and_its_parameters_retried(tmp_path):
-    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_interval=1, grace_period=2)
-    study = optuna.create_study(storage=storage, study_name="s", directions=["maximize"] * 2)
-    with pytest.warns(UserWarning, match="Heartbeat of storage"):
-        kept, dead = study.ask(), study.ask()
-    kept.suggest_float("x", 0, 1)
-    dead.suggest_float("x", 0, 1)
-    Heartbeat(storage, [dead._trial_id]).__enter__().__exit__(None, None, None)  # one beat only
-    with Heartbeat(storage, [kept._trial_id]):
-        time.sleep(3.5)
-        fail_stale_trials(study)
-    states = {t.number: t.state for t in study.get_trials()}
-    assert states[kept.number] == TrialState.RUNNING
-    assert states[dead.number] == TrialState.FAIL
-    retry = study.get_trials(states=(TrialState.WAITING,))
-    assert len(retry) == 1
-    assert retry[0].params == dead.params
+def test_storage_calls_wait_out_a_database_outage(tmp_path):
+    """A call that meets a connection error is retried until the database answers."""
+    import sqlalchemy.exc
+
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", reconnect_timeout=30)
+    outages = [sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed"))] * 2
+
+    def flaky() -> str:
+        if outages:
+            raise outages.pop()
+        return "answered"
+
+    assert storage.call(flaky) == "answered"
+    assert storage.recovered_at > float("-inf")
+
+
+def test_storage_gives_up_after_the_reconnect_timeout(tmp_path):
+    import sqlalchemy.exc
+
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", reconnect_timeout=1)
+
+    def down() -> None:
+        raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    with pytest.raises(StorageError, match=r"unreachable for 1 s: .*connection refused"):
+        storage.call(down)
+
+
+def test_grpc_url_without_a_proxy(tmp_path):
+    with pytest.raises(StorageError, match=r"no gRPC storage proxy answers|gRPC support"):
+        open_storage("grpc://127.0.0.1:9")
+    with pytest.raises(StorageError, match="expected grpc://HOST:PORT"):
+        open_storage("grpc://nohostport")

@@ -29,7 +29,7 @@ def test_packed_member_trains_as_it_would_alone(multilabel_splits, factory):
     np.testing.assert_allclose(packed.test[1], alone.test[0], atol=2e-4)
     # the members really differ: their weights pull their scores apart
     assert np.abs(packed.validation[0] - packed.validation[1]).max() > 0.05
-    assert not packed.diverged().any()
+    assert not packed.diverged.any()
 
 
 def test_multiclass_scores_are_probabilities():

@@ -1,0 +1,223 @@
+"""Throughput: seconds per trial of the sweeper against the naive one-``fit``-per-trial loop.
+
+Run ``python benchmarks/throughput.py --json OUT.json``. In one process, on the same data
+(seed-multilabel: 18,006 training rows after the split), the seed MLP (30-100-100-30), 10 epochs
+and batch 256, it measures:
+
+- ``naive``: an Optuna multi-objective study (SQLite) whose objective builds a Keras model, calls
+  ``model.fit`` once per trial with the sweeper's weighted loss, and scores the validation split
+  at the trial's threshold with the sweeper's metrics, as Optuna's Keras examples do;
+- ``sweeper``: the sweeper's own run loop (``sweeper.runner.run_study``, SQLite, packed
+  training, full per-trial records) for the same number of trials;
+- the machine's float32 matrix-product peak (sustained over 3 s of 4096 x 4096 products; the
+  best single product is reported too, as ``matmul_burst_gflops``), the trial's arithmetic
+  (6 x rows x epochs x multiply-adds per row: forward 2, backward 4) and the time that
+  arithmetic takes at that peak;
+- the peak resident memory of each side (sampled every 20 ms, above the process's baseline).
+
+It prints a table and writes every figure as JSON. It asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+import optuna
+
+from sweeper.data import make_seed_multilabel, split_dataset
+from sweeper.losses import WeightedBinaryCrossentropy
+from sweeper.metrics import evaluate
+from sweeper.records import StudyInfo
+from sweeper.runner import run_study
+from sweeper.space import suggest_candidate
+from sweeper.storage import open_storage
+from sweeper.study import create_or_resume, study_info
+from sweeper.studyfile import (
+    DataSection,
+    ModelSection,
+    SearchSection,
+    StudySection,
+    StudySpec,
+)
+
+HIDDEN = (100, 100)
+EPOCHS = 10
+BATCH = 256
+
+
+class PeakMemory:
+    """Peak resident set size above the starting one, sampled from /proc every 20 ms."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def rss() -> int:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self.rss())
+
+    def __enter__(self) -> PeakMemory:
+        self.start = self.peak = self.rss()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.rss())
+
+    @property
+    def above_start_mb(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+def matmul_peak_flops(size: int = 4096, seconds: float = 3.0) -> tuple[float, float]:
+    """The backend's float32 matrix-product rate in FLOP/s: sustained over ``seconds`` of
+    back-to-back ``size`` x ``size`` products (what the machine keeps up), and the best single
+    product (a burst, often at a turbo clock the machine cannot hold)."""
+    a = keras.random.normal((size, size), seed=1)
+    b = keras.random.normal((size, size), seed=2)
+    keras.ops.convert_to_numpy(keras.ops.matmul(a, b))
+    flops = 2 * size**3
+    best, total, count = float("inf"), 0.0, 0
+    while total < seconds:
+        started = time.perf_counter()
+        keras.ops.convert_to_numpy(keras.ops.matmul(a, b))
+        elapsed = time.perf_counter() - started
+        best, total, count = min(best, elapsed), total + elapsed, count + 1
+    return flops * count / total, flops / best
+
+
+def trial_flops(n_rows: int, n_features: int, n_outputs: int) -> float:
+    sizes = (n_features, *HIDDEN, n_outputs)
+    multiply_adds = sum(a * b for a, b in itertools.pairwise(sizes))
+    return 6.0 * n_rows * EPOCHS * multiply_adds
+
+
+def spec_for(folder: Path, name: str, trials: int, pack: int | None) -> StudySpec:
+    return StudySpec(
+        path=folder / f"{name}.toml",
+        study=StudySection(name=name, storage=f"sqlite:///{folder / name}.db", trials=trials),
+        data=DataSection(source="builtin:seed-multilabel"),
+        model=ModelSection(hidden=HIDDEN, epochs=EPOCHS, batch_size=BATCH, pack=pack),
+        search=SearchSection(),
+    )
+
+
+def naive(folder: Path, splits, info: StudyInfo, trials: int) -> float:
+    """One ``model.fit`` per trial inside ``study.optimize``; returns seconds per trial."""
+    train, validation = splits.train, splits.validation
+    search = SearchSection()
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        candidate = suggest_candidate(trial, search, "multilabel")
+        weights = candidate.weights(np.asarray(info.train_counts), info.n_train, "multilabel")
+        model = keras.Sequential(
+            [keras.Input((train.X.shape[1],))]
+            + [keras.layers.Dense(h, activation="relu") for h in HIDDEN]
+            + [keras.layers.Dense(train.n_outputs)]
+        )
+        model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                      loss=WeightedBinaryCrossentropy(pos_weight=weights))
+        model.fit(train.X, train.y, epochs=EPOCHS, batch_size=BATCH, verbose=0)
+        logits = keras.ops.convert_to_numpy(model(validation.X))
+        scores = 0.5 * (1 + np.tanh(0.5 * logits))
+        figures = evaluate(validation.y, scores, task="multilabel", average="micro",
+                           threshold=candidate.threshold)
+        return figures.recall, figures.precision
+
+    study = optuna.create_study(
+        storage=f"sqlite:///{folder / 'naive.db'}", study_name="naive",
+        directions=["maximize", "maximize"], sampler=optuna.samplers.TPESampler(seed=0),
+    )
+    started = time.perf_counter()
+    study.optimize(objective, n_trials=trials)
+    return (time.perf_counter() - started) / trials
+
+
+def sweeper_path(folder: Path, splits, trials: int, pack: int | None) -> tuple[float, int]:
+    """The sweeper's run loop; returns seconds per trial and the pack size it used."""
+    name = f"sweeper-{pack or 'auto'}"
+    spec = spec_for(folder, name, trials, pack)
+    storage = open_storage(spec.study.storage)
+    info = study_info(spec, splits)
+    study = create_or_resume(spec, info, storage)
+    started = time.perf_counter()
+    run_study(spec, info, splits, study, progress=False)
+    seconds = (time.perf_counter() - started) / trials
+    packs = {t.user_attrs["training"]["packed_members"] for t in study.get_trials()}
+    return seconds, max(packs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, required=True, help="where to write the figures")
+    parser.add_argument("--trials", type=int, default=128, help="trials per side (default 128)")
+    parser.add_argument("--naive-trials", type=int, default=None,
+                        help="trials for the naive side (default: --trials)")
+    parser.add_argument("--pack", type=int, default=None,
+                        help="the sweeper's pack size (default: chosen as `sweeper run` does)")
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    data = make_seed_multilabel(seed=0)
+    splits = split_dataset(data, validation_fraction=0.2, test_fraction=0.2, seed=0)
+    peak, burst = matmul_peak_flops()
+    flops = trial_flops(splits.train.X.shape[0], data.X.shape[1], data.n_outputs)
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        info = study_info(spec_for(folder, "info", args.trials, None), splits)
+        with PeakMemory() as naive_memory:
+            naive_s = naive(folder, splits, info, args.naive_trials or args.trials)
+        with PeakMemory() as sweeper_memory:
+            sweeper_s, pack = sweeper_path(folder, splits, args.trials, args.pack)
+
+    bound = flops / peak
+    figures = {
+        "backend": keras.backend.backend(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "train_rows": int(splits.train.X.shape[0]),
+        "epochs": EPOCHS,
+        "batch_size": BATCH,
+        "trials": args.trials,
+        "naive_trials": args.naive_trials or args.trials,
+        "pack": pack,
+        "naive_s_per_trial": naive_s,
+        "sweeper_s_per_trial": sweeper_s,
+        "speedup_vs_naive": naive_s / sweeper_s,
+        "matmul_peak_gflops": peak / 1e9,
+        "matmul_burst_gflops": burst / 1e9,
+        "trial_gflop": flops / 1e9,
+        "flop_bound_s_per_trial": bound,
+        "limit_ratio": sweeper_s / bound,
+        "naive_peak_memory_mb": naive_memory.above_start_mb,
+        "sweeper_peak_memory_mb": sweeper_memory.above_start_mb,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    width = max(len(key) for key in figures)
+    for key, value in figures.items():
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        print(f"{key.ljust(width)}  {shown}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import time
+
+import optuna
+from optuna.trial import TrialState
+
+from sweeper.liveness import WORKER_PREFIX, Liveness, WorkerHeartbeat, fail_stale_trials
+from sweeper.storage import open_storage
+
+FAST = Liveness(interval=0.2, grace=1.0, max_retries=1)
+
+
+def new_study(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    return optuna.create_study(storage=storage, study_name="s", directions=["maximize"] * 2)
+
+
+def test_live_worker_keeps_its_trials_and_a_dead_one_loses_them(tmp_path):
+    study = new_study(tmp_path)
+    study.enqueue_trial({"x": 0.25})
+    study.enqueue_trial({"x": 0.75})
+    alive, dead = study.ask(), study.ask()
+    for trial in (alive, dead):
+        trial.suggest_float("x", 0, 1)
+    dead_worker = WorkerHeartbeat(study, FAST)
+    dead_worker.track([dead._trial_id])  # beats once, then never again: SIGKILLed
+    with WorkerHeartbeat(study, FAST) as live_worker:
+        live_worker.track([alive._trial_id])
+        time.sleep(1.5)
+        failed = fail_stale_trials(study, FAST)
+    assert failed == [dead.number]
+    states = {t.number: t.state for t in study.get_trials()}
+    assert states[alive.number] == TrialState.RUNNING
+    assert states[dead.number] == TrialState.FAIL
+    (retry,) = study.get_trials(states=(TrialState.WAITING,))
+    assert retry.system_attrs["fixed_params"] == {"x": 0.75}
+    assert retry.user_attrs == {"retry_of": dead.number, "retries": 1}
+    record = study._storage.get_study_system_attrs(study._study_id)[dead_worker.key]
+    assert record["trials"] == [] and "declared_dead_at" in record
+
+
+def test_retries_stop_at_max_retries(tmp_path):
+    study = new_study(tmp_path)
+    study.enqueue_trial({"x": 0.5})
+    for attempt in range(3):
+        trial = study.ask()
+        trial.suggest_float("x", 0, 1)
+        WorkerHeartbeat(study, FAST).track([trial._trial_id])
+        failed = fail_stale_trials(study, FAST, now=time.time() + 10)
+        assert failed == [trial.number]
+        waiting = study.get_trials(states=(TrialState.WAITING,))
+        assert len(waiting) == (1 if attempt < FAST.max_retries else 0)
+        if not waiting:
+            break
+    assert attempt == FAST.max_retries
+
+
+def test_unclaimed_running_trial_fails_only_after_the_grace_period(tmp_path):
+    study = new_study(tmp_path)
+    orphan = study.ask()
+    orphan.suggest_float("x", 0, 1)
+    assert fail_stale_trials(study, FAST) == []
+    assert fail_stale_trials(study, FAST, now=time.time() + 5) == [orphan.number]
+
+
+def test_stopped_worker_leaves_a_record_with_no_trials(tmp_path):
+    study = new_study(tmp_path)
+    with WorkerHeartbeat(study, FAST) as worker:
+        worker.track([study.ask()._trial_id])
+    records = {
+        k: v
+        for k, v in study._storage.get_study_system_attrs(study._study_id).items()
+        if k.startswith(WORKER_PREFIX)
+    }
+    assert records[worker.key]["stopped"] is True
+    assert records[worker.key]["trials"] == []

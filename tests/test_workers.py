@@ -1,0 +1,225 @@
+"""Many workers on one PostgreSQL study, and the faults a fleet meets: real processes, a real
+PostgreSQL server owned by the tests (so it can be restarted), real training."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from sweeper.liveness import WORKER_PREFIX
+from tests.conftest import STUDY_TEMPLATE, make_multilabel_arrays
+from tests.postgres import PostgresServer, find_binaries
+
+LIVENESS = "heartbeat_interval = 0.5\ngrace_period = 3\nmax_retries = 2\nreconnect_timeout = 60\n"
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    binaries = find_binaries()
+    if binaries is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL server binaries are missing; .ci/run installs them.")
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed.")
+    server = PostgresServer(binaries)
+    server.start()
+    yield server
+    server.destroy()
+
+
+def write_study(folder: Path, url: str, *, trials: int, pack: int, epochs: int) -> Path:
+    X, y = make_multilabel_arrays()
+    np.savez(folder / "small.npz", X=X, y=y)
+    text = STUDY_TEMPLATE.format(
+        name="fleet",
+        storage=url,
+        trials=trials,
+        source="small.npz",
+        data_extra="",
+        epochs=epochs,
+        pack=pack,
+    ).replace("trials = ", LIVENESS + "trials = ", 1)
+    path = folder / "fleet.toml"
+    path.write_text(text)
+    return path
+
+
+def sweeper(*args: object) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sweeper.cli", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 240) -> tuple[int, str]:
+    output, _ = process.communicate(timeout=timeout)
+    return process.returncode, output
+
+
+STORAGES: dict[str, optuna.storages.RDBStorage] = {}
+
+
+@pytest.fixture(autouse=True)
+def close_storages():
+    yield
+    while STORAGES:
+        STORAGES.popitem()[1].engine.dispose()
+
+
+def load(url: str) -> optuna.Study:
+    """The study as another process sees it, through one storage per database."""
+    if url not in STORAGES:
+        STORAGES[url] = optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    return optuna.load_study(study_name="fleet", storage=STORAGES[url])
+
+
+def states(study: optuna.Study) -> dict[TrialState, list[optuna.trial.FrozenTrial]]:
+    trials = study.get_trials()
+    return {state: [t for t in trials if t.state == state] for state in TrialState}
+
+
+def wait_for(condition, timeout: float = 120, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def workers_in_flight(url: str) -> dict[str, list[int]]:
+    study = load(url)
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    return {k: v["trials"] for k, v in attrs.items() if k.startswith(WORKER_PREFIX)}
+
+
+def test_three_workers_finish_one_budget(tmp_path, postgres):
+    url = postgres.create_database()
+    path = write_study(tmp_path, url, trials=12, pack=2, epochs=3)
+    code, output = finish(sweeper("run", path, "--workers", 3, "--quiet"))
+    assert code == 0, output
+    by_state = states(load(url))
+    complete = len(by_state[TrialState.COMPLETE])
+    # The budget is global; the overshoot is at most one batch per other worker.
+    assert 12 <= complete <= 12 + 2 * 2
+    assert not by_state[TrialState.RUNNING] and not by_state[TrialState.FAIL]
+    assert not by_state[TrialState.WAITING]
+    workers = workers_in_flight(url)
+    assert len(workers) == 3 and all(trials == [] for trials in workers.values())
+    assert "fleet: " in output and "trials on the validation front of" in output
+
+
+def test_killed_worker_trial_is_retried_and_the_budget_completes(tmp_path, postgres):
+    url = postgres.create_database()
+    path = write_study(tmp_path, url, trials=5, pack=1, epochs=60)
+    victim = sweeper("worker", path, "--quiet")
+    wait_for(
+        lambda: any(workers_in_flight(url).values()) if _study_exists(url) else False,
+        what="the first worker's trial",
+    )
+    (in_flight,) = [trials for trials in workers_in_flight(url).values() if trials]
+    victim.send_signal(signal.SIGKILL)
+    finish(victim)
+    code, output = finish(sweeper("worker", path, "--quiet"))
+    assert code == 0, output
+    study = load(url)
+    by_state = states(study)
+    (killed,) = by_state[TrialState.FAIL]
+    assert killed._trial_id == in_flight[0]
+    assert killed.user_attrs["failed_because"] == "stale"
+    retried = [t for t in by_state[TrialState.COMPLETE] if t.user_attrs.get("retry_of") is not None]
+    assert [t.user_attrs["retry_of"] for t in retried] == [killed.number]
+    assert retried[0].params == killed.params
+    assert len(by_state[TrialState.COMPLETE]) == 5
+    assert not by_state[TrialState.RUNNING]
+
+
+def _study_exists(url: str) -> bool:
+    try:
+        load(url)
+    except KeyError:
+        return False
+    return True
+
+
+def test_database_restart_mid_study_loses_nothing(tmp_path, postgres):
+    url = postgres.create_database()
+    path = write_study(tmp_path, url, trials=6, pack=1, epochs=20)
+    worker = sweeper("worker", path, "--quiet")
+    wait_for(
+        lambda: _study_exists(url) and len(states(load(url))[TrialState.COMPLETE]) >= 2,
+        what="two complete trials",
+    )
+    before = {t.number for t in states(load(url))[TrialState.COMPLETE]}
+    postgres.restart(down_seconds=3)
+    code, output = finish(worker)
+    assert code == 0, output
+    by_state = states(load(url))
+    after = {t.number for t in by_state[TrialState.COMPLETE]}
+    assert before <= after
+    assert len(after) == 6
+    assert not by_state[TrialState.RUNNING]
+
+
+def test_sigterm_fails_the_batch_cleanly_and_exits_zero(tmp_path, postgres):
+    url = postgres.create_database()
+    path = write_study(tmp_path, url, trials=4, pack=2, epochs=200)
+    worker = sweeper("worker", path, "--quiet")
+
+    def training() -> bool:
+        running = states(load(url))[TrialState.RUNNING] if _study_exists(url) else []
+        return len(running) == 2 and all(len(t.params) == 3 for t in running)
+
+    wait_for(training, what="a batch of two in training")
+    time.sleep(1.0)
+    worker.send_signal(signal.SIGTERM)
+    code, output = finish(worker)
+    assert code == 0, output
+    assert "stopped:" in output
+    by_state = states(load(url))
+    assert not by_state[TrialState.RUNNING]
+    interrupted = by_state[TrialState.FAIL]
+    assert len(interrupted) == 2
+    assert all(t.user_attrs["failed_because"] == "interrupted" for t in interrupted)
+    assert len(by_state[TrialState.WAITING]) == 2
+
+
+def test_workers_through_the_grpc_proxy(tmp_path, postgres):
+    pytest.importorskip("grpc")
+    url = postgres.create_database()
+    path = write_study(tmp_path, url, trials=4, pack=2, epochs=2)
+    port = _free_port()
+    proxy = sweeper("proxy", path, "--storage", url, "--port", port)
+    try:
+        code, output = finish(
+            sweeper("worker", path, "--storage", f"grpc://127.0.0.1:{port}", "--quiet")
+        )
+        assert code == 0, output
+    finally:
+        proxy.send_signal(signal.SIGINT)
+        finish(proxy, timeout=30)
+    assert len(states(load(url))[TrialState.COMPLETE]) == 4
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_several_workers_on_sqlite_are_refused(tmp_path):
+    path = write_study(tmp_path, f"sqlite:///{tmp_path / 's.db'}", trials=4, pack=2, epochs=1)
+    code, output = finish(sweeper("run", path, "--workers", 2))
+    assert code == 2
+    assert "--workers: 2 workers cannot share one SQLite file" in output
+    assert not (tmp_path / "s.db").exists()
