@@ -119,9 +119,12 @@ def _may_judge(storage: object, liveness: Liveness) -> bool:
 
 
 def _count(study: optuna.Study) -> tuple[int, int]:
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
-    complete = sum(trial.state == TrialState.COMPLETE for trial in trials)
-    return complete, len(trials) - complete
+    """Complete and running trials, counted by the database rather than loaded."""
+    storage, study_id = study._storage, study._study_id
+    return (
+        storage.get_n_trials(study_id, state=TrialState.COMPLETE),
+        storage.get_n_trials(study_id, state=TrialState.RUNNING),
+    )
 
 
 def _fail_and_requeue(
@@ -199,8 +202,20 @@ def run_study(
     factory: ModelFactory | None = None,
     progress: bool = True,
     sleep: Callable[[float], None] = time.sleep,
+    make_trainer: Callable[[int], PackedTrainer] | None = None,
 ) -> RunSummary:
-    """Run batches until the study holds ``spec.study.trials`` complete trials."""
+    """Run batches until the study holds ``spec.study.trials`` complete trials.
+
+    ``make_trainer(members)`` builds the trainer of a pack size (default: a
+    :class:`~sweeper.train.PackedTrainer` on ``splits``); the storage benchmark passes one that
+    returns scores at once, to measure what the loop costs besides training.
+    """
+    if make_trainer is None:
+
+        def make_trainer(members: int) -> PackedTrainer:
+            return PackedTrainer(splits, spec.model, members=members, seed=info.seed,
+                                 factory=factory)
+
     budget = spec.study.trials
     liveness = Liveness(
         interval=spec.study.heartbeat_interval,
@@ -230,8 +245,6 @@ def run_study(
                 continue
             size = min(pack, remaining)
             if size not in trainers:
-                trainers[size] = PackedTrainer(
-                    splits, spec.model, members=size, seed=info.seed, factory=factory
-                )
+                trainers[size] = make_trainer(size)
             told += _run_batch(study, heartbeat, spec, info, splits, trainers[size])
     return RunSummary(complete=_count(study)[0], told=told)
