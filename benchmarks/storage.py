@@ -186,7 +186,7 @@ def main() -> None:
             try:
                 cases[f"grpc_proxy_{count}"] = run_case(url, count, trials)
             finally:
-                proxy.send_signal(signal.SIGINT)
+                proxy.send_signal(signal.SIGTERM)
                 proxy.wait(timeout=30)
 
     top = max(args.workers)

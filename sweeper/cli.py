@@ -8,10 +8,10 @@ train, so ``report`` and ``export`` start in a second.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -190,6 +190,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _proxy(args: argparse.Namespace) -> int:
+    import optuna
     from optuna.storages import run_grpc_proxy_server
 
     from sweeper.storage import open_storage, redact
@@ -203,15 +204,26 @@ def _proxy(args: argparse.Namespace) -> int:
         f"point workers at --storage grpc://HOST:{args.port} (Ctrl-C to stop)",
         file=sys.stderr,
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        run_grpc_proxy_server(storage, host=args.host, port=args.port)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            run_grpc_proxy_server(storage, host=args.host, port=args.port)
+    except KeyboardInterrupt:
+        # gRPC's worker threads would keep the interpreter alive; the proxy keeps no state of
+        # its own (the database does), so it leaves at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
-    from sweeper.report import build_report, format_table, write_html, write_json
+    from sweeper.report import attach_report, build_report, format_table, write_html, write_json
 
-    _, _, study, info = _open_existing(args)
+    spec, _, study, info = _open_existing(args)
     report = build_report(study, info)
     print(format_table(report))
     if args.json:
@@ -219,7 +231,9 @@ def _report(args: argparse.Namespace) -> int:
         print(f"wrote {args.json}", file=sys.stderr)
     if args.html:
         write_html(report, args.html)
-        print(f"wrote {args.html}", file=sys.stderr)
+        attach_report(study, args.html, spec.study.artifacts)
+        print(f"wrote {args.html} (attached to the study: the dashboard opens it)",
+              file=sys.stderr)
     return 0
 
 
@@ -233,6 +247,7 @@ def _export(args: argparse.Namespace) -> int:
         trial=args.trial,
         min_precision=args.min_precision,
         min_recall=args.min_recall,
+        best_fbeta=args.best_fbeta,
     )
     document = export_document(
         record, info, study_name=spec.study.name, storage_url=spec.study.storage
@@ -250,6 +265,8 @@ def _export(args: argparse.Namespace) -> int:
 def _dashboard(args: argparse.Namespace) -> int:
     import optuna_dashboard
 
+    from sweeper.report import artifact_store
+
     spec, storage, _, _ = _open_existing(args)
     print(
         f"optuna-dashboard for study {spec.study.name!r}: http://{args.host}:{args.port}/ "
@@ -257,7 +274,10 @@ def _dashboard(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     try:
-        optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+        optuna_dashboard.run_server(
+            storage, host=args.host, port=args.port,
+            artifact_store=artifact_store(spec.study.artifacts),
+        )
     except KeyboardInterrupt:
         pass
     except OSError as error:
@@ -314,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     rule.add_argument(
         "--min-recall", type=_fraction, metavar="R",
         help="the best precision among trials with validation recall >= R",
+    )
+    rule.add_argument(
+        "--best-fbeta", type=float, metavar="BETA",
+        help="the best validation F-beta (BETA > 1 favours recall, < 1 precision)",
     )
     export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.json")
 

@@ -25,8 +25,11 @@ from sweeper.weights import Task
 __all__ = [
     "BUILTIN_SOURCES",
     "Dataset",
+    "LongtailSpec",
     "Splits",
     "load_dataset",
+    "longtail_spec",
+    "make_longtail_multilabel",
     "make_seed_multiclass",
     "make_seed_multilabel",
     "prepare_splits",
@@ -118,9 +121,59 @@ def make_seed_multiclass(
     return Dataset(X=X, y=y.astype(np.int64), task="multiclass", labels=labels)
 
 
+@dataclass(frozen=True)
+class LongtailSpec:
+    """The generative model of ``builtin:longtail-multilabel``.
+
+    Label ``j`` is positive with probability ``priors[j]`` (log-spaced from 1/10 to 1/300),
+    independently of the others. Feature ``j`` is Gaussian: ``x_j ~ N(strengths[j] * y_j, 1)``,
+    with signal strengths spread from 0.5 (noisy) to 3.0 (clean) and assigned to labels in a
+    fixed shuffled order, so rarity and noise do not go together. A few extra features are pure
+    noise. The posterior of each label is then known in closed form (:meth:`posterior`).
+    """
+
+    priors: np.ndarray
+    strengths: np.ndarray
+    n_noise: int
+
+    def posterior(self, X: np.ndarray) -> np.ndarray:
+        """``P(y_j = 1 | x)`` for every row and label: the Bayes-optimal scores.
+
+        With ``x_j | y_j ~ N(m y_j, 1)`` and ``y_j`` independent of the other features, the
+        log-odds are ``log(p/(1-p)) + m x_j - m^2 / 2``.
+        """
+        n_labels = self.priors.size
+        x = np.asarray(X, dtype=np.float64)[:, :n_labels]
+        log_odds = (np.log(self.priors / (1 - self.priors)) + self.strengths * x
+                    - self.strengths**2 / 2)
+        return 0.5 * (1.0 + np.tanh(0.5 * log_odds))
+
+
+def longtail_spec(n_labels: int = 30, n_noise: int = 4, seed: int = 0) -> LongtailSpec:
+    rng = np.random.default_rng([seed, 7])
+    priors = np.geomspace(1 / 10, 1 / 300, n_labels)
+    strengths = rng.permutation(np.linspace(0.5, 3.0, n_labels))
+    return LongtailSpec(priors=priors, strengths=strengths, n_noise=n_noise)
+
+
+def make_longtail_multilabel(
+    *, n_rows: int = 30_000, n_labels: int = 30, n_noise: int = 4, seed: int = 0
+) -> Dataset:
+    """Long-tailed multi-label data whose true posterior is known (see :class:`LongtailSpec`)."""
+    spec = longtail_spec(n_labels, n_noise, seed)
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n_rows, n_labels)) < spec.priors).astype(np.uint8)
+    signal = spec.strengths * y + rng.standard_normal((n_rows, n_labels))
+    noise = rng.standard_normal((n_rows, n_noise))
+    X = np.hstack([signal, noise]).astype(np.float32)
+    labels = tuple(f"Tail{j + 1}" for j in range(n_labels))
+    return Dataset(X=X, y=y, task="multilabel", labels=labels)
+
+
 BUILTIN_SOURCES = {
     "seed-multilabel": make_seed_multilabel,
     "seed-multiclass": make_seed_multiclass,
+    "longtail-multilabel": make_longtail_multilabel,
 }
 
 

@@ -61,18 +61,27 @@ def select_trial(
     trial: int | None = None,
     min_precision: float | None = None,
     min_recall: float | None = None,
+    best_fbeta: float | None = None,
 ) -> TrialRecord:
     """Pick one trial by number, or by a rule on its validation figures.
 
     ``min_precision=P``: the highest recall among trials with precision >= P (ties: higher
     precision). ``min_recall=R``: the highest precision among trials with recall >= R (ties:
-    higher recall). Exactly one rule must be given.
+    higher recall). ``best_fbeta=B``: the highest F-beta, ``(1 + B^2) P R / (B^2 P + R)``
+    (B > 1 favours recall). Exactly one rule must be given.
     """
     given = [name for name, value in (
-        ("trial", trial), ("min_precision", min_precision), ("min_recall", min_recall)
+        ("trial", trial), ("min_precision", min_precision), ("min_recall", min_recall),
+        ("best_fbeta", best_fbeta),
     ) if value is not None]
     if len(given) != 1:
-        raise ExportError("choose exactly one of --trial, --min-precision, --min-recall.")
+        raise ExportError(
+            "choose exactly one of --trial, --min-precision, --min-recall, --best-fbeta."
+        )
+    if best_fbeta is not None:
+        if not best_fbeta > 0:
+            raise ExportError(f"--best-fbeta: beta must be > 0, got {best_fbeta}.")
+        return max(records, key=lambda r: _fbeta(r.validation, best_fbeta))
     if trial is not None:
         for record in records:
             if record.number == trial:
@@ -94,6 +103,13 @@ def select_trial(
             f"no trial reaches validation recall >= {min_recall} (the best is {best:.4f})."
         )
     return max(eligible, key=lambda r: (r.validation.precision, r.validation.recall))
+
+
+def _fbeta(figures: Evaluation, beta: float) -> float:
+    denominator = beta**2 * figures.precision + figures.recall
+    if denominator == 0:
+        return 0.0
+    return (1 + beta**2) * figures.precision * figures.recall / denominator
 
 
 def export_document(

@@ -89,6 +89,8 @@ class TrialRecord:
     diverged: bool
     train_seconds: float
     packed_members: int
+    feasible: bool = True
+    """Whether the trial meets the study's constraints (``min_precision``, ``min_recall``)."""
 
     def user_attrs(self) -> dict[str, Any]:
         return {
@@ -128,4 +130,5 @@ class TrialRecord:
             diverged=attrs["training"]["diverged"],
             train_seconds=attrs["training"]["seconds"],
             packed_members=attrs["training"]["packed_members"],
+            feasible=all(value <= 0 for value in trial.constraints.values()),
         )

@@ -1,14 +1,20 @@
 """The Pareto report: compute a small data object, then render it as a table, JSON or HTML.
 
-:class:`FrontReport` holds everything shown (the front on validation, each front trial's test
-figures, the study's facts); the renderers only format it, so tests check the data object and a
-few rendered facts rather than pixels.
+:class:`FrontReport` holds everything shown: the validation front with each front trial's test
+figures, the PR curve of one chosen trial (the front's best validation F1) over all thresholds,
+per-label recall and precision of the front, its weight vectors against label frequency,
+parameter importances for both objectives, and the study's facts. The renderers only format it,
+so tests check the data object and what a browser draws rather than pixels.
+
+The HTML page is self-contained: plotly's JavaScript is inlined once, so it opens offline.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +27,18 @@ from sweeper.errors import SweeperError
 from sweeper.files import write_text_atomic
 from sweeper.metrics import hypervolume_2d, pareto_front
 from sweeper.records import StudyInfo, TrialRecord
-from sweeper.study import finished_records
+from sweeper.study import METRIC_NAMES, finished_records
 
-__all__ = ["FrontReport", "build_report", "format_table", "write_html", "write_json"]
+__all__ = [
+    "FrontReport",
+    "artifact_store",
+    "attach_report",
+    "build_report",
+    "format_table",
+    "report_html",
+    "write_html",
+    "write_json",
+]
 
 
 @dataclass(frozen=True)
@@ -35,7 +50,12 @@ class FrontReport:
     records: tuple[TrialRecord, ...]
     """Every complete trial, in trial order."""
     front: tuple[TrialRecord, ...]
-    """The validation Pareto front, from high recall to high precision."""
+    """The validation Pareto front of the feasible trials (all trials if none is feasible),
+    from high recall to high precision."""
+    chosen: TrialRecord
+    """The front trial with the best validation F1: the one whose PR curve is drawn."""
+    importances: dict[str, dict[str, float]]
+    """Per objective, each parameter's importance (Optuna's PED-ANOVA); empty if too few trials."""
     trial_states: dict[str, int]
     training_seconds: float
 
@@ -44,6 +64,10 @@ class FrontReport:
         points = [(getattr(r, split).recall, getattr(r, split).precision) for r in self.front]
         return hypervolume_2d(np.asarray(points))
 
+    def label_frequencies(self) -> list[float]:
+        """Training frequency of each label (multi-label) or class share (multi-class)."""
+        return [count / self.info.n_train for count in self.info.train_counts]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "study": self.study_name,
@@ -51,37 +75,70 @@ class FrontReport:
             "average": self.info.average,
             "labels": list(self.info.labels),
             "train_counts": list(self.info.train_counts),
+            "n_train": self.info.n_train,
+            "n_validation": self.info.n_validation,
+            "n_test": self.info.n_test,
             "data_fingerprint": self.info.fingerprint,
+            "data_source": self.info.source,
             "trial_states": self.trial_states,
+            "feasible_trials": sum(r.feasible for r in self.records),
             "training_seconds": self.training_seconds,
             "hypervolume": {
                 "validation": self.hypervolume("validation"),
                 "test": self.hypervolume("test"),
             },
-            "front": [
-                {
-                    "trial": r.number,
-                    **r.candidate.to_dict(),
-                    "weights": list(r.weights),
-                    "validation": r.validation.to_dict(),
-                    "test": r.test.to_dict(),
-                }
-                for r in self.front
-            ],
+            "chosen_trial": self.chosen.number,
+            "importances": self.importances,
+            "front": [_front_row(r) for r in self.front],
         }
+
+
+def _front_row(record: TrialRecord) -> dict[str, Any]:
+    return {
+        "trial": record.number,
+        **record.candidate.to_dict(),
+        "weights": list(record.weights),
+        "validation": record.validation.to_dict(),
+        "test": record.test.to_dict(),
+    }
+
+
+def _importances(study: optuna.Study, n_complete: int) -> dict[str, dict[str, float]]:
+    if n_complete < 4:
+        return {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # It reminds that it favours low targets: the targets below are negated for that.
+        warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes")
+        evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+        result = {}
+        for index, name in enumerate(METRIC_NAMES):
+            try:
+                scores = optuna.importance.get_param_importances(
+                    study, evaluator=evaluator, target=lambda t, i=index: -t.values[i]
+                )
+            except (ValueError, RuntimeError):
+                return {}  # e.g. every parameter constant so far
+            result[name] = {param: float(value) for param, value in scores.items()}
+    return result
 
 
 def build_report(study: optuna.Study, info: StudyInfo) -> FrontReport:
     """Gather the complete trials and their validation front; an error if none finished."""
     records = finished_records(study)
-    points = np.array([(r.validation.recall, r.validation.precision) for r in records])
-    front = [records[i] for i in pareto_front(points)]
+    # Constraints (min_precision, min_recall) restrict the front to feasible trials, if any.
+    candidates = [r for r in records if r.feasible] or records
+    points = np.array([(r.validation.recall, r.validation.precision) for r in candidates])
+    front = tuple(candidates[i] for i in pareto_front(points))
+    chosen = max(front, key=lambda r: (r.validation.f1, r.validation.recall))
     states = Counter(trial.state.name for trial in study.get_trials(deepcopy=False))
     return FrontReport(
         study_name=study.study_name,
         info=info,
         records=tuple(records),
-        front=tuple(front),
+        front=front,
+        chosen=chosen,
+        importances=_importances(study, len(records)),
         trial_states=dict(sorted(states.items())),
         training_seconds=float(sum(r.train_seconds for r in records)),
     )
@@ -148,37 +205,176 @@ def _hover(record: TrialRecord, split: str) -> str:
 
 
 def pareto_figure(report: FrontReport):
-    """Plotly figure: every trial on validation, the front on validation and on test."""
+    """Validation (left) and test (right): every trial in grey, the front as a staircase."""
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
-    figure = go.Figure()
-    figure.add_trace(go.Scatter(
-        x=[r.validation.recall for r in report.records],
-        y=[r.validation.precision for r in report.records],
-        mode="markers", name="all trials (validation)",
-        marker={"color": "lightgray", "size": 6},
-        text=[_hover(r, "validation") for r in report.records], hoverinfo="text",
-    ))
-    for split, color in (("validation", "#1f77b4"), ("test", "#d62728")):
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("validation", "test"),
+                           shared_yaxes=True)
+    for column, (split, color) in enumerate((("validation", "#1f77b4"), ("test", "#d62728")), 1):
+        figure.add_trace(go.Scatter(
+            x=[getattr(r, split).recall for r in report.records],
+            y=[getattr(r, split).precision for r in report.records],
+            mode="markers", name=f"all trials ({split})", marker={"color": "lightgray", "size": 5},
+            text=[_hover(r, split) for r in report.records], hoverinfo="text",
+        ), row=1, col=column)
         figure.add_trace(go.Scatter(
             x=[getattr(r, split).recall for r in report.front],
             y=[getattr(r, split).precision for r in report.front],
             mode="lines+markers", name=f"front ({split})", line={"shape": "hv", "color": color},
             text=[_hover(r, split) for r in report.front], hoverinfo="text",
-        ))
-    figure.update_layout(
-        title=f"{report.study_name}: recall / precision Pareto front",
-        xaxis={"title": f"recall ({report.info.average})", "range": [0, 1.02]},
-        yaxis={"title": f"precision ({report.info.average})", "range": [0, 1.02]},
-        template="plotly_white",
-    )
+        ), row=1, col=column)
+        figure.update_xaxes(title_text=f"recall ({report.info.average})", range=[0, 1.02],
+                            row=1, col=column)
+    figure.update_yaxes(title_text=f"precision ({report.info.average})", range=[0, 1.02],
+                        row=1, col=1)
+    figure.update_layout(title="Recall / precision Pareto front", template="plotly_white",
+                         height=480)
     return figure
 
 
+def pr_curve_figure(report: FrontReport):
+    """The chosen trial's recall and precision at every stored threshold, both splits."""
+    import plotly.graph_objects as go
+
+    record = report.chosen
+    figure = go.Figure()
+    for split, curve in (("validation", record.validation_curve), ("test", record.test_curve)):
+        if curve is None:
+            continue
+        figure.add_trace(go.Scatter(
+            x=list(curve.recall), y=list(curve.precision), mode="lines+markers",
+            name=f"trial {record.number} ({split})",
+            text=[f"threshold {t:.4f}" for t in curve.thresholds], hoverinfo="text+x+y",
+        ))
+    title = f"PR curve of trial {record.number} (best validation F1 on the front)"
+    if record.validation_curve is None:
+        title += ": multi-class decisions are by argmax, there is no threshold to sweep"
+    figure.update_layout(title=title, template="plotly_white", height=420,
+                         xaxis={"title": "recall", "range": [0, 1.02]},
+                         yaxis={"title": "precision", "range": [0, 1.02]})
+    return figure
+
+
+def per_label_figure(report: FrontReport):
+    """Per-label recall and precision of each front trial: which rare labels each sacrifices."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    kind = "label" if report.info.task == "multilabel" else "class"
+    rows = [f"trial {r.number}" for r in report.front]
+    figure = make_subplots(rows=1, cols=2, subplot_titles=(f"validation recall per {kind}",
+                                                           f"validation precision per {kind}"))
+    for column, attribute in ((1, "per_label_recall"), (2, "per_label_precision")):
+        figure.add_trace(go.Heatmap(
+            z=[list(getattr(r.validation, attribute)) for r in report.front],
+            x=list(report.info.labels), y=rows, zmin=0, zmax=1, colorscale="Viridis",
+            showscale=column == 2,
+        ), row=1, col=column)
+    figure.update_layout(template="plotly_white", height=max(300, 22 * len(rows) + 160))
+    return figure
+
+
+def weights_figure(report: FrontReport):
+    """Each front trial's weight vector against the training frequency of its labels."""
+    import plotly.graph_objects as go
+
+    frequencies = report.label_frequencies()
+    order = np.argsort(frequencies)
+    figure = go.Figure()
+    for record in report.front:
+        figure.add_trace(go.Scatter(
+            x=[frequencies[i] for i in order], y=[record.weights[i] for i in order],
+            mode="lines+markers", name=f"trial {record.number}",
+            text=[report.info.labels[i] for i in order], hoverinfo="text+x+y",
+        ))
+    weight_name = "pos_weight" if report.info.task == "multilabel" else "class weight"
+    figure.update_layout(title=f"{weight_name} against label frequency (front trials)",
+                         template="plotly_white", height=420,
+                         xaxis={"title": "training frequency", "type": "log"},
+                         yaxis={"title": weight_name, "type": "log"})
+    return figure
+
+
+def importance_figure(report: FrontReport):
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for objective, scores in report.importances.items():
+        figure.add_trace(go.Bar(x=list(scores), y=list(scores.values()), name=objective))
+    figure.update_layout(title="Parameter importance per objective (PED-ANOVA)",
+                         template="plotly_white", height=360, barmode="group",
+                         yaxis={"title": "importance"})
+    return figure
+
+
+def _facts_table(report: FrontReport) -> str:
+    info = report.info
+    counts = ", ".join(f"{label}: {count}" for label, count in
+                       zip(info.labels, info.train_counts, strict=True))
+    states = ", ".join(f"{state.lower()} {count}" for state, count in report.trial_states.items())
+    rows = [
+        ("task", f"{info.task}, {len(info.labels)} labels, {info.average} average"),
+        ("data", f"{info.source} (fingerprint {info.fingerprint})"),
+        ("rows", f"train {info.n_train}, validation {info.n_validation}, test {info.n_test}"),
+        ("training counts", counts),
+        ("trials", states),
+        ("training time", f"{report.training_seconds:.1f} s"),
+        ("hypervolume", f"validation {report.hypervolume('validation'):.4f}, "
+                        f"test {report.hypervolume('test'):.4f}"),
+    ]
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+                    for k, v in rows)
+    return f'<table id="facts">{cells}</table>'
+
+
+def report_html(report: FrontReport) -> str:
+    """The whole report as one self-contained HTML page."""
+    from plotly.offline import get_plotlyjs
+
+    sections = [("pareto", pareto_figure(report)), ("pr-curve", pr_curve_figure(report)),
+                ("per-label", per_label_figure(report)), ("weights", weights_figure(report))]
+    if report.importances:
+        sections.append(("importances", importance_figure(report)))
+    plots = "\n".join(
+        f'<section id="{name}">'
+        f"{figure.to_html(full_html=False, include_plotlyjs=False, div_id=f'{name}-plot')}"
+        "</section>"
+        for name, figure in sections
+    )
+    title = html.escape(f"{report.study_name}: class-weight sweep")
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{title}</title><script type='text/javascript'>{get_plotlyjs()}</script>"
+        "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
+        "th,td{text-align:left;padding:2px 10px;border-bottom:1px solid #ddd}</style>"
+        f"</head><body><h1>{title}</h1>{_facts_table(report)}{plots}</body></html>"
+    )
+
+
 def write_html(report: FrontReport, path: str | Path) -> Path:
-    """A self-contained HTML page (plotly's JavaScript inlined) that opens offline."""
-    html = pareto_figure(report).to_html(include_plotlyjs=True, full_html=True)
+    """Write :func:`report_html` atomically."""
     try:
-        return write_text_atomic(path, html)
+        return write_text_atomic(path, report_html(report))
     except OSError as error:
         raise SweeperError(f"{path}: cannot write: {error}.") from None
+
+
+def artifact_store(folder: str | Path):
+    """Optuna's file-system artifact store in ``folder`` (created if missing)."""
+    from optuna.artifacts import FileSystemArtifactStore
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return FileSystemArtifactStore(base_path=str(folder))
+
+
+def attach_report(study: optuna.Study, path: str | Path, folder: str | Path) -> str:
+    """Upload the HTML report as a study artifact, so the dashboard opens it; returns its id."""
+    from optuna.artifacts import upload_artifact
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return upload_artifact(
+            artifact_store=artifact_store(folder), file_path=str(path), study_or_trial=study,
+            mimetype="text/html",
+        )

@@ -140,12 +140,22 @@ def _fail_and_requeue(
         requeue(study, frozen, max_retries=liveness.max_retries, reason=reason)
 
 
-def _tell(study: optuna.Study, trial: optuna.Trial, record: TrialRecord) -> None:
-    """Store a member's record and values; a trial already failed as stale (its worker looked
-    dead during a long database outage) keeps that state, and its requeued copy runs again."""
+def _tell(
+    study: optuna.Study, trial: optuna.Trial, record: TrialRecord, spec: StudySpec
+) -> None:
+    """Store a member's record, constraints and values; a trial already failed as stale (its
+    worker looked dead during a long database outage) keeps that state, and its requeued copy
+    runs again."""
     try:
         for key, value in record.user_attrs().items():
             trial.set_user_attr(key, value)
+        # Feasible when <= 0 (Optuna's convention): the floor minus the validation figure.
+        if spec.study.min_precision is not None:
+            trial.set_constraint(
+                "min_precision", spec.study.min_precision - record.validation.precision
+            )
+        if spec.study.min_recall is not None:
+            trial.set_constraint("min_recall", spec.study.min_recall - record.validation.recall)
         study.tell(trial, [record.validation.recall, record.validation.precision])
     except UpdateFinishedTrialError:
         pass
@@ -180,7 +190,7 @@ def _run_batch(
                 info=info, splits=splits, scores=scores, member=member,
                 number=trial.number, candidate=candidate, weights=weights[member],
             )
-            _tell(study, trial, record)
+            _tell(study, trial, record, spec)
             pending.remove(trial)
     except (KeyboardInterrupt, SystemExit):
         _fail_and_requeue(study, pending, "interrupted", heartbeat.liveness)

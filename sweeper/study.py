@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from sweeper import __version__
 from sweeper.data import Splits
-from sweeper.errors import DataError, NoFinishedTrialsError, StorageError
+from sweeper.errors import DataError, NoFinishedTrialsError, StorageError, StudyFileError
 from sweeper.records import STUDY_ATTR, StudyInfo, TrialRecord
 from sweeper.storage import redact
 from sweeper.studyfile import StudySpec
@@ -76,14 +76,29 @@ def _splits_fingerprint(splits: Splits) -> str:
 
 
 def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
-    """Multivariate TPE, seeded by the study file, with the constant liar so batches explore
-    apart. Multivariate: the exponent, normalisation and threshold interact, and one joint draw
-    reads the study once per trial instead of once per parameter."""
+    """The study file's sampler, seeded by ``sampler_seed``: the same file and seed give the
+    same trials on one worker.
+
+    ``tpe`` (default) is multivariate TPE with the constant liar, so trials of one batch explore
+    apart; multivariate because the exponent, normalisation and threshold interact, and one joint
+    draw reads the study once per trial instead of once per parameter. ``nsga2`` is Optuna's
+    genetic multi-objective sampler; ``gp`` its Gaussian-process sampler, which needs PyTorch.
+    Constraints set on trials (``min_precision``, ``min_recall``) are read by all three.
+    """
+    seed = spec.study.sampler_seed
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(
-            seed=spec.study.sampler_seed, constant_liar=True, multivariate=True
-        )
+        if spec.study.sampler == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=seed)
+        if spec.study.sampler == "gp":
+            try:
+                import torch  # noqa: F401
+            except ImportError:
+                raise StudyFileError(
+                    f"{spec.path}: [study] sampler: 'gp' needs PyTorch (pip install torch)."
+                ) from None
+            return optuna.samplers.GPSampler(seed=seed)
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, multivariate=True)
 
 
 def create_or_resume(spec: StudySpec, info: StudyInfo, storage: RDBStorage) -> optuna.Study:
@@ -106,8 +121,18 @@ def create_or_resume(spec: StudySpec, info: StudyInfo, storage: RDBStorage) -> o
             study.set_metric_names(METRIC_NAMES)
         study.set_user_attr(STUDY_ATTR, info.to_dict())
         return study
-    _check_same_setup(spec.study.name, StudyInfo.from_dict(stored), info)
+    _check_same_setup(spec.study.name, _stored_info(spec.study.name, stored), info)
     return study
+
+
+def _stored_info(name: str, stored: dict) -> StudyInfo:
+    try:
+        return StudyInfo.from_dict(stored)
+    except (KeyError, TypeError):
+        raise StorageError(
+            f"study {name!r} was written by sweeper {stored.get('version', '?')}, whose records "
+            f"this version ({__version__}) cannot read; use a new study name."
+        ) from None
 
 
 def _check_same_setup(name: str, stored: StudyInfo, current: StudyInfo) -> None:
@@ -139,7 +164,7 @@ def load_study(spec: StudySpec, storage: RDBStorage) -> tuple[optuna.Study, Stud
     stored = study.user_attrs.get(STUDY_ATTR)
     if stored is None:
         raise StorageError(f"study {spec.study.name!r} was not created by the sweeper.")
-    return study, StudyInfo.from_dict(stored)
+    return study, _stored_info(spec.study.name, stored)
 
 
 def finished_records(study: optuna.Study) -> list[TrialRecord]:

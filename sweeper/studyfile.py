@@ -25,6 +25,7 @@ else:  # pragma: no cover - exercised only on Python 3.10
 
 __all__ = [
     "AVERAGES",
+    "SAMPLERS",
     "DataSection",
     "ModelSection",
     "SearchSection",
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 AVERAGES = ("auto", "micro", "macro")
+SAMPLERS = ("tpe", "nsga2", "gp")
 _REQUIRED = object()
 
 
@@ -59,6 +61,14 @@ class StudySection:
     """How often the parameters of a trial whose worker died are tried again."""
     reconnect_timeout: float = 300.0
     """Seconds a worker keeps retrying a database (or proxy) that is away before it gives up."""
+    artifacts: str = ".sweeper/artifacts"
+    """Folder of the study's artifacts (HTML reports), shared with the dashboard."""
+    sampler: str = "tpe"
+    """Optuna sampler: ``tpe`` (multivariate TPE), ``nsga2``, or ``gp`` (needs PyTorch)."""
+    min_precision: float | None = None
+    """Trials below this validation precision are infeasible (an Optuna constraint)."""
+    min_recall: float | None = None
+    """Trials below this validation recall are infeasible (an Optuna constraint)."""
 
 
 @dataclass(frozen=True)
@@ -254,6 +264,10 @@ def _read_study(path: Path, document: dict[str, Any]) -> StudySection:
         reconnect_timeout=section.take(
             "reconnect_timeout", _number(0, 86400), "seconds in [0, 86400]", 300.0
         ),
+        artifacts=section.take("artifacts", _string, "a folder path", ".sweeper/artifacts"),
+        sampler=section.take("sampler", _one_of(SAMPLERS), f"one of {SAMPLERS}", "tpe"),
+        min_precision=section.take("min_precision", _number(0, 1), "a number in [0, 1]", None),
+        min_recall=section.take("min_recall", _number(0, 1), "a number in [0, 1]", None),
     )
     section.finish()
     if study.grace_period <= 2 * study.heartbeat_interval:

@@ -35,6 +35,7 @@ STUDY_TEMPLATE = """
 name = "{name}"
 storage = "{storage}"
 trials = {trials}
+artifacts = "{artifacts}"
 
 [data]
 source = "{source}"
@@ -69,6 +70,7 @@ def write_study(tmp_path: Path):
             "data_extra": "",
             "epochs": 3,
             "pack": 2,
+            "artifacts": str(tmp_path / "artifacts"),
         }
         fields.update(values)
         path = tmp_path / f"{fields['name']}.toml"
@@ -91,4 +93,29 @@ def multiclass_npz(tmp_path: Path) -> Path:
     X, y = make_multiclass_arrays()
     path = tmp_path / "classes.npz"
     np.savez(path, X=X, y=y, labels=np.array(["A", "B", "C", "D"]))
+    return path
+
+
+@pytest.fixture(scope="session")
+def finished_study(tmp_path_factory):
+    """A small multi-label study run to its budget of 6 trials (3 packed passes of 2)."""
+    folder = tmp_path_factory.mktemp("study")
+    X, y = make_multilabel_arrays()
+    np.savez(folder / "small.npz", X=X, y=y)
+    path = folder / "small.toml"
+    path.write_text(
+        STUDY_TEMPLATE.format(
+            name="small",
+            storage=f"sqlite:///{folder / 'study.db'}",
+            trials=6,
+            source="small.npz",
+            data_extra="",
+            epochs=4,
+            pack=2,
+            artifacts=str(folder / "artifacts"),
+        )
+    )
+    from sweeper.cli import main
+
+    assert main(["run", str(path), "--quiet"]) == 0
     return path

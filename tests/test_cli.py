@@ -16,7 +16,7 @@ from sweeper.data import prepare_splits
 from sweeper.storage import open_storage
 from sweeper.study import create_or_resume, study_info
 from sweeper.studyfile import load_study_file
-from tests.conftest import STUDY_TEMPLATE, make_multilabel_arrays
+from tests.conftest import make_multilabel_arrays
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -30,28 +30,6 @@ def error_line(err: str) -> str:
     assert len(lines) == 1, err
     assert lines[0].startswith("sweeper: error: ")
     return lines[0]
-
-
-@pytest.fixture(scope="module")
-def finished_study(tmp_path_factory):
-    """A small multi-label study run to its budget of 6 trials (3 packed passes of 2)."""
-    folder = tmp_path_factory.mktemp("study")
-    X, y = make_multilabel_arrays()
-    np.savez(folder / "small.npz", X=X, y=y)
-    path = folder / "small.toml"
-    path.write_text(
-        STUDY_TEMPLATE.format(
-            name="small",
-            storage=f"sqlite:///{folder / 'study.db'}",
-            trials=6,
-            source="small.npz",
-            data_extra="",
-            epochs=4,
-            pack=2,
-        )
-    )
-    assert main(["run", str(path), "--quiet"]) == 0
-    return path
 
 
 def test_run_stores_every_trial_with_its_record(finished_study):

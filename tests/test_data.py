@@ -139,3 +139,34 @@ def test_fingerprint_changes_with_the_data():
     first, second = make_seed_multiclass(seed=0), make_seed_multiclass(seed=1)
     assert first.fingerprint() == make_seed_multiclass(seed=0).fingerprint()
     assert first.fingerprint() != second.fingerprint()
+
+
+def test_longtail_frequencies_span_one_in_ten_to_one_in_three_hundred():
+    from sweeper.data import make_longtail_multilabel
+
+    data = make_longtail_multilabel(n_rows=60_000)
+    frequencies = data.y.mean(axis=0)
+    assert frequencies.max() == pytest.approx(1 / 10, rel=0.1)
+    assert frequencies.min() == pytest.approx(1 / 300, rel=0.35)
+    assert data.X.shape == (60_000, 34)
+
+
+def test_longtail_closed_form_posterior_matches_monte_carlo():
+    """Among pairs whose closed-form posterior falls in a bin, the share of positives (a Monte
+    Carlo estimate of P(y=1 | x)) must match the bin's mean posterior."""
+    from sweeper.data import longtail_spec, make_longtail_multilabel
+
+    data = make_longtail_multilabel(n_rows=200_000, seed=3)
+    posterior = longtail_spec(seed=3).posterior(data.X)
+    edges = np.array([0.0, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95, 1.0])
+    bins = np.digitize(posterior.ravel(), edges[1:-1])
+    truth = data.y.ravel()
+    for b in range(edges.size - 1):
+        members = bins == b
+        assert members.sum() > 2000
+        expected = posterior.ravel()[members].mean()
+        observed = truth[members].mean()
+        tolerance = 4 * np.sqrt(expected * (1 - expected) / members.sum()) + 0.002
+        assert abs(observed - expected) < tolerance, (b, observed, expected)
+    # and the posterior is not trivially the prior: it separates labels from non-labels
+    assert posterior[data.y == 1].mean() > 5 * posterior[data.y == 0].mean()

@@ -55,6 +55,9 @@ RECORDS = [record(0, 0.9, 0.2), record(1, 0.5, 0.5), record(2, 0.5, 0.6), record
         ({"min_precision": 0.1}, 0),
         ({"min_recall": 0.5}, 2),
         ({"min_recall": 0.0}, 3),
+        ({"best_fbeta": 1.0}, 2),  # F1: 0.33, 0.5, 0.545, 0.18
+        ({"best_fbeta": 4.0}, 0),  # recall-heavy: 0.9 recall wins
+        ({"best_fbeta": 0.2}, 3),  # precision-heavy: 0.95 precision wins
     ],
 )
 def test_rules_select_the_right_trial(rule, number):
@@ -74,6 +77,7 @@ def test_rules_select_the_right_trial(rule, number):
         ),
         ({"trial": 7}, "trial 7 is not a finished trial"),
         ({}, "choose exactly one of"),
+        ({"best_fbeta": 0.0}, "beta must be > 0"),
         ({"trial": 1, "min_recall": 0.2}, "choose exactly one of"),
     ],
 )

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import numpy as np
+import optuna
 import pytest
 from optuna.trial import TrialState
 
 from sweeper.data import prepare_splits
 from sweeper.runner import run_study
+from sweeper.space import suggest_candidate
 from sweeper.storage import open_storage
 from sweeper.study import create_or_resume, study_info
 from sweeper.studyfile import load_study_file
@@ -111,3 +113,41 @@ def test_packed_study_stores_the_same_records_as_unpacked(tmp_path, write_study)
             for key in ("recall", "precision", "f1"):
                 assert p.user_attrs[split][key] == pytest.approx(a.user_attrs[split][key], abs=0.02)
         np.testing.assert_allclose(p.values, a.values, atol=0.02)
+
+
+def test_constraints_mark_trials_infeasible_and_restrict_the_front(tmp_path, write_study):
+    from sweeper.report import build_report
+
+    np.savez(tmp_path / "small.npz", **dict(zip("Xy", make_multilabel_arrays(), strict=True)))
+    path = write_study(trials=4, pack=4, epochs=6)
+    path.write_text(path.read_text().replace("trials = 4", "trials = 4\nmin_precision = 0.5"))
+    spec, splits, info, study = open_study(path)
+    for threshold in (0.05, 0.5, 0.7, 0.9):
+        study.enqueue_trial({"exponent": 1.0, "normalisation": "none", "threshold": threshold})
+    run_study(spec, info, splits, study, progress=False)
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    for trial in trials:
+        precision = trial.user_attrs["validation"]["precision"]
+        assert trial.constraints == {"min_precision": pytest.approx(0.5 - precision)}
+    report = build_report(study, info)
+    feasible = {t.number for t in trials if t.user_attrs["validation"]["precision"] >= 0.5}
+    assert feasible and len(feasible) < 4  # threshold 0.05 on rare labels is far below 0.5
+    assert {r.number for r in report.front} <= feasible
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
+def test_same_study_file_and_seed_give_the_same_trials(tmp_path, write_study, sampler):
+    from sweeper.study import make_sampler
+
+    path = write_study()
+    path.write_text(path.read_text().replace("trials = 4", f'trials = 4\nsampler = "{sampler}"'))
+    spec = load_study_file(path)
+    drawn = []
+    for _ in range(2):
+        study = optuna.create_study(directions=["maximize"] * 2, sampler=make_sampler(spec))
+        for _ in range(12):
+            trial = study.ask()
+            candidate = suggest_candidate(trial, spec.search, "multilabel")
+            study.tell(trial, [candidate.exponent / 2, 1 - candidate.threshold])
+        drawn.append([t.params for t in study.trials])
+    assert drawn[0] == drawn[1]

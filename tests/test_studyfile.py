@@ -105,3 +105,18 @@ def test_missing_study_file():
 def test_overrides_replace_storage_and_trials():
     spec = parse(MINIMAL).with_overrides(storage="sqlite:///other.db", trials=9)
     assert (spec.study.storage, spec.study.trials) == ("sqlite:///other.db", 9)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("min_precision = 1.5", r"\[study\] min_precision: expected a number in \[0, 1\], got 1.5"),
+        ("min_recall = -0.1", r"\[study\] min_recall: expected a number in \[0, 1\]"),
+        ('sampler = "cmaes"', r"\[study\] sampler: expected one of \('tpe', 'nsga2', 'gp'\)"),
+        ("grace_period = 5\nheartbeat_interval = 10", r"`grace_period > 2 \* heartbeat_interval`"),
+        ("max_retries = -1", r"\[study\] max_retries: expected an integer >= 0"),
+    ],
+)
+def test_bad_study_values_name_the_key(line, message):
+    with pytest.raises(StudyFileError, match=message):
+        parse(MINIMAL.replace("trials = 5", f"trials = 5\n{line}"))

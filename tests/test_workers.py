@@ -46,6 +46,7 @@ def write_study(folder: Path, url: str, *, trials: int, pack: int, epochs: int) 
         data_extra="",
         epochs=epochs,
         pack=pack,
+        artifacts=str(folder / "artifacts"),
     ).replace("trials = ", LIVENESS + "trials = ", 1)
     path = folder / "fleet.toml"
     path.write_text(text)
@@ -204,7 +205,7 @@ def test_workers_through_the_grpc_proxy(tmp_path, postgres):
         )
         assert code == 0, output
     finally:
-        proxy.send_signal(signal.SIGINT)
+        proxy.send_signal(signal.SIGTERM)
         finish(proxy, timeout=30)
     assert len(states(load(url))[TrialState.COMPLETE]) == 4
 
