@@ -2,13 +2,57 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_dashboard(study_file: Path) -> Iterator[int]:
+    """``sweeper dashboard`` in a subprocess, answering on the yielded port; stopped after."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "sweeper.cli",
+        "dashboard",
+        str(study_file),
+        "--port",
+        str(port),
+    ]
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as server:
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2)
+                    break
+                except OSError:
+                    assert server.poll() is None, server.stderr.read().decode()
+                    assert time.monotonic() < deadline, "the dashboard did not start"
+                    time.sleep(0.3)
+            yield port
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
 
 
 def make_multilabel_arrays(n_rows: int = 1500, n_labels: int = 4, seed: int = 0):

@@ -9,15 +9,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from sweeper.cli import main
+from tests.conftest import running_dashboard
 
 CHROMIUM = Path(os.environ.get("SWEEPER_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -72,46 +69,16 @@ def test_report_page_draws_the_front(browser, finished_study, tmp_path):
     page.close()
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_dashboard_lists_the_study_and_its_objectives(browser, finished_study):
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "sweeper.cli",
-        "dashboard",
-        str(finished_study),
-        "--port",
-        str(port),
-    ]
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as server:
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2)
-                    break
-                except OSError:
-                    assert server.poll() is None and time.monotonic() < deadline
-                    time.sleep(0.3)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"http://127.0.0.1:{port}/dashboard/")
-            listed = page.get_by_text(re.compile(r"\bsmall\b")).first
-            listed.wait_for()
-            listed.click()
-            page.get_by_text("recall").first.wait_for()
-            text = page.locator("body").inner_text()
-            assert "recall" in text and "precision" in text
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
-            page.close()
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+    with running_dashboard(finished_study) as port:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/dashboard/")
+        listed = page.get_by_text(re.compile(r"\bsmall\b")).first
+        listed.wait_for()
+        listed.click()
+        page.get_by_text("recall").first.wait_for()
+        text = page.locator("body").inner_text()
+        assert "recall" in text and "precision" in text
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        page.close()

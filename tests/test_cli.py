@@ -16,7 +16,7 @@ from sweeper.data import prepare_splits
 from sweeper.storage import open_storage
 from sweeper.study import create_or_resume, study_info
 from sweeper.studyfile import load_study_file
-from tests.conftest import make_multilabel_arrays
+from tests.conftest import make_multilabel_arrays, running_dashboard
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -270,55 +270,15 @@ def test_console_script_exits_2_without_traceback(tmp_path):
     )
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_dashboard_serves_the_study_with_named_objectives(finished_study):
-    port = free_port()
-    with subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sweeper.cli",
-            "dashboard",
-            str(finished_study),
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    ) as server:
-        try:
-            _check_dashboard(server, port)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
-
-
-def _check_dashboard(server: subprocess.Popen, port: int) -> None:
-    """Wait for the server, then check what the dashboard's own API serves."""
-    import time
     import urllib.request
 
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
-                summaries = json.load(r)["study_summaries"]
-            break
-        except OSError:
-            assert server.poll() is None, server.stderr.read().decode()
-            assert time.monotonic() < deadline, "dashboard did not start"
-            time.sleep(0.3)
-    (summary,) = summaries
-    assert summary["study_name"] == "small"
-    url = f"http://127.0.0.1:{port}/api/studies/{summary['study_id']}?after=0"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        detail = json.load(response)
+    with running_dashboard(finished_study) as port:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as answer:
+            (summary,) = json.load(answer)["study_summaries"]
+        assert summary["study_name"] == "small"
+        url = f"http://127.0.0.1:{port}/api/studies/{summary['study_id']}?after=0"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            detail = json.load(answer)
     assert detail["objective_names"] == ["recall", "precision"]
     assert len(detail["trials"]) >= 6

@@ -16,7 +16,7 @@ import pytest
 from optuna.trial import TrialState
 
 from sweeper.liveness import WORKER_PREFIX
-from tests.conftest import STUDY_TEMPLATE, make_multilabel_arrays
+from tests.conftest import STUDY_TEMPLATE, free_port, make_multilabel_arrays
 from tests.postgres import PostgresServer, find_binaries
 
 LIVENESS = "heartbeat_interval = 0.5\ngrace_period = 3\nmax_retries = 2\nreconnect_timeout = 60\n"
@@ -197,7 +197,7 @@ def test_workers_through_the_grpc_proxy(tmp_path, postgres):
     pytest.importorskip("grpc")
     url = postgres.create_database()
     path = write_study(tmp_path, url, trials=4, pack=2, epochs=2)
-    port = _free_port()
+    port = free_port()
     proxy = sweeper("proxy", path, "--storage", url, "--port", port)
     try:
         code, output = finish(
@@ -208,14 +208,6 @@ def test_workers_through_the_grpc_proxy(tmp_path, postgres):
         proxy.send_signal(signal.SIGTERM)
         finish(proxy, timeout=30)
     assert len(states(load(url))[TrialState.COMPLETE]) == 4
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_several_workers_on_sqlite_are_refused(tmp_path):
