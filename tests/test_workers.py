@@ -19,7 +19,7 @@ from sweeper.liveness import WORKER_PREFIX
 from tests.conftest import STUDY_TEMPLATE, free_port, make_multilabel_arrays
 from tests.postgres import PostgresServer, find_binaries
 
-LIVENESS = "heartbeat_interval = 0.5\ngrace_period = 3\nmax_retries = 2\nreconnect_timeout = 60\n"
+LIVENESS = "heartbeat_interval = 0.5\ngrace_period = 8\nmax_retries = 2\nreconnect_timeout = 60\n"
 
 
 @pytest.fixture(scope="module")
@@ -122,10 +122,14 @@ def test_killed_worker_trial_is_retried_and_the_budget_completes(tmp_path, postg
     url = postgres.create_database()
     path = write_study(tmp_path, url, trials=5, pack=1, epochs=60)
     victim = sweeper("worker", path, "--quiet")
-    wait_for(
-        lambda: any(workers_in_flight(url).values()) if _study_exists(url) else False,
-        what="the first worker's trial",
-    )
+
+    def training() -> bool:
+        if not _study_exists(url):
+            return False
+        running = states(load(url))[TrialState.RUNNING]
+        return len(running) == 1 and len(running[0].params) == 3
+
+    wait_for(training, what="the first worker's trial in training")
     (in_flight,) = [trials for trials in workers_in_flight(url).values() if trials]
     victim.send_signal(signal.SIGKILL)
     finish(victim)
