@@ -126,6 +126,7 @@ def export_document(
         "weights": {
             "family": candidate.family,
             "exponent": candidate.exponent,
+            "beta": candidate.beta,
             "normalisation": candidate.normalisation,
         },
         "decision": "threshold" if info.task == "multilabel" else "argmax",

@@ -152,7 +152,7 @@ def format_table(report: FrontReport, width: int | None = None) -> str:
     """The front as a fixed-width table; fits 80 columns, with more columns where there is room."""
     width = width or shutil.get_terminal_size((100, 24)).columns
     wide = width >= 100
-    header = ["trial", "val R", "val P", "test R", "test P", "thresh", "expo", "norm"]
+    header = ["trial", "val R", "val P", "test R", "test P", "thresh", "family", "norm"]
     if wide:
         header.append("weights")
     rows = []
@@ -165,7 +165,7 @@ def format_table(report: FrontReport, width: int | None = None) -> str:
             f"{record.test.recall:.3f}",
             f"{record.test.precision:.3f}",
             "argmax" if threshold is None else f"{threshold:.3f}",
-            f"{record.candidate.exponent:.2f}",
+            record.candidate.family_summary(),
             record.candidate.normalisation,
         ]
         if wide:
@@ -199,7 +199,7 @@ def _hover(record: TrialRecord, split: str) -> str:
         f"trial {record.number}<br>{split} recall {figures.recall:.3f}, "
         f"precision {figures.precision:.3f}<br>"
         f"threshold {'argmax' if threshold is None else f'{threshold:.3f}'}<br>"
-        f"exponent {record.candidate.exponent:.2f}, {record.candidate.normalisation}<br>"
+        f"{record.candidate.family_summary()}, {record.candidate.normalisation}<br>"
         f"weights {_weight_summary(record.weights)}"
     )
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeper.errors import StudyFileError
-from sweeper.weights import NORMALISATIONS
+from sweeper.weights import FAMILIES, NORMALISATIONS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -95,7 +95,9 @@ class ModelSection:
 
 @dataclass(frozen=True)
 class SearchSection:
+    families: tuple[str, ...] = ("inverse_frequency",)
     exponent: tuple[float, float] = (0.0, 1.5)
+    beta: tuple[float, float] = (0.9, 0.9999)
     normalisations: tuple[str, ...] = NORMALISATIONS
     threshold: tuple[float, float] = (0.01, 0.99)
 
@@ -218,6 +220,16 @@ def _range(low: float, high: float) -> Callable[[Any], tuple[float, float]]:
         return first, second
 
     return convert
+
+
+def _open_unit_range(value: Any) -> tuple[float, float]:
+    bound = _number(0, 1, open_low=True, open_high=True)
+    if not isinstance(value, list) or len(value) != 2:
+        raise TypeError
+    low, high = bound(value[0]), bound(value[1])
+    if low > high:
+        raise ValueError
+    return low, high
 
 
 def _choices(allowed: tuple[str, ...]) -> Callable[[Any], tuple[str, ...]]:
@@ -343,6 +355,13 @@ def _read_model(path: Path, document: dict[str, Any]) -> ModelSection:
 def _read_search(path: Path, document: dict[str, Any]) -> SearchSection:
     section = _Section(path, "search", document.pop("search", {}))
     search = SearchSection(
+        families=section.take(
+            "families", _choices(FAMILIES), f"a list drawn from {FAMILIES}",
+            SearchSection.families,
+        ),
+        beta=section.take(
+            "beta", _open_unit_range, "[low, high] with 0 < low <= high < 1", SearchSection.beta
+        ),
         exponent=section.take(
             "exponent", _range(0, 10), "[low, high] with 0 <= low <= high <= 10",
             SearchSection.exponent,

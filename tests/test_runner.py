@@ -151,3 +151,52 @@ def test_same_study_file_and_seed_give_the_same_trials(tmp_path, write_study, sa
             study.tell(trial, [candidate.exponent / 2, 1 - candidate.threshold])
         drawn.append([t.params for t in study.trials])
     assert drawn[0] == drawn[1]
+
+
+def test_both_weight_families_are_searched_stored_and_exported(tmp_path, write_study):
+    from sweeper.export import export_document
+    from sweeper.study import finished_records
+    from sweeper.weights import weight_vector
+
+    np.savez(tmp_path / "small.npz", **dict(zip("Xy", make_multilabel_arrays(), strict=True)))
+    path = write_study(trials=4, pack=2, epochs=1)
+    text = path.read_text().replace(
+        "[search]\n", '[search]\nfamilies = ["inverse_frequency", "effective_number"]\n'
+    )
+    path.write_text(text)
+    spec, splits, info, study = open_study(path)
+    study.enqueue_trial(
+        {
+            "family": "effective_number",
+            "one_minus_beta": 0.001,
+            "normalisation": "mean_one",
+            "threshold": 0.5,
+        }
+    )
+    study.enqueue_trial(
+        {"family": "inverse_frequency", "exponent": 1.0, "normalisation": "none", "threshold": 0.5}
+    )
+    run_study(spec, info, splits, study, progress=False)
+    records = {r.number: r for r in finished_records(study)}
+    effective, inverse = records[0], records[1]
+    assert effective.candidate.family == "effective_number"
+    assert effective.candidate.beta == pytest.approx(0.999)
+    assert effective.candidate.exponent is None
+    counts = np.asarray(info.train_counts)
+    expected = weight_vector(
+        counts=counts,
+        n_samples=info.n_train,
+        task="multilabel",
+        normalisation="mean_one",
+        family="effective_number",
+        beta=0.999,
+    )
+    np.testing.assert_allclose(effective.weights, expected)
+    assert inverse.weights == pytest.approx(tuple((info.n_train - counts) / counts))
+    document = export_document(effective, info, study_name="small", storage_url="sqlite://")
+    assert document["weights"] == {
+        "family": "effective_number",
+        "exponent": None,
+        "beta": pytest.approx(0.999),
+        "normalisation": "mean_one",
+    }

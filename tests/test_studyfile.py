@@ -120,3 +120,16 @@ def test_overrides_replace_storage_and_trials():
 def test_bad_study_values_name_the_key(line, message):
     with pytest.raises(StudyFileError, match=message):
         parse(MINIMAL.replace("trials = 5", f"trials = 5\n{line}"))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('families = ["focal"]', r"\[search\] families: expected a list drawn from"),
+        ("beta = [0.9, 1.0]", r"\[search\] beta: expected \[low, high\] with 0 < low <= high < 1"),
+        ("beta = [0.99, 0.9]", r"\[search\] beta: expected \[low, high\]"),
+    ],
+)
+def test_bad_search_values_name_the_key(line, message):
+    with pytest.raises(StudyFileError, match=message):
+        parse(MINIMAL + f"[search]\n{line}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sweeper.weights import inverse_frequency, normalise, weight_vector
+from sweeper.weights import effective_number, inverse_frequency, normalise, weight_vector
 
 # Seed 001's class sizes: n = 1616, K = 4; inverse frequency n / (K * n_c).
 SEED_COUNTS = np.array([198, 436, 710, 272])
@@ -98,3 +98,29 @@ def test_weights_do_not_import_tensorflow():
     code = "import sys, sweeper.weights, sweeper.metrics; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_effective_number_by_hand():
+    # beta = 0.5, n = 10, positives 1 and 3: E(m) = (1 - 0.5**m) / 0.5
+    # label 0: E(9) / E(1) = (511/512) / (1/2) / 1 = 511/256; label 1: E(7) / E(3) = 127/112
+    weights = effective_number(np.array([1, 3]), 10, "multilabel", beta=0.5)
+    np.testing.assert_allclose(weights, [511 / 256, 127 / 112])
+
+
+def test_effective_number_of_seed_classes():
+    # n / (K * E(n_c)) with E(m) = (1 - 0.999**m) / 0.001, computed with plain powers
+    weights = effective_number(SEED_COUNTS, 1616, "multiclass", beta=0.999)
+    np.testing.assert_allclose(weights, [2.2480486, 1.1427818, 0.7944461, 1.6957020], rtol=1e-6)
+
+
+def test_effective_number_tends_to_inverse_frequency_and_to_uniform():
+    near_one = effective_number(SEED_COUNTS, 1616, "multiclass", beta=1 - 1e-9)
+    np.testing.assert_allclose(near_one, SEED_INVERSE, rtol=1e-5)
+    near_zero = effective_number(SEED_COUNTS, 1616, "multiclass", beta=1e-9)
+    np.testing.assert_allclose(near_zero / near_zero[0], np.ones(4))
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, -0.5, 1.5])
+def test_effective_number_rejects_beta_outside_the_open_interval(beta):
+    with pytest.raises(ValueError, match="`0 < beta < 1` must hold"):
+        effective_number(SEED_COUNTS, 1616, "multiclass", beta=beta)
