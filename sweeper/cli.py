@@ -14,10 +14,13 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeper import __version__
 from sweeper.errors import SweeperError
+
+if TYPE_CHECKING:
+    from sweeper.studyfile import StudySpec
 
 __all__ = ["build_parser", "main"]
 
@@ -93,15 +96,14 @@ def _gpu_list(text: str) -> list[str]:
     return devices
 
 
-def _prepare_study(args: argparse.Namespace):
-    """Validate the study file and data, then create or resume the study: in this order, so
-    that bad input leaves no study behind."""
+def _prepare_study(spec: StudySpec):
+    """Validate the data, then create or resume the study: in this order, so that bad input
+    leaves no study behind."""
     from sweeper.data import prepare_splits
     from sweeper.models import load_factory
     from sweeper.storage import open_storage, redact
     from sweeper.study import create_or_resume, study_info
 
-    spec = _load_spec(args)
     splits = prepare_splits(spec.data, spec.path.parent)
     factory = load_factory(spec.model.factory, spec.path.parent) if spec.model.factory else None
     storage = open_storage(spec.study.storage, reconnect_timeout=spec.study.reconnect_timeout)
@@ -123,7 +125,7 @@ def _sweep_here(args: argparse.Namespace, *, show_front: bool) -> int:
     from sweeper.report import build_report, format_table
     from sweeper.runner import run_study
 
-    spec, splits, factory, info, study = _prepare_study(args)
+    spec, splits, factory, info, study = _prepare_study(_load_spec(args))
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         run_study(spec, info, splits, study, factory=factory, progress=not args.quiet)
@@ -153,7 +155,7 @@ def _sweep_with_workers(args: argparse.Namespace, environments: list[dict[str, s
     spec = _load_spec(args)
     option = "--gpus" if args.gpus else "--workers"
     check_worker_storage(spec.study.storage, len(environments), option)
-    spec, _, _, info, study = _prepare_study(args)
+    spec, _, _, info, study = _prepare_study(spec)
     budget = spec.study.trials
     with tqdm(total=budget, unit="trial", disable=args.quiet, file=sys.stderr,
               desc=f"{spec.study.name} ({len(environments)} workers)") as bar:
@@ -304,9 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    run = command("run", "create or resume the study and run it to its budget", _run)
-    run.add_argument("--trials", type=_positive, metavar="N", help="override the budget")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    def sweeping(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--trials", type=_positive, metavar="N", help="override the budget")
+        sub.add_argument("--quiet", action="store_true", help="no progress bar")
+        return sub
+
+    run = sweeping(command("run", "create or resume the study and run it to its budget", _run))
     run.add_argument(
         "--workers", type=_positive, metavar="N",
         help="start N local worker processes on the study's storage (not SQLite)",
@@ -316,9 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="start one worker per GPU, each seeing only its own device",
     )
 
-    worker = command("worker", "join a running study from another process or machine", _worker)
-    worker.add_argument("--trials", type=_positive, metavar="N", help="override the budget")
-    worker.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweeping(command("worker", "join a running study from another process or machine", _worker))
 
     report = command("report", "print the Pareto front; write it as HTML or JSON", _report)
     report.add_argument("--html", type=Path, metavar="FILE", help="self-contained HTML page")

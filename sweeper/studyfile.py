@@ -208,8 +208,10 @@ def _integers(value: Any) -> tuple[int, ...]:
     return tuple(_integer(1)(item) for item in value)
 
 
-def _range(low: float, high: float) -> Callable[[Any], tuple[float, float]]:
-    bound = _number(low, high)
+def _range(
+    low: float, high: float, *, open_low: bool = False, open_high: bool = False
+) -> Callable[[Any], tuple[float, float]]:
+    bound = _number(low, high, open_low=open_low, open_high=open_high)
 
     def convert(value: Any) -> tuple[float, float]:
         if not isinstance(value, list) or len(value) != 2:
@@ -220,16 +222,6 @@ def _range(low: float, high: float) -> Callable[[Any], tuple[float, float]]:
         return first, second
 
     return convert
-
-
-def _open_unit_range(value: Any) -> tuple[float, float]:
-    bound = _number(0, 1, open_low=True, open_high=True)
-    if not isinstance(value, list) or len(value) != 2:
-        raise TypeError
-    low, high = bound(value[0]), bound(value[1])
-    if low > high:
-        raise ValueError
-    return low, high
 
 
 def _choices(allowed: tuple[str, ...]) -> Callable[[Any], tuple[str, ...]]:
@@ -360,7 +352,8 @@ def _read_search(path: Path, document: dict[str, Any]) -> SearchSection:
             SearchSection.families,
         ),
         beta=section.take(
-            "beta", _open_unit_range, "[low, high] with 0 < low <= high < 1", SearchSection.beta
+            "beta", _range(0, 1, open_low=True, open_high=True),
+            "[low, high] with 0 < low <= high < 1", SearchSection.beta
         ),
         exponent=section.take(
             "exponent", _range(0, 10), "[low, high] with 0 <= low <= high <= 10",
