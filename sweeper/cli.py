@@ -101,10 +101,12 @@ def _prepare_study(spec: StudySpec):
     leaves no study behind."""
     from sweeper.data import prepare_splits
     from sweeper.models import load_factory
+    from sweeper.space import check_search
     from sweeper.storage import open_storage, redact
     from sweeper.study import create_or_resume, study_info
 
     splits = prepare_splits(spec.data, spec.path.parent)
+    check_search(spec.search, spec.path, splits.train.task, splits.train.n_outputs)
     factory = load_factory(spec.model.factory, spec.path.parent) if spec.model.factory else None
     storage = open_storage(spec.study.storage, reconnect_timeout=spec.study.reconnect_timeout)
     info = study_info(spec, splits)

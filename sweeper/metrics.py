@@ -1,9 +1,19 @@
-"""Recall, precision, thresholds, Pareto fronts and hypervolume, in pure numpy.
+"""Recall, precision, decision rules, Pareto fronts and hypervolume, in pure numpy.
 
 Everything a trial's figures are made of is computed here from stored scores, which is why a
-threshold is never a reason to retrain: :func:`evaluate` and :func:`pr_curve` take the scores of an
-already trained model and any threshold. Conventions follow scikit-learn's ``zero_division=0``:
-a label with no positives has recall 0, a label with no predicted positives has precision 0.
+decision rule is never a reason to retrain: :func:`evaluate`, :func:`pr_curve` and
+:func:`adjustment_curve` take the scores of an already trained model and any rule. The rules:
+
+- multi-label: ``score >= threshold``, with one global threshold or one per label
+  (:func:`fbeta_thresholds` picks each label's threshold that maximises its F-beta);
+- multi-class: the argmax of ``log p - offset``, where ``offset = tau * log prior`` is the post-hoc
+  logit adjustment of Menon et al. (ICLR 2021); ``tau = 0`` is the plain argmax.
+
+Conventions follow scikit-learn's ``zero_division=0``: a label with no positives has recall 0, a
+label with no predicted positives has precision 0.
+
+:func:`ranking_front` is the PR curve of ranking every (row, label) pair by a score, with tied
+scores interpolated: applied to a true posterior it is the Bayes-optimal micro-averaged curve.
 
 This module must not import TensorFlow.
 """
@@ -18,28 +28,47 @@ import numpy as np
 from sweeper.weights import Task
 
 __all__ = [
+    "CURVE_POINTS",
     "Evaluation",
     "PRCurve",
+    "adjustment_curve",
     "confusion_counts",
-    "default_threshold_grid",
+    "curve_thresholds",
+    "default_tau_grid",
     "evaluate",
+    "fbeta_thresholds",
     "hypervolume_2d",
     "pareto_front",
     "pr_curve",
     "predict",
+    "ranking_front",
 ]
 
+CURVE_POINTS = 96
+"""Thresholds a trial's stored PR curve is evaluated at (see :func:`curve_thresholds`)."""
 
-def predict(scores: np.ndarray, task: Task, threshold: float | np.ndarray | None) -> np.ndarray:
-    """Decisions from scores: ``scores >= threshold`` per label, or the argmax class.
 
-    ``threshold`` is a scalar or one value per label (multi-label); it is ignored for multi-class.
+def predict(
+    scores: np.ndarray,
+    task: Task,
+    threshold: float | np.ndarray | None = None,
+    offset: np.ndarray | None = None,
+) -> np.ndarray:
+    """Decisions from scores (probabilities): ``scores >= threshold`` per label, or the class
+    with the largest ``log p - offset``.
+
+    ``threshold`` is a scalar or one value per label (multi-label only). ``offset`` is one value
+    per class (multi-class only; ``None`` is the plain argmax).
     """
     if task == "multilabel":
         if threshold is None:
             raise ValueError("a multi-label decision needs a threshold.")
         return scores >= np.asarray(threshold, dtype=scores.dtype)
-    return np.argmax(scores, axis=-1)
+    if offset is None:
+        return np.argmax(scores, axis=-1)
+    # Probabilities that underflowed to 0 stay the least likely class, without log(0) warnings.
+    log_p = np.log(np.maximum(scores.astype(np.float64), np.finfo(np.float64).tiny))
+    return np.argmax(log_p - np.asarray(offset, dtype=np.float64), axis=-1)
 
 
 def confusion_counts(
@@ -112,10 +141,13 @@ def evaluate(
     task: Task,
     average: str,
     threshold: float | np.ndarray | None = None,
+    offset: np.ndarray | None = None,
 ) -> Evaluation:
-    """Recall and precision (``micro`` or ``macro`` averaged) and their per-label values."""
+    """Recall and precision (``micro`` or ``macro`` averaged) and their per-label values, at a
+    decision rule (see :func:`predict`)."""
     n_outputs = scores.shape[-1]
-    tp, fp, fn = confusion_counts(y_true, predict(scores, task, threshold), task, n_outputs)
+    decisions = predict(scores, task, threshold, offset)
+    tp, fp, fn = confusion_counts(y_true, decisions, task, n_outputs)
     per_recall = _ratio(tp, tp + fn)
     per_precision = _ratio(tp, tp + fp)
     if average == "micro":
@@ -133,32 +165,81 @@ def evaluate(
     )
 
 
+def _averaged(tp: np.ndarray, predicted: np.ndarray, positives: np.ndarray, average: str):
+    """Recall and precision per column of ``(labels, points)`` counts, micro or macro."""
+    if average == "micro":
+        recall = _ratio(tp.sum(axis=0), np.full(tp.shape[1], positives.sum()))
+        precision = _ratio(tp.sum(axis=0), predicted.sum(axis=0))
+    elif average == "macro":
+        recall = _ratio(tp, np.broadcast_to(positives[:, None], tp.shape)).mean(axis=0)
+        precision = _ratio(tp, predicted).mean(axis=0)
+    else:
+        raise ValueError(f"`average` must be 'micro' or 'macro', but got {average!r}.")
+    return recall, precision
+
+
 @dataclass(frozen=True)
 class PRCurve:
-    """Recall and precision of one multi-label model at each threshold of a grid."""
+    """Recall and precision of one trained model at each value of a decision parameter.
 
-    thresholds: tuple[float, ...]
+    ``parameter`` is ``"threshold"`` (multi-label: a global threshold on the scores) or ``"tau"``
+    (multi-class: the strength of the logit adjustment).
+    """
+
+    parameter: str
+    values: tuple[float, ...]
     recall: tuple[float, ...]
     precision: tuple[float, ...]
 
-    def to_dict(self) -> dict[str, list[float]]:
+    def to_dict(self) -> dict[str, object]:
         return {
-            "thresholds": _rounded(self.thresholds),
+            "parameter": self.parameter,
+            "values": _rounded(self.values),
             "recall": _rounded(self.recall),
             "precision": _rounded(self.precision),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> PRCurve:
+        return cls(
+            parameter=str(data["parameter"]),
+            values=tuple(data["values"]),
+            recall=tuple(data["recall"]),
+            precision=tuple(data["precision"]),
+        )
 
-def default_threshold_grid() -> np.ndarray:
-    """Thresholds evenly spaced in logit space (-7 to 7, steps of 0.25): dense near 0 and 1,
-    where rare labels' scores live, and 57 points in all."""
-    return 1.0 / (1.0 + np.exp(-np.linspace(-7.0, 7.0, 57)))
+
+def _ranked(y_true: np.ndarray, scores: np.ndarray):
+    """Every (row, label) pair ranked by decreasing score, grouped by distinct score: per group
+    its score and the cumulative true-positive and predicted counts at its end."""
+    flat = scores.ravel()
+    order = np.argsort(-flat, kind="stable")
+    ranked_scores = flat[order]
+    hits = np.cumsum(y_true.ravel()[order], dtype=np.float64)
+    ends = np.flatnonzero(np.r_[ranked_scores[1:] != ranked_scores[:-1], True])
+    return ranked_scores[ends], hits[ends], (ends + 1).astype(np.float64)
+
+
+def curve_thresholds(y_true: np.ndarray, scores: np.ndarray, n_points: int = CURVE_POINTS):
+    """Thresholds spread evenly along the validation PR curve, for a trial's stored curve.
+
+    The exact micro-averaged curve of ``scores`` (one point per distinct score) is walked by its
+    length in the (recall, precision) plane and cut into ``n_points`` equal pieces, so the
+    stored points follow the curve where it bends (a fixed grid of thresholds crowds where scores
+    are dense and skips the high-precision end). The thresholds are score values, increasing.
+    """
+    distinct, tp, predicted = _ranked(y_true, scores)
+    positives = max(float(tp[-1]), 1.0)
+    recall, precision = tp / positives, tp / predicted
+    length = np.r_[0.0, np.cumsum(np.hypot(np.diff(recall), np.diff(precision)))]
+    cuts = np.searchsorted(length, np.linspace(0.0, length[-1], n_points))
+    return np.unique(distinct[np.clip(cuts, 0, distinct.size - 1)])
 
 
 def pr_curve(
     y_true: np.ndarray, scores: np.ndarray, thresholds: Sequence[float], *, average: str
 ) -> PRCurve:
-    """Multi-label recall and precision over an increasing grid of global thresholds.
+    """Multi-label recall and precision over an increasing sequence of global thresholds.
 
     One pass over the scores: each score falls into the bin of the highest threshold it reaches
     (``searchsorted``), the bins are counted per label (all rows, and positive rows), and a
@@ -178,20 +259,103 @@ def pr_curve(
     # At threshold k (bins k+1 and above): counts of score >= grid[k].
     predicted = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)
     tp = np.cumsum(hits[:, ::-1], axis=1)[:, ::-1][:, 1:]
-    positives = y_true.sum(axis=0).astype(np.float64)[:, None]
-    if average == "micro":
-        recall = _ratio(tp.sum(axis=0), np.full(grid.size, positives.sum()))
-        precision = _ratio(tp.sum(axis=0), predicted.sum(axis=0))
-    elif average == "macro":
-        recall = _ratio(tp, np.broadcast_to(positives, tp.shape)).mean(axis=0)
-        precision = _ratio(tp, predicted).mean(axis=0)
-    else:
-        raise ValueError(f"`average` must be 'micro' or 'macro', but got {average!r}.")
+    positives = y_true.sum(axis=0).astype(np.float64)
+    recall, precision = _averaged(tp, predicted, positives, average)
     return PRCurve(
-        thresholds=tuple(float(t) for t in grid),
+        parameter="threshold",
+        values=tuple(float(t) for t in grid),
         recall=tuple(recall.tolist()),
         precision=tuple(precision.tolist()),
     )
+
+
+def default_tau_grid() -> np.ndarray:
+    """Logit-adjustment strengths of a multi-class trial's stored curve: 0 to 3 by 0.1."""
+    return np.round(np.linspace(0.0, 3.0, 31), 6)
+
+
+def adjustment_curve(
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    log_prior: np.ndarray,
+    taus: Sequence[float],
+    *,
+    average: str,
+) -> PRCurve:
+    """Multi-class recall and precision of ``argmax(log p - tau * log prior)`` for each tau."""
+    n_classes = scores.shape[-1]
+    tp, predicted = [], []
+    for tau in taus:
+        decided = predict(scores, "multiclass", offset=tau * np.asarray(log_prior))
+        true_positive, false_positive, _ = confusion_counts(y_true, decided, "multiclass",
+                                                            n_classes)
+        tp.append(true_positive)
+        predicted.append(true_positive + false_positive)
+    positives = np.bincount(y_true, minlength=n_classes).astype(np.float64)
+    recall, precision = _averaged(
+        np.asarray(tp, np.float64).T, np.asarray(predicted, np.float64).T, positives, average
+    )
+    return PRCurve(
+        parameter="tau",
+        values=tuple(float(t) for t in taus),
+        recall=tuple(recall.tolist()),
+        precision=tuple(precision.tolist()),
+    )
+
+
+def fbeta_thresholds(y_true: np.ndarray, scores: np.ndarray, beta: float) -> np.ndarray:
+    """Per label, the threshold that maximises that label's F-beta on these scores.
+
+    For each label the scores are ranked; predicting the top ``k`` gives
+    ``F = (1 + beta^2) TP_k / (beta^2 P + k)``, evaluated at every distinct score. The threshold
+    is the midpoint between the last score predicted positive and the next lower score (half the
+    lowest score when every row is predicted positive), so it is strictly inside (0, 1) and not
+    tuned to one score's float bits. Ties in F go to the higher threshold (fewer positives). A
+    label without positives gets 0.5. ``beta > 1`` favours recall, ``beta < 1`` precision.
+    """
+    if not beta > 0:
+        raise ValueError(f"`beta > 0` must hold, but got {beta=}.")
+    scores = np.asarray(scores, dtype=np.float64)
+    thresholds = np.full(scores.shape[1], 0.5)
+    weight = beta**2
+    for label in range(scores.shape[1]):
+        truth = y_true[:, label]
+        positives = float(truth.sum())
+        if positives == 0:
+            continue
+        distinct, tp, predicted = _ranked(truth, scores[:, label])
+        fbeta = (1 + weight) * tp / (weight * positives + predicted)
+        best = int(np.argmax(fbeta))  # the first maximum: the highest such threshold
+        below = distinct[best + 1] if best + 1 < distinct.size else 0.0
+        thresholds[label] = (distinct[best] + below) / 2
+    return np.clip(thresholds, 1e-12, 1 - 1e-12)
+
+
+def ranking_front(y_true: np.ndarray, scores: np.ndarray, *, tie_steps: int = 1000):
+    """The PR curve of ranking every (row, label) pair by ``scores``, as ``(n, 2)`` points of
+    (micro recall, precision).
+
+    Tied scores are one group that a threshold takes or leaves whole; a tie-break at random
+    reaches, in expectation, the points on the straight line between the group's ends in
+    (true positives, false positives), which is what a model whose scores differ slightly inside
+    the group achieves. Each group larger than one pair is therefore cut into up to
+    ``tie_steps`` steps along that line. With the true posterior as ``scores`` this is the
+    Bayes-optimal curve, and its :func:`hypervolume_2d` the best any model can reach.
+    """
+    _, tp, predicted = _ranked(y_true, scores)
+    positives = float(tp[-1])
+    if positives == 0:
+        raise ValueError("`y_true` has no positive: recall is undefined.")
+    start_tp, start_predicted = np.r_[0.0, tp[:-1]], np.r_[0.0, predicted[:-1]]
+    sizes = predicted - start_predicted
+    steps = np.minimum(sizes, tie_steps).astype(np.int64)
+    group = np.repeat(np.arange(tp.size), steps)
+    # Fraction of each group taken at each of its steps: 1/s, 2/s, ..., 1.
+    position = np.arange(group.size) - np.repeat(np.cumsum(steps) - steps, steps) + 1
+    fraction = position / steps[group]
+    hit = start_tp[group] + fraction * (tp - start_tp)[group]
+    taken = start_predicted[group] + fraction * sizes[group]
+    return np.column_stack([hit / positives, hit / taken])
 
 
 def pareto_front(points: np.ndarray) -> np.ndarray:
@@ -199,8 +363,8 @@ def pareto_front(points: np.ndarray) -> np.ndarray:
 
     A point is dominated when another is at least as good in both coordinates and better in one.
     Duplicates of a front point are all kept. Returned in order of decreasing first coordinate.
-    Runs in O(n log n): sort by the first coordinate, then keep each point whose second
-    coordinate beats every point before it.
+    Runs in O(n log n) without a Python loop: sort by the first coordinate (then the second), and
+    keep each point whose second coordinate beats the running maximum of those before it.
     """
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2:
@@ -208,17 +372,13 @@ def pareto_front(points: np.ndarray) -> np.ndarray:
     if points.shape[0] == 0:
         return np.empty(0, dtype=np.int64)
     order = np.lexsort((-points[:, 1], -points[:, 0]))
-    front: list[int] = []
-    best_second = -np.inf
-    best_first_at_best = np.inf
-    for index in order:
-        first, second = points[index]
-        if second > best_second:
-            front.append(int(index))
-            best_second, best_first_at_best = second, first
-        elif second == best_second and first == best_first_at_best:
-            front.append(int(index))
-    return np.asarray(front, dtype=np.int64)
+    first, second = points[order, 0], points[order, 1]
+    best_before = np.r_[-np.inf, np.maximum.accumulate(second)[:-1]]
+    strict = second > best_before
+    # A run of identical points shares the verdict of its first member.
+    repeated = np.r_[False, (first[1:] == first[:-1]) & (second[1:] == second[:-1])]
+    run_start = np.maximum.accumulate(np.where(repeated, 0, np.arange(order.size)))
+    return order[strict[run_start]].astype(np.int64)
 
 
 def hypervolume_2d(points: np.ndarray, reference: tuple[float, float] = (0.0, 0.0)) -> float:

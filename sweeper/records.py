@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from optuna.trial import FrozenTrial
 
 from sweeper.metrics import Evaluation, PRCurve
@@ -38,6 +39,10 @@ class StudyInfo:
     seed: int
     model: dict[str, Any]
     version: str
+
+    def log_prior(self) -> np.ndarray:
+        """Log of each class's training share: what logit adjustment subtracts (times tau)."""
+        return np.log(np.asarray(self.train_counts, dtype=np.float64) / self.n_train)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,7 +82,11 @@ class StudyInfo:
 
 @dataclass(frozen=True)
 class TrialRecord:
-    """One finished trial: its choices, weight vector and figures on validation and test."""
+    """One finished trial: its choices, weight vector and figures on validation and test.
+
+    ``validation`` and ``test`` are the figures at the trial's own decision rule; the curves hold
+    recall and precision at other thresholds (or taus) of the same trained model.
+    """
 
     number: int
     candidate: Candidate
@@ -91,11 +100,24 @@ class TrialRecord:
     packed_members: int
     feasible: bool = True
     """Whether the trial meets the study's constraints (``min_precision``, ``min_recall``)."""
+    thresholds: tuple[float, ...] | None = None
+    """Per-label thresholds the ``per_label`` rule chose on the validation scores."""
+    cost_matrix: tuple[tuple[float, ...], ...] | None = None
+    """The study file's cost matrix, when the trial's class weighting used it."""
+
+    @property
+    def threshold(self) -> float | tuple[float, ...] | None:
+        """The trial's own decision threshold: global, one per label, or ``None`` (argmax)."""
+        return self.thresholds if self.thresholds is not None else self.candidate.threshold
 
     def user_attrs(self) -> dict[str, Any]:
         return {
             "candidate": self.candidate.to_dict(),
             "weights": list(self.weights),
+            "thresholds": None if self.thresholds is None else list(self.thresholds),
+            "cost_matrix": None if self.cost_matrix is None else [
+                list(row) for row in self.cost_matrix
+            ],
             "validation": self.validation.to_dict(),
             "test": self.test.to_dict(),
             "curves": None
@@ -112,23 +134,28 @@ class TrialRecord:
         }
 
     @classmethod
-    def from_trial(cls, trial: FrozenTrial) -> TrialRecord:
-        attrs = trial.user_attrs
+    def from_attrs(cls, number: int, attrs: dict[str, Any], feasible: bool = True) -> TrialRecord:
+        """Read back what :meth:`user_attrs` wrote."""
         curves = attrs.get("curves")
+        thresholds = attrs.get("thresholds")
+        cost_matrix = attrs.get("cost_matrix")
         return cls(
-            number=trial.number,
+            number=number,
             candidate=Candidate.from_dict(attrs["candidate"]),
             weights=tuple(attrs["weights"]),
             validation=Evaluation.from_dict(attrs["validation"]),
             test=Evaluation.from_dict(attrs["test"]),
-            validation_curve=None if curves is None else PRCurve(**{
-                key: tuple(value) for key, value in curves["validation"].items()
-            }),
-            test_curve=None if curves is None else PRCurve(**{
-                key: tuple(value) for key, value in curves["test"].items()
-            }),
+            validation_curve=None if curves is None else PRCurve.from_dict(curves["validation"]),
+            test_curve=None if curves is None else PRCurve.from_dict(curves["test"]),
             diverged=attrs["training"]["diverged"],
             train_seconds=attrs["training"]["seconds"],
             packed_members=attrs["training"]["packed_members"],
-            feasible=all(value <= 0 for value in trial.constraints.values()),
+            feasible=feasible,
+            thresholds=None if thresholds is None else tuple(thresholds),
+            cost_matrix=None if cost_matrix is None else tuple(tuple(r) for r in cost_matrix),
         )
+
+    @classmethod
+    def from_trial(cls, trial: FrozenTrial) -> TrialRecord:
+        feasible = all(value <= 0 for value in trial.constraints.values())
+        return cls.from_attrs(trial.number, trial.user_attrs, feasible)

@@ -23,18 +23,24 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
+from sweeper.baselines import (
+    BASELINES_ATTR,
+    baseline_candidates,
+    compute_baselines,
+    store_baselines,
+)
 from sweeper.data import Splits
 from sweeper.liveness import Liveness, WorkerHeartbeat, fail_stale_trials, requeue
-from sweeper.metrics import default_threshold_grid, evaluate, pr_curve
 from sweeper.models import ModelFactory
 from sweeper.packing import available_memory_bytes, choose_pack, member_bytes
 from sweeper.records import StudyInfo, TrialRecord
-from sweeper.space import Candidate, suggest_candidate
+from sweeper.scoring import record_member
+from sweeper.space import suggest_candidate
 from sweeper.storage import ResilientStorage
 from sweeper.studyfile import StudySpec
-from sweeper.train import PackedScores, PackedTrainer
+from sweeper.train import PackedTrainer
 
-__all__ = ["RunSummary", "pack_size", "record_member", "run_study"]
+__all__ = ["RunSummary", "pack_size", "run_study"]
 
 WAIT_FOR_OTHERS_S = 2.0
 
@@ -66,47 +72,6 @@ def pack_size(spec: StudySpec, info: StudyInfo, factory: ModelFactory | None) ->
     memory, on_gpu = available_memory_bytes()
     return choose_pack(
         per_member_bytes=per_member, budget=spec.study.trials, memory_bytes=memory, on_gpu=on_gpu
-    )
-
-
-def record_member(
-    *,
-    info: StudyInfo,
-    splits: Splits,
-    scores: PackedScores,
-    member: int,
-    number: int,
-    candidate: Candidate,
-    weights: np.ndarray,
-) -> TrialRecord:
-    """Figures of one packed member, from its stored scores: no retraining for any threshold."""
-    validation_scores = scores.validation[member]
-    test_scores = scores.test[member]
-    figures = {}
-    curves = {}
-    for name, split, split_scores in (
-        ("validation", splits.validation, validation_scores),
-        ("test", splits.test, test_scores),
-    ):
-        figures[name] = evaluate(
-            split.y, split_scores, task=info.task, average=info.average,
-            threshold=candidate.threshold,
-        )
-        if info.task == "multilabel":
-            curves[name] = pr_curve(
-                split.y, split_scores, default_threshold_grid(), average=info.average
-            )
-    return TrialRecord(
-        number=number,
-        candidate=candidate,
-        weights=tuple(float(w) for w in weights),
-        validation=figures["validation"],
-        test=figures["test"],
-        validation_curve=curves.get("validation"),
-        test_curve=curves.get("test"),
-        diverged=bool(scores.diverged[member]),
-        train_seconds=scores.seconds / scores.validation.shape[0],
-        packed_members=int(scores.validation.shape[0]),
     )
 
 
@@ -181,14 +146,20 @@ def _run_batch(
         raise
     pending = list(trials)
     try:
-        candidates = [suggest_candidate(t, spec.search, info.task) for t in trials]
+        candidates = [
+            suggest_candidate(t, spec.search, info.task, info.labels) for t in trials
+        ]
         counts = np.asarray(info.train_counts)
-        weights = np.stack([c.weights(counts, info.n_train, info.task) for c in candidates])
-        scores = trainer.train_and_score(weights)
+        cost_matrix = spec.search.cost_matrix
+        weights = [c.weights(counts, info.n_train, info.task) for c in candidates]
+        scores = trainer.train_and_score(np.stack([
+            c.loss_weights(counts, info.n_train, info.task, cost_matrix) for c in candidates
+        ]))
         for member, (trial, candidate) in enumerate(zip(trials, candidates, strict=True)):
             record = record_member(
                 info=info, splits=splits, scores=scores, member=member,
                 number=trial.number, candidate=candidate, weights=weights[member],
+                cost_matrix=cost_matrix,
             )
             _tell(study, trial, record, spec)
             pending.remove(trial)
@@ -216,6 +187,8 @@ def run_study(
 ) -> RunSummary:
     """Run batches until the study holds ``spec.study.trials`` complete trials.
 
+    A study without baselines gets them first (:mod:`sweeper.baselines`): one packed pass.
+
     ``make_trainer(members)`` builds the trainer of a pack size (default: a
     :class:`~sweeper.train.PackedTrainer` on ``splits``); the storage benchmark passes one that
     returns scores at once, to measure what the loop costs besides training.
@@ -236,6 +209,11 @@ def run_study(
     pack = pack_size(spec, info, factory)
     told = 0
     trainers: dict[int, PackedTrainer] = {}  # one compiled trainer per pack size, reused
+    if BASELINES_ATTR not in study.user_attrs:
+        # Once per study (workers that start together may each compute them: same results).
+        members = len(baseline_candidates(info.task))
+        trainers[members] = make_trainer(members)
+        store_baselines(study, compute_baselines(info, splits, trainers[members]))
     complete, _ = _count(study)
     with tqdm(
         total=budget, initial=min(complete, budget), unit="trial", disable=not progress,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeper.errors import StudyFileError
-from sweeper.weights import FAMILIES, NORMALISATIONS
+from sweeper.weights import CLASS_WEIGHTINGS, FAMILIES, MULTIPLIER_MODES, NORMALISATIONS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,6 +26,7 @@ else:  # pragma: no cover - exercised only on Python 3.10
 __all__ = [
     "AVERAGES",
     "SAMPLERS",
+    "THRESHOLD_RULES",
     "DataSection",
     "ModelSection",
     "SearchSection",
@@ -38,6 +39,11 @@ __all__ = [
 
 AVERAGES = ("auto", "micro", "macro")
 SAMPLERS = ("tpe", "nsga2", "gp")
+THRESHOLD_RULES = ("global", "per_label")
+MULTILABEL_KEYS = ("thresholds", "threshold", "fbeta")
+"""``[search]`` keys that only a multi-label task uses."""
+MULTICLASS_KEYS = ("class_weighting", "cost_matrix", "logit_adjustment")
+"""``[search]`` keys that only a multi-class task uses."""
 _REQUIRED = object()
 
 
@@ -95,11 +101,31 @@ class ModelSection:
 
 @dataclass(frozen=True)
 class SearchSection:
+    """What the sampler searches. Ranges are ``(low, high)``; lists are the choices offered."""
+
     families: tuple[str, ...] = ("inverse_frequency",)
     exponent: tuple[float, float] = (0.0, 1.5)
     beta: tuple[float, float] = (0.9, 0.9999)
+    multipliers: str = "none"
+    """``none``, ``buckets`` (one multiplier per frequency bucket) or ``per_label``."""
+    buckets: int = 3
+    """Frequency buckets (tail to head) when ``multipliers = "buckets"``."""
+    multiplier: tuple[float, float] = (0.25, 4.0)
+    """Range of each multiplier, searched on a log scale."""
     normalisations: tuple[str, ...] = NORMALISATIONS
+    thresholds: tuple[str, ...] = ("global",)
+    """Multi-label decision rules: ``global`` (one searched threshold) and/or ``per_label``
+    (each label's F-beta-optimal threshold on validation, beta searched)."""
     threshold: tuple[float, float] = (0.01, 0.99)
+    fbeta: tuple[float, float] = (0.25, 4.0)
+    class_weighting: tuple[str, ...] = ("true_class",)
+    """Multi-class: weight a row by its true class, its predicted class, or a cost matrix."""
+    cost_matrix: tuple[tuple[float, ...], ...] | None = None
+    """``cost_matrix[y][k]``: the cost of predicting class ``k`` when the truth is ``y``."""
+    logit_adjustment: tuple[float, float] = (0.0, 2.0)
+    """Multi-class: range of tau in ``argmax(log p - tau log prior)``, applied after training."""
+    given: frozenset[str] = frozenset()
+    """The keys the file set (the others are defaults): task-specific keys are checked with it."""
 
 
 @dataclass(frozen=True)
@@ -202,8 +228,9 @@ def _strings(value: Any) -> tuple[str, ...]:
     return items
 
 
-def _integers(value: Any) -> tuple[int, ...]:
-    if not isinstance(value, list) or not value:
+def _layer_sizes(value: Any) -> tuple[int, ...]:
+    """Hidden layer sizes; ``[]`` is a linear model (logistic or softmax regression)."""
+    if not isinstance(value, list):
         raise TypeError
     return tuple(_integer(1)(item) for item in value)
 
@@ -222,6 +249,18 @@ def _range(
         return first, second
 
     return convert
+
+
+def _cost_matrix(value: Any) -> tuple[tuple[float, ...], ...]:
+    if not isinstance(value, list) or len(value) < 2:
+        raise TypeError
+    entry = _number(0, math.inf)
+    rows = []
+    for row in value:
+        if not isinstance(row, list) or len(row) != len(value):
+            raise ValueError
+        rows.append(tuple(entry(item) for item in row))
+    return tuple(rows)
 
 
 def _choices(allowed: tuple[str, ...]) -> Callable[[Any], tuple[str, ...]]:
@@ -321,7 +360,9 @@ def _read_data(path: Path, document: dict[str, Any]) -> DataSection:
 
 def _read_model(path: Path, document: dict[str, Any]) -> ModelSection:
     section = _Section(path, "model", document.pop("model", {}))
-    hidden = section.take("hidden", _integers, "a list of positive integers", None)
+    hidden = section.take(
+        "hidden", _layer_sizes, "a list of positive integers ([] for a linear model)", None
+    )
     factory = section.take("factory", _string, '"package.module:function"', None)
     if factory is not None and hidden is not None:
         raise section.fail("factory", "`factory` and `hidden` cannot both be set.")
@@ -346,31 +387,75 @@ def _read_model(path: Path, document: dict[str, Any]) -> ModelSection:
 
 def _read_search(path: Path, document: dict[str, Any]) -> SearchSection:
     section = _Section(path, "search", document.pop("search", {}))
+    given = frozenset(section.table)
+    default = SearchSection
     search = SearchSection(
         families=section.take(
-            "families", _choices(FAMILIES), f"a list drawn from {FAMILIES}",
-            SearchSection.families,
+            "families", _choices(FAMILIES), f"a list drawn from {FAMILIES}", default.families,
         ),
         beta=section.take(
             "beta", _range(0, 1, open_low=True, open_high=True),
-            "[low, high] with 0 < low <= high < 1", SearchSection.beta
+            "[low, high] with 0 < low <= high < 1", default.beta
         ),
         exponent=section.take(
             "exponent", _range(0, 10), "[low, high] with 0 <= low <= high <= 10",
-            SearchSection.exponent,
+            default.exponent,
+        ),
+        multipliers=section.take(
+            "multipliers", _one_of(MULTIPLIER_MODES), f"one of {MULTIPLIER_MODES}",
+            default.multipliers,
+        ),
+        buckets=section.take("buckets", _integer(1), "an integer >= 1", default.buckets),
+        multiplier=section.take(
+            "multiplier", _range(0, 1000, open_low=True),
+            "[low, high] with 0 < low <= high <= 1000", default.multiplier,
         ),
         normalisations=section.take(
             "normalisations", _choices(NORMALISATIONS), f"a list drawn from {NORMALISATIONS}",
-            SearchSection.normalisations,
+            default.normalisations,
+        ),
+        thresholds=section.take(
+            "thresholds", _choices(THRESHOLD_RULES), f"a list drawn from {THRESHOLD_RULES}",
+            default.thresholds,
         ),
         threshold=section.take(
-            "threshold", _range(0.0001, 0.9999), "[low, high] within (0, 1)",
-            SearchSection.threshold,
+            "threshold", _range(0.0001, 0.9999), "[low, high] within (0, 1)", default.threshold,
         ),
+        fbeta=section.take(
+            "fbeta", _range(0.01, 100), "[low, high] with 0.01 <= low <= high <= 100",
+            default.fbeta,
+        ),
+        class_weighting=section.take(
+            "class_weighting", _choices(CLASS_WEIGHTINGS),
+            f"a list drawn from {CLASS_WEIGHTINGS}", default.class_weighting,
+        ),
+        cost_matrix=section.take(
+            "cost_matrix", _cost_matrix,
+            "a square matrix (a list of K lists of K numbers >= 0, K >= 2)", None,
+        ),
+        logit_adjustment=section.take(
+            "logit_adjustment", _range(0, 10), "[low, high] with 0 <= low <= high <= 10",
+            default.logit_adjustment,
+        ),
+        given=given,
     )
     section.finish()
+    if "buckets" in given and search.multipliers != "buckets":
+        raise section.fail(
+            "buckets", f'`buckets` applies to `multipliers = "buckets"`, not to '
+            f"{search.multipliers!r}.",
+        )
+    wants_matrix = "cost_matrix" in search.class_weighting
+    if wants_matrix and search.cost_matrix is None:
+        raise section.fail(
+            "cost_matrix", "missing: `class_weighting` lists 'cost_matrix', which needs it."
+        )
+    if search.cost_matrix is not None and not wants_matrix:
+        raise section.fail(
+            "cost_matrix", "`cost_matrix` is set but `class_weighting` does not list "
+            "'cost_matrix'.",
+        )
     return search
-
 
 
 def parse_study_file(text: str, path: Path) -> StudySpec:

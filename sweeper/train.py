@@ -166,13 +166,13 @@ class PackedTrainer:
 
     def train(self, weights: np.ndarray) -> None:
         """Train every member from its initial state, member ``m`` with loss weights
-        ``weights[m]`` (``(members, outputs)``)."""
+        ``weights[m]``: ``(members, 2, labels)`` or ``(members, classes, classes)`` (see
+        :mod:`sweeper.weights`)."""
         weights = np.asarray(weights, dtype=np.float32)
-        if weights.shape != (self.members, self.splits.train.n_outputs):
-            raise ValueError(
-                f"`weights` must have shape {(self.members, self.splits.train.n_outputs)}, "
-                f"but got {weights.shape}."
-            )
+        n_outputs = self.splits.train.n_outputs
+        expected = (self.members, 2 if self.task == "multilabel" else n_outputs, n_outputs)
+        if weights.shape != expected:
+            raise ValueError(f"`weights` must have shape {expected}, but got {weights.shape}.")
         self._reset()
         n_rows = self.splits.train.X.shape[0]
         for order, mask in batch_order(n_rows, self.spec.batch_size, self.spec.epochs, self.seed):
@@ -299,7 +299,8 @@ def train_and_score(
     seed: int,
     factory: ModelFactory | None = None,
 ) -> PackedScores:
-    """One-off convenience: build a trainer for ``len(weights)`` members and use it once."""
+    """One-off convenience: build a trainer for ``len(weights)`` members and use it once
+    (``weights`` as :meth:`PackedTrainer.train` takes them)."""
     weights = np.asarray(weights, dtype=np.float32)
     trainer = PackedTrainer(splits, model, members=weights.shape[0], seed=seed, factory=factory)
     return trainer.train_and_score(weights)

@@ -170,3 +170,14 @@ def test_longtail_closed_form_posterior_matches_monte_carlo():
         assert abs(observed - expected) < tolerance, (b, observed, expected)
     # and the posterior is not trivially the prior: it separates labels from non-labels
     assert posterior[data.y == 1].mean() > 5 * posterior[data.y == 0].mean()
+
+
+def test_seed_multilabel_posterior_matches_monte_carlo():
+    from sweeper.data import make_seed_multilabel, seed_multilabel_posterior
+
+    data = make_seed_multilabel(n_rows=60_000, seed=2)
+    posterior = seed_multilabel_posterior(data.X)
+    assert np.all(data.y[posterior == 1.0] == 1)
+    hidden = posterior < 1
+    assert data.y[hidden].mean() == pytest.approx(posterior[hidden][0], rel=0.03)
+    assert posterior[hidden][0] == pytest.approx(0.9 / 30 / (0.9 / 30 + 29 / 30))

@@ -3,7 +3,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sweeper.metrics import evaluate, hypervolume_2d, pareto_front, pr_curve
+from sweeper.metrics import (
+    adjustment_curve,
+    curve_thresholds,
+    evaluate,
+    fbeta_thresholds,
+    hypervolume_2d,
+    pareto_front,
+    pr_curve,
+    predict,
+    ranking_front,
+)
 
 
 @pytest.mark.parametrize(
@@ -39,10 +49,20 @@ def test_pareto_front_agrees_with_brute_force():
         ([(1.0, 0.2), (0.5, 0.6), (0.4, 0.4)], 0.4),  # a dominated point adds nothing
         ([(1.0, 1.0)], 1.0),
         ([], 0.0),
+        # three steps: 0.2 * 0.9 + (0.6 - 0.2) * 0.5 + (1.0 - 0.6) * 0.1
+        ([(0.2, 0.9), (0.6, 0.5), (1.0, 0.1)], 0.18 + 0.2 + 0.04),
+        # duplicates count once
+        ([(0.5, 0.5), (0.5, 0.5)], 0.25),
     ],
 )
 def test_hypervolume_on_hand_made_fronts(points, area):
     assert hypervolume_2d(np.array(points, dtype=float)) == pytest.approx(area)
+
+
+def test_hypervolume_with_another_reference_point():
+    # Only what lies beyond (0.2, 0.1) counts: (1.0 - 0.2) * (0.5 - 0.1).
+    points = np.array([(1.0, 0.5), (0.1, 0.9)])
+    assert hypervolume_2d(points, reference=(0.2, 0.1)) == pytest.approx(0.32)
 
 
 def test_multilabel_micro_and_macro_by_hand():
@@ -84,6 +104,7 @@ def test_pr_curve_matches_evaluate_at_every_threshold(average):
     scores = np.clip(0.4 * y + rng.random((400, 5)) * 0.7, 0, 1).astype(np.float32)
     grid = np.linspace(0.05, 0.95, 19)
     curve = pr_curve(y, scores, grid, average=average)
+    assert curve.parameter == "threshold"
     for threshold, recall, precision in zip(grid, curve.recall, curve.precision, strict=True):
         expected = evaluate(y, scores, task="multilabel", average=average, threshold=threshold)
         assert recall == pytest.approx(expected.recall)
@@ -96,3 +117,110 @@ def test_pr_curve_counts_a_score_equal_to_the_threshold_as_positive():
     curve = pr_curve(y, scores, [0.25, 0.5, 0.75], average="micro")
     assert curve.recall == pytest.approx((1.0, 0.5, 0.0))
     assert curve.precision == pytest.approx((2 / 3, 0.5, 0.0))
+
+
+@pytest.mark.parametrize(
+    ("beta", "threshold"),
+    [
+        # scores 0.9 0.8 0.3 0.2, truth 1 0 1 0. Top k: F1 = 2/3, 1/2, 4/5, 2/3 -> k = 3,
+        # threshold between 0.3 and 0.2.
+        (1.0, 0.25),
+        # beta 0.1 weighs precision: F = 1.01/1.02 at k = 1 beats 2.02/3.02 at k = 3.
+        (0.1, 0.85),
+        # beta 3 weighs recall: 20/21 at k = 3 beats 20/22 at k = 4.
+        (3.0, 0.25),
+    ],
+)
+def test_fbeta_thresholds_by_hand(beta, threshold):
+    y = np.array([[1], [0], [1], [0]])
+    scores = np.array([[0.9], [0.8], [0.3], [0.2]])
+    assert fbeta_thresholds(y, scores, beta) == pytest.approx([threshold])
+
+
+def test_fbeta_threshold_of_a_label_without_positives_is_one_half():
+    y = np.array([[1, 0], [0, 0]])
+    scores = np.array([[0.9, 0.7], [0.1, 0.2]])
+    assert fbeta_thresholds(y, scores, 1.0) == pytest.approx([0.5, 0.5])
+
+
+@pytest.mark.parametrize("beta", [0.5, 1.0, 2.0])
+def test_fbeta_thresholds_reach_the_best_fbeta_of_every_label(beta):
+    rng = np.random.default_rng(1)
+    y = (rng.random((300, 4)) < 0.15).astype(np.uint8)
+    scores = np.clip(0.3 * y + 0.8 * rng.random((300, 4)), 0.001, 0.999)
+    chosen = fbeta_thresholds(y, scores, beta)
+    for label in range(4):
+        def fbeta(threshold, label=label):
+            decided = scores[:, label] >= threshold
+            tp = np.count_nonzero(decided & (y[:, label] == 1))
+            return (1 + beta**2) * tp / (beta**2 * y[:, label].sum() + decided.sum())
+
+        best = max(fbeta(t) for t in np.unique(scores[:, label]))
+        assert fbeta(chosen[label]) == pytest.approx(best)
+
+
+def test_logit_adjustment_moves_decisions_towards_rare_classes():
+    scores = np.array([[0.6, 0.4], [0.45, 0.55]])
+    log_prior = np.log([0.8, 0.2])
+    np.testing.assert_array_equal(predict(scores, "multiclass"), [0, 1])
+    # tau = 1: log 0.6 - log 0.8 = -0.288 < log 0.4 - log 0.2 = 0.693, so row 0 turns to class 1.
+    np.testing.assert_array_equal(predict(scores, "multiclass", offset=log_prior), [1, 1])
+    # a negative offset direction keeps the majority: tau = 0 is the plain argmax
+    np.testing.assert_array_equal(predict(scores, "multiclass", offset=0 * log_prior), [0, 1])
+
+
+def test_adjustment_curve_matches_evaluate_at_each_tau():
+    rng = np.random.default_rng(2)
+    y = rng.choice(3, size=200, p=[0.7, 0.2, 0.1])
+    logits = rng.standard_normal((200, 3)) + 1.5 * np.eye(3)[y]
+    scores = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    log_prior = np.log(np.bincount(y) / y.size)
+    taus = [0.0, 0.5, 1.0, 2.0]
+    curve = adjustment_curve(y, scores, log_prior, taus, average="macro")
+    assert curve.parameter == "tau"
+    for tau, recall, precision in zip(taus, curve.recall, curve.precision, strict=True):
+        expected = evaluate(y, scores, task="multiclass", average="macro", offset=tau * log_prior)
+        assert (recall, precision) == pytest.approx((expected.recall, expected.precision))
+
+
+def test_ranking_front_without_ties_is_the_curve_at_every_score():
+    y = np.array([[1, 0], [0, 1], [1, 0]])
+    scores = np.array([[0.9, 0.1], [0.8, 0.7], [0.3, 0.2]])
+    # ranked: 0.9 (+), 0.8 (-), 0.7 (+), 0.3 (+), 0.2 (-), 0.1 (-); 3 positives
+    expected = [(1 / 3, 1), (1 / 3, 1 / 2), (2 / 3, 2 / 3), (1, 3 / 4), (1, 3 / 5), (1, 1 / 2)]
+    np.testing.assert_allclose(ranking_front(y, scores), expected)
+
+
+def test_ranking_front_interpolates_ties_and_matches_the_seed_closed_form():
+    from sweeper.data import (
+        make_seed_multilabel,
+        seed_multilabel_optimal_hypervolume,
+        seed_multilabel_posterior,
+    )
+
+    data = make_seed_multilabel(n_rows=4000, seed=5)
+    posterior = seed_multilabel_posterior(data.X)
+    front = ranking_front(data.y, posterior, tie_steps=4000)
+    closed_form = seed_multilabel_optimal_hypervolume(data)
+    assert hypervolume_2d(front) == pytest.approx(closed_form, rel=1e-3)
+    # The two end points alone (no interpolation) give a clearly smaller area.
+    ends = ranking_front(data.y, posterior, tie_steps=1)
+    assert len(ends) == 2
+    assert hypervolume_2d(ends) < 0.97 * closed_form
+
+
+def test_curve_thresholds_keep_the_area_of_the_whole_curve():
+    rng = np.random.default_rng(4)
+    y = (rng.random((3000, 10)) < 0.05).astype(np.uint8)
+    scores = 1 / (1 + np.exp(-(3 * y + rng.standard_normal((3000, 10)) - 4)))
+    exact = hypervolume_2d(ranking_front(y, scores))
+    thresholds = curve_thresholds(y, scores, 64)
+    assert 2 <= thresholds.size <= 64
+    assert np.all(np.diff(thresholds) > 0)
+    assert thresholds[0] == scores.min() and thresholds[-1] == scores.max()
+    curve = pr_curve(y, scores, thresholds, average="micro")
+    stored = hypervolume_2d(np.column_stack([curve.recall, curve.precision]))
+    assert 0.98 * exact <= stored <= exact + 1e-12
+    # A fixed grid of as many thresholds evenly spaced in [0, 1] keeps less of it.
+    grid = pr_curve(y, scores, np.linspace(0.01, 0.99, 64), average="micro")
+    assert hypervolume_2d(np.column_stack([grid.recall, grid.precision])) < stored

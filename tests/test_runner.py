@@ -16,14 +16,15 @@ from tests.conftest import make_multilabel_arrays
 
 
 def interrupt_second_pass(monkeypatch):
-    """Fault injection: the second packed pass is interrupted (as by Ctrl-C) after training."""
+    """Fault injection: the second packed pass of trials (the third pass: the baselines' comes
+    first) is interrupted (as by Ctrl-C) after training."""
     real = PackedTrainer.train_and_score
     calls = []
 
     def train_then_interrupt(self, weights):
         calls.append(len(weights))
         scores = real(self, weights)
-        if len(calls) == 2:
+        if len(calls) == 3:
             raise KeyboardInterrupt
         return scores
 
@@ -46,7 +47,7 @@ def test_interrupt_keeps_finished_trials_and_requeues_the_batch(tmp_path, write_
     calls = interrupt_second_pass(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         run_study(spec, info, splits, study, progress=False)
-    assert calls == [2, 2]
+    assert calls == [3, 2, 2]  # unweighted, neg/pos and balanced baselines, then 2 + 2 trials
     by_state = {s: study.get_trials(states=(s,)) for s in TrialState}
     assert len(by_state[TrialState.COMPLETE]) == 2
     assert len(by_state[TrialState.FAIL]) == 2

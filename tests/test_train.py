@@ -6,6 +6,7 @@ import pytest
 from sweeper.data import Dataset, split_dataset
 from sweeper.studyfile import ModelSection
 from sweeper.train import probabilities, train_and_score
+from sweeper.weights import multiclass_loss_weights, multilabel_loss_weights
 from tests.conftest import make_multiclass_arrays, make_multilabel_arrays
 from tests.test_models import small_factory
 
@@ -21,7 +22,11 @@ def multilabel_splits():
 
 @pytest.mark.parametrize("factory", [None, small_factory], ids=["packed-mlp", "factory-copies"])
 def test_packed_member_trains_as_it_would_alone(multilabel_splits, factory):
-    weights = np.array([[1, 1, 1, 1], [7, 7, 2, 1], [0.5, 3, 3, 3]], dtype=np.float32)
+    weights = np.stack([
+        multilabel_loss_weights([1, 1, 1, 1]),
+        multilabel_loss_weights([7, 7, 2, 1]),
+        multilabel_loss_weights([0.5, 3, 3, 3], neg_weight=[2, 1, 1, 0.5]),
+    ])
     packed = train_and_score(multilabel_splits, MODEL, weights, seed=5, factory=factory)
     alone = train_and_score(multilabel_splits, MODEL, weights[1:2], seed=5, factory=factory)
     assert packed.validation.shape == (3, *multilabel_splits.validation.y.shape)
@@ -36,7 +41,8 @@ def test_multiclass_scores_are_probabilities():
     X, y = make_multiclass_arrays()
     data = Dataset(X=X, y=y, task="multiclass", labels=("A", "B", "C", "D"))
     splits = split_dataset(data, validation_fraction=0.25, test_fraction=0.25, seed=0)
-    scores = train_and_score(splits, MODEL, np.ones((2, 4), np.float32), seed=0)
+    weights = np.stack([multiclass_loss_weights(np.ones(4))] * 2)
+    scores = train_and_score(splits, MODEL, weights, seed=0)
     np.testing.assert_allclose(scores.validation.sum(axis=-1), 1.0, atol=1e-5)
     accuracy = (scores.validation[0].argmax(axis=-1) == splits.validation.y).mean()
     assert accuracy > 0.5  # it learned something: chance is about 0.44 (the largest class)

@@ -3,7 +3,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sweeper.weights import effective_number, inverse_frequency, normalise, weight_vector
+from sweeper.weights import (
+    effective_number,
+    frequency_buckets,
+    inverse_frequency,
+    multiclass_loss_weights,
+    multilabel_loss_weights,
+    normalise,
+    sklearn_balanced,
+    weight_vector,
+)
 
 # Seed 001's class sizes: n = 1616, K = 4; inverse frequency n / (K * n_c).
 SEED_COUNTS = np.array([198, 436, 710, 272])
@@ -124,3 +133,70 @@ def test_effective_number_tends_to_inverse_frequency_and_to_uniform():
 def test_effective_number_rejects_beta_outside_the_open_interval(beta):
     with pytest.raises(ValueError, match="`0 < beta < 1` must hold"):
         effective_number(SEED_COUNTS, 1616, "multiclass", beta=beta)
+
+
+@pytest.mark.parametrize(
+    ("counts", "n_buckets", "expected"),
+    [
+        # sorted by count: 5 (i2), 10 (i0), 40 (i4), 80 (i1), 300 (i3); 3 buckets of 2, 2, 1
+        ([10, 80, 5, 300, 40], 3, [0, 1, 0, 2, 1]),
+        ([10, 80, 5, 300, 40], 1, [0, 0, 0, 0, 0]),
+        ([10, 80, 5, 300, 40], 5, [1, 3, 0, 4, 2]),
+        # ties keep their order: the first 7 is rarer than the second
+        ([7, 7, 9, 1], 2, [0, 1, 1, 0]),
+    ],
+)
+def test_frequency_buckets_by_hand(counts, n_buckets, expected):
+    assert frequency_buckets(np.array(counts), n_buckets).tolist() == expected
+
+
+@pytest.mark.parametrize("n_buckets", [0, 6])
+def test_frequency_buckets_reject_impossible_counts(n_buckets):
+    with pytest.raises(ValueError, match="`1 <= n_buckets <= number of labels` must hold"):
+        frequency_buckets(np.array([10, 80, 5, 300, 40]), n_buckets)
+
+
+def test_multipliers_scale_labels_before_normalisation():
+    counts = np.array([1, 3])  # n = 4: raw neg/pos = 3 and 1/3
+    plain = weight_vector(
+        counts=counts, n_samples=4, task="multilabel", exponent=1.0, normalisation="none",
+        multipliers=np.array([2.0, 0.5]),
+    )
+    np.testing.assert_allclose(plain, [6.0, 1 / 6])
+    # mean_one after the multipliers: 2 * (6, 1/6) / (6 + 1/6)
+    scaled = weight_vector(
+        counts=counts, n_samples=4, task="multilabel", exponent=1.0, normalisation="mean_one",
+        multipliers=np.array([2.0, 0.5]),
+    )
+    np.testing.assert_allclose(scaled, [12 / (37 / 6), (1 / 3) / (37 / 6)])
+
+
+def test_multipliers_must_be_positive_and_one_per_label():
+    with pytest.raises(ValueError, match="one value > 0 per label"):
+        weight_vector(counts=np.array([1, 3]), n_samples=4, task="multilabel", exponent=1.0,
+                      normalisation="none", multipliers=np.array([1.0, 0.0]))
+
+
+def test_sklearn_balanced_by_hand():
+    # multi-label, n = 10, positives 2 and 5: positives n/(2 pos), negatives n/(2 neg)
+    np.testing.assert_allclose(
+        sklearn_balanced(np.array([2, 5]), 10, "multilabel"), [[2.5, 1.0], [10 / 16, 1.0]]
+    )
+    np.testing.assert_allclose(sklearn_balanced(SEED_COUNTS, 1616, "multiclass"), SEED_INVERSE)
+
+
+def test_loss_weight_arrays_by_hand():
+    np.testing.assert_array_equal(multilabel_loss_weights([3.0, 0.5]), [[3.0, 0.5], [1.0, 1.0]])
+    weights = np.array([1.0, 2.0, 4.0])
+    np.testing.assert_array_equal(
+        multiclass_loss_weights(weights, "true_class"), [[1, 1, 1], [2, 2, 2], [4, 4, 4]]
+    )
+    np.testing.assert_array_equal(
+        multiclass_loss_weights(weights, "predicted_class"), [[1, 2, 4], [1, 2, 4], [1, 2, 4]]
+    )
+    costs = np.array([[0, 1, 5], [1, 0, 1], [2, 2, 0]])
+    np.testing.assert_array_equal(
+        multiclass_loss_weights(weights, "cost_matrix", costs), [[0, 1, 5], [2, 0, 2], [8, 8, 0]]
+    )
+    with pytest.raises(ValueError, match="must be a 3 x 3 matrix of values >= 0"):
+        multiclass_loss_weights(weights, "cost_matrix", np.ones((2, 2)))
