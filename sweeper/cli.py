@@ -124,7 +124,7 @@ def _sweep_here(args: argparse.Namespace, *, show_front: bool) -> int:
     from optuna.trial import TrialState
 
     _import_tensorflow_quietly()
-    from sweeper.report import build_report, format_table
+    from sweeper.report import format_table
     from sweeper.runner import run_study
 
     spec, splits, factory, info, study = _prepare_study(_load_spec(args))
@@ -142,8 +142,16 @@ def _sweep_here(args: argparse.Namespace, *, show_front: bool) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     if show_front:
-        print(format_table(build_report(study, info)))
+        print(format_table(_front_report(spec, study, info)))
     return 0
+
+
+def _front_report(spec: StudySpec, study, info):
+    from sweeper.report import build_report
+
+    return build_report(
+        study, info, min_precision=spec.study.min_precision, min_recall=spec.study.min_recall
+    )
 
 
 def _sweep_with_workers(args: argparse.Namespace, environments: list[dict[str, str]]) -> int:
@@ -151,7 +159,7 @@ def _sweep_with_workers(args: argparse.Namespace, environments: list[dict[str, s
     from optuna.trial import TrialState
     from tqdm.auto import tqdm
 
-    from sweeper.report import build_report, format_table
+    from sweeper.report import format_table
     from sweeper.workers import check_worker_storage, run_local_workers
 
     spec = _load_spec(args)
@@ -173,7 +181,7 @@ def _sweep_with_workers(args: argparse.Namespace, environments: list[dict[str, s
         )
     if code != 0:
         raise SweeperError(f"a worker exited with code {code}; see its messages above.")
-    print(format_table(build_report(study, info)))
+    print(format_table(_front_report(spec, study, info)))
     return 0
 
 
@@ -228,7 +236,9 @@ def _report(args: argparse.Namespace) -> int:
     from sweeper.report import attach_report, build_report, format_table, write_html, write_json
 
     spec, _, study, info = _open_existing(args)
-    report = build_report(study, info)
+    report = build_report(
+        study, info, min_precision=spec.study.min_precision, min_recall=spec.study.min_recall
+    )
     print(format_table(report))
     if args.json:
         write_json(report, args.json)
@@ -242,11 +252,11 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from sweeper.export import export_document, select_trial, write_export
+    from sweeper.export import export_document, select_point, write_export
     from sweeper.study import finished_records
 
     spec, _, study, info = _open_existing(args)
-    record = select_trial(
+    point = select_point(
         finished_records(study),
         trial=args.trial,
         min_precision=args.min_precision,
@@ -254,13 +264,14 @@ def _export(args: argparse.Namespace) -> int:
         best_fbeta=args.best_fbeta,
     )
     document = export_document(
-        record, info, study_name=spec.study.name, storage_url=spec.study.storage
+        point, info, study_name=spec.study.name, storage_url=spec.study.storage
     )
     write_export(document, args.output)
+    (val_recall, val_precision), (test_recall, test_precision) = point.validation, point.test
     print(
-        f"wrote {args.output}: trial {record.number}, validation recall "
-        f"{record.validation.recall:.3f}, precision {record.validation.precision:.3f}; "
-        f"test recall {record.test.recall:.3f}, precision {record.test.precision:.3f}",
+        f"wrote {args.output}: trial {point.record.number} at decision "
+        f"{point.decision_summary()}, validation recall {val_recall:.3f}, precision "
+        f"{val_precision:.3f}; test recall {test_recall:.3f}, precision {test_precision:.3f}",
         file=sys.stderr,
     )
     return 0

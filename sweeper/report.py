@@ -1,9 +1,11 @@
 """The Pareto report: compute a small data object, then render it as a table, JSON or HTML.
 
-:class:`FrontReport` holds everything shown: the validation front with each front trial's test
-figures, the PR curve of one chosen trial (the front's best validation F1) over all thresholds,
-per-label recall and precision of the front, its weight vectors against label frequency,
-parameter importances for both objectives, and the study's facts. The renderers only format it,
+:class:`FrontReport` holds everything shown: the validation front of operating points (a trial
+at its own decision rule or at a point of its stored curve, :mod:`sweeper.front`) with their test
+figures, the baselines (:mod:`sweeper.baselines`) and the verdict on whether the searched weights
+beat them, the PR curve of one chosen trial (the front's best validation F1), per-label recall
+and precision of the front's trials, their weight vectors against label frequency, parameter
+importances for both objectives, and the study's facts. The renderers only format it,
 so tests check the data object and what a browser draws rather than pixels.
 
 The HTML page is self-contained: plotly's JavaScript is inlined once, so it opens offline.
@@ -16,16 +18,17 @@ import json
 import shutil
 import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 
+from sweeper.baselines import load_baselines
 from sweeper.errors import SweeperError
 from sweeper.files import write_text_atomic
-from sweeper.metrics import hypervolume_2d, pareto_front
+from sweeper.front import OperatingPoint, front_hypervolume, operating_points, validation_front
 from sweeper.records import StudyInfo, TrialRecord
 from sweeper.study import METRIC_NAMES, finished_records
 
@@ -41,6 +44,15 @@ __all__ = [
 ]
 
 
+BASELINE_NAMES = {
+    "unweighted": "unweighted",
+    "neg_pos": "pos_weight = neg/pos",
+    "sklearn_balanced": "sklearn balanced",
+}
+GAIN_MARGIN = 0.005
+"""The front must beat the best baseline's test hypervolume by this share to count as a gain."""
+
+
 @dataclass(frozen=True)
 class FrontReport:
     """A study's recall/precision front on validation, with test figures beside it."""
@@ -49,20 +61,54 @@ class FrontReport:
     info: StudyInfo
     records: tuple[TrialRecord, ...]
     """Every complete trial, in trial order."""
-    front: tuple[TrialRecord, ...]
-    """The validation Pareto front of the feasible trials (all trials if none is feasible),
-    from high recall to high precision."""
-    chosen: TrialRecord
-    """The front trial with the best validation F1: the one whose PR curve is drawn."""
+    front: tuple[OperatingPoint, ...]
+    """The validation Pareto front of the operating points that meet the study's constraints
+    (all of them if none does), from high recall to high precision."""
+    chosen: OperatingPoint
+    """The front point with the best validation F1: its trial's PR curve is drawn."""
     importances: dict[str, dict[str, float]]
     """Per objective, each parameter's importance (Optuna's PED-ANOVA); empty if too few trials."""
     trial_states: dict[str, int]
     training_seconds: float
+    baselines: dict[str, TrialRecord] = field(default_factory=dict)
+    """The study's baselines by name (empty until its first batch has run)."""
 
     def hypervolume(self, split: str) -> float:
         """Area under the front's staircase on ``split`` (reference point recall 0, precision 0)."""
-        points = [(getattr(r, split).recall, getattr(r, split).precision) for r in self.front]
-        return hypervolume_2d(np.asarray(points))
+        return front_hypervolume(self.front, split)
+
+    def baseline_hypervolume(self, name: str, split: str) -> float:
+        """A baseline's whole curve (and default point) on ``split``: threshold tuning alone."""
+        return front_hypervolume(operating_points([self.baselines[name]]), split)
+
+    def front_trials(self) -> list[TrialRecord]:
+        """The distinct trials on the front, in front order."""
+        return list({id(p.record): p.record for p in self.front}.values())
+
+    def verdict(self) -> str:
+        """One honest sentence: does the searched front beat every baseline on test?"""
+        if not self.baselines:
+            return "no baselines yet: they are trained with the study's first batch."
+        front = self.hypervolume("test")
+        name, best = max(
+            ((n, self.baseline_hypervolume(n, "test")) for n in self.baselines),
+            key=lambda item: item[1],
+        )
+        label = BASELINE_NAMES.get(name, name)
+        if front > best * (1 + GAIN_MARGIN):
+            return (
+                f"The searched weights beat every baseline: test hypervolume {front:.4f} against "
+                f"{best:.4f} for the best baseline ({label}), {100 * (front / best - 1):+.1f}%."
+            )
+        advice = (
+            "train unweighted and tune the threshold" if name == "unweighted"
+            else f"the {label} rule with a tuned threshold is as good"
+        )
+        return (
+            f"Weighting buys nothing here: the {label} baseline's test hypervolume {best:.4f} "
+            f"matches or beats the front's {front:.4f} ({100 * (front / best - 1):+.1f}%); "
+            f"{advice}."
+        )
 
     def label_frequencies(self) -> list[float]:
         """Training frequency of each label (multi-label) or class share (multi-class)."""
@@ -87,19 +133,40 @@ class FrontReport:
                 "validation": self.hypervolume("validation"),
                 "test": self.hypervolume("test"),
             },
-            "chosen_trial": self.chosen.number,
+            "baselines": {
+                name: {
+                    "weights": list(record.weights),
+                    "hypervolume": {
+                        split: self.baseline_hypervolume(name, split)
+                        for split in ("validation", "test")
+                    },
+                    "default_decision": {
+                        "validation": record.validation.to_dict(),
+                        "test": record.test.to_dict(),
+                    },
+                }
+                for name, record in self.baselines.items()
+            },
+            "verdict": self.verdict(),
+            "chosen_trial": self.chosen.record.number,
             "importances": self.importances,
-            "front": [_front_row(r) for r in self.front],
+            "front": [_front_row(p) for p in self.front],
         }
 
 
-def _front_row(record: TrialRecord) -> dict[str, Any]:
+def _front_row(point: OperatingPoint) -> dict[str, Any]:
+    record = point.record
+    validation, test = point.validation, point.test
     return {
         "trial": record.number,
-        **record.candidate.to_dict(),
+        "decision": point.decision_summary(),
+        "threshold": point.threshold,
+        "tau": point.tau,
+        "from_curve": point.index is not None,
+        "candidate": record.candidate.to_dict(),
         "weights": list(record.weights),
-        "validation": record.validation.to_dict(),
-        "test": record.test.to_dict(),
+        "validation": {"recall": validation[0], "precision": validation[1]},
+        "test": {"recall": test[0], "precision": test[1]},
     }
 
 
@@ -123,14 +190,21 @@ def _importances(study: optuna.Study, n_complete: int) -> dict[str, dict[str, fl
     return result
 
 
-def build_report(study: optuna.Study, info: StudyInfo) -> FrontReport:
-    """Gather the complete trials and their validation front; an error if none finished."""
+def build_report(
+    study: optuna.Study,
+    info: StudyInfo,
+    *,
+    min_precision: float | None = None,
+    min_recall: float | None = None,
+) -> FrontReport:
+    """Gather the complete trials, their front and the baselines; an error if none finished.
+
+    ``min_precision`` / ``min_recall`` are the study's constraints: the front keeps the points
+    that meet them on validation (all points, if none does).
+    """
     records = finished_records(study)
-    # Constraints (min_precision, min_recall) restrict the front to feasible trials, if any.
-    candidates = [r for r in records if r.feasible] or records
-    points = np.array([(r.validation.recall, r.validation.precision) for r in candidates])
-    front = tuple(candidates[i] for i in pareto_front(points))
-    chosen = max(front, key=lambda r: (r.validation.f1, r.validation.recall))
+    front = tuple(validation_front(records, min_precision=min_precision, min_recall=min_recall))
+    chosen = max(front, key=lambda p: (p.f1("validation"), p.validation[0]))
     states = Counter(trial.state.name for trial in study.get_trials(deepcopy=False))
     return FrontReport(
         study_name=study.study_name,
@@ -141,6 +215,7 @@ def build_report(study: optuna.Study, info: StudyInfo) -> FrontReport:
         importances=_importances(study, len(records)),
         trial_states=dict(sorted(states.items())),
         training_seconds=float(sum(r.train_seconds for r in records)),
+        baselines=load_baselines(study),
     )
 
 
@@ -148,23 +223,37 @@ def _weight_summary(weights: tuple[float, ...]) -> str:
     return f"{min(weights):.3g}..{max(weights):.3g}"
 
 
+TABLE_ROWS = 20
+"""At most this many front points in the terminal table, spread along the front."""
+
+
 def format_table(report: FrontReport, width: int | None = None) -> str:
-    """The front as a fixed-width table; fits 80 columns, with more columns where there is room."""
+    """The front as a fixed-width table; fits 80 columns, with more columns where there is room.
+
+    A long front (every trial contributes its curve) is thinned to :data:`TABLE_ROWS` points
+    spread evenly along it; ``--json`` has them all. A decision marked ``*`` is a point of the
+    trial's stored curve rather than its own searched rule: the same trained weights at another
+    threshold (or tau), no retraining needed.
+    """
     width = width or shutil.get_terminal_size((100, 24)).columns
     wide = width >= 100
-    header = ["trial", "val R", "val P", "test R", "test P", "thresh", "family", "norm"]
+    header = ["trial", "val R", "val P", "test R", "test P", "decision", "family", "norm"]
     if wide:
         header.append("weights")
+    shown = list(report.front)
+    if len(shown) > TABLE_ROWS:
+        keep = np.unique(np.linspace(0, len(shown) - 1, TABLE_ROWS).round().astype(int))
+        shown = [shown[i] for i in keep]
     rows = []
-    for record in report.front:
-        threshold = record.candidate.threshold
+    for point in shown:
+        record = point.record
         row = [
             str(record.number),
-            f"{record.validation.recall:.3f}",
-            f"{record.validation.precision:.3f}",
-            f"{record.test.recall:.3f}",
-            f"{record.test.precision:.3f}",
-            "argmax" if threshold is None else f"{threshold:.3f}",
+            f"{point.validation[0]:.3f}",
+            f"{point.validation[1]:.3f}",
+            f"{point.test[0]:.3f}",
+            f"{point.test[1]:.3f}",
+            point.decision_summary(),
             record.candidate.family_summary(),
             record.candidate.normalisation,
         ]
@@ -172,9 +261,11 @@ def format_table(report: FrontReport, width: int | None = None) -> str:
             row.append(_weight_summary(record.weights))
         rows.append(row)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    shown_note = "" if len(shown) == len(report.front) else f", {len(shown)} shown"
     lines = [
-        f"{report.study_name}: {len(report.front)} trials on the validation front of "
-        f"{len(report.records)} complete ({report.info.task}, {report.info.average} average)",
+        f"{report.study_name}: {len(report.front)} points on the validation front{shown_note}, "
+        f"from {len(report.front_trials())} of {len(report.records)} complete trials "
+        f"({report.info.task}, {report.info.average} average; * = a point of the trial's curve)",
         "  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)),
     ]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
@@ -182,6 +273,12 @@ def format_table(report: FrontReport, width: int | None = None) -> str:
         f"hypervolume: validation {report.hypervolume('validation'):.4f}, "
         f"test {report.hypervolume('test'):.4f}"
     )
+    if report.baselines:
+        lines.append("baselines (whole curve), test hypervolume: " + ", ".join(
+            f"{BASELINE_NAMES.get(name, name)} {report.baseline_hypervolume(name, 'test'):.4f}"
+            for name in report.baselines
+        ))
+    lines.append(report.verdict())
     return "\n".join(lines)
 
 
@@ -192,37 +289,47 @@ def write_json(report: FrontReport, path: str | Path) -> Path:
         raise SweeperError(f"{path}: cannot write: {error}.") from None
 
 
-def _hover(record: TrialRecord, split: str) -> str:
-    figures = getattr(record, split)
-    threshold = record.candidate.threshold
+def _hover(point: OperatingPoint, split: str) -> str:
+    recall, precision = point.figures(split)
+    record = point.record
     return (
-        f"trial {record.number}<br>{split} recall {figures.recall:.3f}, "
-        f"precision {figures.precision:.3f}<br>"
-        f"threshold {'argmax' if threshold is None else f'{threshold:.3f}'}<br>"
+        f"trial {record.number}<br>{split} recall {recall:.3f}, precision {precision:.3f}<br>"
+        f"decision {point.decision_summary()}<br>"
         f"{record.candidate.family_summary()}, {record.candidate.normalisation}<br>"
         f"weights {_weight_summary(record.weights)}"
     )
 
 
 def pareto_figure(report: FrontReport):
-    """Validation (left) and test (right): every trial in grey, the front as a staircase."""
+    """Validation (left) and test (right): every trial at its own rule in grey, the front as a
+    staircase, and each baseline's whole curve dashed."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     figure = make_subplots(rows=1, cols=2, subplot_titles=("validation", "test"),
                            shared_yaxes=True)
+    own = [OperatingPoint(r) for r in report.records]
+    dashes = ("dash", "dot", "dashdot")
     for column, (split, color) in enumerate((("validation", "#1f77b4"), ("test", "#d62728")), 1):
         figure.add_trace(go.Scatter(
-            x=[getattr(r, split).recall for r in report.records],
-            y=[getattr(r, split).precision for r in report.records],
+            x=[p.figures(split)[0] for p in own], y=[p.figures(split)[1] for p in own],
             mode="markers", name=f"all trials ({split})", marker={"color": "lightgray", "size": 5},
-            text=[_hover(r, split) for r in report.records], hoverinfo="text",
+            text=[_hover(p, split) for p in own], hoverinfo="text",
         ), row=1, col=column)
+        for dash, (name, record) in zip(dashes, report.baselines.items(), strict=False):
+            curve = getattr(record, f"{split}_curve")
+            figure.add_trace(go.Scatter(
+                x=list(curve.recall), y=list(curve.precision), mode="lines",
+                name=f"baseline {BASELINE_NAMES.get(name, name)} ({split})",
+                line={"dash": dash, "color": "#555", "width": 1.5},
+                text=[f"{curve.parameter} {v:.3f}" for v in curve.values],
+                hoverinfo="text+x+y",
+            ), row=1, col=column)
         figure.add_trace(go.Scatter(
-            x=[getattr(r, split).recall for r in report.front],
-            y=[getattr(r, split).precision for r in report.front],
+            x=[p.figures(split)[0] for p in report.front],
+            y=[p.figures(split)[1] for p in report.front],
             mode="lines+markers", name=f"front ({split})", line={"shape": "hv", "color": color},
-            text=[_hover(r, split) for r in report.front], hoverinfo="text",
+            text=[_hover(p, split) for p in report.front], hoverinfo="text",
         ), row=1, col=column)
         figure.update_xaxes(title_text=f"recall ({report.info.average})", range=[0, 1.02],
                             row=1, col=column)
@@ -237,7 +344,7 @@ def pr_curve_figure(report: FrontReport):
     """The chosen trial's recall and precision at every stored threshold, both splits."""
     import plotly.graph_objects as go
 
-    record = report.chosen
+    record = report.chosen.record
     figure = go.Figure()
     for split, curve in (("validation", record.validation_curve), ("test", record.test_curve)):
         if curve is None:
@@ -245,11 +352,11 @@ def pr_curve_figure(report: FrontReport):
         figure.add_trace(go.Scatter(
             x=list(curve.recall), y=list(curve.precision), mode="lines+markers",
             name=f"trial {record.number} ({split})",
-            text=[f"threshold {t:.4f}" for t in curve.thresholds], hoverinfo="text+x+y",
+            text=[f"{curve.parameter} {t:.4f}" for t in curve.values], hoverinfo="text+x+y",
         ))
     title = f"PR curve of trial {record.number} (best validation F1 on the front)"
-    if record.validation_curve is None:
-        title += ": multi-class decisions are by argmax, there is no threshold to sweep"
+    if report.info.task == "multiclass":
+        title += ": over the logit-adjustment strength tau"
     figure.update_layout(title=title, template="plotly_white", height=420,
                          xaxis={"title": "recall", "range": [0, 1.02]},
                          yaxis={"title": "precision", "range": [0, 1.02]})
@@ -262,12 +369,13 @@ def per_label_figure(report: FrontReport):
     from plotly.subplots import make_subplots
 
     kind = "label" if report.info.task == "multilabel" else "class"
-    rows = [f"trial {r.number}" for r in report.front]
+    trials = report.front_trials()
+    rows = [f"trial {r.number}" for r in trials]
     figure = make_subplots(rows=1, cols=2, subplot_titles=(f"validation recall per {kind}",
                                                            f"validation precision per {kind}"))
     for column, attribute in ((1, "per_label_recall"), (2, "per_label_precision")):
         figure.add_trace(go.Heatmap(
-            z=[list(getattr(r.validation, attribute)) for r in report.front],
+            z=[list(getattr(r.validation, attribute)) for r in trials],
             x=list(report.info.labels), y=rows, zmin=0, zmax=1, colorscale="Viridis",
             showscale=column == 2,
         ), row=1, col=column)
@@ -282,7 +390,7 @@ def weights_figure(report: FrontReport):
     frequencies = report.label_frequencies()
     order = np.argsort(frequencies)
     figure = go.Figure()
-    for record in report.front:
+    for record in report.front_trials():
         figure.add_trace(go.Scatter(
             x=[frequencies[i] for i in order], y=[record.weights[i] for i in order],
             mode="lines+markers", name=f"trial {record.number}",
@@ -322,6 +430,13 @@ def _facts_table(report: FrontReport) -> str:
         ("training time", f"{report.training_seconds:.1f} s"),
         ("hypervolume", f"validation {report.hypervolume('validation'):.4f}, "
                         f"test {report.hypervolume('test'):.4f}"),
+        *(
+            (f"baseline: {BASELINE_NAMES.get(name, name)}",
+             f"hypervolume validation {report.baseline_hypervolume(name, 'validation'):.4f}, "
+             f"test {report.baseline_hypervolume(name, 'test'):.4f}")
+            for name in report.baselines
+        ),
+        ("verdict", report.verdict()),
     ]
     cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
                     for k, v in rows)

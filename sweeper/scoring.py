@@ -6,6 +6,8 @@ its weights.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from sweeper.data import Splits
@@ -19,7 +21,9 @@ from sweeper.metrics import (
 )
 from sweeper.records import StudyInfo, TrialRecord
 from sweeper.space import Candidate
-from sweeper.train import PackedScores
+
+if TYPE_CHECKING:  # training imports TensorFlow; reports read baselines without it
+    from sweeper.train import PackedScores
 
 __all__ = ["record_member"]
 

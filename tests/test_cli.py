@@ -71,9 +71,19 @@ def test_report_writes_table_json_and_html(finished_study, capsys, tmp_path):
     )
     assert code == 0
     report = json.loads((tmp_path / "r.json").read_text())
-    assert f"trials on the validation front of {sum(report['trial_states'].values())}" in out
+    assert f"of {report['trial_states']['COMPLETE']} complete trials" in out
     recalls = [row["validation"]["recall"] for row in report["front"]]
     assert recalls == sorted(recalls, reverse=True)
+    # Curve points join the trials' own rules on the front; a curve point says so.
+    assert any(row["from_curve"] for row in report["front"])
+    assert all(row["decision"].endswith("*") == row["from_curve"] for row in report["front"])
+    # The baselines are there, and the verdict agrees with their hypervolumes.
+    assert set(report["baselines"]) == {"unweighted", "neg_pos", "sklearn_balanced"}
+    best = max(b["hypervolume"]["test"] for b in report["baselines"].values())
+    beats = report["hypervolume"]["test"] > 1.005 * best
+    assert report["verdict"].startswith("The searched weights beat" if beats else
+                                        "Weighting buys nothing here")
+    assert report["verdict"] in out
     html = (tmp_path / "r.html").read_text()
     assert "front (validation)" in html and "<script" in html
     assert re.search(r"<script[^>]*\bsrc=", html) is None  # plotly.js inlined: opens offline
@@ -122,8 +132,8 @@ def test_export_then_train_from_json_reproduces_validation_figures(
         average=document["metrics"]["average"],
         threshold=0.5,
     )
-    assert figures.recall == pytest.approx(exported.validation.recall, abs=0.02)
-    assert figures.precision == pytest.approx(exported.validation.precision, abs=0.02)
+    assert figures.recall == pytest.approx(exported.validation["recall"], abs=0.02)
+    assert figures.precision == pytest.approx(exported.validation["precision"], abs=0.02)
 
 
 def test_export_rules_pick_the_right_trial(finished_study, capsys, tmp_path):
@@ -282,3 +292,53 @@ def test_dashboard_serves_the_study_with_named_objectives(finished_study):
             detail = json.load(answer)
     assert detail["objective_names"] == ["recall", "precision"]
     assert len(detail["trials"]) >= 6
+
+
+@pytest.mark.parametrize(
+    ("search", "message"),
+    [
+        ('multipliers = "buckets"\nbuckets = 5', "[search] buckets: 5 buckets for 4 labels"),
+        ("cost_matrix = [[0, 1], [1, 0]]\nclass_weighting = ['cost_matrix']",
+         "[search] class_weighting: applies to multi-class data, but this data is multi-label"),
+        ("logit_adjustment = [0, 1]", "[search] logit_adjustment: applies to multi-class data"),
+    ],
+)
+def test_search_values_that_do_not_fit_the_data_stop_before_training(
+    tmp_path, capsys, write_study, search, message
+):
+    good_data(tmp_path)
+    path = write_study()
+    path.write_text(path.read_text().replace("[search]\n", f"[search]\n{search}\n"))
+    code, _, err = run_cli(capsys, "run", path, "--quiet")
+    assert code == 2
+    assert message in error_line(err)
+    assert not (tmp_path / "study.db").exists()
+
+
+def test_per_label_multipliers_are_refused_for_many_labels(tmp_path, capsys, write_study):
+    X, y = make_multilabel_arrays(n_labels=13)
+    make_npz(tmp_path, X, y)
+    path = write_study()
+    path.write_text(path.read_text().replace("[search]\n", '[search]\nmultipliers = "per_label"\n'))
+    code, _, err = run_cli(capsys, "run", path, "--quiet")
+    assert code == 2
+    assert "'per_label' searches one multiplier per label, which is for at most 12 labels, but "\
+        "the data has 13; use 'buckets'." in error_line(err)
+
+
+def test_cost_matrix_of_the_wrong_size_for_the_classes(tmp_path, capsys, write_study):
+    from tests.conftest import make_multiclass_arrays
+
+    make_npz(tmp_path, *make_multiclass_arrays())
+    path = write_study()
+    text = path.read_text().replace("threshold = [0.05, 0.95]\n", "")
+    path.write_text(text.replace(
+        "[search]\n",
+        "[search]\nclass_weighting = ['cost_matrix']\ncost_matrix = [[0, 1, 1], [1, 0, 1], "
+        "[1, 1, 0]]\n",
+    ))
+    code, _, err = run_cli(capsys, "run", path, "--quiet")
+    assert code == 2
+    assert "[search] cost_matrix: expected a 4 x 4 matrix (one row and column per class), "\
+        "got 3 x 3." in error_line(err)
+    assert not (tmp_path / "study.db").exists()

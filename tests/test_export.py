@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sweeper.errors import ExportError
-from sweeper.export import export_document, load_export, select_trial, write_export
+from sweeper.export import export_document, load_export, select_point, write_export
 from sweeper.metrics import Evaluation
 from sweeper.records import StudyInfo, TrialRecord
 from sweeper.space import Candidate
@@ -61,7 +61,7 @@ RECORDS = [record(0, 0.9, 0.2), record(1, 0.5, 0.5), record(2, 0.5, 0.6), record
     ],
 )
 def test_rules_select_the_right_trial(rule, number):
-    assert select_trial(RECORDS, **rule).number == number
+    assert select_point(RECORDS, **rule).record.number == number
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_rules_select_the_right_trial(rule, number):
 )
 def test_rules_that_no_trial_satisfies(rule, message):
     with pytest.raises(ExportError, match=message):
-        select_trial(RECORDS, **rule)
+        select_point(RECORDS, **rule)
 
 
 def test_document_round_trip(tmp_path):

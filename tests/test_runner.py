@@ -130,10 +130,13 @@ def test_constraints_mark_trials_infeasible_and_restrict_the_front(tmp_path, wri
     for trial in trials:
         precision = trial.user_attrs["validation"]["precision"]
         assert trial.constraints == {"min_precision": pytest.approx(0.5 - precision)}
-    report = build_report(study, info)
     feasible = {t.number for t in trials if t.user_attrs["validation"]["precision"] >= 0.5}
     assert feasible and len(feasible) < 4  # threshold 0.05 on rare labels is far below 0.5
-    assert {r.number for r in report.front} <= feasible
+    report = build_report(study, info, min_precision=0.5)
+    # Every front point, a trial's own rule or a point of its curve, meets the constraint.
+    assert report.front and all(point.validation[1] >= 0.5 for point in report.front)
+    unconstrained = build_report(study, info)
+    assert any(point.validation[1] < 0.5 for point in unconstrained.front)
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
@@ -200,4 +203,103 @@ def test_both_weight_families_are_searched_stored_and_exported(tmp_path, write_s
         "exponent": None,
         "beta": pytest.approx(0.999),
         "normalisation": "mean_one",
+        "multipliers": None,
+        "class_weighting": None,
+        "cost_matrix": None,
     }
+
+
+def test_buckets_and_per_label_thresholds_are_searched_stored_and_exported(
+    tmp_path, write_study
+):
+    from sweeper.export import export_document
+    from sweeper.study import finished_records
+    from sweeper.weights import frequency_buckets, weight_vector
+
+    np.savez(tmp_path / "small.npz", **dict(zip("Xy", make_multilabel_arrays(), strict=True)))
+    path = write_study(trials=2, pack=2, epochs=2)
+    path.write_text(path.read_text().replace(
+        "[search]\n",
+        '[search]\nmultipliers = "buckets"\nbuckets = 2\nthresholds = ["global", "per_label"]\n',
+    ))
+    spec, splits, info, study = open_study(path)
+    study.enqueue_trial({
+        "exponent": 1.0, "multiplier_0": 3.0, "multiplier_1": 0.5, "normalisation": "none",
+        "threshold_rule": "per_label", "fbeta": 2.0,
+    })
+    study.enqueue_trial({
+        "exponent": 0.5, "multiplier_0": 1.0, "multiplier_1": 1.0, "normalisation": "mean_one",
+        "threshold_rule": "global", "threshold": 0.4,
+    })
+    run_study(spec, info, splits, study, progress=False)
+    records = {r.number: r for r in finished_records(study)}
+    per_label = records[0]
+    counts = np.asarray(info.train_counts)
+    # By hand: neg/pos times 3 for the two rarest labels, 0.5 for the two most frequent.
+    buckets = frequency_buckets(counts, 2)
+    assert sorted(buckets.tolist()) == [0, 0, 1, 1]
+    raw = (info.n_train - counts) / counts
+    np.testing.assert_allclose(per_label.weights, raw * np.where(buckets == 0, 3.0, 0.5))
+    np.testing.assert_allclose(
+        per_label.weights,
+        weight_vector(counts=counts, n_samples=info.n_train, task="multilabel", exponent=1.0,
+                      normalisation="none", multipliers=np.where(buckets == 0, 3.0, 0.5)),
+    )
+    assert len(per_label.thresholds) == 4 and all(0 < t < 1 for t in per_label.thresholds)
+    assert records[1].thresholds is None and records[1].threshold == 0.4
+    document = export_document(per_label, info, study_name="small", storage_url="sqlite://")
+    assert document["threshold"] == list(per_label.thresholds)
+    assert document["threshold_rule"] == {"rule": "per_label", "fbeta": 2.0}
+    assert document["weights"]["multipliers"]["values"] == [3.0, 0.5]
+
+
+def test_multiclass_study_with_cost_matrix_and_logit_adjustment(tmp_path, write_study):
+    import keras
+
+    from sweeper.baselines import load_baselines
+    from sweeper.export import export_document, load_export, write_export
+    from sweeper.losses import CostSensitiveSparseCategoricalCrossentropy
+    from sweeper.study import finished_records
+    from tests.conftest import make_multiclass_arrays
+
+    X, y = make_multiclass_arrays()
+    np.savez(tmp_path / "small.npz", X=X, y=y)
+    path = write_study(trials=3, pack=3, epochs=5)
+    costs = "[[0, 1, 1, 1], [4, 0, 1, 1], [1, 1, 0, 1], [4, 1, 1, 0]]"
+    text = path.read_text().replace("threshold = [0.05, 0.95]\n", "")
+    path.write_text(text.replace(
+        "[search]\n",
+        "[search]\nclass_weighting = ['true_class', 'predicted_class', 'cost_matrix']\n"
+        f"cost_matrix = {costs}\nlogit_adjustment = [0.0, 2.0]\n",
+    ))
+    spec, splits, info, study = open_study(path)
+    for weighting, tau in (("true_class", 0.0), ("predicted_class", 0.5), ("cost_matrix", 1.0)):
+        study.enqueue_trial({"exponent": 1.0, "normalisation": "none",
+                             "class_weighting": weighting, "tau": tau})
+    run_study(spec, info, splits, study, progress=False)
+    records = {r.number: r for r in finished_records(study)}
+    assert [records[i].candidate.class_weighting for i in range(3)] == [
+        "true_class", "predicted_class", "cost_matrix"]
+    assert records[2].cost_matrix[1] == (4, 0, 1, 1) and records[0].cost_matrix is None
+    # The stored curve over tau starts at the plain argmax: tau 0 is trial 0's own rule.
+    curve = records[0].validation_curve
+    assert curve.parameter == "tau" and curve.values[0] == 0.0
+    assert curve.recall[0] == pytest.approx(records[0].validation.recall)
+    assert set(load_baselines(study)) == {"unweighted", "sklearn_balanced"}
+
+    document = export_document(records[2], info, study_name="small", storage_url="sqlite://")
+    assert document["logit_adjustment"]["tau"] == 1.0
+    exported = load_export(write_export(document, tmp_path / "w.json"))
+    loss = exported.loss()
+    assert isinstance(loss, CostSensitiveSparseCategoricalCrossentropy)
+    # Row y = 1 of the loss matrix: w_1 times the cost of each prediction for truth 1.
+    np.testing.assert_allclose(
+        loss.weight_matrix[1], np.array([4, 0, 1, 1]) * records[2].weights[1], rtol=1e-6
+    )
+    # decide() applies argmax(logits - tau log prior), tau = 1 here.
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((50, 4))
+    log_prior = np.log(np.asarray(info.train_counts) / info.n_train)
+    np.testing.assert_array_equal(exported.decide(logits), np.argmax(logits - log_prior, axis=1))
+    restored = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert restored.weight_matrix == loss.weight_matrix

@@ -115,7 +115,7 @@ def test_three_workers_finish_one_budget(tmp_path, postgres):
     assert not by_state[TrialState.WAITING]
     workers = workers_in_flight(url)
     assert len(workers) == 3 and all(trials == [] for trials in workers.values())
-    assert "fleet: " in output and "trials on the validation front of" in output
+    assert "fleet: " in output and "points on the validation front" in output
 
 
 def test_killed_worker_trial_is_retried_and_the_budget_completes(tmp_path, postgres):
