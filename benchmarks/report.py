@@ -26,7 +26,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from sweeper.metrics import Evaluation, PRCurve, default_threshold_grid
+from sweeper.metrics import CURVE_POINTS, Evaluation, PRCurve
 from sweeper.records import STUDY_ATTR, StudyInfo, TrialRecord
 from sweeper.report import build_report, format_table, report_html
 from sweeper.space import Candidate
@@ -51,8 +51,8 @@ def synthetic_trial(rng: np.random.Generator, number: int) -> optuna.trial.Froze
         return Evaluation(recall, precision, tuple(rng.random(LABELS).round(4)),
                           tuple(rng.random(LABELS).round(4)))
 
-    grid = default_threshold_grid()
-    curve = PRCurve(tuple(grid), tuple(np.sort(rng.random(grid.size))[::-1]),
+    grid = np.sort(rng.random(CURVE_POINTS))
+    curve = PRCurve("threshold", tuple(grid), tuple(np.sort(rng.random(grid.size))[::-1]),
                     tuple(np.sort(rng.random(grid.size))))
     record = TrialRecord(
         number=number,
