@@ -91,6 +91,24 @@ def operating_points(records: Iterable[TrialRecord]) -> list[OperatingPoint]:
     return points
 
 
+def _validation_figures(records: Sequence[TrialRecord]):
+    """Every operating point's validation (recall, precision), with its record and curve index
+    (-1: the trial's own rule), as arrays: a front over a million points needs no objects."""
+    figures, owners, indices = [], [], []
+    for position, record in enumerate(records):
+        own = (record.validation.recall, record.validation.precision)
+        curve = record.validation_curve
+        size = 0 if curve is None else len(curve.values)
+        block = np.empty((size + 1, 2))
+        block[0] = own
+        if size:
+            block[1:, 0], block[1:, 1] = curve.recall, curve.precision
+        figures.append(block)
+        owners.append(np.full(size + 1, position))
+        indices.append(np.arange(-1, size))
+    return np.concatenate(figures), np.concatenate(owners), np.concatenate(indices)
+
+
 def validation_front(
     records: Sequence[TrialRecord],
     *,
@@ -104,19 +122,23 @@ def validation_front(
     (every model predicts everything at its lowest threshold) the first is kept: a trial's own
     rule before its curve, earlier trials before later ones.
     """
-    points = operating_points(records)
-    feasible = [
-        p for p in points
-        if (min_precision is None or p.validation[1] >= min_precision)
-        and (min_recall is None or p.validation[0] >= min_recall)
-    ] or points
-    figures = np.array([p.validation for p in feasible], dtype=np.float64).reshape(-1, 2)
+    figures, owners, indices = _validation_figures(records)
+    feasible = np.ones(len(figures), dtype=bool)
+    if min_precision is not None:
+        feasible &= figures[:, 1] >= min_precision
+    if min_recall is not None:
+        feasible &= figures[:, 0] >= min_recall
+    candidates = np.flatnonzero(feasible) if feasible.any() else np.arange(len(figures))
     front, seen = [], set()
-    for index in sorted(pareto_front(figures), key=lambda i: (-figures[i, 0], -figures[i, 1], i)):
+    on_front = candidates[pareto_front(figures[candidates])]
+    for index in sorted(on_front, key=lambda i: (-figures[i, 0], -figures[i, 1], i)):
         key = tuple(figures[index])
         if key not in seen:
             seen.add(key)
-            front.append(feasible[index])
+            curve_index = int(indices[index])
+            front.append(OperatingPoint(
+                records[int(owners[index])], None if curve_index < 0 else curve_index
+            ))
     return front
 
 
