@@ -176,7 +176,9 @@ def test_database_restart_mid_study_loses_nothing(tmp_path, postgres):
 
 def test_sigterm_fails_the_batch_cleanly_and_exits_zero(tmp_path, postgres):
     url = postgres.create_database()
-    path = write_study(tmp_path, url, trials=4, pack=2, epochs=200)
+    # Long enough that the signal lands in training on either backend (JAX's compiled epochs
+    # finish 200 epochs of this small model in about a second).
+    path = write_study(tmp_path, url, trials=4, pack=2, epochs=5000)
     worker = sweeper("worker", path, "--quiet")
 
     def training() -> bool:
