@@ -121,8 +121,7 @@ def _figures(point: OperatingPoint, split: str) -> dict[str, Any]:
     if point.index is None:
         return getattr(point.record, split).to_dict()
     recall, precision = point.figures(split)
-    f1 = 0.0 if recall + precision == 0 else 2 * recall * precision / (recall + precision)
-    return {"recall": recall, "precision": precision, "f1": f1}
+    return {"recall": recall, "precision": precision, "f1": point.f1(split)}
 
 
 def export_document(

@@ -47,13 +47,14 @@ def record_member(
     (multi-class), so a point chosen on validation can be read on test.
     """
     validation_scores, test_scores = scores.validation[member], scores.test[member]
-    thresholds = offset = None
+    thresholds = offset = log_prior = None
     if info.task == "multilabel":
         if candidate.threshold_rule == "per_label":
             thresholds = fbeta_thresholds(splits.validation.y, validation_scores, candidate.fbeta)
         grid = curve_thresholds(splits.validation.y, validation_scores)
     else:
-        offset = candidate.tau * info.log_prior()
+        log_prior = info.log_prior()
+        offset = candidate.tau * log_prior
     figures, curves = {}, {}
     for name, split, split_scores in (
         ("validation", splits.validation, validation_scores),
@@ -68,7 +69,7 @@ def record_member(
             curves[name] = pr_curve(split.y, split_scores, grid, average=info.average)
         else:
             curves[name] = adjustment_curve(
-                split.y, split_scores, info.log_prior(), default_tau_grid(), average=info.average
+                split.y, split_scores, log_prior, default_tau_grid(), average=info.average
             )
     return TrialRecord(
         number=number,

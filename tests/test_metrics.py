@@ -165,7 +165,7 @@ def test_logit_adjustment_moves_decisions_towards_rare_classes():
     np.testing.assert_array_equal(predict(scores, "multiclass"), [0, 1])
     # tau = 1: log 0.6 - log 0.8 = -0.288 < log 0.4 - log 0.2 = 0.693, so row 0 turns to class 1.
     np.testing.assert_array_equal(predict(scores, "multiclass", offset=log_prior), [1, 1])
-    # a negative offset direction keeps the majority: tau = 0 is the plain argmax
+    # tau = 0 is the plain argmax
     np.testing.assert_array_equal(predict(scores, "multiclass", offset=0 * log_prior), [0, 1])
 
 
