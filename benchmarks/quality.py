@@ -2,15 +2,15 @@
 
 Run ``python benchmarks/quality.py --json OUT.json [--trials 60]``. In one process, for each of
 ``studies/seed-multilabel.toml`` and ``studies/longtail-multilabel.toml`` (into a temporary
-SQLite file, ``--trials`` trials), it runs the sweeper as ``sweeper run`` does and reads the
-report as ``sweeper report`` does, then writes per data set:
+SQLite file, ``--trials`` trials), it runs the sweeper through its Python API (what
+``sweeper run`` and ``sweeper report`` call), then writes per data set:
 
 - ``hv_front``: the hypervolume (reference point recall 0, precision 0) on the test split of the
   front the sweeper reports: operating points chosen on validation, read on test;
 - ``hv_optimal``: the hypervolume of the Bayes-optimal micro PR curve on the same test split:
   for seed-multilabel in closed form (:func:`sweeper.data.seed_multilabel_optimal_hypervolume`),
   for longtail-multilabel from ranking every (row, label) pair by its true posterior
-  (:meth:`sweeper.data.LongtailSpec.posterior`, :func:`sweeper.metrics.ranking_front`);
+  (:meth:`sweeper.data.LongtailSpec.posterior`, :func:`sweeper.evaluation.ranking_front`);
 - ``hv_ratio = hv_front / hv_optimal``;
 - ``hv_baselines``: each baseline's test hypervolume (its whole curve), and the verdict line;
 - ``trials``: complete trials used, and the wall time of the run.
@@ -33,18 +33,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 import optuna
 
-from sweeper.data import (
-    longtail_spec,
-    prepare_splits,
-    seed_multilabel_optimal_hypervolume,
-)
-from sweeper.metrics import hypervolume_2d, ranking_front
-from sweeper.report import build_report
-from sweeper.runner import run_study
-from sweeper.space import check_search
-from sweeper.storage import open_storage
-from sweeper.study import create_or_resume, study_info
-from sweeper.studyfile import load_study_file
+from sweeper.api import prepare_study_file
+from sweeper.config import Split
+from sweeper.data import longtail_spec, seed_multilabel_optimal_hypervolume
+from sweeper.evaluation import hypervolume_2d, ranking_front
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
 DATA_SETS = {
@@ -61,21 +53,15 @@ def optimal_hypervolume(name: str, splits, seed: int) -> float:
 
 
 def measure(name: str, path: Path, trials: int, folder: Path) -> dict:
-    spec = load_study_file(path).with_overrides(
-        storage=f"sqlite:///{folder / (name + '.db')}", trials=trials
+    prepared = prepare_study_file(
+        path, storage=f"sqlite:///{folder / (name + '.db')}", trials=trials
     )
-    splits = prepare_splits(spec.data, path.parent)
-    check_search(spec.search, spec.path, splits.train.task, splits.train.n_outputs)
-    info = study_info(spec, splits)
-    study = create_or_resume(spec, info, open_storage(spec.study.storage))
     started = time.perf_counter()
-    run_study(spec, info, splits, study, progress=False)
+    report = prepared.run(progress=False).report()
     seconds = time.perf_counter() - started
-    report = build_report(
-        study, info, min_precision=spec.study.min_precision, min_recall=spec.study.min_recall
-    )
-    hv_front = report.hypervolume("test")
-    hv_optimal = optimal_hypervolume(name, splits, spec.data.seed)
+    hv_front = report.hypervolume(Split.TEST)
+    hv_optimal = optimal_hypervolume(name, prepared.splits, prepared.config.data.seed)
+    baselines = {n: report.baseline_hypervolume(n, Split.TEST) for n in report.baselines}
     return {
         "study_file": str(path.relative_to(STUDIES.parent)),
         "trials": report.trial_states.get("COMPLETE", 0),
@@ -83,14 +69,12 @@ def measure(name: str, path: Path, trials: int, folder: Path) -> dict:
         "front_points": len(report.front),
         "front_trials": len(report.front_trials()),
         "hv_front": hv_front,
-        "hv_front_validation": report.hypervolume("validation"),
+        "hv_front_validation": report.hypervolume(Split.VALIDATION),
         "hv_optimal": hv_optimal,
         "hv_ratio": hv_front / hv_optimal,
-        "hv_baselines": {n: report.baseline_hypervolume(n, "test") for n in report.baselines},
-        "beats_every_baseline": all(
-            hv_front > report.baseline_hypervolume(n, "test") for n in report.baselines
-        ),
-        "verdict": report.verdict(),
+        "hv_baselines": baselines,
+        "beats_every_baseline": all(hv_front > value for value in baselines.values()),
+        "verdict": report.verdict.message,
     }
 
 

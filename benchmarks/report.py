@@ -26,12 +26,10 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from sweeper.metrics import CURVE_POINTS, Evaluation, PRCurve
-from sweeper.records import STUDY_ATTR, StudyInfo, TrialRecord
+from sweeper.evaluation import CURVE_POINTS, Evaluation, PRCurve
 from sweeper.report import build_report, format_table, report_html
-from sweeper.space import Candidate
-from sweeper.storage import open_storage
-from sweeper.study import DIRECTIONS, METRIC_NAMES
+from sweeper.search import Candidate
+from sweeper.study import DIRECTIONS, METRIC_NAMES, STUDY_ATTR, StudyInfo, TrialRecord, open_storage
 
 LABELS = 30
 DISTRIBUTIONS = {

@@ -1,7 +1,7 @@
 """Storage cost per trial: ask + heartbeat + stored record + tell, for 1, 4 and 16 workers.
 
 Run ``python benchmarks/storage.py --json OUT.json``. Each case runs the sweeper's real trial
-loop (``sweeper.runner.run_study``: budget counting, stale-trial checks, ask, worker heartbeat,
+loop (``sweeper.study.run_study``: budget counting, stale-trial checks, ask, worker heartbeat,
 the full per-trial record of 30 labels with its two 57-point PR curves, tell) in N worker
 processes on one fresh study, with training replaced by a trainer that returns random scores at
 once, so what remains is what the storage costs. Cases:
@@ -36,25 +36,28 @@ from pathlib import Path
 import numpy as np
 from optuna.trial import TrialState
 
-from sweeper.data import Dataset, split_dataset
-from sweeper.records import StudyInfo
-from sweeper.runner import run_study
-from sweeper.storage import open_storage
-from sweeper.study import create_or_resume, study_info
-from sweeper.studyfile import DataSection, ModelSection, SearchSection, StudySection, StudySpec
-from sweeper.train import PackedScores
+from sweeper.api import PreparedSweep, prepare
+from sweeper.study import open_storage, run_study
+from sweeper.training import PackedScores
 
 LABELS = 30
 ROWS = 300  # validation and test rows each; small, so computing the figures costs little
 PACK = 8
 
 
-def make_splits():
+def make_arrays() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     y = (rng.random((ROWS * 5, LABELS)) < 0.1).astype(np.uint8)
-    data = Dataset(X=rng.random((ROWS * 5, 4)).astype(np.float32), y=y, task="multilabel",
-                   labels=tuple(f"L{j}" for j in range(LABELS)))
-    return split_dataset(data, validation_fraction=0.2, test_fraction=0.2, seed=0)
+    return rng.random((ROWS * 5, 4)).astype(np.float32), y
+
+
+def prepared_study(url: str, trials: int) -> PreparedSweep:
+    """The benchmark's study through the API (checked data, study created or resumed)."""
+    X, y = make_arrays()
+    return prepare(
+        X, y, labels=[f"L{j}" for j in range(LABELS)], model={"hidden": [4], "pack": PACK},
+        trials=trials, storage=url, study_name="storage-benchmark",
+    )
 
 
 class InstantTrainer:
@@ -75,34 +78,20 @@ class InstantTrainer:
         )
 
 
-def spec_for(url: str, trials: int) -> StudySpec:
-    return StudySpec(
-        path=Path("storage-benchmark.toml"),
-        study=StudySection(name="storage-benchmark", storage=url, trials=trials),
-        data=DataSection(source="synthetic"),
-        model=ModelSection(hidden=(4,), pack=PACK),
-        search=SearchSection(),
+def worker(url: str, trials: int, ready) -> None:
+    prepared = prepared_study(url, trials)
+    ready.wait()  # every worker imported and connected: start together
+    run_study(
+        prepared.study, config=prepared.config, info=prepared.info, splits=prepared.splits,
+        progress=False, make_trainer=lambda members: InstantTrainer(prepared.splits, members),
     )
 
 
-def worker(url: str, trials: int, info_dict: dict, ready) -> None:
-    splits = make_splits()
-    spec = spec_for(url, trials)
-    info = StudyInfo.from_dict(info_dict)
-    study = create_or_resume(spec, info, open_storage(url))
-    ready.wait()  # every worker imported and connected: start together
-    run_study(spec, info, splits, study, progress=False,
-              make_trainer=lambda members: InstantTrainer(splits, members))
-
-
 def run_case(url: str, workers: int, trials: int) -> dict[str, float]:
-    splits = make_splits()
-    spec = spec_for(url, trials)
-    info = study_info(spec, splits)
-    study = create_or_resume(spec, info, open_storage(url))
+    study = prepared_study(url, trials).study
     context = multiprocessing.get_context("spawn")
     ready = context.Barrier(workers + 1)
-    processes = [context.Process(target=worker, args=(url, trials, info.to_dict(), ready))
+    processes = [context.Process(target=worker, args=(url, trials, ready))
                  for _ in range(workers)]
     for process in processes:
         process.start()

@@ -7,7 +7,7 @@ and batch 256, it measures:
 - ``naive``: an Optuna multi-objective study (SQLite) whose objective builds a Keras model, calls
   ``model.fit`` once per trial with the sweeper's weighted loss, and scores the validation split
   at the trial's threshold with the sweeper's metrics, as Optuna's Keras examples do;
-- ``sweeper``: the sweeper's own run loop (``sweeper.runner.run_study``, SQLite, packed
+- ``sweeper``: the sweeper's own run loop (``sweeper.PreparedSweep.run``, SQLite, packed
   training, full per-trial records) for the same number of trials;
 - the machine's float32 matrix-product peak (sustained over 3 s of 4096 x 4096 products; the
   best single product is reported too, as ``matmul_burst_gflops``), the trial's arithmetic
@@ -36,21 +36,12 @@ import keras
 import numpy as np
 import optuna
 
-from sweeper.data import make_seed_multilabel, split_dataset
-from sweeper.losses import WeightedBinaryCrossentropy
-from sweeper.metrics import evaluate
-from sweeper.records import StudyInfo
-from sweeper.runner import run_study
-from sweeper.space import suggest_candidate
-from sweeper.storage import open_storage
-from sweeper.study import create_or_resume, study_info
-from sweeper.studyfile import (
-    DataSection,
-    ModelSection,
-    SearchSection,
-    StudySection,
-    StudySpec,
-)
+from sweeper.api import PreparedSweep, prepare
+from sweeper.config import ModelConfig, SearchConfig
+from sweeper.data import make_seed_multilabel
+from sweeper.evaluation import evaluate, sigmoid
+from sweeper.search import suggest_candidate
+from sweeper.training import WeightedBinaryCrossentropy
 
 HIDDEN = (100, 100)
 EPOCHS = 10
@@ -112,20 +103,21 @@ def trial_flops(n_rows: int, n_features: int, n_outputs: int) -> float:
     return 6.0 * n_rows * EPOCHS * multiply_adds
 
 
-def spec_for(folder: Path, name: str, trials: int, pack: int | None) -> StudySpec:
-    return StudySpec(
-        path=folder / f"{name}.toml",
-        study=StudySection(name=name, storage=f"sqlite:///{folder / name}.db", trials=trials),
-        data=DataSection(source="builtin:seed-multilabel"),
-        model=ModelSection(hidden=HIDDEN, epochs=EPOCHS, batch_size=BATCH, pack=pack),
-        search=SearchSection(),
+def prepared_sweep(folder: Path, name: str, trials: int, pack: int | None) -> PreparedSweep:
+    """The seed-multilabel sweep through the API: data checked and split, study created."""
+    data = make_seed_multilabel(seed=0)
+    return prepare(
+        data.X, data.y, labels=data.labels, trials=trials, study_name=name,
+        storage=f"sqlite:///{folder / name}.db",
+        model=ModelConfig(hidden=HIDDEN, epochs=EPOCHS, batch_size=BATCH, pack=pack),
     )
 
 
-def naive(folder: Path, splits, info: StudyInfo, trials: int) -> float:
+def naive(folder: Path, prepared: PreparedSweep, trials: int) -> float:
     """One ``model.fit`` per trial inside ``study.optimize``; returns seconds per trial."""
-    train, validation = splits.train, splits.validation
-    search = SearchSection()
+    info = prepared.info
+    train, validation = prepared.splits.train, prepared.splits.validation
+    search = SearchConfig()
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         candidate = suggest_candidate(trial, search, "multilabel")
@@ -139,7 +131,7 @@ def naive(folder: Path, splits, info: StudyInfo, trials: int) -> float:
                       loss=WeightedBinaryCrossentropy(pos_weight=weights))
         model.fit(train.X, train.y, epochs=EPOCHS, batch_size=BATCH, verbose=0)
         logits = keras.ops.convert_to_numpy(model(validation.X))
-        scores = 0.5 * (1 + np.tanh(0.5 * logits))
+        scores = sigmoid(logits)
         figures = evaluate(validation.y, scores, task="multilabel", average="micro",
                            threshold=candidate.threshold)
         return figures.recall, figures.precision
@@ -153,17 +145,13 @@ def naive(folder: Path, splits, info: StudyInfo, trials: int) -> float:
     return (time.perf_counter() - started) / trials
 
 
-def sweeper_path(folder: Path, splits, trials: int, pack: int | None) -> tuple[float, int]:
+def sweeper_path(folder: Path, trials: int, pack: int | None) -> tuple[float, int]:
     """The sweeper's run loop; returns seconds per trial and the pack size it used."""
-    name = f"sweeper-{pack or 'auto'}"
-    spec = spec_for(folder, name, trials, pack)
-    storage = open_storage(spec.study.storage)
-    info = study_info(spec, splits)
-    study = create_or_resume(spec, info, storage)
+    prepared = prepared_sweep(folder, f"sweeper-{pack or 'auto'}", trials, pack)
     started = time.perf_counter()
-    run_study(spec, info, splits, study, progress=False)
+    prepared.run(progress=False)
     seconds = (time.perf_counter() - started) / trials
-    packs = {t.user_attrs["training"]["packed_members"] for t in study.get_trials()}
+    packs = {t.user_attrs["training"]["packed_members"] for t in prepared.study.get_trials()}
     return seconds, max(packs)
 
 
@@ -178,17 +166,17 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    data = make_seed_multilabel(seed=0)
-    splits = split_dataset(data, validation_fraction=0.2, test_fraction=0.2, seed=0)
     peak, burst = matmul_peak_flops()
-    flops = trial_flops(splits.train.X.shape[0], data.X.shape[1], data.n_outputs)
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        info = study_info(spec_for(folder, "info", args.trials, None), splits)
+        reference = prepared_sweep(folder, "info", args.trials, None)  # the same data and split
+        splits = reference.splits
+        flops = trial_flops(splits.train.X.shape[0], splits.train.X.shape[1],
+                            splits.train.n_outputs)
         with PeakMemory() as naive_memory:
-            naive_s = naive(folder, splits, info, args.naive_trials or args.trials)
+            naive_s = naive(folder, reference, args.naive_trials or args.trials)
         with PeakMemory() as sweeper_memory:
-            sweeper_s, pack = sweeper_path(folder, splits, args.trials, args.pack)
+            sweeper_s, pack = sweeper_path(folder, args.trials, args.pack)
 
     bound = flops / peak
     figures = {

@@ -1,8 +1,10 @@
-"""Command line: ``sweeper run | worker | report | export | dashboard``.
+"""Command line: ``sweeper run | worker | report | export | dashboard | proxy``.
 
-Errors a user can cause print one line, ``sweeper: error: ...``, to stderr and exit with code 2;
-anything else is a bug and keeps its traceback. TensorFlow is imported only by the commands that
-train, so ``report`` and ``export`` start in a second.
+A thin client of the Python API (:mod:`sweeper.api`): it parses arguments, calls the API,
+prints, and turns errors into exit codes. Errors a user can cause print one line,
+``sweeper: error: ...``, to stderr and exit with code 2; anything else is a bug and keeps its
+traceback. TensorFlow is imported only by the commands that train, so ``report`` and ``export``
+start in a second.
 """
 
 from __future__ import annotations
@@ -14,13 +16,11 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sweeper import __version__
+from sweeper.config import StudyConfig, argument_type
 from sweeper.errors import SweeperError
-
-if TYPE_CHECKING:
-    from sweeper.studyfile import StudySpec
 
 __all__ = ["build_parser", "main"]
 
@@ -45,50 +45,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _load_spec(args: argparse.Namespace):
-    from sweeper.studyfile import load_study_file
-
-    spec = load_study_file(args.study)
-    storage = getattr(args, "storage", None) or os.environ.get("SWEEPER_STORAGE") or None
-    return spec.with_overrides(storage=storage, trials=getattr(args, "trials", None))
-
-
-def _open_existing(args: argparse.Namespace):
-    from sweeper.storage import open_storage
-    from sweeper.study import load_study
-
-    spec = _load_spec(args)
-    storage = open_storage(spec.study.storage)
-    study, info = load_study(spec, storage)
-    return spec, storage, study, info
-
-
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with the C++ stderr silenced.
-
-    TensorFlow's native libraries print several lines (CUDA probing, oneDNN notices) before its
-    logging is configured, so ``TF_CPP_MIN_LOG_LEVEL`` cannot hide them; they would bury the
-    sweeper's own output. Python-level errors still surface: the descriptor is restored first.
-    """
-    if "tensorflow" in sys.modules or os.environ.get("SWEEPER_TF_LOGS"):
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            try:
-                import tensorflow  # noqa: F401
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def _gpu_list(text: str) -> list[str]:
     devices = [part.strip() for part in text.split(",")]
     if not devices or any(not device.isdigit() for device in devices):
@@ -96,123 +52,56 @@ def _gpu_list(text: str) -> list[str]:
     return devices
 
 
-def _prepare_study(spec: StudySpec):
-    """Validate the data, then create or resume the study: in this order, so that bad input
-    leaves no study behind."""
-    from sweeper.data import prepare_splits
-    from sweeper.models import load_factory
-    from sweeper.space import check_search
-    from sweeper.storage import open_storage, redact
-    from sweeper.study import create_or_resume, study_info
-
-    splits = prepare_splits(spec.data, spec.path.parent)
-    check_search(spec.search, spec.path, splits.train.task, splits.train.n_outputs)
-    factory = load_factory(spec.model.factory, spec.path.parent) if spec.model.factory else None
-    storage = open_storage(spec.study.storage, reconnect_timeout=spec.study.reconnect_timeout)
-    info = study_info(spec, splits)
-    study = create_or_resume(spec, info, storage)
-    print(
-        f"study {spec.study.name!r} in {redact(spec.study.storage)}: "
-        f"{info.task}, {len(info.labels)} labels, {info.n_train} training rows",
-        file=sys.stderr,
-    )
-    return spec, splits, factory, info, study
+def _storage(args: argparse.Namespace) -> str | None:
+    """``--storage``, else ``$SWEEPER_STORAGE``, else (``None``) the study file's."""
+    return args.storage or os.environ.get("SWEEPER_STORAGE") or None
 
 
-def _sweep_here(args: argparse.Namespace, *, show_front: bool) -> int:
-    """Train in this process until the study's budget is reached."""
-    from optuna.trial import TrialState
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
-    _import_tensorflow_quietly()
+
+def _sweep(args: argparse.Namespace, *, show_front: bool) -> int:
+    """``run`` and ``worker``: SIGTERM stops like Ctrl-C (the batch in flight is requeued)."""
+    from sweeper.api import run_study_file
     from sweeper.report import format_table
-    from sweeper.runner import run_study
 
-    spec, splits, factory, info, study = _prepare_study(_load_spec(args))
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        run_study(spec, info, splits, study, factory=factory, progress=not args.quiet)
-    except KeyboardInterrupt:
-        complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-        print(
-            f"stopped: {complete} complete trials are kept in the study; "
-            "run the same command to resume.",
-            file=sys.stderr,
+        result = run_study_file(
+            args.study, storage=_storage(args), trials=args.trials, progress=not args.quiet,
+            workers=getattr(args, "workers", None), gpus=getattr(args, "gpus", None),
         )
+    except KeyboardInterrupt:
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
     if show_front:
-        print(format_table(_front_report(spec, study, info)))
-    return 0
-
-
-def _front_report(spec: StudySpec, study, info):
-    from sweeper.report import build_report
-
-    return build_report(
-        study, info, min_precision=spec.study.min_precision, min_recall=spec.study.min_recall
-    )
-
-
-def _sweep_with_workers(args: argparse.Namespace, environments: list[dict[str, str]]) -> int:
-    """Create the study here, then let worker processes train it; show global progress."""
-    from optuna.trial import TrialState
-    from tqdm.auto import tqdm
-
-    from sweeper.report import format_table
-    from sweeper.workers import check_worker_storage, run_local_workers
-
-    spec = _load_spec(args)
-    option = "--gpus" if args.gpus else "--workers"
-    check_worker_storage(spec.study.storage, len(environments), option)
-    spec, _, _, info, study = _prepare_study(spec)
-    budget = spec.study.trials
-    with tqdm(total=budget, unit="trial", disable=args.quiet, file=sys.stderr,
-              desc=f"{spec.study.name} ({len(environments)} workers)") as bar:
-
-        def progress() -> None:
-            bar.n = min(budget, len(study.get_trials(deepcopy=False,
-                                                     states=(TrialState.COMPLETE,))))
-            bar.refresh()
-
-        code = run_local_workers(
-            spec.path, spec.study.storage, environments, progress=progress,
-            extra_arguments=["--trials", str(budget)],
-        )
-    if code != 0:
-        raise SweeperError(f"a worker exited with code {code}; see its messages above.")
-    print(format_table(_front_report(spec, study, info)))
+        print(format_table(result.report()))
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sweeper.workers import worker_environments
-
-    if args.workers is not None and args.gpus is not None:
-        raise SweeperError(
-            "--workers and --gpus cannot both be given: --gpus starts one worker per GPU."
-        )
-    if args.workers in (None, 1) and args.gpus is None:
-        return _sweep_here(args, show_front=True)
-    return _sweep_with_workers(args, worker_environments(args.workers, args.gpus))
+    return _sweep(args, show_front=True)
 
 
 def _worker(args: argparse.Namespace) -> int:
-    return _sweep_here(args, show_front=False)
+    return _sweep(args, show_front=False)
 
 
 def _proxy(args: argparse.Namespace) -> int:
     import optuna
     from optuna.storages import run_grpc_proxy_server
 
-    from sweeper.storage import open_storage, redact
+    from sweeper.config import load_study_file
+    from sweeper.study import open_storage, redact
 
-    spec = _load_spec(args)
-    if spec.study.storage.startswith("grpc://"):
+    study = load_study_file(args.study).config.with_overrides(storage=_storage(args)).study
+    if study.storage.startswith("grpc://"):
         raise SweeperError("proxy: the storage is already a gRPC proxy; give the database URL.")
-    storage = open_storage(spec.study.storage, reconnect_timeout=spec.study.reconnect_timeout)
+    storage = open_storage(study.storage, reconnect_timeout=study.reconnect_timeout)
     print(
-        f"gRPC storage proxy for {redact(spec.study.storage)} on {args.host}:{args.port}; "
+        f"gRPC storage proxy for {redact(study.storage)} on {args.host}:{args.port}; "
         f"point workers at --storage grpc://HOST:{args.port} (Ctrl-C to stop)",
         file=sys.stderr,
     )
@@ -233,65 +122,48 @@ def _proxy(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from sweeper.report import attach_report, build_report, format_table, write_html, write_json
+    from sweeper.api import open_study_file
+    from sweeper.report import format_table
 
-    spec, _, study, info = _open_existing(args)
-    report = build_report(
-        study, info, min_precision=spec.study.min_precision, min_recall=spec.study.min_recall
-    )
+    result = open_study_file(args.study, storage=_storage(args))
+    report = result.report(html=args.html, json=args.json)
     print(format_table(report))
     if args.json:
-        write_json(report, args.json)
         print(f"wrote {args.json}", file=sys.stderr)
     if args.html:
-        write_html(report, args.html)
-        attach_report(study, args.html, spec.study.artifacts)
         print(f"wrote {args.html} (attached to the study: the dashboard opens it)",
               file=sys.stderr)
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
-    from sweeper.export import export_document, select_point, write_export
-    from sweeper.study import finished_records
+    from sweeper.api import open_study_file
 
-    spec, _, study, info = _open_existing(args)
-    point = select_point(
-        finished_records(study),
-        trial=args.trial,
-        min_precision=args.min_precision,
-        min_recall=args.min_recall,
-        best_fbeta=args.best_fbeta,
+    result = open_study_file(args.study, storage=_storage(args))
+    exported = result.export(
+        args.output, trial=args.trial, min_precision=args.min_precision,
+        min_recall=args.min_recall, best_fbeta=args.best_fbeta,
     )
-    document = export_document(
-        point, info, study_name=spec.study.name, storage_url=spec.study.storage
-    )
-    write_export(document, args.output)
-    (val_recall, val_precision), (test_recall, test_precision) = point.validation, point.test
-    print(
-        f"wrote {args.output}: trial {point.record.number} at decision "
-        f"{point.decision_summary()}, validation recall {val_recall:.3f}, precision "
-        f"{val_precision:.3f}; test recall {test_recall:.3f}, precision {test_precision:.3f}",
-        file=sys.stderr,
-    )
+    print(f"wrote {args.output}: {exported.summary()}", file=sys.stderr)
     return 0
 
 
 def _dashboard(args: argparse.Namespace) -> int:
     import optuna_dashboard
 
+    from sweeper.api import open_study_file
     from sweeper.report import artifact_store
 
-    spec, storage, _, _ = _open_existing(args)
+    result = open_study_file(args.study, storage=_storage(args))
     print(
-        f"optuna-dashboard for study {spec.study.name!r}: http://{args.host}:{args.port}/ "
+        f"optuna-dashboard for study {result.study_name!r}: http://{args.host}:{args.port}/ "
         "(Ctrl-C to stop)",
         file=sys.stderr,
     )
     try:
         optuna_dashboard.run_server(
-            storage, host=args.host, port=args.port,
-            artifact_store=artifact_store(spec.study.artifacts),
+            result.optuna_storage, host=args.host, port=args.port,
+            artifact_store=artifact_store(result.artifacts),
         )
     except KeyboardInterrupt:
         pass
@@ -320,7 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     def sweeping(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sub.add_argument("--trials", type=_positive, metavar="N", help="override the budget")
+        sub.add_argument(
+            "--trials", type=argument_type(StudyConfig, "trials", "--trials"), metavar="N",
+            help="override the budget",
+        )
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
         return sub
 

@@ -1,13 +1,16 @@
 """The errors a user can cause, each with the exit code the command line gives it.
 
-Every failure that comes from the user's input (a study file, a data file, a storage URL, an
-export rule) is raised as a :class:`SweeperError`. The command line prints its message as one line
-and exits with :attr:`SweeperError.exit_code`; anything else is a bug and keeps its traceback.
+Every failure that comes from the user's input (a setting, a study file, the data, a storage URL,
+an export rule) is raised as a :class:`SweeperError`. The Python API raises it as it is, with the
+offending key (or column, or option) in :attr:`SweeperError.key`; the command line prints its
+message as one line and exits with :attr:`SweeperError.exit_code`. Anything else is a bug and
+keeps its traceback.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ConfigError",
     "DataError",
     "ExportError",
     "NoFinishedTrialsError",
@@ -18,12 +21,33 @@ __all__ = [
 
 
 class SweeperError(Exception):
-    """A problem in the user's input, reported as one line and exit code 2."""
+    """A problem in the user's input, reported as one line and exit code 2.
+
+    Args:
+        message: one line that names the problem.
+        key: the setting, column or option at fault, when there is one.
+    """
 
     exit_code = 2
 
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
-class StudyFileError(SweeperError):
+
+class ConfigError(SweeperError):
+    """A setting has a bad value, or settings contradict each other.
+
+    :attr:`section` is the group (``study``, ``data``, ``model``, ``search``), :attr:`key` the
+    setting: ``ModelConfig(epochs=0)`` raises one with ``section="model"``, ``key="epochs"``.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, section: str | None = None):
+        super().__init__(message, key=key)
+        self.section = section
+
+
+class StudyFileError(ConfigError):
     """The study file is missing, is not valid TOML, or has a bad key or value."""
 
 

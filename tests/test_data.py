@@ -3,16 +3,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sweeper.config import DataConfig
 from sweeper.data import (
     Dataset,
-    load_dataset,
+    load_source,
     make_seed_multiclass,
     make_seed_multilabel,
-    prepare_splits,
+    make_splits,
     split_dataset,
 )
 from sweeper.errors import DataError
-from sweeper.studyfile import DataSection
 
 
 def test_seed_multilabel_matches_the_seed_problem():
@@ -56,18 +56,18 @@ def test_rare_multilabel_labels_reach_every_split():
 
 
 def section(source, **kwargs):
-    return DataSection(source=source, **kwargs)
+    return DataConfig(source=source, **kwargs)
 
 
 def test_csv_multilabel_and_multiclass(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("f1,f2,A,B,kind\n0.5,1,1,0,cat\n1.5,2,0,1,dog\n2.5,3,1,1,cat\n")
-    multi = load_dataset(
+    multi = load_source(
         section("d.csv", label_columns=("A", "B"), feature_columns=("f1", "f2")), tmp_path
     )
     assert multi.task == "multilabel" and multi.labels == ("A", "B")
     np.testing.assert_array_equal(multi.y, [[1, 0], [0, 1], [1, 1]])
-    single = load_dataset(
+    single = load_source(
         section("d.csv", label_column="kind", feature_columns=("f1", "f2")), tmp_path
     )
     assert single.task == "multiclass" and single.labels == ("cat", "dog")
@@ -100,7 +100,7 @@ def write_npz(tmp_path, **arrays):
 def test_bad_npz(tmp_path, arrays, message):
     write_npz(tmp_path, **arrays)
     with pytest.raises(DataError, match=message):
-        load_dataset(section("d.npz"), tmp_path)
+        load_source(section("d.npz"), tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -116,14 +116,14 @@ def test_bad_npz(tmp_path, arrays, message):
 def test_bad_csv(tmp_path, text, kwargs, message):
     (tmp_path / "d.csv").write_text(text)
     with pytest.raises(DataError, match=message):
-        load_dataset(section("d.csv", **kwargs), tmp_path)
+        load_source(section("d.csv", **kwargs), tmp_path)
 
 
 def test_missing_file_and_unknown_builtin(tmp_path):
     with pytest.raises(DataError, match=r"nope\.csv: data file not found"):
-        load_dataset(section("nope.csv"), tmp_path)
+        load_source(section("nope.csv"), tmp_path)
     with pytest.raises(DataError, match="unknown built-in data set 'nope'"):
-        load_dataset(section("builtin:nope"), tmp_path)
+        load_source(section("builtin:nope"), tmp_path)
 
 
 def test_label_without_training_positive_is_rejected(tmp_path):
@@ -132,7 +132,7 @@ def test_label_without_training_positive_is_rejected(tmp_path):
     y[::5, 0] = 1  # label "never" has no positive at all
     write_npz(tmp_path, X=X, y=y, labels=np.array(["common", "never"]))
     with pytest.raises(DataError, match="label 'never' has no positive sample in the training"):
-        prepare_splits(section("d.npz"), tmp_path)
+        make_splits(load_source(section("d.npz"), tmp_path), section("d.npz"))
 
 
 def test_fingerprint_changes_with_the_data():

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from sweeper.errors import ExportError
-from sweeper.export import export_document, load_export, select_point, write_export
-from sweeper.metrics import Evaluation
-from sweeper.records import StudyInfo, TrialRecord
-from sweeper.space import Candidate
+from sweeper.evaluation import Evaluation
+from sweeper.export import export_document, load_export, write_export
+from sweeper.search import Candidate
+from sweeper.study import StudyInfo, TrialRecord, select_point
 
 INFO = StudyInfo(
     task="multilabel",

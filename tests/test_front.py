@@ -3,10 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sweeper.front import front_hypervolume, operating_points, validation_front
-from sweeper.metrics import Evaluation, PRCurve, hypervolume_2d
-from sweeper.records import TrialRecord
-from sweeper.space import Candidate
+from sweeper.evaluation import Evaluation, PRCurve, hypervolume_2d
+from sweeper.search import Candidate
+from sweeper.study import TrialRecord, front_hypervolume, operating_points, validation_front
 
 
 def record(number: int, rng: np.random.Generator) -> TrialRecord:

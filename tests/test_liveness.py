@@ -5,8 +5,8 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from sweeper.liveness import WORKER_PREFIX, Liveness, WorkerHeartbeat, fail_stale_trials
-from sweeper.storage import open_storage
+from sweeper.study import open_storage
+from sweeper.study._liveness import WORKER_PREFIX, Liveness, WorkerHeartbeat, fail_stale_trials
 
 FAST = Liveness(interval=0.2, grace=1.0, max_retries=1)
 
@@ -23,12 +23,15 @@ def test_live_worker_keeps_its_trials_and_a_dead_one_loses_them(tmp_path):
     alive, dead = study.ask(), study.ask()
     for trial in (alive, dead):
         trial.suggest_float("x", 0, 1)
+    before_dead_beat = time.time()
     dead_worker = WorkerHeartbeat(study, FAST)
     dead_worker.track([dead._trial_id])  # beats once, then never again: SIGKILLed
+    time.sleep(0.3)
     with WorkerHeartbeat(study, FAST) as live_worker:
-        live_worker.track([alive._trial_id])
-        time.sleep(1.5)
-        failed = fail_stale_trials(study, FAST)
+        live_worker.track([alive._trial_id])  # beats at least 0.3 s after the dead worker did
+        # Judged at a moment when the dead beat is more than a grace period old and the live
+        # one is not, whatever the machine's load did to the timing of the beats.
+        failed = fail_stale_trials(study, FAST, now=before_dead_beat + FAST.grace + 0.2)
     assert failed == [dead.number]
     states = {t.number: t.state for t in study.get_trials()}
     assert states[alive.number] == TrialState.RUNNING

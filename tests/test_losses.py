@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sweeper.losses import (
+from sweeper.search import multiclass_loss_weights, multilabel_loss_weights
+from sweeper.training import (
     CostSensitiveSparseCategoricalCrossentropy,
     WeightedBinaryCrossentropy,
     WeightedSparseCategoricalCrossentropy,
     packed_loss_per_row,
 )
-from sweeper.weights import multiclass_loss_weights, multilabel_loss_weights
 
 RNG = np.random.default_rng(0)
 LOGITS = (RNG.standard_normal((32, 5)) * 4).astype(np.float32)

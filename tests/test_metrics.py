@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sweeper.metrics import (
+from sweeper.evaluation import (
     adjustment_curve,
     curve_thresholds,
     evaluate,

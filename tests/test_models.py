@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from sweeper.errors import StudyFileError
-from sweeper.models import PackedMLP, build_mlp, load_factory, pack_factory_models
+from sweeper.errors import ConfigError
+from sweeper.training import PackedMLP, build_mlp, load_factory, pack_factory_models
 
 numpy = keras.ops.convert_to_numpy
 X = np.random.default_rng(0).standard_normal((7, 5)).astype(np.float32)
@@ -54,7 +54,7 @@ def not_a_model_factory(n_features, n_outputs):
     ],
 )
 def test_bad_factories_are_reported(factory, message):
-    with pytest.raises(StudyFileError, match=message):
+    with pytest.raises(ConfigError, match=message):
         pack_factory_models(factory, 5, 2, seeds=[0])
 
 
@@ -66,7 +66,7 @@ def test_bad_factories_are_reported(factory, message):
     ],
 )
 def test_load_factory_errors(reference, message):
-    with pytest.raises(StudyFileError, match=message):
+    with pytest.raises(ConfigError, match=message):
         load_factory(reference)
 
 

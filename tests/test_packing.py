@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from sweeper.packing import (
+from sweeper.training import (
     MAX_PACK_CPU,
     MAX_PACK_GPU,
     available_memory_bytes,

@@ -5,13 +5,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweeper.data import prepare_splits
-from sweeper.runner import run_study
-from sweeper.space import suggest_candidate
-from sweeper.storage import open_storage
-from sweeper.study import create_or_resume, study_info
-from sweeper.studyfile import load_study_file
-from sweeper.train import PackedTrainer
+from sweeper.api import prepare_study_file
+from sweeper.config import load_study_file
+from sweeper.search import suggest_candidate
+from sweeper.study import run_study
+from sweeper.training import PackedTrainer
 from tests.conftest import make_multilabel_arrays
 
 
@@ -32,21 +30,22 @@ def interrupt_second_pass(monkeypatch):
     return calls
 
 
-def open_study(path):
-    spec = load_study_file(path)
-    splits = prepare_splits(spec.data, path.parent)
-    storage = open_storage(spec.study.storage)
-    info = study_info(spec, splits)
-    return spec, splits, info, create_or_resume(spec, info, storage)
+def run(prepared, **options):
+    """The trial loop on a prepared sweep, quietly; returns its :class:`RunSummary`."""
+    return run_study(
+        prepared.study, config=prepared.config, info=prepared.info, splits=prepared.splits,
+        progress=False, **options,
+    )
 
 
 def test_interrupt_keeps_finished_trials_and_requeues_the_batch(tmp_path, write_study, monkeypatch):
     np.savez(tmp_path / "small.npz", **dict(zip("Xy", make_multilabel_arrays(), strict=True)))
     path = write_study(trials=6, pack=2, epochs=1)
-    spec, splits, info, study = open_study(path)
+    prepared = prepare_study_file(path)  # checked, study created, not run
+    study = prepared.study
     calls = interrupt_second_pass(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
-        run_study(spec, info, splits, study, progress=False)
+        run(prepared)
     assert calls == [3, 2, 2]  # unweighted, neg/pos and balanced baselines, then 2 + 2 trials
     by_state = {s: study.get_trials(states=(s,)) for s in TrialState}
     assert len(by_state[TrialState.COMPLETE]) == 2
@@ -57,7 +56,7 @@ def test_interrupt_keeps_finished_trials_and_requeues_the_batch(tmp_path, write_
     waiting_params = sorted(t.system_attrs["fixed_params"]["exponent"] for t in waiting)
     assert waiting_params == failed_params
 
-    summary = run_study(spec, info, splits, study, progress=False)
+    summary = run(prepared)
     assert summary.complete == 6
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     retried = sorted(t.params["exponent"] for t in complete if "retry_of" in t.user_attrs)
@@ -67,7 +66,8 @@ def test_interrupt_keeps_finished_trials_and_requeues_the_batch(tmp_path, write_
 def test_budget_counts_running_trials_of_other_workers(tmp_path, write_study):
     np.savez(tmp_path / "small.npz", **dict(zip("Xy", make_multilabel_arrays(), strict=True)))
     path = write_study(trials=3, pack=4, epochs=1)
-    spec, splits, info, study = open_study(path)
+    prepared = prepare_study_file(path)  # checked, study created, not run
+    study = prepared.study
     other = study.ask()  # another worker's trial, in flight
     waits = []
 
@@ -75,7 +75,7 @@ def test_budget_counts_running_trials_of_other_workers(tmp_path, write_study):
         waits.append(seconds)
         study.tell(other, [0.1, 0.1])
 
-    run_study(spec, info, splits, study, progress=False, sleep=finish_other)
+    run(prepared, sleep=finish_other)
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
     assert len(waits) == 1  # it asked for 2, then waited for the other worker's trial
 
@@ -85,7 +85,8 @@ def run_enqueued(folder, write_study, name, pack):
     path = write_study(
         name=name, storage=f"sqlite:///{folder / (name + '.db')}", pack=pack, trials=4, epochs=3
     )
-    spec, splits, info, study = open_study(path)
+    prepared = prepare_study_file(path)  # checked, study created, not run
+    study = prepared.study
     for exponent, normalisation, threshold in (
         (0.0, "none", 0.5),
         (1.0, "none", 0.5),
@@ -95,7 +96,7 @@ def run_enqueued(folder, write_study, name, pack):
         study.enqueue_trial(
             {"exponent": exponent, "normalisation": normalisation, "threshold": threshold}
         )
-    run_study(spec, info, splits, study, progress=False)
+    run(prepared)
     return sorted(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.number)
 
 
@@ -117,22 +118,24 @@ def test_packed_study_stores_the_same_records_as_unpacked(tmp_path, write_study)
 
 
 def test_constraints_mark_trials_infeasible_and_restrict_the_front(tmp_path, write_study):
+    from sweeper.evaluation import Constraints
     from sweeper.report import build_report
 
     np.savez(tmp_path / "small.npz", **dict(zip("Xy", make_multilabel_arrays(), strict=True)))
     path = write_study(trials=4, pack=4, epochs=6)
     path.write_text(path.read_text().replace("trials = 4", "trials = 4\nmin_precision = 0.5"))
-    spec, splits, info, study = open_study(path)
+    prepared = prepare_study_file(path)  # checked, study created, not run
+    study, info = prepared.study, prepared.info
     for threshold in (0.05, 0.5, 0.7, 0.9):
         study.enqueue_trial({"exponent": 1.0, "normalisation": "none", "threshold": threshold})
-    run_study(spec, info, splits, study, progress=False)
+    run(prepared)
     trials = study.get_trials(states=(TrialState.COMPLETE,))
     for trial in trials:
         precision = trial.user_attrs["validation"]["precision"]
         assert trial.constraints == {"min_precision": pytest.approx(0.5 - precision)}
     feasible = {t.number for t in trials if t.user_attrs["validation"]["precision"] >= 0.5}
     assert feasible and len(feasible) < 4  # threshold 0.05 on rare labels is far below 0.5
-    report = build_report(study, info, min_precision=0.5)
+    report = build_report(study, info, constraints=Constraints(min_precision=0.5))
     # Every front point, a trial's own rule or a point of its curve, meets the constraint.
     assert report.front and all(point.validation[1] >= 0.5 for point in report.front)
     unconstrained = build_report(study, info)
@@ -145,13 +148,13 @@ def test_same_study_file_and_seed_give_the_same_trials(tmp_path, write_study, sa
 
     path = write_study()
     path.write_text(path.read_text().replace("trials = 4", f'trials = 4\nsampler = "{sampler}"'))
-    spec = load_study_file(path)
+    config = load_study_file(path).config
     drawn = []
     for _ in range(2):
-        study = optuna.create_study(directions=["maximize"] * 2, sampler=make_sampler(spec))
+        study = optuna.create_study(directions=["maximize"] * 2, sampler=make_sampler(config.study))
         for _ in range(12):
             trial = study.ask()
-            candidate = suggest_candidate(trial, spec.search, "multilabel")
+            candidate = suggest_candidate(trial, config.search, "multilabel")
             study.tell(trial, [candidate.exponent / 2, 1 - candidate.threshold])
         drawn.append([t.params for t in study.trials])
     assert drawn[0] == drawn[1]
@@ -159,8 +162,8 @@ def test_same_study_file_and_seed_give_the_same_trials(tmp_path, write_study, sa
 
 def test_both_weight_families_are_searched_stored_and_exported(tmp_path, write_study):
     from sweeper.export import export_document
+    from sweeper.search import weight_vector
     from sweeper.study import finished_records
-    from sweeper.weights import weight_vector
 
     np.savez(tmp_path / "small.npz", **dict(zip("Xy", make_multilabel_arrays(), strict=True)))
     path = write_study(trials=4, pack=2, epochs=1)
@@ -168,7 +171,8 @@ def test_both_weight_families_are_searched_stored_and_exported(tmp_path, write_s
         "[search]\n", '[search]\nfamilies = ["inverse_frequency", "effective_number"]\n'
     )
     path.write_text(text)
-    spec, splits, info, study = open_study(path)
+    prepared = prepare_study_file(path)  # checked, study created, not run
+    study, info = prepared.study, prepared.info
     study.enqueue_trial(
         {
             "family": "effective_number",
@@ -180,7 +184,7 @@ def test_both_weight_families_are_searched_stored_and_exported(tmp_path, write_s
     study.enqueue_trial(
         {"family": "inverse_frequency", "exponent": 1.0, "normalisation": "none", "threshold": 0.5}
     )
-    run_study(spec, info, splits, study, progress=False)
+    run(prepared)
     records = {r.number: r for r in finished_records(study)}
     effective, inverse = records[0], records[1]
     assert effective.candidate.family == "effective_number"
@@ -213,8 +217,8 @@ def test_buckets_and_per_label_thresholds_are_searched_stored_and_exported(
     tmp_path, write_study
 ):
     from sweeper.export import export_document
+    from sweeper.search import frequency_buckets, weight_vector
     from sweeper.study import finished_records
-    from sweeper.weights import frequency_buckets, weight_vector
 
     np.savez(tmp_path / "small.npz", **dict(zip("Xy", make_multilabel_arrays(), strict=True)))
     path = write_study(trials=2, pack=2, epochs=2)
@@ -222,7 +226,8 @@ def test_buckets_and_per_label_thresholds_are_searched_stored_and_exported(
         "[search]\n",
         '[search]\nmultipliers = "buckets"\nbuckets = 2\nthresholds = ["global", "per_label"]\n',
     ))
-    spec, splits, info, study = open_study(path)
+    prepared = prepare_study_file(path)  # checked, study created, not run
+    study, info = prepared.study, prepared.info
     study.enqueue_trial({
         "exponent": 1.0, "multiplier_0": 3.0, "multiplier_1": 0.5, "normalisation": "none",
         "threshold_rule": "per_label", "fbeta": 2.0,
@@ -231,7 +236,7 @@ def test_buckets_and_per_label_thresholds_are_searched_stored_and_exported(
         "exponent": 0.5, "multiplier_0": 1.0, "multiplier_1": 1.0, "normalisation": "mean_one",
         "threshold_rule": "global", "threshold": 0.4,
     })
-    run_study(spec, info, splits, study, progress=False)
+    run(prepared)
     records = {r.number: r for r in finished_records(study)}
     per_label = records[0]
     counts = np.asarray(info.train_counts)
@@ -256,10 +261,9 @@ def test_buckets_and_per_label_thresholds_are_searched_stored_and_exported(
 def test_multiclass_study_with_cost_matrix_and_logit_adjustment(tmp_path, write_study):
     import keras
 
-    from sweeper.baselines import load_baselines
     from sweeper.export import export_document, load_export, write_export
-    from sweeper.losses import CostSensitiveSparseCategoricalCrossentropy
-    from sweeper.study import finished_records
+    from sweeper.study import finished_records, load_baselines
+    from sweeper.training import CostSensitiveSparseCategoricalCrossentropy
     from tests.conftest import make_multiclass_arrays
 
     X, y = make_multiclass_arrays()
@@ -272,11 +276,12 @@ def test_multiclass_study_with_cost_matrix_and_logit_adjustment(tmp_path, write_
         "[search]\nclass_weighting = ['true_class', 'predicted_class', 'cost_matrix']\n"
         f"cost_matrix = {costs}\nlogit_adjustment = [0.0, 2.0]\n",
     ))
-    spec, splits, info, study = open_study(path)
+    prepared = prepare_study_file(path)  # checked, study created, not run
+    study, info = prepared.study, prepared.info
     for weighting, tau in (("true_class", 0.0), ("predicted_class", 0.5), ("cost_matrix", 1.0)):
         study.enqueue_trial({"exponent": 1.0, "normalisation": "none",
                              "class_weighting": weighting, "tau": tau})
-    run_study(spec, info, splits, study, progress=False)
+    run(prepared)
     records = {r.number: r for r in finished_records(study)}
     assert [records[i].candidate.class_weighting for i in range(3)] == [
         "true_class", "predicted_class", "cost_matrix"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from sweeper.errors import StorageError
-from sweeper.storage import open_storage, redact
+from sweeper.study import open_storage, redact
 
 
 def test_redact_hides_the_password():

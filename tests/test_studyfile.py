@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from sweeper.config import load_study_file, parse_study_file
 from sweeper.errors import StudyFileError
-from sweeper.studyfile import load_study_file, parse_study_file
 
 MINIMAL = """
 [study]
@@ -18,7 +18,7 @@ source = "builtin:seed-multilabel"
 
 
 def parse(text: str):
-    return parse_study_file(text, Path("demo.toml"))
+    return parse_study_file(text, Path("demo.toml")).config
 
 
 def test_minimal_file_gets_defaults():
@@ -31,7 +31,7 @@ def test_minimal_file_gets_defaults():
 
 def test_shipped_studies_parse():
     for path in Path(__file__).parent.parent.joinpath("studies").glob("*.toml"):
-        assert load_study_file(path).study.trials >= 1
+        assert load_study_file(path).config.study.trials >= 1
 
 
 @pytest.mark.parametrize(

@@ -3,14 +3,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sweeper.config import ModelConfig
 from sweeper.data import Dataset, split_dataset
-from sweeper.studyfile import ModelSection
-from sweeper.train import probabilities, train_and_score
-from sweeper.weights import multiclass_loss_weights, multilabel_loss_weights
+from sweeper.evaluation import probabilities
+from sweeper.search import multiclass_loss_weights, multilabel_loss_weights
+from sweeper.training import train_and_score
 from tests.conftest import make_multiclass_arrays, make_multilabel_arrays
 from tests.test_models import small_factory
 
-MODEL = ModelSection(hidden=(16,), epochs=3, batch_size=64, learning_rate=0.01)
+MODEL = ModelConfig(hidden=(16,), epochs=3, batch_size=64, learning_rate=0.01)
 
 
 @pytest.fixture(scope="module")

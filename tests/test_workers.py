@@ -15,7 +15,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweeper.liveness import WORKER_PREFIX
+from sweeper.study._liveness import WORKER_PREFIX
 from tests.conftest import STUDY_TEMPLATE, free_port, make_multilabel_arrays
 from tests.postgres import PostgresServer, find_binaries
 

@@ -1,0 +1,535 @@
+"""The Python API: :func:`sweep` arrays in memory, :func:`load` a sweep again, and read the
+result as data.
+
+The pipeline is assembled here and only here: data -> splits -> search space -> model factory
+-> storage -> study -> the batched trial loop. Bad input is refused in that order, before the
+study is created, so it leaves nothing behind. The command line is a client of these functions
+(:func:`run_study_file`, :func:`open_study_file`), and so are the benchmarks::
+
+    import sweeper
+
+    result = sweeper.sweep(X, y, trials=40)          # NumPy arrays, or a DataFrame / Series
+    result                                            # in Jupyter: the front as a table
+    result.verdict.message                            # does weighting beat the baselines?
+    exported = result.export("weights.json", min_precision=0.8)
+    model.compile(optimizer="adam", loss=exported.loss())
+
+Every error a user can cause is a :class:`~sweeper.errors.SweeperError` whose ``key`` names the
+setting, column or option at fault.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.storages import BaseStorage
+
+from sweeper.config import (
+    DataConfig,
+    ModelConfig,
+    SearchConfig,
+    StudyConfig,
+    SweepConfig,
+    load_study_file,
+)
+from sweeper.config._studyfile import errors_in
+from sweeper.data import Dataset, Splits, dataset_from_arrays, load_source, make_splits
+from sweeper.errors import ConfigError, StorageError, SweeperError
+from sweeper.evaluation import Constraints
+from sweeper.export import ExportedWeights, export_document, write_export
+from sweeper.report import (
+    BaselineSummary,
+    FrontPoint,
+    FrontReport,
+    Verdict,
+    attach_report,
+    build_report,
+    table_html,
+    write_html,
+    write_json,
+)
+from sweeper.search import check_search
+from sweeper.study import (
+    StudyInfo,
+    check_worker_storage,
+    create_or_resume,
+    finished_records,
+    is_sqlite,
+    load_study,
+    open_storage,
+    redact,
+    run_local_workers,
+    run_study,
+    select_point,
+    stored_constraints,
+    study_info,
+    worker_environments,
+)
+from sweeper.study._optuna import storage_of
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = [
+    "PreparedSweep",
+    "SweepResult",
+    "load",
+    "open_study_file",
+    "prepare",
+    "prepare_study_file",
+    "run_study_file",
+    "sweep",
+]
+
+
+class SweepResult:
+    """A sweep's study, read as data: the front, the baselines, the verdict; report and export.
+
+    Made by :func:`sweep`, :func:`load` or :func:`open_study_file`. The figures are read from the
+    study once and kept; :meth:`refresh` reads them again (a sweep other workers still run).
+    """
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        info: StudyInfo,
+        *,
+        storage_url: str,
+        artifacts: str = StudyConfig.default("artifacts"),
+    ) -> None:
+        self.study = study
+        self.info = info
+        self.storage_url = storage_url
+        self.artifacts = artifacts
+        self._report: FrontReport | None = None
+
+    @property
+    def study_name(self) -> str:
+        return self.study.study_name
+
+    @property
+    def optuna_storage(self) -> BaseStorage:
+        """The storage the study lives in (what optuna-dashboard serves)."""
+        return storage_of(self.study)
+
+    @property
+    def constraints(self) -> Constraints:
+        """The study's ``min_precision`` / ``min_recall`` floors (the front respects them)."""
+        return stored_constraints(self.study)
+
+    def refresh(self) -> SweepResult:
+        """Forget the figures read so far; the next access reads the study again."""
+        self._report = None
+        return self
+
+    def report(
+        self, *, html: str | Path | None = None, json: str | Path | None = None
+    ) -> FrontReport:
+        """The report's data (:class:`~sweeper.report.FrontReport`); with ``html`` or ``json``,
+        also written there (atomically). The HTML page is attached to the study, so the
+        dashboard opens it too."""
+        if self._report is None:
+            self._report = build_report(self.study, self.info, constraints=self.constraints)
+        if json is not None:
+            write_json(self._report, json)
+        if html is not None:
+            write_html(self._report, html)
+            attach_report(self.study, html, self.artifacts)
+        return self._report
+
+    @property
+    def front(self) -> list[FrontPoint]:
+        """The validation front, from high recall to high precision, with test figures."""
+        return self.report().front_points()
+
+    def front_frame(self) -> pandas.DataFrame:
+        """The front as a pandas DataFrame (one row per point); needs pandas."""
+        try:
+            import pandas
+        except ImportError:
+            raise SweeperError(
+                "front_frame() needs pandas (pip install pandas); `front` has the same rows.",
+                key="pandas",
+            ) from None
+        rows = [
+            {f.name: getattr(point, f.name) for f in dataclasses.fields(point)
+             if f.name != "candidate"}
+            for point in self.front
+        ]
+        return pandas.DataFrame(rows)
+
+    @property
+    def baselines(self) -> dict[str, BaselineSummary]:
+        """The baselines by name: unweighted, neg/pos (multi-label), scikit-learn balanced."""
+        return {summary.name: summary for summary in self.report().baseline_summaries()}
+
+    @property
+    def verdict(self) -> Verdict:
+        """Whether the searched weights beat every baseline on test, as data and a sentence."""
+        return self.report().verdict
+
+    def export(
+        self,
+        path: str | Path | None = None,
+        *,
+        trial: int | None = None,
+        min_precision: float | None = None,
+        min_recall: float | None = None,
+        best_fbeta: float | None = None,
+    ) -> ExportedWeights:
+        """One operating point for production training, chosen by exactly one rule (see
+        :func:`sweeper.study.select_point`); written as JSON to ``path`` when given.
+
+        Returns what :func:`sweeper.load_export` returns for that file.
+        """
+        point = select_point(
+            finished_records(self.study), trial=trial, min_precision=min_precision,
+            min_recall=min_recall, best_fbeta=best_fbeta,
+        )
+        document = export_document(
+            point, self.info, study_name=self.study_name, storage_url=self.storage_url
+        )
+        if path is not None:
+            write_export(document, path)
+        return ExportedWeights.from_document(document)
+
+    def _repr_html_(self) -> str:
+        try:
+            return table_html(self.report())
+        except SweeperError as error:  # no finished trial yet
+            return f"<p>{error}</p>"
+
+    def __repr__(self) -> str:
+        return (
+            f"SweepResult(study={self.study_name!r}, storage={redact(self.storage_url)!r}, "
+            f"task={self.info.task.value!r}, labels={len(self.info.labels)})"
+        )
+
+
+def _model_config(model: ModelConfig | Callable[..., Any] | Mapping[str, Any] | None):
+    if model is None:
+        return ModelConfig()
+    if isinstance(model, ModelConfig):
+        return model
+    if isinstance(model, Mapping):
+        return ModelConfig.from_mapping(dict(model))
+    if callable(model):
+        return ModelConfig(factory=model)
+    raise ConfigError(
+        f"model: expected a ModelConfig, a mapping of its keys or a factory function, got "
+        f"{type(model).__name__}.", key="model",
+    )
+
+
+def _config(value: Any, kind: type, key: str) -> Any:
+    """A config object given as itself, a mapping of its keys, or ``None`` (the defaults)."""
+    if value is None:
+        return kind()
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, Mapping):
+        return kind.from_mapping(dict(value))
+    raise ConfigError(
+        f"{key}: expected a {kind.__name__} or a mapping of its keys, got "
+        f"{type(value).__name__}.", key=key,
+    )
+
+
+def _derived_name(dataset: Dataset, config: SweepConfig) -> str:
+    """A study name that follows from the data and the settings: the same call resumes the same
+    sweep, a changed one starts another."""
+    digest = hashlib.sha256(dataset.fingerprint().encode())
+    settings = [config.data, config.model.describe(), config.search, config.study.average]
+    digest.update(repr(settings).encode())
+    return f"sweep-{digest.hexdigest()[:12]}"
+
+
+def sweep(
+    X: Any,
+    y: Any,
+    *,
+    labels: Sequence[str] | None = None,
+    model: ModelConfig | Callable[..., Any] | Mapping[str, Any] | None = None,
+    search: SearchConfig | Mapping[str, Any] | None = None,
+    data: DataConfig | Mapping[str, Any] | None = None,
+    trials: int | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    progress: bool = True,
+    **study_options: Any,
+) -> SweepResult:
+    """Sweep class weights, their normalisation and the decision threshold on data in memory.
+
+    Args:
+        X: features ``(rows, features)``: a NumPy array or a pandas DataFrame of numbers.
+        y: labels: a 0/1 matrix (or DataFrame) for multi-label, a vector (or Series) of class
+            ids or names for multi-class.
+        labels: label or class names (default: the DataFrame's columns, the class names, or
+            ``label_0, label_1, ...``).
+        model: a :class:`~sweeper.ModelConfig` (the built-in MLP's layers, epochs, batch
+            size, ...), a mapping of its keys, or a factory ``function(n_features, n_outputs)``
+            returning an uncompiled ``keras.Model`` with logit outputs.
+        search: a :class:`~sweeper.SearchConfig` or a mapping of its keys: what the sampler
+            searches.
+        data: a :class:`~sweeper.DataConfig` or a mapping: validation and test fractions and
+            the seed of the split.
+        trials: the budget of complete trials (default 60).
+        storage: an SQLAlchemy URL (default ``sqlite:///.sweeper/NAME.db``, as the CLI).
+        study_name: the Optuna study name (default: derived from the data and the settings,
+            so the same call resumes the same study).
+        progress: show a progress bar.
+        **study_options: any other :class:`~sweeper.StudyConfig` key (``sampler``,
+            ``min_precision``, ``average``, ...).
+
+    Returns:
+        A :class:`SweepResult` of the finished study. Running it again resumes the study and
+        trains only what is missing from the budget.
+    """
+    return prepare(
+        X, y, labels=labels, model=model, search=search, data=data, trials=trials,
+        storage=storage, study_name=study_name, **study_options,
+    ).run(progress=progress)
+
+
+def prepare(
+    X: Any,
+    y: Any,
+    *,
+    labels: Sequence[str] | None = None,
+    model: ModelConfig | Callable[..., Any] | Mapping[str, Any] | None = None,
+    search: SearchConfig | Mapping[str, Any] | None = None,
+    data: DataConfig | Mapping[str, Any] | None = None,
+    trials: int | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    **study_options: Any,
+) -> PreparedSweep:
+    """:func:`sweep`'s checks and study, without running it: a :class:`PreparedSweep`."""
+    dataset = dataset_from_arrays(X, y, labels=labels)
+    data_config = _config(data, DataConfig, "data")
+    for key in ("source", "label_columns", "label_column", "feature_columns"):
+        if getattr(data_config, key) is not None:
+            raise DataConfig.fail(key, "applies to study files; sweep() takes the arrays.")
+    given = {"trials": trials, "storage": storage, "name": study_name}
+    study_config = StudyConfig.from_mapping(
+        {**study_options, **{key: value for key, value in given.items() if value is not None}}
+    )
+    config = SweepConfig(
+        study=study_config,
+        data=data_config,
+        model=_model_config(model),
+        search=_config(search, SearchConfig, "search"),
+    )
+    if config.study.name is None:
+        name = _derived_name(dataset, config)
+        config = dataclasses.replace(
+            config, study=dataclasses.replace(config.study, name=name, storage=storage)
+        )
+    return _prepare(config, dataset, source="arrays", folder=None)
+
+
+
+
+def _import_keras_quietly() -> None:
+    """Import Keras (and TensorFlow under it) with the C++ stderr silenced.
+
+    TensorFlow's native libraries print several lines (CUDA probing, oneDNN notices) before its
+    logging is configured, so ``TF_CPP_MIN_LOG_LEVEL`` cannot hide them; they would bury the
+    sweeper's own output. Python-level errors still surface: the descriptor is restored first.
+    ``SWEEPER_TF_LOGS=1`` keeps them.
+    """
+    if "keras" in sys.modules or os.environ.get("SWEEPER_TF_LOGS"):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                import keras  # noqa: F401
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def _factory(model: ModelConfig, folder: Path | None) -> Callable[..., Any] | None:
+    """The model factory: the callable given, or ``"module:function"`` imported (the study
+    file's folder importable)."""
+    if model.factory is None or callable(model.factory):
+        return model.factory
+    from sweeper.training import load_factory
+
+    return load_factory(model.factory, folder)
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedSweep:
+    """A sweep whose data, settings and model were checked and whose study exists: what
+    :meth:`run` trains to its budget. A test or a script may act on :attr:`study` first (for
+    example ``study.enqueue_trial(...)``, so those candidates are trained first)."""
+
+    config: SweepConfig
+    splits: Splits
+    info: StudyInfo
+    study: optuna.Study
+    factory: Callable[..., Any] | None = None
+
+    def run(self, *, progress: bool = True) -> SweepResult:
+        """Train batches of trials until the study holds its budget of complete trials.
+
+        Ctrl-C (a ``KeyboardInterrupt``) fails the batch in flight, queues its candidates for
+        the next run, says how many trials are kept, and re-raises.
+        """
+        try:
+            run_study(self.study, config=self.config, info=self.info, splits=self.splits,
+                      factory=self.factory, progress=progress)
+        except KeyboardInterrupt:
+            complete = len(self.study.get_trials(
+                deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
+            ))
+            print(
+                f"stopped: {complete} complete trials are kept in the study; "
+                "run the same sweep again to resume.",
+                file=sys.stderr,
+            )
+            raise
+        return self.result()
+
+    def result(self) -> SweepResult:
+        return SweepResult(self.study, self.info, storage_url=self.config.study.storage,
+                           artifacts=self.config.study.artifacts)
+
+
+def _prepare(
+    config: SweepConfig, dataset: Dataset, *, source: str, folder: Path | None
+) -> PreparedSweep:
+    """Check everything, then create or resume the study: in this order, so that bad input
+    leaves no study behind."""
+    _import_keras_quietly()
+    splits = make_splits(dataset, config.data)
+    check_search(config.search, splits.train.task, splits.train.n_outputs)
+    factory = _factory(config.model, folder)
+    storage = open_storage(config.study.storage, reconnect_timeout=config.study.reconnect_timeout)
+    info = study_info(config, splits, source=source)
+    study = create_or_resume(config.study, info, storage)
+    print(
+        f"study {config.study.name!r} in {redact(config.study.storage)}: "
+        f"{info.task}, {len(info.labels)} labels, {info.n_train} training rows",
+        file=sys.stderr,
+    )
+    return PreparedSweep(config=config, splits=splits, info=info, study=study, factory=factory)
+
+
+def prepare_study_file(
+    path: str | Path, *, storage: str | None = None, trials: int | None = None
+) -> PreparedSweep:
+    """A study file's sweep, checked and created (or resumed), not yet run."""
+    study_file = load_study_file(path)
+    with errors_in(study_file.path):
+        config = study_file.config.with_overrides(storage=storage, trials=trials)
+        dataset = load_source(config.data, study_file.folder)
+        return _prepare(config, dataset, source=config.data.source, folder=study_file.folder)
+
+
+def run_study_file(
+    path: str | Path,
+    *,
+    storage: str | None = None,
+    trials: int | None = None,
+    progress: bool = True,
+    workers: int | None = None,
+    gpus: Sequence[str] | None = None,
+) -> SweepResult:
+    """``sweeper run`` / ``sweeper worker``: create or resume a study file's sweep and run it to
+    its budget, here or in local worker processes (``workers``, or one per GPU in ``gpus``)."""
+    if workers is not None and gpus is not None:
+        raise ConfigError(
+            "--workers and --gpus cannot both be given: --gpus starts one worker per GPU.",
+            key="gpus",
+        )
+    if workers in (None, 1) and gpus is None:
+        return prepare_study_file(path, storage=storage, trials=trials).run(progress=progress)
+    study_file = load_study_file(path)
+    environments = worker_environments(workers, gpus)
+    with errors_in(study_file.path):
+        config = study_file.config.with_overrides(storage=storage, trials=trials)
+        check_worker_storage(
+            config.study.storage, len(environments), "--gpus" if gpus else "--workers"
+        )
+    prepared = prepare_study_file(path, storage=storage, trials=trials)
+    _run_workers(prepared.study, study_file.path, config, environments, progress=progress)
+    return prepared.result()
+
+
+def _run_workers(
+    study: optuna.Study,
+    path: Path,
+    config: SweepConfig,
+    environments: list[dict[str, str]],
+    *,
+    progress: bool,
+) -> None:
+    """Let worker processes train the study; show its global progress."""
+    from tqdm.auto import tqdm
+
+    budget = config.study.trials
+    complete = (optuna.trial.TrialState.COMPLETE,)
+    with tqdm(total=budget, unit="trial", disable=not progress, file=sys.stderr,
+              desc=f"{config.study.name} ({len(environments)} workers)") as bar:
+
+        def show() -> None:
+            bar.n = min(budget, len(study.get_trials(deepcopy=False, states=complete)))
+            bar.refresh()
+
+        code = run_local_workers(
+            path, config.study.storage, environments, progress=show,
+            extra_arguments=["--trials", str(budget)],
+        )
+    if code != 0:
+        raise SweeperError(f"a worker exited with code {code}; see its messages above.")
+
+
+def _open(name: str, url: str, *, reconnect_timeout: float, artifacts: str) -> SweepResult:
+    storage = open_storage(url, reconnect_timeout=reconnect_timeout)
+    study, info = load_study(name, storage, url)
+    return SweepResult(study, info, storage_url=url, artifacts=artifacts)
+
+
+def load(
+    study_name: str,
+    storage: str | None = None,
+    *,
+    artifacts: str = StudyConfig.default("artifacts"),
+) -> SweepResult:
+    """Reopen a finished or running sweep by name (``storage`` defaults to the SQLite file a
+    sweep of that name writes, ``sqlite:///.sweeper/NAME.db``)."""
+    config = StudyConfig(name=study_name, storage=storage, artifacts=artifacts)
+    url = config.storage
+    if is_sqlite(url):
+        database = url.split(":///", 1)[-1]
+        if database and database != ":memory:" and not Path(database).is_file():
+            raise StorageError(
+                f"storage {url}: no such SQLite file; give the storage the sweep used.",
+                key="storage",
+            )
+    return _open(study_name, url, reconnect_timeout=config.reconnect_timeout,
+                 artifacts=config.artifacts)
+
+
+def open_study_file(path: str | Path, *, storage: str | None = None) -> SweepResult:
+    """``sweeper report`` / ``export`` / ``dashboard``: the study file's sweep, reopened."""
+    study_file = load_study_file(path)
+    with errors_in(study_file.path):
+        config = study_file.config.with_overrides(storage=storage).study
+    return _open(config.name, config.storage, reconnect_timeout=config.reconnect_timeout,
+                 artifacts=config.artifacts)
+

@@ -1,0 +1,54 @@
+"""Settings: the config objects, their constraints and defaults (each declared once), the shared
+vocabulary (task, splits, choices), and the study file that is one way to build them."""
+
+from __future__ import annotations
+
+from sweeper.config._configs import (
+    MULTICLASS_KEYS,
+    MULTILABEL_KEYS,
+    DataConfig,
+    ModelConfig,
+    SearchConfig,
+    StudyConfig,
+    SweepConfig,
+    default_storage_url,
+)
+from sweeper.config._options import Config, argument_type, invalid
+from sweeper.config._studyfile import StudyFile, load_study_file, parse_study_file
+from sweeper.config._vocabulary import (
+    AVERAGES,
+    CLASS_WEIGHTINGS,
+    FAMILIES,
+    MULTIPLIER_MODES,
+    NORMALISATIONS,
+    SAMPLERS,
+    THRESHOLD_RULES,
+    Split,
+    Task,
+)
+
+__all__ = [
+    "AVERAGES",
+    "CLASS_WEIGHTINGS",
+    "FAMILIES",
+    "MULTICLASS_KEYS",
+    "MULTILABEL_KEYS",
+    "MULTIPLIER_MODES",
+    "NORMALISATIONS",
+    "SAMPLERS",
+    "THRESHOLD_RULES",
+    "Config",
+    "DataConfig",
+    "ModelConfig",
+    "SearchConfig",
+    "Split",
+    "StudyConfig",
+    "StudyFile",
+    "SweepConfig",
+    "Task",
+    "argument_type",
+    "default_storage_url",
+    "invalid",
+    "load_study_file",
+    "parse_study_file",
+]

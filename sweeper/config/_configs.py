@@ -1,0 +1,331 @@
+"""The settings of a sweep, as four config objects that know nothing about TOML.
+
+:class:`StudyConfig` (name, storage, budget, sampler, constraints, worker liveness),
+:class:`DataConfig` (where the data comes from and how it is split), :class:`ModelConfig` (the
+built-in MLP or a factory, and how it trains) and :class:`SearchConfig` (what the sampler
+searches). Each field is declared once with its constraint, default and help
+(:func:`~sweeper.config._options.option`); construction validates every field, so a bad value
+fails where it is written, naming its key. :class:`SweepConfig` holds the four.
+
+The study file (:mod:`sweeper.config._studyfile`), the command line and
+:func:`sweeper.sweep` all build these objects; nothing below them reads TOML or arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from sweeper.config._options import (
+    AnyOf,
+    Config,
+    CostMatrix,
+    Factory,
+    Integer,
+    LayerSizes,
+    Number,
+    OneOf,
+    Pack,
+    Range,
+    Text,
+    Texts,
+    option,
+)
+from sweeper.config._vocabulary import (
+    AVERAGES,
+    CLASS_WEIGHTINGS,
+    FAMILIES,
+    MULTIPLIER_MODES,
+    NORMALISATIONS,
+    SAMPLERS,
+    THRESHOLD_RULES,
+)
+
+__all__ = [
+    "MULTICLASS_KEYS",
+    "MULTILABEL_KEYS",
+    "DataConfig",
+    "ModelConfig",
+    "SearchConfig",
+    "StudyConfig",
+    "SweepConfig",
+    "default_storage_url",
+]
+
+MLP_HIDDEN = (100, 100)
+"""Hidden layers of the built-in MLP when neither ``hidden`` nor ``factory`` is set (seed 000)."""
+MULTILABEL_KEYS = ("thresholds", "threshold", "fbeta")
+"""``SearchConfig`` keys that only a multi-label task uses."""
+MULTICLASS_KEYS = ("class_weighting", "cost_matrix", "logit_adjustment")
+"""``SearchConfig`` keys that only a multi-class task uses."""
+
+
+def default_storage_url(study_name: str) -> str:
+    """SQLite next to where the user runs the sweeper: the embedded, zero-setup default."""
+    return f"sqlite:///.sweeper/{study_name}.db"
+
+
+@dataclass(frozen=True)
+class StudyConfig(Config):
+    """The Optuna study: its name, storage and budget, the sampler, and worker liveness."""
+
+    section = "study"
+
+    name: str | None = option(Text(), None, "Optuna study name (the API derives one if unset)")
+    storage: str | None = option(
+        Text("an SQLAlchemy URL"), None,
+        "SQLAlchemy URL or grpc://HOST:PORT; default sqlite:///.sweeper/NAME.db",
+    )
+    trials: int = option(Integer(1), 60, "total budget of complete trials, all workers together")
+    average: str = option(
+        OneOf(AVERAGES), "auto", "auto: micro for multi-label, macro for multi-class"
+    )
+    sampler: str = option(
+        OneOf(SAMPLERS), "tpe", "tpe (multivariate TPE), nsga2, or gp (needs PyTorch)"
+    )
+    sampler_seed: int = option(
+        Integer(0), 0, "the same settings and seed give the same trials on one worker"
+    )
+    min_precision: float | None = option(
+        Number(0, 1), None, "trials below this validation precision are infeasible"
+    )
+    min_recall: float | None = option(
+        Number(0, 1), None, "trials below this validation recall are infeasible"
+    )
+    heartbeat_interval: float = option(
+        Number(0, 3600, open_low=True, expected="seconds in (0, 3600]"), 10.0,
+        "seconds between a worker's heartbeats",
+    )
+    grace_period: float = option(
+        Number(0, 86400, open_low=True, expected="seconds in (0, 86400]"), 60.0,
+        "seconds without a heartbeat after which a worker's trials are failed and retried",
+    )
+    max_retries: int = option(
+        Integer(0), 2, "how often the parameters of a trial whose worker died are tried again"
+    )
+    reconnect_timeout: float = option(
+        Number(0, 86400, expected="seconds in [0, 86400]"), 300.0,
+        "seconds a worker keeps retrying a database (or proxy) that is away",
+    )
+    artifacts: str = option(
+        Text("a folder path"), ".sweeper/artifacts",
+        "folder of the study's artifacts (HTML reports), shared with the dashboard",
+    )
+
+    def check(self) -> None:
+        if self.storage is None and self.name is not None:
+            object.__setattr__(self, "storage", default_storage_url(self.name))
+        if self.grace_period <= 2 * self.heartbeat_interval:
+            raise self.fail(
+                "grace_period",
+                "`grace_period > 2 * heartbeat_interval` must hold, but got "
+                f"(grace_period={self.grace_period}, "
+                f"heartbeat_interval={self.heartbeat_interval}).",
+            )
+
+
+@dataclass(frozen=True)
+class DataConfig(Config):
+    """Where the data comes from (study files) and how it is split (always)."""
+
+    section = "data"
+
+    source: str | None = option(
+        Text('a path or "builtin:NAME"'), None,
+        "a .csv or .npz path, or builtin:NAME (study files; the API takes arrays)",
+    )
+    label_columns: tuple[str, ...] | None = option(
+        Texts(), None, "CSV, multi-label: one 0/1 column per label"
+    )
+    label_column: str | None = option(
+        Text("a column name"), None, "CSV, multi-class: one column of class names or ids"
+    )
+    feature_columns: tuple[str, ...] | None = option(
+        Texts(), None, "CSV: the feature columns (default: every other column)"
+    )
+    validation_fraction: float = option(
+        Number(0, 1, open_low=True, open_high=True), 0.2, "share of rows for validation"
+    )
+    test_fraction: float = option(
+        Number(0, 1, open_low=True, open_high=True), 0.2, "share of rows held out for test"
+    )
+    seed: int = option(
+        Integer(0), 0, "the split, the built-in data and every model's initial weights"
+    )
+
+    def check(self) -> None:
+        if self.label_columns is not None and self.label_column is not None:
+            raise self.fail(
+                "label_column",
+                "`label_columns` (multi-label) and `label_column` (multi-class) cannot both be "
+                "set.",
+            )
+        if self.validation_fraction + self.test_fraction >= 1:
+            raise self.fail(
+                "test_fraction",
+                "`validation_fraction + test_fraction < 1` must hold, but got "
+                f"{self.validation_fraction} + {self.test_fraction}.",
+            )
+
+
+@dataclass(frozen=True)
+class ModelConfig(Config):
+    """The model each trial trains: the built-in MLP (``hidden``) or a ``factory``, and how."""
+
+    section = "model"
+
+    hidden: tuple[int, ...] | None = option(
+        LayerSizes(), None,
+        f"hidden layer sizes of the built-in MLP (default {list(MLP_HIDDEN)}; [] is linear)",
+    )
+    factory: Any = option(
+        Factory(), None,
+        "function(n_features, n_outputs) -> uncompiled keras.Model with logit outputs",
+    )
+    epochs: int = option(Integer(1), 10, "training epochs per trial")
+    batch_size: int = option(Integer(1), 256, "rows per gradient step")
+    learning_rate: float = option(
+        Number(0, 10, open_low=True), 1e-3, "Adam's learning rate"
+    )
+    pack: int | None = option(
+        Pack(), None, 'trials trained together per pass, or "auto" (None) to let the sweeper choose'
+    )
+
+    def check(self) -> None:
+        if self.factory is not None and self.hidden is not None:
+            raise self.fail("factory", "`factory` and `hidden` cannot both be set.")
+        if self.factory is None and self.hidden is None:
+            object.__setattr__(self, "hidden", MLP_HIDDEN)
+
+    @property
+    def factory_name(self) -> str | None:
+        """The factory as ``"module:function"`` text: what the study stores and exports."""
+        if self.factory is None or isinstance(self.factory, str):
+            return self.factory
+        module = getattr(self.factory, "__module__", None) or "?"
+        return f"{module}:{getattr(self.factory, '__qualname__', repr(self.factory))}"
+
+    def describe(self) -> dict[str, Any]:
+        """What a study pins and an export records: resuming with another model is refused."""
+        return {
+            "hidden": None if self.hidden is None else list(self.hidden),
+            "factory": self.factory_name,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+        }
+
+
+@dataclass(frozen=True)
+class SearchConfig(Config):
+    """What the sampler searches. Ranges are ``(low, high)``; lists are the choices offered."""
+
+    section = "search"
+
+    families: tuple[str, ...] = option(
+        AnyOf(FAMILIES), ("inverse_frequency",), "weight families, searched as a choice"
+    )
+    exponent: tuple[float, float] = option(
+        Range(Number(0, 10), "[low, high] with 0 <= low <= high <= 10"), (0.0, 1.5),
+        "inverse frequency ** exponent: 0 is unweighted, 1 is neg/pos",
+    )
+    beta: tuple[float, float] = option(
+        Range(Number(0, 1, open_low=True, open_high=True),
+              "[low, high] with 0 < low <= high < 1"),
+        (0.9, 0.9999), "effective number's beta, searched as log(1 - beta)",
+    )
+    multipliers: str = option(
+        OneOf(MULTIPLIER_MODES), "none",
+        "none, buckets (one multiplier per frequency bucket) or per_label (<= 12 labels)",
+    )
+    buckets: int = option(
+        Integer(1), 3, 'frequency buckets (tail to head) with multipliers = "buckets"'
+    )
+    multiplier: tuple[float, float] = option(
+        Range(Number(0, 1000, open_low=True), "[low, high] with 0 < low <= high <= 1000"),
+        (0.25, 4.0), "range of each multiplier, searched on a log scale",
+    )
+    normalisations: tuple[str, ...] = option(
+        AnyOf(NORMALISATIONS), NORMALISATIONS, "normalisations of the weight vector"
+    )
+    thresholds: tuple[str, ...] = option(
+        AnyOf(THRESHOLD_RULES), ("global",),
+        "multi-label decision rules: global (one searched threshold) and/or per_label "
+        "(each label's F-beta-optimal threshold on validation)",
+    )
+    threshold: tuple[float, float] = option(
+        Range(Number(0.0001, 0.9999), "[low, high] within (0, 1)"), (0.01, 0.99),
+        "range of the global threshold",
+    )
+    fbeta: tuple[float, float] = option(
+        Range(Number(0.01, 100), "[low, high] with 0.01 <= low <= high <= 100"), (0.25, 4.0),
+        "range of the per-label rule's beta, log scale",
+    )
+    class_weighting: tuple[str, ...] = option(
+        AnyOf(CLASS_WEIGHTINGS), ("true_class",),
+        "multi-class: weight a row by its true class, its predicted class, or a cost matrix",
+    )
+    cost_matrix: tuple[tuple[float, ...], ...] | None = option(
+        CostMatrix(), None, "cost_matrix[y][k]: the cost of predicting k when the truth is y"
+    )
+    logit_adjustment: tuple[float, float] = option(
+        Range(Number(0, 10), "[low, high] with 0 <= low <= high <= 10"), (0.0, 2.0),
+        "multi-class: range of tau in argmax(log p - tau log prior)",
+    )
+    given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    """The keys the user set; task-specific keys are checked against the data with it.
+    Empty: every key whose value differs from its default."""
+
+    def check(self) -> None:
+        if not self.given:
+            changed = frozenset(
+                key for key in self.keys()
+                if key != "given" and getattr(self, key) != self.default(key)
+            )
+            object.__setattr__(self, "given", changed)
+        if "buckets" in self.given and self.multipliers != "buckets":
+            raise self.fail(
+                "buckets", f'`buckets` applies to `multipliers = "buckets"`, not to '
+                f"{self.multipliers!r}.",
+            )
+        wants_matrix = "cost_matrix" in self.class_weighting
+        if wants_matrix and self.cost_matrix is None:
+            raise self.fail(
+                "cost_matrix", "missing: `class_weighting` lists 'cost_matrix', which needs it."
+            )
+        if self.cost_matrix is not None and not wants_matrix:
+            raise self.fail(
+                "cost_matrix",
+                "`cost_matrix` is set but `class_weighting` does not list 'cost_matrix'.",
+            )
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> SearchConfig:
+        unknown = sorted(set(values) - set(cls.keys()) | ({"given"} & set(values)))
+        if unknown:
+            raise cls.fail(unknown[0], "unknown key.")
+        return cls(**values, given=frozenset(values))
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Everything a sweep is set up with, validated: the four groups of settings."""
+
+    study: StudyConfig = field(default_factory=StudyConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def with_overrides(self, *, storage: str | None = None, trials: int | None = None,
+                       name: str | None = None) -> SweepConfig:
+        """The config with command-line or API overrides applied (validated like the rest)."""
+        changes = {
+            key: value
+            for key, value in (("storage", storage), ("trials", trials), ("name", name))
+            if value is not None
+        }
+        if not changes:
+            return self
+        study = dataclasses.replace(self.study, **changes)
+        return dataclasses.replace(self, study=study)

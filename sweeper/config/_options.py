@@ -1,0 +1,327 @@
+"""Options: each setting's constraint, default and help, declared once.
+
+A config class (:mod:`sweeper.config`) declares its settings as dataclass fields made by
+:func:`option`, which carries the field's :class:`Constraint` and help text in the field's
+metadata. That one declaration drives:
+
+- the Python API: constructing a config validates and normalises every field
+  (``ModelConfig(epochs=0)`` raises :class:`~sweeper.errors.ConfigError` naming ``epochs``);
+- the study file: the TOML reader passes a table's keys to the constructor and rejects the rest;
+- the command line: ``--trials`` parses its text with the same constraint
+  (:func:`argument_type`).
+
+Every violation reads the same way, from one template (:func:`invalid`):
+``[model] epochs: expected an integer >= 1, got 0.``
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from sweeper.errors import ConfigError
+
+__all__ = [
+    "AnyOf",
+    "Config",
+    "Constraint",
+    "CostMatrix",
+    "Factory",
+    "Integer",
+    "LayerSizes",
+    "Number",
+    "OneOf",
+    "Pack",
+    "Range",
+    "Text",
+    "Texts",
+    "argument_type",
+    "invalid",
+    "option",
+]
+
+
+def invalid(section: str | None, key: str, problem: str) -> ConfigError:
+    """The one message template: ``[section] key: problem`` (``key: problem`` without one)."""
+    where = f"[{section}] {key}" if section else key
+    return ConfigError(f"{where}: {problem}", key=key, section=section)
+
+
+class Constraint:
+    """What a setting accepts: :meth:`convert` normalises a value or raises ``ValueError`` /
+    ``TypeError``; :attr:`expected` says in words what is accepted."""
+
+    expected: str = "a valid value"
+
+    def convert(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def parse(self, text: str) -> Any:
+        """A command-line word: a number where a number is expected, else the text."""
+        return self.convert(text)
+
+
+class Integer(Constraint):
+    def __init__(self, minimum: int, expected: str | None = None) -> None:
+        self.minimum = minimum
+        self.expected = expected or f"an integer >= {minimum}"
+
+    def convert(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < self.minimum:
+            raise ValueError
+        return int(value)
+
+    def parse(self, text: str) -> int:
+        return self.convert(int(text))
+
+
+class Number(Constraint):
+    """A finite number in an interval; ``open_low`` / ``open_high`` exclude the bounds."""
+
+    def __init__(
+        self,
+        low: float,
+        high: float,
+        *,
+        open_low: bool = False,
+        open_high: bool = False,
+        expected: str | None = None,
+    ) -> None:
+        self.low, self.high = low, high
+        self.open_low, self.open_high = open_low, open_high
+        left, right = "(" if open_low else "[", ")" if open_high else "]"
+        self.expected = expected or f"a number in {left}{low:g}, {high:g}{right}"
+
+    def convert(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError
+        if value < self.low or (self.open_low and value == self.low):
+            raise ValueError
+        if value > self.high or (self.open_high and value == self.high):
+            raise ValueError
+        return value
+
+    def parse(self, text: str) -> float:
+        return self.convert(float(text))
+
+
+class Text(Constraint):
+    def __init__(self, expected: str = "a non-empty string") -> None:
+        self.expected = expected
+
+    def convert(self, value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise TypeError
+        return value
+
+
+class Texts(Constraint):
+    """A non-empty list of distinct strings, kept as a tuple."""
+
+    expected = "a list of distinct column names"
+
+    def convert(self, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+            raise TypeError
+        items = tuple(Text().convert(item) for item in value)
+        if len(set(items)) != len(items):
+            raise ValueError
+        return items
+
+
+class OneOf(Constraint):
+    def __init__(self, choices: tuple[str, ...]) -> None:
+        self.choices = choices
+        self.expected = f"one of {choices}"
+
+    def convert(self, value: Any) -> str:
+        if value not in self.choices:
+            raise ValueError
+        return str(value)
+
+
+class AnyOf(Constraint):
+    """A non-empty list of distinct choices."""
+
+    def __init__(self, choices: tuple[str, ...]) -> None:
+        self.choices = choices
+        self.expected = f"a list drawn from {choices}"
+
+    def convert(self, value: Any) -> tuple[str, ...]:
+        items = Texts().convert(value)
+        if any(item not in self.choices for item in items):
+            raise ValueError
+        return items
+
+
+class Range(Constraint):
+    """``[low, high]`` with both ends inside the bounds of ``number`` and ``low <= high``."""
+
+    def __init__(self, number: Number, expected: str) -> None:
+        self.number = number
+        self.expected = expected
+
+    def convert(self, value: Any) -> tuple[float, float]:
+        if isinstance(value, str) or not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise TypeError
+        low, high = self.number.convert(value[0]), self.number.convert(value[1])
+        if low > high:
+            raise ValueError
+        return low, high
+
+
+class LayerSizes(Constraint):
+    """Hidden layer sizes; ``[]`` is a linear model (logistic or softmax regression)."""
+
+    expected = "a list of positive integers ([] for a linear model)"
+
+    def convert(self, value: Any) -> tuple[int, ...]:
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise TypeError
+        return tuple(Integer(1).convert(item) for item in value)
+
+
+class CostMatrix(Constraint):
+    expected = "a square matrix (a list of K lists of K numbers >= 0, K >= 2)"
+
+    def convert(self, value: Any) -> tuple[tuple[float, ...], ...]:
+        if not isinstance(value, (list, tuple)) or len(value) < 2:
+            raise TypeError
+        entry = Number(0, math.inf)
+        rows = []
+        for row in value:
+            if not isinstance(row, (list, tuple)) or len(row) != len(value):
+                raise ValueError
+            rows.append(tuple(entry.convert(item) for item in row))
+        return tuple(rows)
+
+
+class Pack(Constraint):
+    """Trials trained together: an integer, or ``"auto"`` (stored as ``None``)."""
+
+    expected = 'an integer >= 1 or "auto"'
+
+    def convert(self, value: Any) -> int | None:
+        if value == "auto" or value is None:
+            return None
+        return Integer(1).convert(value)
+
+    def parse(self, text: str) -> int | None:
+        return self.convert(text if text == "auto" else int(text))
+
+
+class Factory(Constraint):
+    """A model factory: ``"package.module:function"`` (study files) or a callable (the API)."""
+
+    expected = '"package.module:function" or a callable'
+
+    def convert(self, value: Any) -> str | Callable[..., Any]:
+        if callable(value):
+            return value
+        if not isinstance(value, str) or value.count(":") != 1 or not all(value.split(":")):
+            raise ValueError
+        return value
+
+
+_REQUIRED = dataclasses.MISSING
+
+
+def option(
+    constraint: Constraint,
+    default: Any = _REQUIRED,
+    help: str = "",
+) -> Any:
+    """A config field: its constraint, its default (none: required) and its help text.
+
+    A default of ``None`` means "not set" and is always accepted; tuples stay immutable.
+    """
+    metadata = {"constraint": constraint, "help": help}
+    if default is _REQUIRED:
+        return dataclasses.field(metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+class Config:
+    """Base of the config dataclasses: validates every field on construction.
+
+    Subclasses are frozen dataclasses whose fields come from :func:`option`; ``section`` names
+    them in messages (``[model]``). :meth:`check` holds rules that tie several fields together.
+    """
+
+    section: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            constraint = field.metadata.get("constraint")
+            value = getattr(self, field.name)
+            if constraint is None or value is None:
+                continue
+            try:
+                converted = constraint.convert(value)
+            except (TypeError, ValueError):
+                raise invalid(
+                    self.section, field.name, f"expected {constraint.expected}, got {value!r}."
+                ) from None
+            object.__setattr__(self, field.name, converted)
+        self.check()
+
+    def check(self) -> None:
+        """Rules across fields; raise :meth:`fail` naming the key."""
+
+    @classmethod
+    def fail(cls, key: str, problem: str) -> ConfigError:
+        return invalid(cls.section, key, problem)
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        return tuple(field.name for field in dataclasses.fields(cls) if field.init)
+
+    @classmethod
+    def default(cls, key: str) -> Any:
+        """A field's declared default (for callers that need it without an instance)."""
+        for field in dataclasses.fields(cls):
+            if field.name == key:
+                return field.default
+        raise KeyError(key)
+
+    @classmethod
+    def help(cls, key: str) -> str:
+        for field in dataclasses.fields(cls):
+            if field.name == key:
+                return field.metadata.get("help", "")
+        raise KeyError(key)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> Config:
+        """Build from a mapping (a TOML table, keyword arguments); an unknown key is an error."""
+        unknown = sorted(set(values) - set(cls.keys()))
+        if unknown:
+            raise cls.fail(unknown[0], "unknown key.")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+
+def argument_type(config: type[Config], key: str, flag: str) -> Callable[[str], Any]:
+    """An argparse ``type=`` that parses a command-line word with ``config``'s constraint for
+    ``key``; its error message is the same template's, naming ``flag``."""
+    field = next(f for f in dataclasses.fields(config) if f.name == key)
+    constraint: Constraint = field.metadata["constraint"]
+
+    def parse(text: str) -> Any:
+        try:
+            return constraint.parse(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(
+                f"expected {constraint.expected}, got {text!r}"
+            ) from None
+
+    parse.__name__ = flag
+    return parse

@@ -1,0 +1,39 @@
+"""Data: loading (files, built-ins, arrays in memory), validation, and the stratified split.
+
+Pure NumPy: this package never imports Keras or TensorFlow.
+"""
+
+from __future__ import annotations
+
+from sweeper.data._arrays import dataset_from_arrays
+from sweeper.data._builtin import (
+    BUILTIN_SOURCES,
+    LongtailSpec,
+    longtail_spec,
+    make_longtail_multilabel,
+    make_seed_multiclass,
+    make_seed_multilabel,
+    seed_multilabel_optimal_hypervolume,
+    seed_multilabel_posterior,
+)
+from sweeper.data._dataset import Dataset, Splits, validated_dataset
+from sweeper.data._files import load_source
+from sweeper.data._split import make_splits, split_dataset
+
+__all__ = [
+    "BUILTIN_SOURCES",
+    "Dataset",
+    "LongtailSpec",
+    "Splits",
+    "dataset_from_arrays",
+    "load_source",
+    "longtail_spec",
+    "make_longtail_multilabel",
+    "make_seed_multiclass",
+    "make_seed_multilabel",
+    "make_splits",
+    "seed_multilabel_optimal_hypervolume",
+    "seed_multilabel_posterior",
+    "split_dataset",
+    "validated_dataset",
+]

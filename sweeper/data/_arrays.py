@@ -1,0 +1,95 @@
+"""Data already in memory: NumPy arrays, or a pandas DataFrame / Series.
+
+What :func:`sweeper.sweep` accepts, turned into a validated :class:`Dataset`:
+
+- ``y`` 2-D (an array, or a DataFrame of 0/1 columns): multi-label, one column per label;
+- ``y`` 1-D (an array or a Series) of integer ids ``0..K-1``: multi-class; of any other values
+  (class names, or ids that are not ``0..K-1``): multi-class with the sorted distinct values as
+  class names.
+
+Label names come from ``labels``, else from a DataFrame's columns or the class names, else
+``label_0, label_1, ...``. pandas is imported only when it is given: the sweeper does not need it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from sweeper.config import Task
+from sweeper.data._dataset import Dataset, validated_dataset
+from sweeper.errors import DataError
+
+__all__ = ["dataset_from_arrays"]
+
+
+def _is_pandas(value: Any) -> bool:
+    """Without importing pandas: only an object made by pandas can be one of its types."""
+    return "pandas" in sys.modules and type(value).__module__.startswith("pandas")
+
+
+def _features(X: Any) -> np.ndarray:
+    if _is_pandas(X):
+        non_numeric = [str(c) for c, kind in X.dtypes.items() if kind.kind not in "biuf"]
+        if non_numeric:
+            raise DataError(
+                f"X: column {non_numeric[0]!r} is not numeric; encode it first.",
+                key=non_numeric[0],
+            )
+        return X.to_numpy(dtype=np.float64)
+    try:
+        return np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError("X: features are not numeric.", key="X") from None
+
+
+def _label_names(given: Sequence[str] | None, found: Sequence[Any] | None, count: int):
+    if given is not None:
+        names = tuple(str(name) for name in given)
+        if len(names) != count:
+            raise DataError(f"labels: {len(names)} names given for {count} labels or classes.",
+                            key="labels")
+        if len(set(names)) != len(names):
+            raise DataError("labels: the names are not distinct.", key="labels")
+        return names
+    if found is not None:
+        return tuple(str(name) for name in found)
+    return tuple(f"label_{j}" for j in range(count))
+
+
+def dataset_from_arrays(X: Any, y: Any, *, labels: Sequence[str] | None = None) -> Dataset:
+    """A validated :class:`Dataset` from features ``X`` ``(n, features)`` and labels ``y``."""
+    features = _features(X)
+    found = None
+    if _is_pandas(y) and getattr(y, "ndim", 1) == 2:
+        found = list(y.columns)
+    values = y.to_numpy() if _is_pandas(y) else np.asarray(y)
+    if values.ndim == 2:
+        if values.shape[1] == 0:
+            raise DataError("y: no label columns.", key="y")
+        try:
+            matrix = values.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DataError("y: a 2-D y must hold 0/1 labels.", key="y") from None
+        names = _label_names(labels, found, matrix.shape[1])
+        return validated_dataset(features, matrix, Task.MULTILABEL, names, "arrays")
+    if values.ndim != 1:
+        raise DataError(
+            f"y: must be 1-D (classes) or 2-D (0/1 labels), but got shape {values.shape}.", key="y"
+        )
+    if values.size and np.issubdtype(values.dtype, np.number) and not np.isfinite(
+        values.astype(np.float64)
+    ).all():
+        raise DataError("y: class labels contain NaN or inf.", key="y")
+    classes, ids = np.unique(values, return_inverse=True)
+    integer_ids = np.issubdtype(values.dtype, np.integer) and np.array_equal(
+        classes, np.arange(classes.size)
+    )
+    if integer_ids and labels is None:
+        names = tuple(f"label_{j}" for j in range(classes.size))
+    else:
+        names = _label_names(labels, None if integer_ids else classes.tolist(), classes.size)
+    return validated_dataset(features, ids.astype(np.int64), Task.MULTICLASS, names, "arrays")

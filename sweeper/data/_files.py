@@ -1,0 +1,151 @@
+"""Data from a study file's ``[data] source``: a CSV file, an ``.npz`` archive, or a built-in.
+
+The task follows from the labels: ``label_columns`` (CSV) or a 2-D ``y`` (NPZ) is multi-label,
+``label_column`` or a 1-D integer ``y`` is multi-class.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from sweeper.config import DataConfig, Task
+from sweeper.data._builtin import BUILTIN_SOURCES
+from sweeper.data._dataset import Dataset, validated_dataset
+from sweeper.errors import DataError
+
+__all__ = ["load_source"]
+
+CSV_ONLY_KEYS = ("label_columns", "label_column", "feature_columns")
+
+
+def _load_npz(path: Path, section: DataConfig) -> Dataset:
+    where = str(path)
+    for key in CSV_ONLY_KEYS:
+        if getattr(section, key) is not None:
+            raise DataError(
+                f"{where}: [data] {key} applies to CSV files only, not to .npz.", key=key
+            )
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in ("X", "y") if key not in archive.files]
+            if missing:
+                raise DataError(f"{where}: .npz file has no array named {missing[0]!r}.")
+            X, y = archive["X"], archive["y"]
+            names = archive["labels"] if "labels" in archive.files else None
+    except DataError:
+        raise
+    except (OSError, ValueError) as error:
+        raise DataError(f"{where}: cannot read .npz file: {error}.") from None
+    if y.ndim == 2:
+        task = Task.MULTILABEL
+        n_outputs = y.shape[1]
+    elif y.ndim == 1:
+        task = Task.MULTICLASS
+        if not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < 0):
+            raise DataError(f"{where}: a 1-D y must hold class ids 0, 1, ..., K-1.")
+        n_outputs = int(y.max()) + 1 if y.size else 0
+    else:
+        raise DataError(f"{where}: y must be 1-D (class ids) or 2-D (0/1 labels).")
+    if names is not None:
+        labels = tuple(str(name) for name in names.tolist())
+        if len(labels) != n_outputs:
+            raise DataError(f"{where}: 'labels' names {len(labels)} labels, y has {n_outputs}.")
+    else:
+        labels = tuple(f"label_{j}" for j in range(n_outputs))
+    if task is Task.MULTICLASS:
+        y = y.astype(np.int64)
+    return validated_dataset(X, y, task, labels, where)
+
+
+def _parse_float(text: str, column: str, row: int, where: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise DataError(f"{where}: column {column!r}, row {row}: not a number: {text!r}.") from None
+
+
+def _load_csv(path: Path, section: DataConfig) -> Dataset:
+    where = str(path)
+    if section.label_columns is None and section.label_column is None:
+        raise DataError(
+            f"{where}: a CSV source needs [data] label_columns (multi-label) "
+            "or label_column (multi-class)."
+        )
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"{where}: cannot read CSV file: {error}.") from None
+    if not rows:
+        raise DataError(f"{where}: CSV file is empty.")
+    header, body = rows[0], [row for row in rows[1:] if row]
+    index = {name: position for position, name in enumerate(header)}
+    label_names = section.label_columns or (section.label_column,)
+    for name in label_names + (section.feature_columns or ()):
+        if name not in index:
+            raise DataError(f"{where}: no column named {name!r} in the header.")
+    features = section.feature_columns or tuple(n for n in header if n not in label_names)
+    if not features:
+        raise DataError(f"{where}: no feature columns left besides the labels.")
+    for number, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise DataError(
+                f"{where}: line {number} has {len(row)} fields, the header has {len(header)}."
+            )
+    X = np.array(
+        [[_parse_float(row[index[n]], n, i, where) for n in features] for i, row in
+         enumerate(body, start=2)],
+        dtype=np.float64,
+    ).reshape(len(body), len(features))
+    if section.label_columns is not None:
+        y = np.array(
+            [[_parse_float(row[index[n]], n, i, where) for n in section.label_columns]
+             for i, row in enumerate(body, start=2)],
+            dtype=np.float64,
+        ).reshape(len(body), len(section.label_columns))
+        return validated_dataset(X, y, Task.MULTILABEL, section.label_columns, where)
+    values = [row[index[section.label_column]].strip() for row in body]
+    if any(value == "" for value in values):
+        raise DataError(f"{where}: column {section.label_column!r} has empty class names.")
+    try:
+        classes = sorted(set(values), key=float)
+    except ValueError:
+        classes = sorted(set(values))
+    ids = {name: position for position, name in enumerate(classes)}
+    y = np.array([ids[value] for value in values], dtype=np.int64)
+    return validated_dataset(X, y, Task.MULTICLASS, tuple(classes), where)
+
+
+def load_source(section: DataConfig, base_dir: Path) -> Dataset:
+    """Load the study's data: ``builtin:NAME``, or a ``.csv`` / ``.npz`` path.
+
+    Relative paths are resolved against ``base_dir``, the study file's folder.
+    """
+    source = section.source
+    if source.startswith("builtin:"):
+        name = source.removeprefix("builtin:")
+        if name not in BUILTIN_SOURCES:
+            raise DataError(
+                f"[data] source: unknown built-in data set {name!r}; "
+                f"choose one of {sorted(BUILTIN_SOURCES)}."
+            )
+        for key in CSV_ONLY_KEYS:
+            if getattr(section, key) is not None:
+                raise DataError(
+                    f"[data] {key} applies to CSV files only, not to {source}.", key=key
+                )
+        return BUILTIN_SOURCES[name](seed=section.seed)
+    path = Path(source)
+    if not path.is_absolute():
+        path = base_dir / path
+    if not path.is_file():
+        raise DataError(f"{path}: data file not found.")
+    if path.suffix.lower() == ".npz":
+        return _load_npz(path, section)
+    if path.suffix.lower() == ".csv":
+        return _load_csv(path, section)
+    raise DataError(f"{path}: unsupported data file type; use .csv or .npz.")
+

@@ -1,0 +1,219 @@
+"""PR curves of one trained model: over global thresholds (multi-label) or over the
+logit-adjustment strength tau (multi-class), computed from stored scores in one pass.
+
+:func:`curve_thresholds` places a trial's stored thresholds along its exact validation curve;
+:func:`fbeta_thresholds` picks each label's F-beta-optimal threshold; :func:`ranking_front` is
+the PR curve of ranking every (row, label) pair by a score, with tied scores interpolated: applied
+to a true posterior it is the Bayes-optimal micro-averaged curve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sweeper.config import Task
+from sweeper.evaluation._decision import fbeta, predict
+from sweeper.evaluation._metrics import _averaged, _rounded, confusion_counts
+
+__all__ = [
+    "CURVE_POINTS",
+    "PRCurve",
+    "adjustment_curve",
+    "curve_thresholds",
+    "default_tau_grid",
+    "fbeta_thresholds",
+    "pr_curve",
+    "ranking_front",
+]
+
+CURVE_POINTS = 96
+"""Thresholds a trial's stored PR curve is evaluated at (see :func:`curve_thresholds`)."""
+
+
+@dataclass(frozen=True)
+class PRCurve:
+    """Recall and precision of one trained model at each value of a decision parameter.
+
+    ``parameter`` is ``"threshold"`` (multi-label: a global threshold on the scores) or ``"tau"``
+    (multi-class: the strength of the logit adjustment).
+    """
+
+    parameter: str
+    values: tuple[float, ...]
+    recall: tuple[float, ...]
+    precision: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "parameter": self.parameter,
+            "values": _rounded(self.values),
+            "recall": _rounded(self.recall),
+            "precision": _rounded(self.precision),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> PRCurve:
+        return cls(
+            parameter=str(data["parameter"]),
+            values=tuple(data["values"]),
+            recall=tuple(data["recall"]),
+            precision=tuple(data["precision"]),
+        )
+
+
+
+def _ranked(y_true: np.ndarray, scores: np.ndarray):
+    """Every (row, label) pair ranked by decreasing score, grouped by distinct score: per group
+    its score and the cumulative true-positive and predicted counts at its end."""
+    flat = scores.ravel()
+    order = np.argsort(-flat, kind="stable")
+    ranked_scores = flat[order]
+    hits = np.cumsum(y_true.ravel()[order], dtype=np.float64)
+    ends = np.flatnonzero(np.r_[ranked_scores[1:] != ranked_scores[:-1], True])
+    return ranked_scores[ends], hits[ends], (ends + 1).astype(np.float64)
+
+
+
+def curve_thresholds(y_true: np.ndarray, scores: np.ndarray, n_points: int = CURVE_POINTS):
+    """Thresholds spread evenly along the validation PR curve, for a trial's stored curve.
+
+    The exact micro-averaged curve of ``scores`` (one point per distinct score) is walked by its
+    length in the (recall, precision) plane and cut into ``n_points`` equal pieces, so the
+    stored points follow the curve where it bends (a fixed grid of thresholds crowds where scores
+    are dense and skips the high-precision end). The thresholds are score values, increasing.
+    """
+    distinct, tp, predicted = _ranked(y_true, scores)
+    positives = max(float(tp[-1]), 1.0)
+    recall, precision = tp / positives, tp / predicted
+    length = np.r_[0.0, np.cumsum(np.hypot(np.diff(recall), np.diff(precision)))]
+    cuts = np.searchsorted(length, np.linspace(0.0, length[-1], n_points))
+    return np.unique(distinct[np.clip(cuts, 0, distinct.size - 1)])
+
+
+
+def pr_curve(
+    y_true: np.ndarray, scores: np.ndarray, thresholds: Sequence[float], *, average: str
+) -> PRCurve:
+    """Multi-label recall and precision over an increasing sequence of global thresholds.
+
+    One pass over the scores: each score falls into the bin of the highest threshold it reaches
+    (``searchsorted``), the bins are counted per label (all rows, and positive rows), and a
+    cumulative sum from the top gives, at every threshold, the predicted and true-positive counts
+    of ``score >= threshold``. A whole curve costs about as much as one evaluation.
+    """
+    grid = np.asarray(thresholds, dtype=scores.dtype)
+    if np.any(np.diff(grid) <= 0):
+        raise ValueError("`thresholds` must be strictly increasing.")
+    n_labels = scores.shape[1]
+    n_bins = grid.size + 1
+    bins = np.searchsorted(grid, scores, side="right")  # bin b: grid[b-1] <= score < grid[b]
+    flat = (np.arange(n_labels)[None, :] * n_bins + bins).ravel()
+    counts = np.bincount(flat, minlength=n_labels * n_bins).reshape(n_labels, n_bins)
+    hits = np.bincount(flat, weights=y_true.ravel().astype(np.float64),
+                       minlength=n_labels * n_bins).reshape(n_labels, n_bins)
+    # At threshold k (bins k+1 and above): counts of score >= grid[k].
+    predicted = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)
+    tp = np.cumsum(hits[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    positives = y_true.sum(axis=0).astype(np.float64)
+    recall, precision = _averaged(tp, predicted, positives, average)
+    return PRCurve(
+        parameter="threshold",
+        values=tuple(float(t) for t in grid),
+        recall=tuple(recall.tolist()),
+        precision=tuple(precision.tolist()),
+    )
+
+
+
+def default_tau_grid() -> np.ndarray:
+    """Logit-adjustment strengths of a multi-class trial's stored curve: 0 to 3 by 0.1."""
+    return np.round(np.linspace(0.0, 3.0, 31), 6)
+
+
+def adjustment_curve(
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    log_prior: np.ndarray,
+    taus: Sequence[float],
+    *,
+    average: str,
+) -> PRCurve:
+    """Multi-class recall and precision of ``argmax(log p - tau * log prior)`` for each tau."""
+    n_classes = scores.shape[-1]
+    tp, predicted = [], []
+    for tau in taus:
+        decided = predict(scores, Task.MULTICLASS, offset=tau * np.asarray(log_prior))
+        true_positive, false_positive, _ = confusion_counts(y_true, decided, Task.MULTICLASS,
+                                                            n_classes)
+        tp.append(true_positive)
+        predicted.append(true_positive + false_positive)
+    positives = np.bincount(y_true, minlength=n_classes).astype(np.float64)
+    recall, precision = _averaged(
+        np.asarray(tp, np.float64).T, np.asarray(predicted, np.float64).T, positives, average
+    )
+    return PRCurve(
+        parameter="tau",
+        values=tuple(float(t) for t in taus),
+        recall=tuple(recall.tolist()),
+        precision=tuple(precision.tolist()),
+    )
+
+
+
+def fbeta_thresholds(y_true: np.ndarray, scores: np.ndarray, beta: float) -> np.ndarray:
+    """Per label, the threshold that maximises that label's F-beta on these scores.
+
+    For each label the scores are ranked; predicting the top ``k`` gives
+    ``F = (1 + beta^2) TP_k / (beta^2 P + k)``, evaluated at every distinct score. The threshold
+    is the midpoint between the last score predicted positive and the next lower score (half the
+    lowest score when every row is predicted positive), so it is strictly inside (0, 1) and not
+    tuned to one score's float bits. Ties in F go to the higher threshold (fewer positives). A
+    label without positives gets 0.5. ``beta > 1`` favours recall, ``beta < 1`` precision.
+    """
+    if not beta > 0:
+        raise ValueError(f"`beta > 0` must hold, but got {beta=}.")
+    scores = np.asarray(scores, dtype=np.float64)
+    thresholds = np.full(scores.shape[1], 0.5)
+    for label in range(scores.shape[1]):
+        truth = y_true[:, label]
+        positives = float(truth.sum())
+        if positives == 0:
+            continue
+        distinct, tp, predicted = _ranked(truth, scores[:, label])
+        # The first maximum: the highest such threshold.
+        best = int(np.argmax(fbeta(tp / positives, tp / predicted, beta)))
+        below = distinct[best + 1] if best + 1 < distinct.size else 0.0
+        thresholds[label] = (distinct[best] + below) / 2
+    return np.clip(thresholds, 1e-12, 1 - 1e-12)
+
+
+
+def ranking_front(y_true: np.ndarray, scores: np.ndarray, *, tie_steps: int = 1000):
+    """The PR curve of ranking every (row, label) pair by ``scores``, as ``(n, 2)`` points of
+    (micro recall, precision).
+
+    Tied scores are one group that a threshold takes or leaves whole; a tie-break at random
+    reaches, in expectation, the points on the straight line between the group's ends in
+    (true positives, false positives), which is what a model whose scores differ slightly inside
+    the group achieves. Each group larger than one pair is therefore cut into up to
+    ``tie_steps`` steps along that line. With the true posterior as ``scores`` this is the
+    Bayes-optimal curve, and its :func:`hypervolume_2d` the best any model can reach.
+    """
+    _, tp, predicted = _ranked(y_true, scores)
+    positives = float(tp[-1])
+    if positives == 0:
+        raise ValueError("`y_true` has no positive: recall is undefined.")
+    start_tp, start_predicted = np.r_[0.0, tp[:-1]], np.r_[0.0, predicted[:-1]]
+    sizes = predicted - start_predicted
+    steps = np.minimum(sizes, tie_steps).astype(np.int64)
+    group = np.repeat(np.arange(tp.size), steps)
+    # Fraction of each group taken at each of its steps: 1/s, 2/s, ..., 1.
+    position = np.arange(group.size) - np.repeat(np.cumsum(steps) - steps, steps) + 1
+    fraction = position / steps[group]
+    hit = start_tp[group] + fraction * (tp - start_tp)[group]
+    taken = start_predicted[group] + fraction * sizes[group]
+    return np.column_stack([hit / positives, hit / taken])
+

@@ -1,0 +1,107 @@
+"""Decision rules: from a trained model's scores to decisions, written once.
+
+- multi-label: ``score >= threshold``, with one global threshold or one per label;
+- multi-class: the argmax of ``log p - offset``, where ``offset = tau * log prior`` is the post-hoc
+  logit adjustment of Menon et al. (ICLR 2021); ``tau = 0`` is the plain argmax.
+
+Scoring a trial and running an exported model in production both go through :func:`predict`
+(the latter after :func:`probabilities` of its logits). :func:`fbeta` is the one F-beta, and
+:class:`Constraints` the one reading of ``min_precision`` / ``min_recall``: the sampler's
+constraints, the front's feasible points and the export rules all ask it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sweeper.config import Task
+
+__all__ = ["Constraints", "fbeta", "predict", "probabilities", "sigmoid", "softmax"]
+
+
+def sigmoid(logits: Any) -> np.ndarray:
+    """``1 / (1 + exp(-x))`` in float64, written with ``tanh`` so it never overflows."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(logits, dtype=np.float64)))
+
+
+def softmax(logits: Any) -> np.ndarray:
+    """Softmax over the last axis in float64, shifted by the maximum so it never overflows."""
+    logits = np.asarray(logits, dtype=np.float64)
+    exponentials = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
+
+
+def probabilities(logits: Any, task: Task) -> np.ndarray:
+    """A model's scores from its logits: sigmoid per label, or softmax over classes (float32)."""
+    scores = sigmoid(logits) if task == Task.MULTILABEL else softmax(logits)
+    return scores.astype(np.float32)
+
+
+def predict(
+    scores: np.ndarray,
+    task: Task,
+    threshold: float | np.ndarray | None = None,
+    offset: np.ndarray | None = None,
+) -> np.ndarray:
+    """Decisions from scores (probabilities): ``scores >= threshold`` per label, or the class
+    with the largest ``log p - offset``.
+
+    ``threshold`` is a scalar or one value per label (multi-label only). ``offset`` is one value
+    per class (multi-class only; ``None`` is the plain argmax).
+    """
+    if task == Task.MULTILABEL:
+        if threshold is None:
+            raise ValueError("a multi-label decision needs a threshold.")
+        return scores >= np.asarray(threshold, dtype=scores.dtype)
+    if offset is None:
+        return np.argmax(scores, axis=-1)
+    # Probabilities that underflowed to 0 stay the least likely class, without log(0) warnings.
+    log_p = np.log(np.maximum(scores.astype(np.float64), np.finfo(np.float64).tiny))
+    return np.argmax(log_p - np.asarray(offset, dtype=np.float64), axis=-1)
+
+
+
+def fbeta(recall: Any, precision: Any, beta: float = 1.0) -> Any:
+    """``(1 + b^2) P R / (b^2 P + R)``, 0 where both are 0; scalars or arrays.
+
+    ``beta > 1`` favours recall, ``beta < 1`` precision; ``beta = 1`` is F1.
+    """
+    recall = np.asarray(recall, dtype=np.float64)
+    precision = np.asarray(precision, dtype=np.float64)
+    weight = beta**2
+    denominator = weight * precision + recall
+    value = np.divide(
+        (1 + weight) * precision * recall, denominator,
+        out=np.zeros(np.broadcast(recall, precision).shape), where=denominator > 0,
+    )
+    return float(value) if value.ndim == 0 else value
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Floors on validation precision and recall (``None``: no floor)."""
+
+    min_precision: float | None = None
+    min_recall: float | None = None
+
+    def violations(self, recall: float, precision: float) -> dict[str, float]:
+        """Per floor, how far below it a point is, in Optuna's convention (feasible <= 0)."""
+        found = {}
+        if self.min_precision is not None:
+            found["min_precision"] = self.min_precision - precision
+        if self.min_recall is not None:
+            found["min_recall"] = self.min_recall - recall
+        return found
+
+    def feasible(self, recall: Any, precision: Any) -> np.ndarray:
+        """Whether each point meets every floor: exactly where :meth:`violations` are <= 0."""
+        recall, precision = np.asarray(recall), np.asarray(precision)
+        meets = np.ones(np.broadcast(recall, precision).shape, dtype=bool)
+        if self.min_precision is not None:
+            meets &= self.min_precision - precision <= 0
+        if self.min_recall is not None:
+            meets &= self.min_recall - recall <= 0
+        return meets

@@ -1,0 +1,141 @@
+"""The exported JSON document of one operating point, checked against its schema.
+
+The schema ships with the package (``schema.json``) and is checked both when a document is
+written and when it is read. An operating point is a trial at its own decision or at a point of
+its stored curve (chosen by :func:`sweeper.study.select_point`), so an export may keep a trial's
+weights and choose another threshold.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+
+from sweeper.config import Split, Task
+from sweeper.errors import ExportError
+from sweeper.files import write_text_atomic
+from sweeper.study import OperatingPoint, StudyInfo, TrialRecord, redact
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "export_document",
+    "export_schema",
+    "validate_export",
+    "write_export",
+]
+
+SCHEMA_VERSION = 1
+
+
+@cache
+def export_schema() -> dict[str, Any]:
+    """The JSON Schema every exported document satisfies."""
+    text = resources.files("sweeper.export").joinpath("schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def validate_export(document: Any, where: str) -> None:
+    """Raise :class:`~sweeper.errors.ExportError` naming the first schema violation."""
+    errors = list(jsonschema.Draft202012Validator(export_schema()).iter_errors(document))
+    # A field's own error ("task" is not one of ...) says more than the task/weights pairing.
+    direct = [e for e in errors if e.validator != "oneOf" or e.absolute_path]
+    error = jsonschema.exceptions.best_match(direct or errors)
+    if error is not None:
+        location = "/".join(str(part) for part in error.absolute_path) or "(top level)"
+        raise ExportError(f"{where}: invalid export at {location}: {error.message}")
+
+
+def _figures(point: OperatingPoint, split: Split) -> dict[str, Any]:
+    """Figures at the point: a trial's own rule has per-label figures, a curve point has not."""
+    if point.index is None:
+        return point.record.evaluation(split).to_dict()
+    recall, precision = point.figures(split)
+    return {"recall": recall, "precision": precision, "f1": point.f1(split)}
+
+
+def export_document(
+    point: OperatingPoint | TrialRecord,
+    info: StudyInfo,
+    *,
+    study_name: str,
+    storage_url: str,
+) -> dict[str, Any]:
+    """The JSON document of one operating point (a record: its own rule); see the schema."""
+    if isinstance(point, TrialRecord):
+        point = OperatingPoint(point)
+    record = point.record
+    candidate = record.candidate
+    multilabel = info.task == Task.MULTILABEL
+    weight_key = "pos_weight" if multilabel else "class_weight"
+    multipliers = None
+    if candidate.multipliers is not None:
+        per_label = candidate.label_multipliers(np.asarray(info.train_counts))
+        multipliers = {
+            "mode": candidate.multiplier_mode,
+            "values": list(candidate.multipliers),
+            "label_multipliers": per_label.tolist(),
+        }
+    threshold = point.threshold
+    if isinstance(threshold, tuple):
+        threshold = list(threshold)
+    threshold_rule = None
+    if multilabel:
+        threshold_rule = {
+            "rule": "curve" if point.index is not None else candidate.threshold_rule or "global",
+            "fbeta": candidate.fbeta if point.index is None else None,
+        }
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "task": info.task.value,
+        "labels": list(info.labels),
+        weight_key: list(record.weights),
+        "weights": {
+            "family": candidate.family,
+            "exponent": candidate.exponent,
+            "beta": candidate.beta,
+            "normalisation": candidate.normalisation,
+            "multipliers": multipliers,
+            "class_weighting": candidate.class_weighting,
+            "cost_matrix": None if record.cost_matrix is None else [
+                list(row) for row in record.cost_matrix
+            ],
+        },
+        "decision": "threshold" if multilabel else "argmax",
+        "threshold": threshold,
+        "threshold_rule": threshold_rule,
+        "logit_adjustment": None if multilabel else {
+            "tau": point.tau, "log_prior": info.log_prior().tolist(),
+        },
+        "metrics": {
+            "average": info.average,
+            **{split.value: _figures(point, split) for split in Split},
+        },
+        "study": {"name": study_name, "storage": redact(storage_url)},
+        "trial": record.number,
+        "data": {
+            "fingerprint": info.fingerprint,
+            "source": info.source,
+            "train_counts": list(info.train_counts),
+            "n_train": info.n_train,
+        },
+        "training": {"seed": info.seed, "model": info.model},
+    }
+    validate_export(document, "export")
+    return document
+
+
+def write_export(document: dict[str, Any], path: str | Path) -> Path:
+    """Validate and write ``document`` atomically."""
+    validate_export(document, str(path))
+    try:
+        return write_text_atomic(path, json.dumps(document, indent=2) + "\n")
+    except OSError as error:
+        raise ExportError(f"{path}: cannot write: {error}.") from None
+
+

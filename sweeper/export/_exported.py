@@ -1,0 +1,129 @@
+"""An exported document read back: what production training needs from it.
+
+:func:`load_export` reads and validates a JSON file; :meth:`ExportedWeights.from_document` does
+the same for a document in memory (what :meth:`sweeper.SweepResult.export` returns). Its
+:meth:`~ExportedWeights.loss` is the Keras loss to compile a production model with, and its
+:meth:`~ExportedWeights.decide` applies the trial's decision rule to that model's logits, through
+the same :func:`~sweeper.evaluation.predict` that scored the trial.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sweeper.config import Task
+from sweeper.errors import ExportError
+from sweeper.evaluation import predict, probabilities
+from sweeper.export._document import validate_export
+
+__all__ = ["ExportedWeights", "load_export"]
+
+
+@dataclass(frozen=True)
+class ExportedWeights:
+    """An exported operating point: weights, decision rule, and the figures it reached."""
+
+    task: Task
+    labels: tuple[str, ...]
+    weights: tuple[float, ...]
+    threshold: float | tuple[float, ...] | None
+    validation: dict[str, Any]
+    test: dict[str, Any]
+    document: dict[str, Any]
+    tau: float = 0.0
+    """Multi-class logit-adjustment strength (0: the plain argmax)."""
+    log_prior: tuple[float, ...] | None = None
+    class_weighting: str | None = None
+    cost_matrix: tuple[tuple[float, ...], ...] | None = None
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any], where: str = "export") -> ExportedWeights:
+        """Validate ``document`` against the schema and read it."""
+        validate_export(document, where)
+        threshold = document["threshold"]
+        adjustment = document.get("logit_adjustment") or {}
+        weights = document["weights"]
+        cost_matrix = weights.get("cost_matrix")
+        return cls(
+            task=Task(document["task"]),
+            labels=tuple(document["labels"]),
+            weights=tuple(document.get("pos_weight") or document["class_weight"]),
+            threshold=tuple(threshold) if isinstance(threshold, list) else threshold,
+            validation=document["metrics"]["validation"],
+            test=document["metrics"]["test"],
+            document=document,
+            tau=float(adjustment.get("tau", 0.0)),
+            log_prior=tuple(adjustment["log_prior"]) if adjustment else None,
+            class_weighting=weights.get("class_weighting"),
+            cost_matrix=None if cost_matrix is None else tuple(tuple(r) for r in cost_matrix),
+        )
+
+    @property
+    def trial(self) -> int:
+        return int(self.document["trial"])
+
+    def summary(self) -> str:
+        """One line: the trial, its decision and its figures on validation and test."""
+        rule = self.document.get("threshold_rule") or {}
+        if self.task == Task.MULTICLASS:
+            decision = f"tau={self.tau:.2f}"
+        elif isinstance(self.threshold, tuple):
+            decision = f"per-label thresholds (F{rule.get('fbeta') or 1:.2g})"
+        else:
+            decision = f"threshold {self.threshold:.3f}"
+        if rule.get("rule") == "curve":
+            decision += " (a point of its curve)"
+        return (
+            f"trial {self.trial} at {decision}, validation recall "
+            f"{self.validation['recall']:.3f}, precision {self.validation['precision']:.3f}; "
+            f"test recall {self.test['recall']:.3f}, precision {self.test['precision']:.3f}"
+        )
+
+    def loss(self):
+        """The Keras loss to compile the production model with (its last layer outputs logits).
+
+        Multi-label: :class:`~sweeper.training.WeightedBinaryCrossentropy` with ``pos_weight``;
+        multi-class: :class:`~sweeper.training.WeightedSparseCategoricalCrossentropy` with
+        ``class_weight`` (true-class weighting), or
+        :class:`~sweeper.training.CostSensitiveSparseCategoricalCrossentropy` with the matrix of
+        the predicted-class or cost-matrix weighting; integer class ids as targets.
+        """
+        from sweeper import training
+        from sweeper.search import multiclass_loss_weights
+
+        if self.task == Task.MULTILABEL:
+            return training.WeightedBinaryCrossentropy(pos_weight=list(self.weights))
+        if self.class_weighting in (None, "true_class"):
+            return training.WeightedSparseCategoricalCrossentropy(class_weight=list(self.weights))
+        matrix = multiclass_loss_weights(
+            np.asarray(self.weights), self.class_weighting, self.cost_matrix
+        )
+        return training.CostSensitiveSparseCategoricalCrossentropy(matrix)
+
+    def decide(self, logits: np.ndarray) -> np.ndarray:
+        """Decisions from the production model's logits: 0/1 per label at the threshold(s), or
+        class ids (``argmax(log p - tau * log_prior)``)."""
+        scores = probabilities(np.asarray(logits), self.task)
+        if self.task == Task.MULTILABEL:
+            return predict(scores, self.task, threshold=self.threshold).astype(np.int8)
+        offset = None
+        if self.log_prior is not None and self.tau != 0:
+            offset = self.tau * np.asarray(self.log_prior)
+        return predict(scores, self.task, offset=offset)
+
+
+def load_export(path: str | Path) -> ExportedWeights:
+    """Read and validate an exported JSON file."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExportError(f"{path}: export file not found.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ExportError(f"{path}: cannot read export: {error}.") from None
+    return ExportedWeights.from_document(document, str(path))

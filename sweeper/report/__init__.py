@@ -1,0 +1,52 @@
+"""The report: a data object with a structured verdict, then a table, figures and a page."""
+
+from __future__ import annotations
+
+from sweeper.report._figures import (
+    importance_figure,
+    pareto_figure,
+    per_label_figure,
+    pr_curve_figure,
+    weights_figure,
+)
+from sweeper.report._page import (
+    artifact_store,
+    attach_report,
+    report_html,
+    write_html,
+    write_json,
+)
+from sweeper.report._report import (
+    BASELINE_NAMES,
+    GAIN_MARGIN,
+    BaselineSummary,
+    FrontPoint,
+    FrontReport,
+    Verdict,
+    build_report,
+)
+from sweeper.report._table import TABLE_ROWS, format_table, front_rows, table_html
+
+__all__ = [
+    "BASELINE_NAMES",
+    "GAIN_MARGIN",
+    "TABLE_ROWS",
+    "BaselineSummary",
+    "FrontPoint",
+    "FrontReport",
+    "Verdict",
+    "artifact_store",
+    "attach_report",
+    "build_report",
+    "format_table",
+    "front_rows",
+    "importance_figure",
+    "pareto_figure",
+    "per_label_figure",
+    "pr_curve_figure",
+    "report_html",
+    "table_html",
+    "weights_figure",
+    "write_html",
+    "write_json",
+]

@@ -1,0 +1,152 @@
+"""The report's figures, as plotly figure objects built from a :class:`FrontReport`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sweeper.config import Split, Task
+from sweeper.report._report import BASELINE_NAMES, FrontReport
+from sweeper.report._table import weight_summary
+from sweeper.study import OperatingPoint
+
+__all__ = [
+    "importance_figure",
+    "pareto_figure",
+    "per_label_figure",
+    "pr_curve_figure",
+    "weights_figure",
+]
+
+
+def _hover(point: OperatingPoint, split: str) -> str:
+    recall, precision = point.figures(split)
+    record = point.record
+    return (
+        f"trial {record.number}<br>{split} recall {recall:.3f}, precision {precision:.3f}<br>"
+        f"decision {point.decision_summary()}<br>"
+        f"{record.candidate.family_summary()}, {record.candidate.normalisation}<br>"
+        f"weights {weight_summary(record.weights)}"
+    )
+
+
+def pareto_figure(report: FrontReport):
+    """Validation (left) and test (right): every trial at its own rule in grey, the front as a
+    staircase, and each baseline's whole curve dashed."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("validation", "test"),
+                           shared_yaxes=True)
+    own = [OperatingPoint(r) for r in report.records]
+    dashes = ("dash", "dot", "dashdot")
+    colors = {Split.VALIDATION: "#1f77b4", Split.TEST: "#d62728"}
+    for column, split in enumerate(Split, 1):
+        color = colors[split]
+        figure.add_trace(go.Scatter(
+            x=[p.figures(split)[0] for p in own], y=[p.figures(split)[1] for p in own],
+            mode="markers", name=f"all trials ({split})", marker={"color": "lightgray", "size": 5},
+            text=[_hover(p, split) for p in own], hoverinfo="text",
+        ), row=1, col=column)
+        for dash, (name, record) in zip(dashes, report.baselines.items(), strict=False):
+            curve = record.curve(split)
+            figure.add_trace(go.Scatter(
+                x=list(curve.recall), y=list(curve.precision), mode="lines",
+                name=f"baseline {BASELINE_NAMES.get(name, name)} ({split})",
+                line={"dash": dash, "color": "#555", "width": 1.5},
+                text=[f"{curve.parameter} {v:.3f}" for v in curve.values],
+                hoverinfo="text+x+y",
+            ), row=1, col=column)
+        figure.add_trace(go.Scatter(
+            x=[p.figures(split)[0] for p in report.front],
+            y=[p.figures(split)[1] for p in report.front],
+            mode="lines+markers", name=f"front ({split})", line={"shape": "hv", "color": color},
+            text=[_hover(p, split) for p in report.front], hoverinfo="text",
+        ), row=1, col=column)
+        figure.update_xaxes(title_text=f"recall ({report.info.average})", range=[0, 1.02],
+                            row=1, col=column)
+    figure.update_yaxes(title_text=f"precision ({report.info.average})", range=[0, 1.02],
+                        row=1, col=1)
+    figure.update_layout(title="Recall / precision Pareto front", template="plotly_white",
+                         height=480)
+    return figure
+
+
+def pr_curve_figure(report: FrontReport):
+    """The chosen trial's recall and precision at every stored threshold, both splits."""
+    import plotly.graph_objects as go
+
+    record = report.chosen.record
+    figure = go.Figure()
+    for split in Split:
+        curve = record.curve(split)
+        if curve is None:
+            continue
+        figure.add_trace(go.Scatter(
+            x=list(curve.recall), y=list(curve.precision), mode="lines+markers",
+            name=f"trial {record.number} ({split})",
+            text=[f"{curve.parameter} {t:.4f}" for t in curve.values], hoverinfo="text+x+y",
+        ))
+    title = f"PR curve of trial {record.number} (best validation F1 on the front)"
+    if report.info.task == Task.MULTICLASS:
+        title += ": over the logit-adjustment strength tau"
+    figure.update_layout(title=title, template="plotly_white", height=420,
+                         xaxis={"title": "recall", "range": [0, 1.02]},
+                         yaxis={"title": "precision", "range": [0, 1.02]})
+    return figure
+
+
+def per_label_figure(report: FrontReport):
+    """Per-label recall and precision of each front trial: which rare labels each sacrifices."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    kind = report.info.task.unit
+    trials = report.front_trials()
+    rows = [f"trial {r.number}" for r in trials]
+    figure = make_subplots(rows=1, cols=2, subplot_titles=(f"validation recall per {kind}",
+                                                           f"validation precision per {kind}"))
+    for column, values in (
+        (1, [list(r.validation.per_label_recall) for r in trials]),
+        (2, [list(r.validation.per_label_precision) for r in trials]),
+    ):
+        figure.add_trace(go.Heatmap(
+            z=values,
+            x=list(report.info.labels), y=rows, zmin=0, zmax=1, colorscale="Viridis",
+            showscale=column == 2,
+        ), row=1, col=column)
+    figure.update_layout(template="plotly_white", height=max(300, 22 * len(rows) + 160))
+    return figure
+
+
+def weights_figure(report: FrontReport):
+    """Each front trial's weight vector against the training frequency of its labels."""
+    import plotly.graph_objects as go
+
+    frequencies = report.label_frequencies()
+    order = np.argsort(frequencies)
+    figure = go.Figure()
+    for record in report.front_trials():
+        figure.add_trace(go.Scatter(
+            x=[frequencies[i] for i in order], y=[record.weights[i] for i in order],
+            mode="lines+markers", name=f"trial {record.number}",
+            text=[report.info.labels[i] for i in order], hoverinfo="text+x+y",
+        ))
+    weight_name = "pos_weight" if report.info.task == Task.MULTILABEL else "class weight"
+    figure.update_layout(title=f"{weight_name} against label frequency (front trials)",
+                         template="plotly_white", height=420,
+                         xaxis={"title": "training frequency", "type": "log"},
+                         yaxis={"title": weight_name, "type": "log"})
+    return figure
+
+
+def importance_figure(report: FrontReport):
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for objective, scores in report.importances.items():
+        figure.add_trace(go.Bar(x=list(scores), y=list(scores.values()), name=objective))
+    figure.update_layout(title="Parameter importance per objective (PED-ANOVA)",
+                         template="plotly_white", height=360, barmode="group",
+                         yaxis={"title": "importance"})
+    return figure
+

@@ -1,0 +1,114 @@
+"""The report written out: a self-contained HTML page (plotly's JavaScript inlined once, so it
+opens offline), the JSON facts, and the page attached to the study for the dashboard."""
+
+from __future__ import annotations
+
+import html
+import json
+import warnings
+from pathlib import Path
+
+import optuna
+
+from sweeper.config import Split
+from sweeper.errors import SweeperError
+from sweeper.files import write_text_atomic
+from sweeper.report._figures import (
+    importance_figure,
+    pareto_figure,
+    per_label_figure,
+    pr_curve_figure,
+    weights_figure,
+)
+from sweeper.report._report import BASELINE_NAMES, FrontReport
+
+__all__ = ["artifact_store", "attach_report", "report_html", "write_html", "write_json"]
+
+
+def write_json(report: FrontReport, path: str | Path) -> Path:
+    try:
+        return write_text_atomic(path, json.dumps(report.to_dict(), indent=2) + "\n")
+    except OSError as error:
+        raise SweeperError(f"{path}: cannot write: {error}.") from None
+
+
+
+def _facts_table(report: FrontReport) -> str:
+    info = report.info
+    counts = ", ".join(f"{label}: {count}" for label, count in
+                       zip(info.labels, info.train_counts, strict=True))
+    states = ", ".join(f"{state.lower()} {count}" for state, count in report.trial_states.items())
+    rows = [
+        ("task", f"{info.task}, {len(info.labels)} labels, {info.average} average"),
+        ("data", f"{info.source} (fingerprint {info.fingerprint})"),
+        ("rows", f"train {info.n_train}, validation {info.n_validation}, test {info.n_test}"),
+        ("training counts", counts),
+        ("trials", states),
+        ("training time", f"{report.training_seconds:.1f} s"),
+        ("hypervolume", f"validation {report.hypervolume(Split.VALIDATION):.4f}, "
+                        f"test {report.hypervolume(Split.TEST):.4f}"),
+        *(
+            (f"baseline: {BASELINE_NAMES.get(name, name)}",
+             f"hypervolume validation "
+             f"{report.baseline_hypervolume(name, Split.VALIDATION):.4f}, "
+             f"test {report.baseline_hypervolume(name, Split.TEST):.4f}")
+            for name in report.baselines
+        ),
+        ("verdict", report.verdict.message),
+    ]
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+                    for k, v in rows)
+    return f'<table id="facts">{cells}</table>'
+
+
+
+def report_html(report: FrontReport) -> str:
+    """The whole report as one self-contained HTML page."""
+    from plotly.offline import get_plotlyjs
+
+    sections = [("pareto", pareto_figure(report)), ("pr-curve", pr_curve_figure(report)),
+                ("per-label", per_label_figure(report)), ("weights", weights_figure(report))]
+    if report.importances:
+        sections.append(("importances", importance_figure(report)))
+    plots = "\n".join(
+        f'<section id="{name}">'
+        f"{figure.to_html(full_html=False, include_plotlyjs=False, div_id=f'{name}-plot')}"
+        "</section>"
+        for name, figure in sections
+    )
+    title = html.escape(f"{report.study_name}: class-weight sweep")
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{title}</title><script type='text/javascript'>{get_plotlyjs()}</script>"
+        "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
+        "th,td{text-align:left;padding:2px 10px;border-bottom:1px solid #ddd}</style>"
+        f"</head><body><h1>{title}</h1>{_facts_table(report)}{plots}</body></html>"
+    )
+
+
+def write_html(report: FrontReport, path: str | Path) -> Path:
+    """Write :func:`report_html` atomically."""
+    try:
+        return write_text_atomic(path, report_html(report))
+    except OSError as error:
+        raise SweeperError(f"{path}: cannot write: {error}.") from None
+
+
+def artifact_store(folder: str | Path):
+    """Optuna's file-system artifact store in ``folder`` (created if missing)."""
+    from optuna.artifacts import FileSystemArtifactStore
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return FileSystemArtifactStore(base_path=str(folder))
+
+
+def attach_report(study: optuna.Study, path: str | Path, folder: str | Path) -> str:
+    """Upload the HTML report as a study artifact, so the dashboard opens it; returns its id."""
+    from optuna.artifacts import upload_artifact
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return upload_artifact(
+            artifact_store=artifact_store(folder), file_path=str(path), study_or_trial=study,
+            mimetype="text/html",
+        )

@@ -1,0 +1,337 @@
+"""The report's data: a study's front, baselines and verdict, computed once.
+
+:class:`FrontReport` holds everything the table, the JSON and the HTML page show: the validation
+front of operating points (a trial at its own decision rule or at a point of its stored curve,
+:mod:`sweeper.study`) with their test figures, the baselines and the :class:`Verdict` on whether
+the searched weights beat them, the chosen trial (the front's best validation F1), parameter
+importances for both objectives, and the study's facts. The renderers only format it, so tests
+check this data object, and what a browser draws, rather than pixels.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from sweeper.config import Split
+from sweeper.evaluation import Constraints, Evaluation
+from sweeper.study import (
+    METRIC_NAMES,
+    OperatingPoint,
+    StudyInfo,
+    TrialRecord,
+    finished_records,
+    front_hypervolume,
+    load_baselines,
+    operating_points,
+    validation_front,
+)
+
+__all__ = [
+    "BASELINE_NAMES",
+    "GAIN_MARGIN",
+    "BaselineSummary",
+    "FrontPoint",
+    "FrontReport",
+    "Verdict",
+    "build_report",
+]
+
+
+BASELINE_NAMES = {
+    "unweighted": "unweighted",
+    "neg_pos": "pos_weight = neg/pos",
+    "sklearn_balanced": "sklearn balanced",
+}
+GAIN_MARGIN = 0.005
+"""The front must beat the best baseline's test hypervolume by this share to count as a gain."""
+
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the searched weights beat the baselines, as data, and as one honest sentence.
+
+    A gain counts only above :data:`GAIN_MARGIN` of the best baseline's test hypervolume.
+    """
+
+    front_hypervolume: float
+    """Test hypervolume of the validation front."""
+    best_baseline: str | None
+    """The baseline with the largest test hypervolume (``None``: no baselines yet)."""
+    baseline_hypervolume: float | None
+
+    @classmethod
+    def judge(cls, front: float, baselines: dict[str, float]) -> Verdict:
+        if not baselines:
+            return cls(front, None, None)
+        name = max(baselines, key=lambda n: baselines[n])
+        return cls(front, name, baselines[name])
+
+    @property
+    def gain(self) -> float | None:
+        """The front's test hypervolume relative to the best baseline's, minus 1."""
+        if self.baseline_hypervolume is None or self.baseline_hypervolume == 0:
+            return None
+        return self.front_hypervolume / self.baseline_hypervolume - 1
+
+    @property
+    def weighting_pays(self) -> bool:
+        """True when the front beats every baseline by more than the margin."""
+        return self.gain is not None and self.gain > GAIN_MARGIN
+
+    @property
+    def message(self) -> str:
+        if self.best_baseline is None:
+            return "no baselines yet: they are trained with the study's first batch."
+        label = BASELINE_NAMES.get(self.best_baseline, self.best_baseline)
+        change = f"{100 * (self.gain or 0.0):+.1f}%"
+        if self.weighting_pays:
+            return (
+                f"The searched weights beat every baseline: test hypervolume "
+                f"{self.front_hypervolume:.4f} against {self.baseline_hypervolume:.4f} for the "
+                f"best baseline ({label}), {change}."
+            )
+        advice = (
+            "train unweighted and tune the threshold" if self.best_baseline == "unweighted"
+            else f"the {label} rule with a tuned threshold is as good"
+        )
+        return (
+            f"Weighting buys nothing here: the {label} baseline's test hypervolume "
+            f"{self.baseline_hypervolume:.4f} matches or beats the front's "
+            f"{self.front_hypervolume:.4f} ({change}); {advice}."
+        )
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "weighting_pays": self.weighting_pays,
+            "front_hypervolume": self.front_hypervolume,
+            "best_baseline": self.best_baseline,
+            "baseline_hypervolume": self.baseline_hypervolume,
+            "gain": self.gain,
+            "margin": GAIN_MARGIN,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class FrontPoint:
+    """One point of the front, as plain values: a trial at a decision, and its figures."""
+
+    trial: int
+    decision: str
+    """``0.412``, ``per-label F2``, ``tau=0.80``; ``*`` marks a point of the trial's curve."""
+    threshold: float | tuple[float, ...] | None
+    tau: float | None
+    from_curve: bool
+    validation_recall: float
+    validation_precision: float
+    test_recall: float
+    test_precision: float
+    family: str
+    normalisation: str
+    weights: tuple[float, ...]
+    candidate: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def of(cls, point: OperatingPoint) -> FrontPoint:
+        record = point.record
+        return cls(
+            trial=record.number,
+            decision=point.decision_summary(),
+            threshold=point.threshold,
+            tau=point.tau,
+            from_curve=point.index is not None,
+            validation_recall=point.validation[0],
+            validation_precision=point.validation[1],
+            test_recall=point.test[0],
+            test_precision=point.test[1],
+            family=record.candidate.family_summary(),
+            normalisation=record.candidate.normalisation,
+            weights=record.weights,
+            candidate=record.candidate.to_dict(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report JSON's row."""
+        return {
+            "trial": self.trial,
+            "decision": self.decision,
+            "threshold": self.threshold,
+            "tau": self.tau,
+            "from_curve": self.from_curve,
+            "candidate": self.candidate,
+            "weights": list(self.weights),
+            "validation": {
+                "recall": self.validation_recall, "precision": self.validation_precision,
+            },
+            "test": {"recall": self.test_recall, "precision": self.test_precision},
+        }
+
+
+@dataclass(frozen=True)
+class BaselineSummary:
+    """A baseline as data: its weights, its whole curve's hypervolume, its default point."""
+
+    name: str
+    weights: tuple[float, ...]
+    hypervolume: dict[Split, float]
+    default_decision: dict[Split, Evaluation]
+    """Figures at 0.5 (multi-label) or the plain argmax (multi-class)."""
+
+    @property
+    def label(self) -> str:
+        return BASELINE_NAMES.get(self.name, self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "weights": list(self.weights),
+            "hypervolume": {split.value: value for split, value in self.hypervolume.items()},
+            "default_decision": {
+                split.value: evaluation.to_dict()
+                for split, evaluation in self.default_decision.items()
+            },
+        }
+
+
+@dataclass(frozen=True)
+class FrontReport:
+    """A study's recall/precision front on validation, with test figures beside it."""
+
+    study_name: str
+    info: StudyInfo
+    records: tuple[TrialRecord, ...]
+    """Every complete trial, in trial order."""
+    front: tuple[OperatingPoint, ...]
+    """The validation Pareto front of the operating points that meet the study's constraints
+    (all of them if none does), from high recall to high precision."""
+    chosen: OperatingPoint
+    """The front point with the best validation F1: its trial's PR curve is drawn."""
+    importances: dict[str, dict[str, float]]
+    """Per objective, each parameter's importance (Optuna's PED-ANOVA); empty if too few trials."""
+    trial_states: dict[str, int]
+    training_seconds: float
+    baselines: dict[str, TrialRecord] = field(default_factory=dict)
+    """The study's baselines by name (empty until its first batch has run)."""
+
+    def hypervolume(self, split: Split) -> float:
+        """Area under the front's staircase on ``split`` (reference point recall 0, precision 0)."""
+        return front_hypervolume(self.front, split)
+
+    def baseline_hypervolume(self, name: str, split: Split) -> float:
+        """A baseline's whole curve (and default point) on ``split``: threshold tuning alone."""
+        return front_hypervolume(operating_points([self.baselines[name]]), split)
+
+    def front_points(self) -> list[FrontPoint]:
+        """The front as plain rows (what the table, the JSON and a DataFrame show)."""
+        return [FrontPoint.of(point) for point in self.front]
+
+    def baseline_summaries(self) -> list[BaselineSummary]:
+        """Each baseline's weights, curve hypervolumes and figures at its default decision."""
+        return [
+            BaselineSummary(
+                name=name,
+                weights=record.weights,
+                hypervolume={split: self.baseline_hypervolume(name, split) for split in Split},
+                default_decision={split: record.evaluation(split) for split in Split},
+            )
+            for name, record in self.baselines.items()
+        ]
+
+    def front_trials(self) -> list[TrialRecord]:
+        """The distinct trials on the front, in front order."""
+        return list({id(p.record): p.record for p in self.front}.values())
+
+    @property
+    def verdict(self) -> Verdict:
+        """Does the searched front beat every baseline on test? (:class:`Verdict`)"""
+        baselines = {name: self.baseline_hypervolume(name, Split.TEST) for name in self.baselines}
+        return Verdict.judge(self.hypervolume(Split.TEST), baselines)
+
+    def label_frequencies(self) -> list[float]:
+        """Training frequency of each label (multi-label) or class share (multi-class)."""
+        return [count / self.info.n_train for count in self.info.train_counts]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "study": self.study_name,
+            "task": self.info.task.value,
+            "average": self.info.average,
+            "labels": list(self.info.labels),
+            "train_counts": list(self.info.train_counts),
+            "n_train": self.info.n_train,
+            "n_validation": self.info.n_validation,
+            "n_test": self.info.n_test,
+            "data_fingerprint": self.info.fingerprint,
+            "data_source": self.info.source,
+            "trial_states": self.trial_states,
+            "feasible_trials": sum(r.feasible for r in self.records),
+            "training_seconds": self.training_seconds,
+            "hypervolume": {split.value: self.hypervolume(split) for split in Split},
+            "baselines": {
+                summary.name: summary.to_dict() for summary in self.baseline_summaries()
+            },
+            "verdict": self.verdict.to_dict(),
+            "chosen_trial": self.chosen.record.number,
+            "importances": self.importances,
+            "front": [point.to_dict() for point in self.front_points()],
+        }
+
+
+
+def _importances(study: optuna.Study, n_complete: int) -> dict[str, dict[str, float]]:
+    if n_complete < 4:
+        return {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # It reminds that it favours low targets: the targets below are negated for that.
+        warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes")
+        evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+        result = {}
+        for index, name in enumerate(METRIC_NAMES):
+            try:
+                scores = optuna.importance.get_param_importances(
+                    study, evaluator=evaluator, target=lambda t, i=index: -t.values[i]
+                )
+            except (ValueError, RuntimeError):
+                return {}  # e.g. every parameter constant so far
+            result[name] = {param: float(value) for param, value in scores.items()}
+    return result
+
+
+
+def build_report(
+    study: optuna.Study,
+    info: StudyInfo,
+    *,
+    constraints: Constraints = Constraints(),
+) -> FrontReport:
+    """Gather the complete trials, their front and the baselines; an error if none finished.
+
+    ``constraints`` are the study's: the front keeps the points that meet them on validation
+    (all points, if none does).
+    """
+    records = finished_records(study)
+    front = tuple(validation_front(
+        records, min_precision=constraints.min_precision, min_recall=constraints.min_recall
+    ))
+    chosen = max(front, key=lambda p: (p.f1(), p.validation[0]))
+    states = Counter(trial.state.name for trial in study.get_trials(deepcopy=False))
+    return FrontReport(
+        study_name=study.study_name,
+        info=info,
+        records=tuple(records),
+        front=front,
+        chosen=chosen,
+        importances=_importances(study, len(records)),
+        trial_states=dict(sorted(states.items())),
+        training_seconds=float(sum(r.train_seconds for r in records)),
+        baselines=load_baselines(study),
+    )

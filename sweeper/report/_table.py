@@ -1,0 +1,109 @@
+"""The front as a table: fixed-width text for the terminal, HTML for Jupyter.
+
+Both render the same rows (:func:`front_rows`). A decision marked ``*`` is a point of the trial's
+stored curve rather than its own searched rule: the same trained weights at another threshold
+(or tau), no retraining needed.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+
+import numpy as np
+
+from sweeper.config import Split
+from sweeper.report._report import BASELINE_NAMES, FrontReport
+from sweeper.study import OperatingPoint
+
+__all__ = ["TABLE_ROWS", "format_table", "front_rows", "table_html", "weight_summary"]
+
+TABLE_ROWS = 20
+"""At most this many front points in a table, spread along the front (the JSON has them all)."""
+HEADER = ("trial", "val R", "val P", "test R", "test P", "decision", "family", "norm", "weights")
+
+
+def weight_summary(weights: tuple[float, ...]) -> str:
+    return f"{min(weights):.3g}..{max(weights):.3g}"
+
+
+def _shown(front: tuple[OperatingPoint, ...]) -> list[OperatingPoint]:
+    points = list(front)
+    if len(points) > TABLE_ROWS:
+        keep = np.unique(np.linspace(0, len(points) - 1, TABLE_ROWS).round().astype(int))
+        points = [points[i] for i in keep]
+    return points
+
+
+def front_rows(report: FrontReport) -> list[list[str]]:
+    """The cells of each shown front point, in :data:`HEADER` order."""
+    rows = []
+    for point in _shown(report.front):
+        record = point.record
+        rows.append([
+            str(record.number),
+            f"{point.validation[0]:.3f}",
+            f"{point.validation[1]:.3f}",
+            f"{point.test[0]:.3f}",
+            f"{point.test[1]:.3f}",
+            point.decision_summary(),
+            record.candidate.family_summary(),
+            record.candidate.normalisation,
+            weight_summary(record.weights),
+        ])
+    return rows
+
+
+def _title(report: FrontReport, shown: int) -> str:
+    shown_note = "" if shown == len(report.front) else f", {shown} shown"
+    return (
+        f"{report.study_name}: {len(report.front)} points on the validation front{shown_note}, "
+        f"from {len(report.front_trials())} of {len(report.records)} complete trials "
+        f"({report.info.task}, {report.info.average} average; * = a point of the trial's curve)"
+    )
+
+
+def _summary(report: FrontReport) -> list[str]:
+    lines = [
+        f"hypervolume: validation {report.hypervolume(Split.VALIDATION):.4f}, "
+        f"test {report.hypervolume(Split.TEST):.4f}"
+    ]
+    if report.baselines:
+        lines.append("baselines (whole curve), test hypervolume: " + ", ".join(
+            f"{BASELINE_NAMES.get(name, name)} "
+            f"{report.baseline_hypervolume(name, Split.TEST):.4f}"
+            for name in report.baselines
+        ))
+    lines.append(report.verdict.message)
+    return lines
+
+
+def format_table(report: FrontReport, width: int | None = None) -> str:
+    """The front as a fixed-width table; fits 80 columns, with the weights column where there
+    is room (100 columns)."""
+    width = width or shutil.get_terminal_size((100, 24)).columns
+    columns = len(HEADER) if width >= 100 else len(HEADER) - 1
+    header = HEADER[:columns]
+    rows = [row[:columns] for row in front_rows(report)]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    lines = [
+        _title(report, len(rows)),
+        "  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)),
+    ]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines + _summary(report))
+
+
+def table_html(report: FrontReport) -> str:
+    """The same table as HTML, for Jupyter's ``_repr_html_``."""
+    rows = front_rows(report)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+        for row in rows
+    )
+    notes = "".join(f"<p>{html.escape(line)}</p>" for line in _summary(report))
+    return (
+        f"<div><p><b>{html.escape(_title(report, len(rows)))}</b></p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}</div>"
+    )

@@ -1,0 +1,41 @@
+"""The search space: weight families and normalisations (pure NumPy), and the candidate a trial
+draws from the sampler.
+
+Pure NumPy and Optuna: this package never imports Keras or TensorFlow.
+"""
+
+from __future__ import annotations
+
+from sweeper.search._space import (
+    MAX_PER_LABEL_MULTIPLIERS,
+    SKLEARN_BALANCED,
+    Candidate,
+    check_search,
+    suggest_candidate,
+)
+from sweeper.search._weights import (
+    effective_number,
+    frequency_buckets,
+    inverse_frequency,
+    multiclass_loss_weights,
+    multilabel_loss_weights,
+    normalise,
+    sklearn_balanced,
+    weight_vector,
+)
+
+__all__ = [
+    "MAX_PER_LABEL_MULTIPLIERS",
+    "SKLEARN_BALANCED",
+    "Candidate",
+    "check_search",
+    "effective_number",
+    "frequency_buckets",
+    "inverse_frequency",
+    "multiclass_loss_weights",
+    "multilabel_loss_weights",
+    "normalise",
+    "sklearn_balanced",
+    "suggest_candidate",
+    "weight_vector",
+]

@@ -1,0 +1,231 @@
+"""The search space: what the sampler chooses per trial, and the weights and decision it implies.
+
+A :class:`Candidate` is one point of the space: the weight family and its parameter, per-bucket
+(or per-label) multipliers, the normalisation, and the decision rule (multi-label: a global
+threshold, or per-label thresholds from a searched F-beta; multi-class: how rows are weighted
+and the logit-adjustment strength tau). It is what a trial's Optuna parameters mean, and what
+an export writes out.
+
+:func:`check_search` compares the study file's ``[search]`` table with the data (the number of
+labels, the task) before any study is created, so a bad value costs no training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import optuna
+
+from sweeper.config import MULTICLASS_KEYS, MULTILABEL_KEYS, SearchConfig, Task
+from sweeper.search._weights import (
+    frequency_buckets,
+    multiclass_loss_weights,
+    multilabel_loss_weights,
+    sklearn_balanced,
+    weight_vector,
+)
+
+__all__ = [
+    "MAX_PER_LABEL_MULTIPLIERS",
+    "Candidate",
+    "check_search",
+    "suggest_candidate",
+]
+
+MAX_PER_LABEL_MULTIPLIERS = 12
+"""Above this many labels, one searched multiplier per label is refused: use buckets."""
+
+SKLEARN_BALANCED = "sklearn_balanced"
+"""A family only baselines use: scikit-learn's "balanced" rule, positives and negatives weighted."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One trial's choices.
+
+    ``exponent`` (inverse frequency) or ``beta`` (effective number) is the family's parameter,
+    the other is ``None``. ``multipliers`` has one value per frequency bucket, rarest first
+    (``multiplier_mode = "buckets"``), or one per label (``"per_label"``). Multi-label trials
+    have ``threshold_rule`` ``"global"`` (with ``threshold``) or ``"per_label"`` (with
+    ``fbeta``); multi-class trials have ``class_weighting`` and ``tau`` instead.
+    """
+
+    exponent: float | None
+    normalisation: str
+    threshold: float | None
+    family: str = "inverse_frequency"
+    beta: float | None = None
+    multiplier_mode: str = "none"
+    multipliers: tuple[float, ...] | None = None
+    threshold_rule: str | None = None
+    fbeta: float | None = None
+    class_weighting: str | None = None
+    tau: float | None = None
+
+    def label_multipliers(self, counts: np.ndarray) -> np.ndarray | None:
+        """One multiplier per label: its bucket's, or its own; ``None`` without multipliers."""
+        if self.multipliers is None:
+            return None
+        values = np.asarray(self.multipliers, dtype=np.float64)
+        if self.multiplier_mode == "per_label":
+            return values
+        return values[frequency_buckets(counts, values.size)]
+
+    def weights(self, counts: np.ndarray, n_samples: int, task: Task) -> np.ndarray:
+        """The weight vector: ``pos_weight`` per label, or one weight per class."""
+        if self.family == SKLEARN_BALANCED:
+            balanced = sklearn_balanced(counts, n_samples, task)
+            return balanced[0] if task == Task.MULTILABEL else balanced
+        return weight_vector(
+            counts=counts,
+            n_samples=n_samples,
+            task=task,
+            normalisation=self.normalisation,
+            family=self.family,
+            exponent=self.exponent,
+            beta=self.beta,
+            multipliers=self.label_multipliers(counts),
+        )
+
+    def loss_weights(
+        self,
+        counts: np.ndarray,
+        n_samples: int,
+        task: Task,
+        cost_matrix: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """What the loss takes (:mod:`sweeper.search`): ``(2, L)`` or ``(K, K)``."""
+        if task == Task.MULTILABEL:
+            if self.family == SKLEARN_BALANCED:
+                return sklearn_balanced(counts, n_samples, task)
+            return multilabel_loss_weights(self.weights(counts, n_samples, task))
+        return multiclass_loss_weights(
+            self.weights(counts, n_samples, task),
+            self.class_weighting or "true_class",
+            cost_matrix,
+        )
+
+    def family_summary(self) -> str:
+        """Short text for tables and hovers: ``inv^0.82``, ``eff b=0.9990``, ``x[0.5 1 2]``."""
+        if self.family == "effective_number":
+            text = f"eff b={self.beta:.4f}"
+        elif self.family == SKLEARN_BALANCED:
+            text = "sklearn balanced"
+        else:
+            text = f"inv^{self.exponent:.2f}"
+        if self.multipliers is not None:
+            text += " x[" + " ".join(f"{m:.2g}" for m in self.multipliers) + "]"
+        if self.class_weighting not in (None, "true_class"):
+            text += f" ({self.class_weighting.replace('_', ' ')})"
+        return text
+
+    def decision_summary(self) -> str:
+        """Short text of the trial's own decision rule: ``0.412``, ``per-label F2.0``,
+        ``tau=0.80``."""
+        if self.tau is not None:
+            return f"tau={self.tau:.2f}"
+        if self.threshold_rule == "per_label":
+            return f"per-label F{self.fbeta:.2g}"
+        if self.threshold is None:
+            return "argmax"
+        return f"{self.threshold:.3f}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if data["multipliers"] is not None:
+            data["multipliers"] = list(data["multipliers"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Candidate:
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        if values.get("multipliers") is not None:
+            values["multipliers"] = tuple(values["multipliers"])
+        return cls(**values)
+
+
+def suggest_candidate(
+    trial: optuna.Trial, search: SearchConfig, task: Task, labels: tuple[str, ...] = ()
+) -> Candidate:
+    """Ask the trial's sampler for one candidate.
+
+    A choice is a parameter only when the study file offers more than one option. ``beta`` is
+    searched as ``one_minus_beta`` on a log scale, since what matters is how close it is to 1;
+    multipliers and F-beta's beta on a log scale too, since 0.5 and 2 are equally far from 1.
+    Bucket multipliers are named ``multiplier_0`` (rarest labels) upwards, per-label ones
+    ``multiplier[LABEL]``.
+    """
+
+    def choose(name: str, options: tuple[str, ...]) -> str:
+        return options[0] if len(options) == 1 else trial.suggest_categorical(name, list(options))
+
+    family = choose("family", search.families)
+    exponent = beta = None
+    if family == "inverse_frequency":
+        exponent = trial.suggest_float("exponent", *search.exponent)
+    else:
+        low, high = 1.0 - search.beta[1], 1.0 - search.beta[0]
+        beta = 1.0 - trial.suggest_float("one_minus_beta", low, high, log=True)
+    multipliers = None
+    if search.multipliers == "buckets":
+        names = [f"multiplier_{bucket}" for bucket in range(search.buckets)]
+    elif search.multipliers == "per_label":
+        names = [f"multiplier[{label}]" for label in labels]
+    else:
+        names = []
+    if names:
+        multipliers = tuple(
+            trial.suggest_float(name, *search.multiplier, log=True) for name in names
+        )
+    normalisation = choose("normalisation", search.normalisations)
+    common = {
+        "exponent": exponent, "normalisation": normalisation, "family": family, "beta": beta,
+        "multiplier_mode": search.multipliers, "multipliers": multipliers,
+    }
+    if task == Task.MULTICLASS:
+        return Candidate(
+            threshold=None,
+            class_weighting=choose("class_weighting", search.class_weighting),
+            tau=trial.suggest_float("tau", *search.logit_adjustment),
+            **common,
+        )
+    rule = choose("threshold_rule", search.thresholds)
+    if rule == "per_label":
+        fbeta = trial.suggest_float("fbeta", *search.fbeta, log=True)
+        return Candidate(threshold=None, threshold_rule=rule, fbeta=fbeta, **common)
+    threshold = trial.suggest_float("threshold", *search.threshold)
+    return Candidate(threshold=threshold, threshold_rule=rule, **common)
+
+
+def check_search(search: SearchConfig, task: Task, n_outputs: int) -> None:
+    """Refuse ``[search]`` values that do not fit the data, naming the key (before training)."""
+    fail = SearchConfig.fail
+    task = Task(task)
+    one, many = task.unit, task.units
+    this, other = ("multi-label", "multi-class") if task == Task.MULTILABEL else (
+        "multi-class", "multi-label")
+    for key in MULTICLASS_KEYS if task == Task.MULTILABEL else MULTILABEL_KEYS:
+        if key in search.given:
+            raise fail(key, f"applies to {other} data, but this data is {this} "
+                            f"({n_outputs} {many}).")
+    if search.multipliers == "buckets" and search.buckets > n_outputs:
+        raise fail(
+            "buckets", f"{search.buckets} buckets for {n_outputs} {many}: at most one bucket "
+            f"per {one}."
+        )
+    if search.multipliers == "per_label" and n_outputs > MAX_PER_LABEL_MULTIPLIERS:
+        raise fail(
+            "multipliers", f"'per_label' searches one multiplier per label, which is for at "
+            f"most {MAX_PER_LABEL_MULTIPLIERS} {many}, but the data has {n_outputs}; use "
+            "'buckets'."
+        )
+    if search.cost_matrix is not None and task == Task.MULTICLASS:
+        rows, columns = len(search.cost_matrix), len(search.cost_matrix[0])
+        if (rows, columns) != (n_outputs, n_outputs):
+            raise fail(
+                "cost_matrix", f"expected a {n_outputs} x {n_outputs} matrix (one row and column "
+                f"per class), got {rows} x {columns}."
+            )

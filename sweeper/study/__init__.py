@@ -1,0 +1,87 @@
+"""The study: storage, records, scoring, baselines, liveness, the batched trial loop, workers,
+and the front of operating points that report and export read.
+
+Nothing here imports Keras at import time: :func:`run_study` imports the trainer when a run
+starts, so report and export never load TensorFlow.
+"""
+
+from __future__ import annotations
+
+from sweeper.study._baselines import (
+    BASELINES_ATTR,
+    baseline_candidates,
+    compute_baselines,
+    load_baselines,
+    store_baselines,
+)
+from sweeper.study._front import (
+    OperatingPoint,
+    front_hypervolume,
+    operating_points,
+    select_point,
+    validation_front,
+)
+from sweeper.study._liveness import Liveness, WorkerHeartbeat, fail_stale_trials, requeue
+from sweeper.study._records import STUDY_ATTR, StudyInfo, TrialRecord
+from sweeper.study._runner import RunSummary, run_study
+from sweeper.study._scoring import record_member
+from sweeper.study._storage import ResilientStorage, is_sqlite, open_storage, redact
+from sweeper.study._study import (
+    DIRECTIONS,
+    METRIC_NAMES,
+    create_or_resume,
+    finished_records,
+    load_study,
+    make_sampler,
+    resolve_average,
+    splits_fingerprint,
+    stored_constraints,
+    study_info,
+)
+from sweeper.study._workers import (
+    check_worker_storage,
+    gpu_environment,
+    run_local_workers,
+    worker_environments,
+)
+
+__all__ = [
+    "BASELINES_ATTR",
+    "DIRECTIONS",
+    "METRIC_NAMES",
+    "STUDY_ATTR",
+    "Liveness",
+    "OperatingPoint",
+    "ResilientStorage",
+    "RunSummary",
+    "StudyInfo",
+    "TrialRecord",
+    "WorkerHeartbeat",
+    "baseline_candidates",
+    "check_worker_storage",
+    "compute_baselines",
+    "create_or_resume",
+    "fail_stale_trials",
+    "finished_records",
+    "front_hypervolume",
+    "gpu_environment",
+    "is_sqlite",
+    "load_baselines",
+    "load_study",
+    "make_sampler",
+    "open_storage",
+    "operating_points",
+    "record_member",
+    "redact",
+    "requeue",
+    "resolve_average",
+    "run_local_workers",
+    "run_study",
+    "select_point",
+    "splits_fingerprint",
+    "store_baselines",
+    "stored_constraints",
+    "study_info",
+    "validation_front",
+    "worker_environments",
+]

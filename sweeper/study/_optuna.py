@@ -1,0 +1,37 @@
+"""The only place that touches Optuna's private members, and why each is needed.
+
+The sweeper asks and tells in batches and keeps its own liveness records, so it talks to the
+storage directly in a few places where Optuna's public API has no equivalent:
+
+- :func:`storage_of` (``Study._storage``): counting trials by state in the database
+  (``get_n_trials``) instead of loading them all, and writing the study system attributes that
+  hold worker heartbeats. The storage the study was opened with is the same object, but a study
+  reopened by name (``optuna.load_study``) gives no other handle to it.
+- :func:`study_id_of` (``Study._study_id``): every storage call names the study by id; the public
+  way (``storage.get_study_id_from_name``) costs one more query per call.
+- :func:`trial_id_of` (``Trial._trial_id`` / ``FrozenTrial._trial_id``): storage calls and
+  heartbeats name a trial by id, not by number; the public way
+  (``get_trial_id_from_study_id_trial_number``) costs one query per trial.
+
+If Optuna renames them, this module is the one to change.
+"""
+
+from __future__ import annotations
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial
+
+__all__ = ["storage_of", "study_id_of", "trial_id_of"]
+
+
+def storage_of(study: optuna.Study) -> BaseStorage:
+    return study._storage
+
+
+def study_id_of(study: optuna.Study) -> int:
+    return study._study_id
+
+
+def trial_id_of(trial: optuna.Trial | FrozenTrial) -> int:
+    return trial._trial_id

@@ -1,0 +1,172 @@
+"""What the sweeper stores per trial and per study, and how it is read back.
+
+A trial's record lives in its Optuna user attributes (JSON), so it is visible in the dashboard
+and needs no table of ours. :class:`TrialRecord` and :class:`StudyInfo` are the one place that
+writes and reads those attributes: the runner writes them, report and export read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from optuna.trial import FrozenTrial
+
+from sweeper.config import Split, Task
+from sweeper.evaluation import Evaluation, PRCurve
+from sweeper.search import Candidate
+
+__all__ = ["STUDY_ATTR", "StudyInfo", "TrialRecord"]
+
+STUDY_ATTR = "sweeper"
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """Facts about a study's data and setup, stored once when the study is created."""
+
+    task: Task
+    labels: tuple[str, ...]
+    average: str
+    fingerprint: str
+    source: str
+    train_counts: tuple[int, ...]
+    n_features: int
+    n_train: int
+    n_validation: int
+    n_test: int
+    seed: int
+    model: dict[str, Any]
+    version: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "task", Task(self.task))
+
+    def log_prior(self) -> np.ndarray:
+        """Log of each class's training share: what logit adjustment subtracts (times tau)."""
+        return np.log(np.asarray(self.train_counts, dtype=np.float64) / self.n_train)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task.value,
+            "labels": list(self.labels),
+            "average": self.average,
+            "fingerprint": self.fingerprint,
+            "source": self.source,
+            "train_counts": list(self.train_counts),
+            "n_features": self.n_features,
+            "n_train": self.n_train,
+            "n_validation": self.n_validation,
+            "n_test": self.n_test,
+            "seed": self.seed,
+            "model": self.model,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StudyInfo:
+        return cls(
+            task=data["task"],
+            labels=tuple(data["labels"]),
+            average=data["average"],
+            fingerprint=data["fingerprint"],
+            source=data["source"],
+            train_counts=tuple(data["train_counts"]),
+            n_features=data["n_features"],
+            n_train=data["n_train"],
+            n_validation=data["n_validation"],
+            n_test=data["n_test"],
+            seed=data["seed"],
+            model=dict(data["model"]),
+            version=data["version"],
+        )
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One finished trial: its choices, weight vector and figures on validation and test.
+
+    ``validation`` and ``test`` are the figures at the trial's own decision rule; the curves hold
+    recall and precision at other thresholds (or taus) of the same trained model.
+    """
+
+    number: int
+    candidate: Candidate
+    weights: tuple[float, ...]
+    validation: Evaluation
+    test: Evaluation
+    validation_curve: PRCurve | None
+    test_curve: PRCurve | None
+    diverged: bool
+    train_seconds: float
+    packed_members: int
+    feasible: bool = True
+    """Whether the trial meets the study's constraints (``min_precision``, ``min_recall``)."""
+    thresholds: tuple[float, ...] | None = None
+    """Per-label thresholds the ``per_label`` rule chose on the validation scores."""
+    cost_matrix: tuple[tuple[float, ...], ...] | None = None
+    """The study file's cost matrix, when the trial's class weighting used it."""
+
+    def evaluation(self, split: Split) -> Evaluation:
+        """Figures at the trial's own decision rule on ``split``."""
+        return self.validation if Split(split) is Split.VALIDATION else self.test
+
+    def curve(self, split: Split) -> PRCurve | None:
+        """The stored curve on ``split`` (``None`` for a record without curves)."""
+        return self.validation_curve if Split(split) is Split.VALIDATION else self.test_curve
+
+    @property
+    def threshold(self) -> float | tuple[float, ...] | None:
+        """The trial's own decision threshold: global, one per label, or ``None`` (argmax)."""
+        return self.thresholds if self.thresholds is not None else self.candidate.threshold
+
+    def user_attrs(self) -> dict[str, Any]:
+        return {
+            "candidate": self.candidate.to_dict(),
+            "weights": list(self.weights),
+            "thresholds": None if self.thresholds is None else list(self.thresholds),
+            "cost_matrix": None if self.cost_matrix is None else [
+                list(row) for row in self.cost_matrix
+            ],
+            "validation": self.validation.to_dict(),
+            "test": self.test.to_dict(),
+            "curves": None
+            if self.validation_curve is None or self.test_curve is None
+            else {
+                "validation": self.validation_curve.to_dict(),
+                "test": self.test_curve.to_dict(),
+            },
+            "training": {
+                "diverged": self.diverged,
+                "seconds": self.train_seconds,
+                "packed_members": self.packed_members,
+            },
+        }
+
+    @classmethod
+    def from_attrs(cls, number: int, attrs: dict[str, Any], feasible: bool = True) -> TrialRecord:
+        """Read back what :meth:`user_attrs` wrote."""
+        curves = attrs.get("curves")
+        thresholds = attrs.get("thresholds")
+        cost_matrix = attrs.get("cost_matrix")
+        return cls(
+            number=number,
+            candidate=Candidate.from_dict(attrs["candidate"]),
+            weights=tuple(attrs["weights"]),
+            validation=Evaluation.from_dict(attrs["validation"]),
+            test=Evaluation.from_dict(attrs["test"]),
+            validation_curve=None if curves is None else PRCurve.from_dict(curves["validation"]),
+            test_curve=None if curves is None else PRCurve.from_dict(curves["test"]),
+            diverged=attrs["training"]["diverged"],
+            train_seconds=attrs["training"]["seconds"],
+            packed_members=attrs["training"]["packed_members"],
+            feasible=feasible,
+            thresholds=None if thresholds is None else tuple(thresholds),
+            cost_matrix=None if cost_matrix is None else tuple(tuple(r) for r in cost_matrix),
+        )
+
+    @classmethod
+    def from_trial(cls, trial: FrozenTrial) -> TrialRecord:
+        feasible = all(value <= 0 for value in trial.constraints.values())
+        return cls.from_attrs(trial.number, trial.user_attrs, feasible)

@@ -1,0 +1,216 @@
+"""The trial loop: ask Optuna for a batch of trials, train them together, tell their results.
+
+A lone trial is a batch of one. The budget is global: before each batch the runner counts the
+study's complete trials and the running ones (its own and other workers'), and asks only for what
+is left, so several workers sharing one database finish the study's number of trials together.
+Each asked trial keeps a heartbeat while it trains; stale trials of dead workers are failed and
+their parameters enqueued again, so a crash loses no finished trial and skips no candidate.
+
+An interrupt (Ctrl-C, SIGTERM) fails the batch in flight, enqueues its parameters for the next run
+and re-raises; every trial told before it stays in the study.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
+from tqdm.auto import tqdm
+
+from sweeper.config import SweepConfig
+from sweeper.data import Splits
+from sweeper.evaluation import Constraints
+from sweeper.search import suggest_candidate
+from sweeper.study._baselines import (
+    BASELINES_ATTR,
+    baseline_candidates,
+    compute_baselines,
+    store_baselines,
+)
+from sweeper.study._liveness import Liveness, WorkerHeartbeat, fail_stale_trials, requeue
+from sweeper.study._optuna import storage_of, study_id_of, trial_id_of
+from sweeper.study._records import StudyInfo, TrialRecord
+from sweeper.study._scoring import record_member
+from sweeper.study._storage import ResilientStorage
+
+if TYPE_CHECKING:  # training imports Keras; it is imported when a run starts
+    from sweeper.training import PackedTrainer
+
+__all__ = ["RunSummary", "run_study"]
+
+WAIT_FOR_OTHERS_S = 2.0
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    complete: int
+    """Complete trials in the study when the run ended."""
+    told: int
+    """Trials this run finished."""
+
+
+def _may_judge(storage: object, liveness: Liveness) -> bool:
+    """No "that worker is dead" verdicts until a grace period after this worker's own last
+    outage: during an outage nobody could beat, so every beat looks stale right after it."""
+    if not isinstance(storage, ResilientStorage):
+        return True
+    return time.monotonic() - storage.recovered_at > liveness.grace
+
+
+def _count(study: optuna.Study) -> tuple[int, int]:
+    """Complete and running trials, counted by the database rather than loaded."""
+    storage, study_id = storage_of(study), study_id_of(study)
+    return (
+        storage.get_n_trials(study_id, state=TrialState.COMPLETE),
+        storage.get_n_trials(study_id, state=TrialState.RUNNING),
+    )
+
+
+def _fail_and_requeue(
+    study: optuna.Study, trials: list[optuna.Trial], reason: str, liveness: Liveness
+) -> None:
+    for trial in trials:
+        try:
+            trial.set_user_attr("failed_because", reason)
+            study.tell(trial, state=TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            continue  # another worker judged it stale meanwhile, and requeued it
+        frozen = storage_of(study).get_trial(trial_id_of(trial))
+        requeue(study, frozen, max_retries=liveness.max_retries, reason=reason)
+
+
+def _tell(
+    study: optuna.Study, trial: optuna.Trial, record: TrialRecord, constraints: Constraints
+) -> None:
+    """Store a member's record, constraints and values; a trial already failed as stale (its
+    worker looked dead during a long database outage) keeps that state, and its requeued copy
+    runs again."""
+    try:
+        for key, value in record.user_attrs().items():
+            trial.set_user_attr(key, value)
+        violations = constraints.violations(record.validation.recall, record.validation.precision)
+        for name, violation in violations.items():
+            trial.set_constraint(name, violation)
+        study.tell(trial, [record.validation.recall, record.validation.precision])
+    except UpdateFinishedTrialError:
+        pass
+
+
+def _run_batch(
+    study: optuna.Study,
+    heartbeat: WorkerHeartbeat,
+    config: SweepConfig,
+    info: StudyInfo,
+    splits: Splits,
+    trainer: PackedTrainer,
+) -> int:
+    size = trainer.members
+    trials: list[optuna.Trial] = []
+    try:
+        for _ in range(size):
+            trials.append(study.ask())
+        heartbeat.track(trial_id_of(t) for t in trials)
+    except BaseException:
+        _fail_and_requeue(study, trials, "interrupted", heartbeat.liveness)
+        heartbeat.release(trial_id_of(t) for t in trials)
+        raise
+    pending = list(trials)
+    try:
+        candidates = [
+            suggest_candidate(t, config.search, info.task, info.labels) for t in trials
+        ]
+        counts = np.asarray(info.train_counts)
+        cost_matrix = config.search.cost_matrix
+        constraints = Constraints(config.study.min_precision, config.study.min_recall)
+        weights = [c.weights(counts, info.n_train, info.task) for c in candidates]
+        scores = trainer.train_and_score(np.stack([
+            c.loss_weights(counts, info.n_train, info.task, cost_matrix) for c in candidates
+        ]))
+        for member, (trial, candidate) in enumerate(zip(trials, candidates, strict=True)):
+            record = record_member(
+                info=info, splits=splits, scores=scores, member=member,
+                number=trial.number, candidate=candidate, weights=weights[member],
+                cost_matrix=cost_matrix,
+            )
+            _tell(study, trial, record, constraints)
+            pending.remove(trial)
+    except (KeyboardInterrupt, SystemExit):
+        _fail_and_requeue(study, pending, "interrupted", heartbeat.liveness)
+        raise
+    except BaseException:
+        _fail_and_requeue(study, pending, "error", heartbeat.liveness)
+        raise
+    finally:
+        heartbeat.release(trial_id_of(t) for t in trials)
+    return size
+
+
+def run_study(
+    study: optuna.Study,
+    *,
+    config: SweepConfig,
+    info: StudyInfo,
+    splits: Splits,
+    factory: Callable[[int, int], Any] | None = None,
+    progress: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+    make_trainer: Callable[[int], PackedTrainer] | None = None,
+) -> RunSummary:
+    """Run batches until the study holds ``config.study.trials`` complete trials.
+
+    A study without baselines gets them first (:mod:`sweeper.study._baselines`): one packed
+    pass. ``make_trainer(members)`` builds the trainer of a pack size (default: a
+    :class:`~sweeper.training.PackedTrainer` on ``splits``); the storage benchmark passes one
+    that returns scores at once, to measure what the loop costs besides training.
+    """
+    from sweeper.training import PackedTrainer, pack_size
+
+    if make_trainer is None:
+
+        def make_trainer(members: int) -> PackedTrainer:
+            return PackedTrainer(splits, config.model, members=members, seed=info.seed,
+                                 factory=factory)
+
+    budget = config.study.trials
+    liveness = Liveness.of(config.study)
+    storage = storage_of(study)
+    pack = pack_size(
+        config.model, n_features=info.n_features, n_outputs=len(info.labels), budget=budget,
+        factory=factory,
+    )
+    told = 0
+    trainers: dict[int, PackedTrainer] = {}  # one compiled trainer per pack size, reused
+    if BASELINES_ATTR not in study.user_attrs:
+        # Once per study (workers that start together may each compute them: same results).
+        members = len(baseline_candidates(info.task))
+        trainers[members] = make_trainer(members)
+        store_baselines(study, compute_baselines(info, splits, trainers[members]))
+    complete, _ = _count(study)
+    with tqdm(
+        total=budget, initial=min(complete, budget), unit="trial", disable=not progress,
+        file=sys.stderr, dynamic_ncols=True, desc=study.study_name,
+    ) as bar, WorkerHeartbeat(study, liveness) as heartbeat:
+        while True:
+            if _may_judge(storage, liveness):
+                fail_stale_trials(study, liveness)
+            complete, running = _count(study)
+            bar.n = min(complete, budget)
+            bar.refresh()
+            remaining = budget - complete - running
+            if remaining <= 0:
+                if running == 0:
+                    break
+                sleep(WAIT_FOR_OTHERS_S)
+                continue
+            size = min(pack, remaining)
+            if size not in trainers:
+                trainers[size] = make_trainer(size)
+            told += _run_batch(study, heartbeat, config, info, splits, trainers[size])
+    return RunSummary(complete=_count(study)[0], told=told)

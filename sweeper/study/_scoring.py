@@ -1,0 +1,89 @@
+"""Scoring: a trained member's validation and test scores turned into a trial record.
+
+Trials and baselines are scored by the same function, so a baseline differs from a trial only in
+its weights.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sweeper.config import Split, Task
+from sweeper.data import Splits
+from sweeper.evaluation import (
+    adjustment_curve,
+    curve_thresholds,
+    default_tau_grid,
+    evaluate,
+    fbeta_thresholds,
+    pr_curve,
+)
+from sweeper.search import Candidate
+from sweeper.study._records import StudyInfo, TrialRecord
+
+if TYPE_CHECKING:  # training imports TensorFlow; reports read baselines without it
+    from sweeper.training import PackedScores
+
+__all__ = ["record_member"]
+
+
+def record_member(
+    *,
+    info: StudyInfo,
+    splits: Splits,
+    scores: PackedScores,
+    member: int,
+    number: int,
+    candidate: Candidate,
+    weights: np.ndarray,
+    cost_matrix: tuple[tuple[float, ...], ...] | None = None,
+) -> TrialRecord:
+    """Figures of one packed member, from its stored scores: no retraining for any decision.
+
+    The trial's own rule is resolved on the validation scores (per-label thresholds are chosen
+    there), then applied to both splits. The stored curves use the same decision values on both
+    splits: thresholds placed along the validation curve (multi-label), or a grid of taus
+    (multi-class), so a point chosen on validation can be read on test.
+    """
+    member_scores = {Split.VALIDATION: scores.validation[member], Split.TEST: scores.test[member]}
+    validation = splits.held_out(Split.VALIDATION)
+    thresholds = offset = log_prior = None
+    if info.task == Task.MULTILABEL:
+        if candidate.threshold_rule == "per_label":
+            thresholds = fbeta_thresholds(
+                validation.y, member_scores[Split.VALIDATION], candidate.fbeta
+            )
+        grid = curve_thresholds(validation.y, member_scores[Split.VALIDATION])
+    else:
+        log_prior = info.log_prior()
+        offset = candidate.tau * log_prior
+    figures, curves = {}, {}
+    for split in Split:
+        truth, split_scores = splits.held_out(split).y, member_scores[split]
+        figures[split] = evaluate(
+            truth, split_scores, task=info.task, average=info.average,
+            threshold=thresholds if thresholds is not None else candidate.threshold,
+            offset=offset,
+        )
+        if info.task == Task.MULTILABEL:
+            curves[split] = pr_curve(truth, split_scores, grid, average=info.average)
+        else:
+            curves[split] = adjustment_curve(
+                truth, split_scores, log_prior, default_tau_grid(), average=info.average
+            )
+    return TrialRecord(
+        number=number,
+        candidate=candidate,
+        weights=tuple(float(w) for w in weights),
+        validation=figures[Split.VALIDATION],
+        test=figures[Split.TEST],
+        validation_curve=curves[Split.VALIDATION],
+        test_curve=curves[Split.TEST],
+        diverged=bool(scores.diverged[member]),
+        train_seconds=scores.seconds / scores.validation.shape[0],
+        packed_members=int(scores.validation.shape[0]),
+        thresholds=None if thresholds is None else tuple(float(t) for t in thresholds),
+        cost_matrix=cost_matrix if candidate.class_weighting == "cost_matrix" else None,
+    )

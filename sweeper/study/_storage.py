@@ -1,0 +1,215 @@
+"""Storage: Optuna's RDB storage on any SQLAlchemy URL, or its gRPC proxy, with reconnection.
+
+``open_storage(url)`` accepts any SQLAlchemy URL (``sqlite:///...``, ``postgresql+psycopg://...``,
+``mysql+pymysql://...``) or ``grpc://HOST:PORT`` for Optuna's gRPC storage proxy
+(``sweeper proxy`` runs one in front of the database). It returns a :class:`ResilientStorage`:
+every storage call that fails because the database (or proxy) is away is retried with exponential
+backoff for up to ``reconnect_timeout`` seconds, then fails with one clear line. A worker thus
+rides out a database restart; every trial it finished before or after is in the study.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+import sqlalchemy
+import sqlalchemy.event
+import sqlalchemy.exc
+from optuna.storages import BaseStorage, RDBStorage
+from sqlalchemy.engine import make_url
+
+from sweeper.config import StudyConfig
+from sweeper.errors import StorageError
+
+__all__ = ["ResilientStorage", "is_sqlite", "open_storage", "redact"]
+
+FIRST_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 10.0
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden, for messages and reports."""
+    if url.startswith("grpc://"):
+        return url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        return url
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite:")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _is_connection_error(error: BaseException) -> bool:
+    """Errors that mean "the database or proxy is away", as opposed to a bad request.
+
+    Optuna re-raises some driver errors as ``StorageInternalError``, so the causes count too.
+    """
+    seen = 0
+    while error is not None and seen < 8:
+        if _is_connection_error_itself(error):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
+
+
+def _is_connection_error_itself(error: BaseException) -> bool:
+    if isinstance(error, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
+        return True
+    if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+        return True
+    try:
+        import grpc
+    except ImportError:  # pragma: no cover - grpc is installed with the proxy extra only
+        return False
+    if isinstance(error, grpc.RpcError):
+        return error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    return False
+
+
+class ResilientStorage(BaseStorage):
+    """A storage whose calls survive a database or proxy restart.
+
+    Every method of :class:`optuna.storages.BaseStorage` is forwarded to ``inner``; a call that
+    fails with a connection error is retried with backoff (0.5 s doubling to 10 s) until
+    ``reconnect_timeout`` seconds have passed, then raises :class:`StorageError`.
+    :attr:`recovered_at` is the monotonic time of the last recovery from an outage, so callers
+    can hold back judgements (such as "that worker is dead") that an outage would falsify.
+    """
+
+    def __init__(self, inner: BaseStorage, url: str, reconnect_timeout: float) -> None:
+        self.inner = inner
+        self.url = url
+        self.reconnect_timeout = reconnect_timeout
+        self.recovered_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        deadline = None
+        backoff = FIRST_BACKOFF_S
+        while True:
+            try:
+                result = method(*args, **kwargs)
+            except Exception as error:
+                if not _is_connection_error(error):
+                    raise
+                now = time.monotonic()
+                deadline = deadline or now + self.reconnect_timeout
+                if now >= deadline:
+                    raise StorageError(
+                        f"storage {redact(self.url)}: unreachable for "
+                        f"{self.reconnect_timeout:g} s: {_first_line(error)}"
+                    ) from None
+                time.sleep(min(backoff, max(deadline - now, 0.0)))
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                continue
+            if deadline is not None:
+                with self._lock:
+                    self.recovered_at = time.monotonic()
+            return result
+
+    def remove_session(self) -> None:
+        self.inner.remove_session()
+
+
+def _forward(name: str) -> Callable[..., Any]:
+    def method(self: ResilientStorage, *args: Any, **kwargs: Any) -> Any:
+        return self.call(getattr(self.inner, name), *args, **kwargs)
+
+    method.__name__ = name
+    method.__doc__ = f"``{name}`` of the wrapped storage, retried while the database is away."
+    return method
+
+
+for _name in [
+    *sorted(BaseStorage.__abstractmethods__),
+    "get_n_trials", "get_trial_id_from_study_id_trial_number", "get_trial_number_from_id",
+    "get_trial_param", "get_trial_params", "get_trial_system_attrs", "get_trial_user_attrs",
+    "get_best_trial", "check_trial_is_updatable",
+]:
+    setattr(ResilientStorage, _name, _forward(_name))
+ResilientStorage.__abstractmethods__ = frozenset()
+
+
+def _open_grpc(url: str) -> BaseStorage:
+    address = url.removeprefix("grpc://").rstrip("/")
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise StorageError(f"storage {url!r}: expected grpc://HOST:PORT.", key="storage")
+    try:
+        from optuna.storages import GrpcStorageProxy
+    except ImportError:  # pragma: no cover
+        raise StorageError(f"storage {url}: gRPC support is not installed.") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            proxy = GrpcStorageProxy(host=host, port=int(port))
+            proxy.wait_server_ready(timeout=10)
+    except ImportError as error:
+        raise StorageError(
+            f"storage {url}: gRPC support is not installed ({error.name}); "
+            'install "classweight-sweeper[grpc]".'
+        ) from None
+    except Exception as error:  # grpc raises its own future and timeout types
+        raise StorageError(f"storage {url}: no gRPC storage proxy answers: {error}") from None
+    return proxy
+
+
+def open_storage(
+    url: str, *, reconnect_timeout: float = StudyConfig.default("reconnect_timeout")
+) -> ResilientStorage:
+    """Open (and create the tables of) the study storage at ``url``.
+
+    A SQLite file's folder is created if missing. A malformed URL, a missing driver or an
+    unreachable server raises :class:`StorageError` naming the URL (password hidden).
+    """
+    if url.startswith("grpc://"):
+        return ResilientStorage(_open_grpc(url), url, reconnect_timeout)
+    shown = redact(url)
+    try:
+        parsed = make_url(url)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        raise StorageError(f"storage {url!r}: not a valid SQLAlchemy URL.") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        rdb = RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    except sqlalchemy.exc.NoSuchModuleError:
+        raise StorageError(f"storage {shown}: unknown database dialect or driver.") from None
+    except ModuleNotFoundError as error:
+        raise StorageError(
+            f"storage {shown}: database driver not installed ({error.name})."
+        ) from None
+    except (sqlalchemy.exc.SQLAlchemyError, ValueError) as error:
+        raise StorageError(f"storage {shown}: cannot connect: {_first_line(error)}") from None
+    if parsed.get_backend_name() == "sqlite":
+        _use_write_ahead_log(rdb.engine)
+    # Optuna's cache of finished trials in front of the database, as create_study would add.
+    return ResilientStorage(optuna.storages.get_storage(rdb), url, reconnect_timeout)
+
+
+def _use_write_ahead_log(engine: sqlalchemy.engine.Engine) -> None:
+    """SQLite in WAL mode with ``synchronous=NORMAL``: a commit no longer waits for the disk,
+    readers (report, dashboard) no longer block the writer, and a crashed process still loses
+    no committed trial."""
+
+    def configure(connection: Any, record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    sqlalchemy.event.listen(engine, "connect", configure)
+    engine.dispose()  # connections opened while creating the tables predate the listener

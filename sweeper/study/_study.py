@@ -1,0 +1,195 @@
+"""The Optuna study: creation, resumption and loading, with its objectives named.
+
+A sweeper study maximises two objectives, ``recall`` and ``precision`` on the validation split
+(micro-averaged for multi-label and macro for multi-class unless the study file says otherwise).
+The study's :class:`~sweeper.study.StudyInfo` pins the data and model it was created with, so
+resuming on other data is refused instead of mixing incomparable trials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+
+from sweeper import __version__
+from sweeper.config import StudyConfig, SweepConfig, Task
+from sweeper.data import Splits
+from sweeper.errors import DataError, NoFinishedTrialsError, StorageError
+from sweeper.evaluation import Constraints
+from sweeper.study._records import STUDY_ATTR, StudyInfo, TrialRecord
+from sweeper.study._storage import redact
+
+__all__ = [
+    "DIRECTIONS",
+    "METRIC_NAMES",
+    "create_or_resume",
+    "finished_records",
+    "load_study",
+    "make_sampler",
+    "resolve_average",
+    "stored_constraints",
+    "study_info",
+]
+
+CONSTRAINTS_ATTR = "sweeper:constraints"
+METRIC_NAMES = ["recall", "precision"]
+DIRECTIONS = ["maximize", "maximize"]
+
+
+def resolve_average(average: str, task: Task) -> str:
+    """``auto`` means micro for multi-label (rare labels pooled) and macro for multi-class."""
+    if average != "auto":
+        return average
+    return "micro" if task == Task.MULTILABEL else "macro"
+
+
+def study_info(config: SweepConfig, splits: Splits, *, source: str) -> StudyInfo:
+    """The facts a study pins when it is created: data, task, model; ``source`` names the data
+    (a study file's ``[data] source``, or ``arrays``)."""
+    dataset = splits.train
+    return StudyInfo(
+        task=dataset.task,
+        labels=dataset.labels,
+        average=resolve_average(config.study.average, dataset.task),
+        fingerprint=splits_fingerprint(splits),
+        source=source,
+        train_counts=tuple(int(c) for c in dataset.label_counts()),
+        n_features=int(dataset.X.shape[1]),
+        n_train=int(dataset.X.shape[0]),
+        n_validation=int(splits.validation.X.shape[0]),
+        n_test=int(splits.test.X.shape[0]),
+        seed=config.data.seed,
+        model=config.model.describe(),
+        version=__version__,
+    )
+
+
+def splits_fingerprint(splits: Splits) -> str:
+    """A short hash of the three splits: the data a study was run on, split as it was."""
+    parts = [splits.train.fingerprint(), splits.validation.fingerprint(), splits.test.fingerprint()]
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
+
+
+def make_sampler(study: StudyConfig) -> optuna.samplers.BaseSampler:
+    """The study file's sampler, seeded by ``sampler_seed``: the same file and seed give the
+    same trials on one worker.
+
+    ``tpe`` (default) is multivariate TPE with the constant liar, so trials of one batch explore
+    apart; multivariate because the exponent, normalisation and threshold interact, and one joint
+    draw reads the study once per trial instead of once per parameter. ``nsga2`` is Optuna's
+    genetic multi-objective sampler; ``gp`` its Gaussian-process sampler, which needs PyTorch.
+    Constraints set on trials (``min_precision``, ``min_recall``) are read by all three.
+    """
+    seed = study.sampler_seed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if study.sampler == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=seed)
+        if study.sampler == "gp":
+            try:
+                import torch  # noqa: F401
+            except ImportError:
+                raise StudyConfig.fail(
+                    "sampler", "'gp' needs PyTorch (pip install torch)."
+                ) from None
+            return optuna.samplers.GPSampler(seed=seed)
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, multivariate=True)
+
+
+def create_or_resume(
+    config: StudyConfig, info: StudyInfo, storage: BaseStorage
+) -> optuna.Study:
+    """Create the study, or resume it when its stored setup matches ``info``."""
+    study = optuna.create_study(
+        storage=storage,
+        study_name=config.name,
+        directions=DIRECTIONS,
+        sampler=make_sampler(config),
+        load_if_exists=True,
+    )
+    if study.directions != [StudyDirection.MAXIMIZE, StudyDirection.MAXIMIZE]:
+        raise StorageError(
+            f"study {config.name!r} exists with other objectives; it is not a sweeper study."
+        )
+    stored = study.user_attrs.get(STUDY_ATTR)
+    if stored is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(METRIC_NAMES)
+        study.set_user_attr(STUDY_ATTR, info.to_dict())
+    else:
+        _check_same_setup(config.name, _stored_info(config.name, stored), info)
+    constraints = {"min_precision": config.min_precision, "min_recall": config.min_recall}
+    if study.user_attrs.get(CONSTRAINTS_ATTR) != constraints:
+        # The latest run's floors: what a report of the reopened study applies.
+        study.set_user_attr(CONSTRAINTS_ATTR, constraints)
+    return study
+
+
+def stored_constraints(study: optuna.Study) -> Constraints:
+    """The floors the study's latest run applied (none for a study without them)."""
+    return Constraints(**(study.user_attrs.get(CONSTRAINTS_ATTR) or {}))
+
+
+def _stored_info(name: str, stored: dict) -> StudyInfo:
+    try:
+        return StudyInfo.from_dict(stored)
+    except (KeyError, TypeError):
+        raise StorageError(
+            f"study {name!r} was written by sweeper {stored.get('version', '?')}, whose records "
+            f"this version ({__version__}) cannot read; use a new study name."
+        ) from None
+
+
+def _check_same_setup(name: str, stored: StudyInfo, current: StudyInfo) -> None:
+    for field, label in (
+        ("fingerprint", "data (fingerprint)"),
+        ("average", "[study] average"),
+        ("model", "[model]"),
+        ("seed", "[data] seed"),
+    ):
+        before, now = getattr(stored, field), getattr(current, field)
+        if before != now:
+            raise DataError(
+                f"study {name!r} was created with another {label}: stored {before!r}, "
+                f"now {now!r}; use a new study name to sweep this setup."
+            )
+
+
+def load_study(
+    name: str, storage: BaseStorage, url: str, *, sampler: StudyConfig | None = None
+) -> tuple[optuna.Study, StudyInfo]:
+    """Load an existing sweeper study (for report, export, dashboard); ``url`` names the storage
+    in messages; ``sampler`` is the config whose sampler a resumed sweep asks."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study = optuna.load_study(
+                study_name=name, storage=storage,
+                sampler=None if sampler is None else make_sampler(sampler),
+            )
+    except KeyError:
+        raise StorageError(
+            f"no study named {name!r} in storage {redact(url)}; run `sweeper run` first.",
+            key="study_name",
+        ) from None
+    stored = study.user_attrs.get(STUDY_ATTR)
+    if stored is None:
+        raise StorageError(f"study {name!r} was not created by the sweeper.", key="study_name")
+    return study, _stored_info(name, stored)
+
+
+def finished_records(study: optuna.Study) -> list[TrialRecord]:
+    """Records of the study's complete trials, in trial order; an error if there are none."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    records = [TrialRecord.from_trial(trial) for trial in trials if "candidate" in trial.user_attrs]
+    if not records:
+        raise NoFinishedTrialsError(
+            f"study {study.study_name!r} has no finished trials yet; run `sweeper run` first."
+        )
+    return records

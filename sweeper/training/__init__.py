@@ -1,0 +1,68 @@
+"""Training: the packed trainer (TensorFlow and JAX epoch loops), the built-in and packed models,
+the weighted losses, and the pack size.
+
+This is the only package that imports Keras (and through it TensorFlow or JAX); reports and
+exports never import it.
+"""
+
+from __future__ import annotations
+
+from sweeper.training._losses import (
+    CostSensitiveSparseCategoricalCrossentropy,
+    WeightedBinaryCrossentropy,
+    WeightedSparseCategoricalCrossentropy,
+    cost_weighted_softmax_cross_entropy,
+    packed_loss_per_row,
+    weighted_sigmoid_cross_entropy,
+    weighted_softmax_cross_entropy,
+)
+from sweeper.training._models import (
+    ModelFactory,
+    PackedMLP,
+    build_mlp,
+    build_packed_model,
+    load_factory,
+    pack_factory_models,
+)
+from sweeper.training._packing import (
+    MAX_PACK_CPU,
+    MAX_PACK_GPU,
+    available_memory_bytes,
+    choose_pack,
+    member_bytes,
+    pack_size,
+)
+from sweeper.training._trainer import (
+    PackedScores,
+    PackedTrainer,
+    batch_order,
+    fit_plain,
+    train_and_score,
+)
+
+__all__ = [
+    "MAX_PACK_CPU",
+    "MAX_PACK_GPU",
+    "CostSensitiveSparseCategoricalCrossentropy",
+    "ModelFactory",
+    "PackedMLP",
+    "PackedScores",
+    "PackedTrainer",
+    "WeightedBinaryCrossentropy",
+    "WeightedSparseCategoricalCrossentropy",
+    "available_memory_bytes",
+    "batch_order",
+    "build_mlp",
+    "build_packed_model",
+    "choose_pack",
+    "cost_weighted_softmax_cross_entropy",
+    "fit_plain",
+    "load_factory",
+    "member_bytes",
+    "pack_factory_models",
+    "pack_size",
+    "packed_loss_per_row",
+    "train_and_score",
+    "weighted_sigmoid_cross_entropy",
+    "weighted_softmax_cross_entropy",
+]

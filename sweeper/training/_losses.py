@@ -1,0 +1,221 @@
+"""Keras losses built from a weight vector, written in ``keras.ops`` for every Keras backend.
+
+Multi-label: :class:`WeightedBinaryCrossentropy` is ``tf.nn.weighted_cross_entropy_with_logits``
+with one ``pos_weight`` per label, averaged over labels and rows (the model's last layer is
+linear: it outputs logits), and optionally a ``neg_weight`` per label on the negatives' term
+(scikit-learn's "balanced" rule weights both). Keras's ``fit(class_weight=...)`` is never used
+for multi-label targets, since it weights each row by the class of its argmax, which is
+meaningless for a multi-hot row.
+
+Multi-class: :class:`WeightedSparseCategoricalCrossentropy` is softmax cross-entropy on logits
+with each row weighted by the weight of its true class (integer class ids as targets), averaged
+over rows. :class:`CostSensitiveSparseCategoricalCrossentropy` generalises it with a ``(K, K)``
+matrix ``M``: a row of true class ``y`` is weighted by ``sum_k M[y, k] p_k``, the expected weight
+under the model's current prediction ``p`` (held constant: the weight steers the gradient, it is
+not itself minimised). ``M[y, k] = w_y`` is true-class weighting, ``M[y, k] = w_k`` weighting by
+the predicted class, ``M[y, k] = w_y C[y, k]`` a cost matrix (see :mod:`sweeper.search`).
+
+All are serialisable (``get_config``/``from_config``, registered under the ``sweeper`` package),
+so a model compiled with them saves and loads. :func:`packed_loss_per_row` is the internal form
+used to train several weight candidates at once: the model outputs ``(batch, members, labels)``
+logits, and the loss is the *sum* over members of each member's own loss, so each member's
+gradient is exactly the gradient it would get alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from sweeper.config import Task
+
+__all__ = [
+    "CostSensitiveSparseCategoricalCrossentropy",
+    "WeightedBinaryCrossentropy",
+    "WeightedSparseCategoricalCrossentropy",
+    "cost_weighted_softmax_cross_entropy",
+    "packed_loss_per_row",
+    "weighted_sigmoid_cross_entropy",
+    "weighted_softmax_cross_entropy",
+]
+
+
+def weighted_sigmoid_cross_entropy(
+    labels: Any, logits: Any, pos_weight: Any, neg_weight: Any = 1.0
+) -> Any:
+    """Element-wise ``tf.nn.weighted_cross_entropy_with_logits``, in its overflow-safe form,
+    with a weight ``r`` on the negatives' term as well.
+
+    ``z q softplus(-x) + (1 - z) r softplus(x)``, written as
+    ``r (1 - z) x + (r (1 - z) + q z) (log(1 + exp(-|x|)) + max(-x, 0))`` with labels ``z``,
+    logits ``x``, ``pos_weight`` ``q`` and ``neg_weight`` ``r`` (1: TensorFlow's function);
+    arguments broadcast against each other.
+    """
+    negative = neg_weight * (1.0 - labels)
+    softplus_of_negative = ops.log1p(ops.exp(-ops.abs(logits))) + ops.relu(-logits)
+    return negative * logits + (negative + pos_weight * labels) * softplus_of_negative
+
+
+def weighted_softmax_cross_entropy(one_hot: Any, logits: Any, class_weight: Any) -> Any:
+    """Per-row softmax cross-entropy times the weight of the row's true class.
+
+    ``one_hot`` has the logits' shape (or broadcasts to it); ``class_weight`` broadcasts along the
+    last axis. The result drops the last axis.
+    """
+    per_row = -ops.sum(one_hot * ops.log_softmax(logits, axis=-1), axis=-1)
+    return per_row * ops.sum(one_hot * class_weight, axis=-1)
+
+
+def cost_weighted_softmax_cross_entropy(one_hot: Any, logits: Any, matrix: Any) -> Any:
+    """Per-row softmax cross-entropy times ``sum_k M[y, k] p_k`` (``p`` held constant).
+
+    ``one_hot`` is ``(batch, K)``; ``logits`` is ``(batch, K)`` with ``matrix`` ``(K, K)``, or
+    ``(batch, members, K)`` with ``matrix`` ``(members, K, K)`` (a packed model). The result drops
+    the last axis.
+    """
+    log_p = ops.log_softmax(logits, axis=-1)
+    if len(logits.shape) == 3:
+        rows = ops.einsum("by,myk->bmk", one_hot, matrix)
+        one_hot = ops.expand_dims(one_hot, 1)
+    else:
+        rows = ops.matmul(one_hot, matrix)
+    row_weight = ops.sum(rows * ops.stop_gradient(ops.exp(log_p)), axis=-1)
+    return -ops.sum(one_hot * log_p, axis=-1) * row_weight
+
+
+def _as_weight_list(weights: Sequence[float] | np.ndarray, name: str) -> list[float]:
+    values = np.asarray(weights, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"`{name}` must be a non-empty vector, but got shape {values.shape}.")
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ValueError(f"`{name}` must hold finite values >= 0, but got {values.tolist()}.")
+    return values.tolist()
+
+
+@keras.saving.register_keras_serializable(package="sweeper")
+class WeightedBinaryCrossentropy(keras.losses.Loss):
+    """Multi-label sigmoid cross-entropy on logits with one ``pos_weight`` per label.
+
+    Args:
+        pos_weight: one weight per label, multiplying the loss of that label's positives.
+        neg_weight: one weight per label for its negatives; ``None`` is 1 for every label.
+    """
+
+    def __init__(
+        self,
+        pos_weight: Sequence[float],
+        neg_weight: Sequence[float] | None = None,
+        name: str = "weighted_binary_crossentropy",
+        reduction: str = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.pos_weight = _as_weight_list(pos_weight, "pos_weight")
+        self.neg_weight = None if neg_weight is None else _as_weight_list(neg_weight, "neg_weight")
+        if self.neg_weight is not None and len(self.neg_weight) != len(self.pos_weight):
+            raise ValueError(
+                f"`neg_weight` must have one value per label ({len(self.pos_weight)}), but got "
+                f"{len(self.neg_weight)}."
+            )
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        pos_weight = ops.convert_to_tensor(self.pos_weight, dtype=y_pred.dtype)
+        neg_weight = 1.0 if self.neg_weight is None else ops.convert_to_tensor(
+            self.neg_weight, dtype=y_pred.dtype
+        )
+        labels = ops.cast(y_true, y_pred.dtype)
+        per_label = weighted_sigmoid_cross_entropy(labels, y_pred, pos_weight, neg_weight)
+        return ops.mean(per_label, axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "pos_weight": list(self.pos_weight),
+            "neg_weight": None if self.neg_weight is None else list(self.neg_weight),
+        }
+
+
+@keras.saving.register_keras_serializable(package="sweeper")
+class WeightedSparseCategoricalCrossentropy(keras.losses.Loss):
+    """Multi-class softmax cross-entropy on logits, each row weighted by its true class's weight.
+
+    Args:
+        class_weight: one weight per class. Targets are integer class ids.
+    """
+
+    def __init__(
+        self,
+        class_weight: Sequence[float],
+        name: str = "weighted_sparse_categorical_crossentropy",
+        reduction: str = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.class_weight = _as_weight_list(class_weight, "class_weight")
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        class_weight = ops.convert_to_tensor(self.class_weight, dtype=y_pred.dtype)
+        ids = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+        one_hot = ops.one_hot(ids, len(self.class_weight), dtype=y_pred.dtype)
+        return weighted_softmax_cross_entropy(one_hot, y_pred, class_weight)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "class_weight": list(self.class_weight)}
+
+
+@keras.saving.register_keras_serializable(package="sweeper")
+class CostSensitiveSparseCategoricalCrossentropy(keras.losses.Loss):
+    """Multi-class softmax cross-entropy on logits, each row weighted by ``sum_k M[y, k] p_k``.
+
+    Args:
+        weight_matrix: ``(K, K)``, rows indexed by the true class, columns by the predicted one
+            (see the module docstring). Targets are integer class ids.
+    """
+
+    def __init__(
+        self,
+        weight_matrix: Sequence[Sequence[float]],
+        name: str = "cost_sensitive_sparse_categorical_crossentropy",
+        reduction: str = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        matrix = np.asarray(weight_matrix, dtype=np.float64)
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 2:
+            raise ValueError(f"`weight_matrix` must be K x K (K >= 2), but got {matrix.shape}.")
+        if not np.all(np.isfinite(matrix)) or np.any(matrix < 0):
+            raise ValueError("`weight_matrix` must hold finite values >= 0.")
+        self.weight_matrix = matrix.tolist()
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        matrix = ops.convert_to_tensor(self.weight_matrix, dtype=y_pred.dtype)
+        ids = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+        one_hot = ops.one_hot(ids, len(self.weight_matrix), dtype=y_pred.dtype)
+        return cost_weighted_softmax_cross_entropy(one_hot, y_pred, matrix)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "weight_matrix": [list(r) for r in self.weight_matrix]}
+
+
+def packed_loss_per_row(task: Task, y_true: Any, logits: Any, weights: Any) -> Any:
+    """Per-row loss of a packed model: the sum over members of each member's own loss.
+
+    ``logits`` is ``(batch, members, outputs)``; ``weights`` is ``(members, 2, labels)``
+    (positive and negative weights) or ``(members, classes, classes)`` (the cost-weight matrix).
+    The mean over rows of the result is ``sum_m mean_rows(loss_m)``: each member's gradient
+    equals its lone gradient, and members share nothing but the batch order.
+    """
+    weights = ops.cast(weights, logits.dtype)
+    if task == Task.MULTILABEL:
+        labels = ops.expand_dims(ops.cast(y_true, logits.dtype), 1)
+        per_label = weighted_sigmoid_cross_entropy(
+            labels, logits, weights[:, 0, :], weights[:, 1, :]
+        )
+        return ops.sum(ops.mean(per_label, axis=-1), axis=-1)
+    ids = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+    one_hot = ops.one_hot(ids, logits.shape[-1], dtype=logits.dtype)
+    return ops.sum(cost_weighted_softmax_cross_entropy(one_hot, logits, weights), axis=-1)

@@ -1,0 +1,183 @@
+"""Models: the built-in MLP, user factories, and packing of many trials into one graph.
+
+A packed model maps ``(batch, features)`` to ``(batch, members, outputs)`` logits: one member per
+trial of a batch. Members share nothing but their input, so each trains exactly as it would alone.
+
+- :class:`PackedMLP` is the fast path for the built-in MLP: each layer holds the members' kernels
+  as one ``(members, fan_in, fan_out)`` weight and runs as one batched matrix product. Each member's
+  initial weights come from its own seed through numpy, so a member starts from the same weights
+  whether it is packed with 31 others or trained alone.
+- :func:`pack_factory_models` is the generic path: one copy of the user's model per member, each
+  built after reseeding Keras, side by side in one functional graph.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from sweeper.config import ModelConfig
+
+__all__ = [
+    "ModelFactory",
+    "PackedMLP",
+    "build_mlp",
+    "build_packed_model",
+    "load_factory",
+    "pack_factory_models",
+]
+
+ModelFactory = Callable[[int, int], keras.Model]
+
+
+def _glorot_uniform(seed: int, layer: int, fan_in: int, fan_out: int) -> np.ndarray:
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    rng = np.random.default_rng([seed, layer])
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="sweeper")
+class PackedMLP(keras.Model):
+    """``len(seeds)`` independent ReLU MLPs with linear (logit) outputs, evaluated together.
+
+    Args:
+        n_features: input width.
+        n_outputs: labels or classes (the logit width).
+        hidden: hidden layer sizes, e.g. ``(100, 100)``.
+        seeds: one seed per member; a member's initial weights depend on its seed alone.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_outputs: int,
+        hidden: Sequence[int],
+        seeds: Sequence[int],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.n_features = int(n_features)
+        self.n_outputs = int(n_outputs)
+        self.hidden = tuple(int(size) for size in hidden)
+        self.seeds = tuple(int(seed) for seed in seeds)
+        sizes = (self.n_features, *self.hidden, self.n_outputs)
+        self.kernels = []
+        self.biases = []
+        for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+            kernel = self.add_weight(
+                shape=(len(self.seeds), fan_in, fan_out), initializer="zeros",
+                name=f"kernel_{layer}",
+            )
+            kernel.assign(
+                np.stack([_glorot_uniform(seed, layer, fan_in, fan_out) for seed in self.seeds])
+            )
+            self.kernels.append(kernel)
+            self.biases.append(
+                self.add_weight(
+                    shape=(len(self.seeds), fan_out), initializer="zeros", name=f"bias_{layer}"
+                )
+            )
+        self.built = True  # every variable exists now; JAX's stateless_call requires this
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        # Member-major inside ((members, batch, width)): every layer after the first is then one
+        # batched matrix product with no transposes; one transpose at the end.
+        hidden = ops.einsum("bf,pfh->pbh", inputs, self.kernels[0])
+        hidden = hidden + ops.expand_dims(self.biases[0], 1)
+        for kernel, bias in zip(self.kernels[1:], self.biases[1:], strict=True):
+            hidden = ops.matmul(ops.relu(hidden), kernel) + ops.expand_dims(bias, 1)
+        return ops.transpose(hidden, (1, 0, 2))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "n_features": self.n_features,
+            "n_outputs": self.n_outputs,
+            "hidden": list(self.hidden),
+            "seeds": list(self.seeds),
+        }
+
+
+def build_mlp(
+    n_features: int, n_outputs: int, hidden: Sequence[int], seed: int
+) -> keras.Model:
+    """The built-in MLP as a plain Keras model with ``(batch, outputs)`` logits.
+
+    Its initial weights are those of a :class:`PackedMLP` member with the same ``seed``, so
+    production training from an exported trial starts where the trial started.
+    """
+    sizes = (int(n_features), *(int(h) for h in hidden), int(n_outputs))
+    layers: list[keras.layers.Layer] = [keras.Input((sizes[0],))]
+    for layer, fan_out in enumerate(sizes[1:]):
+        last = layer == len(sizes) - 2
+        layers.append(keras.layers.Dense(fan_out, activation=None if last else "relu"))
+    model = keras.Sequential(layers)
+    for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+        model.layers[layer].set_weights(
+            [_glorot_uniform(seed, layer, fan_in, fan_out), np.zeros(fan_out, np.float32)]
+        )
+    return model
+
+
+def load_factory(reference: str, search_dir: Path | None = None) -> ModelFactory:
+    """Import ``"package.module:function"``; ``search_dir`` (the study's folder) is importable."""
+    module_name, _, attribute = reference.partition(":")
+    if search_dir is not None and str(search_dir) not in sys.path:
+        sys.path.insert(0, str(search_dir))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ModelConfig.fail(
+            "factory", f"cannot import module {module_name!r}: {error}."
+        ) from None
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise ModelConfig.fail(
+            "factory", f"module {module_name!r} has no function {attribute!r}."
+        )
+    return factory
+
+
+def pack_factory_models(
+    factory: ModelFactory, n_features: int, n_outputs: int, seeds: Sequence[int]
+) -> keras.Model:
+    """One copy of ``factory(n_features, n_outputs)`` per seed, outputs stacked on axis 1."""
+    inputs = keras.Input((n_features,))
+    outputs = []
+    for seed in seeds:
+        keras.utils.set_random_seed(seed)
+        member = factory(n_features, n_outputs)
+        if not isinstance(member, keras.Model):
+            raise ModelConfig.fail(
+                "factory", f"expected a keras.Model, got {type(member).__name__}."
+            )
+        output = member(inputs)
+        if tuple(output.shape[1:]) != (n_outputs,):
+            raise ModelConfig.fail(
+                "factory", f"the model's output must have shape (batch, {n_outputs}) "
+                f"logits, but got {tuple(output.shape)}."
+            )
+        outputs.append(output)
+    return keras.Model(inputs, ops.stack(outputs, axis=1))
+
+
+def build_packed_model(
+    *,
+    n_features: int,
+    n_outputs: int,
+    seeds: Sequence[int],
+    hidden: Sequence[int],
+    factory: ModelFactory | None = None,
+) -> keras.Model:
+    """The built-in :class:`PackedMLP`, or the user's factory packed by copies."""
+    if factory is None:
+        return PackedMLP(n_features, n_outputs, hidden, seeds)
+    return pack_factory_models(factory, n_features, n_outputs, seeds)

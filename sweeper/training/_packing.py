@@ -1,0 +1,129 @@
+"""How many trials to train together in one pass (the pack size ``P``).
+
+Three limits, the smallest wins:
+
+- **memory**: a member costs its parameters four times over (weights, gradients, Adam's two
+  moments) plus its activations for one training batch and for one scoring chunk; members may use
+  a quarter of the memory at hand (GPU memory on a GPU, available RAM otherwise);
+- **arithmetic**: on a CPU the cores are saturated by about 32 members of a small MLP (more only
+  adds memory, see ``benchmarks/throughput.py``); a GPU keeps gaining up to a few hundred;
+- **feedback**: at most a quarter of the budget, so the sampler learns from at least four rounds.
+
+The study file's ``[model] pack`` overrides all three. Whatever ``P`` is, the budget and every
+stored figure stay the same: members train exactly as they would alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sweeper.config import ModelConfig
+
+__all__ = [
+    "MAX_PACK_CPU",
+    "MAX_PACK_GPU",
+    "available_memory_bytes",
+    "choose_pack",
+    "member_bytes",
+    "pack_size",
+]
+
+MAX_PACK_CPU = 32
+MAX_PACK_GPU = 256
+MEMORY_SHARE = 0.25
+SCORING_CHUNK = 8192
+BYTES_PER_FLOAT = 4
+
+
+def member_bytes(
+    *, n_features: int, n_outputs: int, hidden: Sequence[int], batch_size: int
+) -> int:
+    """Memory one packed member of the built-in MLP needs while training and scoring."""
+    sizes = (n_features, *hidden, n_outputs)
+    parameters = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    widths = sum(sizes[1:])
+    activations = 3 * batch_size * widths + SCORING_CHUNK * widths
+    return BYTES_PER_FLOAT * (4 * parameters + activations)
+
+
+def _gpu_memory_bytes() -> int | None:
+    """Free memory of the first visible GPU, or ``None`` when there is none."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return None
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        result = subprocess.run(
+            ["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=10, check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    return int(float(lines[0])) * 2**20 if lines else None
+
+
+def _ram_bytes() -> int:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def available_memory_bytes() -> tuple[int, bool]:
+    """Memory the members may draw on, and whether it is a GPU's."""
+    gpu = _gpu_memory_bytes()
+    if gpu is not None:
+        return gpu, True
+    return _ram_bytes(), False
+
+
+def choose_pack(
+    *,
+    per_member_bytes: int,
+    budget: int,
+    memory_bytes: int,
+    on_gpu: bool,
+) -> int:
+    """The pack size: the smallest of the memory, arithmetic and feedback limits, at least 1."""
+    by_memory = int(memory_bytes * MEMORY_SHARE) // max(per_member_bytes, 1)
+    by_arithmetic = MAX_PACK_GPU if on_gpu else MAX_PACK_CPU
+    by_feedback = math.ceil(budget / 4)
+    return max(1, min(by_memory, by_arithmetic, by_feedback))
+
+
+def pack_size(
+    model: ModelConfig,
+    *,
+    n_features: int,
+    n_outputs: int,
+    budget: int,
+    factory: Callable[[int, int], Any] | None = None,
+) -> int:
+    """Members per training pass: ``model.pack`` if set, else the smallest of the three limits
+    for this model, the memory at hand and the budget."""
+    if model.pack is not None:
+        return model.pack
+    if factory is None:
+        hidden = model.hidden
+    else:
+        # A user's model: size it as an MLP of one hidden layer with as many parameters.
+        parameters = factory(n_features, n_outputs).count_params()
+        hidden = (max(1, parameters // (n_features + n_outputs + 2)),)
+    per_member = member_bytes(
+        n_features=n_features, n_outputs=n_outputs, hidden=hidden, batch_size=model.batch_size
+    )
+    memory, on_gpu = available_memory_bytes()
+    return choose_pack(
+        per_member_bytes=per_member, budget=budget, memory_bytes=memory, on_gpu=on_gpu
+    )

@@ -1,0 +1,295 @@
+"""Training: fit one batch of weight candidates together and score the validation and test rows.
+
+:class:`PackedTrainer` trains ``P`` members (one per trial of a batch) in one packed model. It is
+built once per pack size and reused for every batch: between batches it restores the initial
+weights and the optimizer's initial state, so the compiled training function (and the data,
+resident on the device as backend tensors) is reused rather than rebuilt.
+
+One epoch is one compiled call with no per-step Python work: the batch order is a ``(steps,
+batch)`` index matrix drawn from ``numpy.random.default_rng(seed)`` (the last batch padded and
+masked, so every step has the same shape), and the loop over steps runs inside the compiled
+function: ``tf.function`` compiled with XLA on TensorFlow, ``jax.jit`` with ``lax.scan`` on JAX.
+The model and loss are ``keras.ops`` code shared by both backends.
+
+Thresholds and every figure are computed from the returned scores, in :mod:`sweeper.evaluation`.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from sweeper.config import ModelConfig, Task
+from sweeper.data import Splits
+from sweeper.evaluation import probabilities
+from sweeper.training._losses import packed_loss_per_row
+from sweeper.training._models import ModelFactory, build_packed_model
+
+__all__ = [
+    "PackedScores",
+    "PackedTrainer",
+    "batch_order",
+    "fit_plain",
+    "train_and_score",
+]
+
+
+@dataclass(frozen=True)
+class PackedScores:
+    """Each member's probabilities on the validation and test rows, and the wall time spent."""
+
+    validation: np.ndarray
+    """``(members, validation rows, outputs)``"""
+    test: np.ndarray
+    """``(members, test rows, outputs)``"""
+    seconds: float
+
+    @functools.cached_property
+    def diverged(self) -> np.ndarray:
+        """Per member: whether training produced non-finite scores (computed once)."""
+        finite = np.isfinite(self.validation).all(axis=(1, 2)) & np.isfinite(self.test).all(
+            axis=(1, 2)
+        )
+        return ~finite
+
+
+def batch_order(
+    n_rows: int, batch_size: int, epochs: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per epoch, the shuffled row indices as a ``(steps, batch_size)`` matrix and its mask.
+
+    The last batch is padded with row 0 and masked out, so a masked mean over each batch equals
+    Keras's mean over a short last batch.
+    """
+    rng = np.random.default_rng(seed)
+    steps = -(-n_rows // batch_size)
+    padding = steps * batch_size - n_rows
+    mask = np.concatenate([np.ones(n_rows, np.float32), np.zeros(padding, np.float32)])
+    orders = []
+    for _ in range(epochs):
+        order = np.concatenate([rng.permutation(n_rows), np.zeros(padding, np.int64)])
+        orders.append((order.reshape(steps, batch_size).astype(np.int32),
+                       mask.reshape(steps, batch_size)))
+    return orders
+
+
+def fit_plain(
+    model: keras.Model, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, seed: int
+) -> keras.Model:
+    """Train a compiled plain model with the sweeper's batch order (for production training).
+
+    With :func:`sweeper.training.build_mlp` and an exported trial's seed, this reproduces the
+    trial's training; any other compiled model trains on the same sequence of batches.
+    """
+    for order, mask in batch_order(X.shape[0], batch_size, epochs, seed):
+        rows = order.reshape(-1)[mask.reshape(-1) > 0]
+        model.fit(X[rows], y[rows], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    return model
+
+
+class PackedTrainer:
+    """Trains ``members`` weight candidates at once; reusable across batches of trials.
+
+    Args:
+        splits: the study's train / validation / test data (the training rows become resident).
+        model: the study's model section (hidden sizes, epochs, batch size, learning rate).
+        members: the pack size ``P``.
+        seed: every member's initialisation seed and the batch-order seed.
+        factory: a user model factory, or ``None`` for the built-in :class:`PackedMLP`.
+    """
+
+    def __init__(
+        self,
+        splits: Splits,
+        model: ModelConfig,
+        *,
+        members: int,
+        seed: int,
+        factory: ModelFactory | None = None,
+    ) -> None:
+        self.splits = splits
+        self.spec = model
+        self.members = members
+        self.seed = seed
+        self.task: Task = splits.train.task
+        train = splits.train
+        keras.utils.set_random_seed(seed)
+        self.network = build_packed_model(
+            n_features=train.X.shape[1],
+            n_outputs=train.n_outputs,
+            seeds=[seed] * members,
+            hidden=model.hidden,
+            factory=factory,
+        )
+        self.optimizer = keras.optimizers.Adam(learning_rate=model.learning_rate)
+        self.optimizer.build(self.network.trainable_variables)
+        self._initial_model = [keras.ops.convert_to_numpy(v) for v in self.network.variables]
+        self._initial_optimizer = [
+            keras.ops.convert_to_numpy(v) for v in self.optimizer.variables
+        ]
+        self._X = keras.ops.convert_to_tensor(train.X)
+        labels = train.y.astype(np.float32 if self.task == Task.MULTILABEL else np.int32)
+        self._y = keras.ops.convert_to_tensor(labels)
+        self._epoch = self._compile_epoch()
+
+    def _reset(self) -> None:
+        for variable, value in zip(self.network.variables, self._initial_model, strict=True):
+            variable.assign(value)
+        for variable, value in zip(self.optimizer.variables, self._initial_optimizer, strict=True):
+            variable.assign(value)
+
+    def _compile_epoch(self) -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            return _tensorflow_epoch(self)
+        if backend == "jax":
+            return _jax_epoch(self)
+        raise RuntimeError(f"the sweeper trains on TensorFlow or JAX, not on {backend!r}.")
+
+    def train(self, weights: np.ndarray) -> None:
+        """Train every member from its initial state, member ``m`` with loss weights
+        ``weights[m]``: ``(members, 2, labels)`` or ``(members, classes, classes)`` (see
+        :mod:`sweeper.search`)."""
+        weights = np.asarray(weights, dtype=np.float32)
+        n_outputs = self.splits.train.n_outputs
+        expected = (self.members, 2 if self.task == Task.MULTILABEL else n_outputs, n_outputs)
+        if weights.shape != expected:
+            raise ValueError(f"`weights` must have shape {expected}, but got {weights.shape}.")
+        self._reset()
+        n_rows = self.splits.train.X.shape[0]
+        for order, mask in batch_order(n_rows, self.spec.batch_size, self.spec.epochs, self.seed):
+            self._epoch(order, mask, weights)
+
+    def logits(self, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
+        """``(rows, members, outputs)`` logits, by direct calls in chunks."""
+        parts = [
+            keras.ops.convert_to_numpy(self.network(X[start : start + chunk], training=False))
+            for start in range(0, X.shape[0], chunk)
+        ]
+        return np.concatenate(parts, axis=0)
+
+    def train_and_score(self, weights: np.ndarray) -> PackedScores:
+        started = time.perf_counter()
+        self.train(weights)
+        scored = [
+            np.moveaxis(probabilities(self.logits(split.X), self.task), 1, 0)
+            for split in (self.splits.validation, self.splits.test)
+        ]
+        return PackedScores(
+            validation=scored[0], test=scored[1], seconds=time.perf_counter() - started
+        )
+
+
+def _masked_mean_loss(trainer: PackedTrainer, y_batch: Any, logits: Any, mask: Any, weights: Any):
+    per_row = packed_loss_per_row(trainer.task, y_batch, logits, weights)
+    return keras.ops.sum(per_row * mask) / keras.ops.sum(mask)
+
+
+def _tensorflow_epoch(trainer: PackedTrainer):
+    import tensorflow as tf
+
+    network, optimizer = trainer.network, trainer.optimizer
+    X, y = trainer._X, trainer._y
+
+    def run(order: tf.Tensor, mask: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+        for step in tf.range(tf.shape(order)[0]):
+            rows = order[step]
+            with tf.GradientTape() as tape:
+                logits = network(tf.gather(X, rows), training=True)
+                loss = _masked_mean_loss(trainer, tf.gather(y, rows), logits, mask[step], weights)
+            gradients = tape.gradient(loss, network.trainable_variables)
+            optimizer.apply(gradients, network.trainable_variables)
+        return tf.constant(0)
+
+    compiled = {"xla": tf.function(run, jit_compile=True), "plain": tf.function(run)}
+    mode = ["xla"]
+
+    def epoch(order: np.ndarray, mask: np.ndarray, weights: np.ndarray) -> None:
+        arguments = (tf.constant(order), tf.constant(mask), tf.constant(weights))
+        if mode[0] == "xla":
+            try:
+                compiled["xla"](*arguments)
+                return
+            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
+                warnings.warn(
+                    f"XLA cannot compile this model ({type(error).__name__}); training without "
+                    "XLA.", RuntimeWarning, stacklevel=2,
+                )
+                mode[0] = "plain"
+                trainer._reset()
+        compiled["plain"](*arguments)
+
+    return epoch
+
+
+def _jax_epoch(trainer: PackedTrainer):
+    import jax
+    import jax.numpy as jnp
+
+    network, optimizer = trainer.network, trainer.optimizer
+    X, y = trainer._X, trainer._y
+
+    @jax.jit
+    def run(state, order, mask, weights):
+        def step(state, batch):
+            trainable, non_trainable, optimizer_state = state
+            rows, batch_mask = batch
+
+            def loss_of(trainable):
+                logits, new_non_trainable = network.stateless_call(
+                    trainable, non_trainable, X[rows], training=True
+                )
+                loss = _masked_mean_loss(trainer, y[rows], logits, batch_mask, weights)
+                return loss, new_non_trainable
+
+            (_, new_non_trainable), gradients = jax.value_and_grad(loss_of, has_aux=True)(
+                trainable
+            )
+            trainable, optimizer_state = optimizer.stateless_apply(
+                optimizer_state, gradients, trainable
+            )
+            return (trainable, new_non_trainable, optimizer_state), None
+
+        state, _ = jax.lax.scan(step, state, (order, mask))
+        return state
+
+    def epoch(order: np.ndarray, mask: np.ndarray, weights: np.ndarray) -> None:
+        state = (
+            [v.value for v in network.trainable_variables],
+            [v.value for v in network.non_trainable_variables],
+            [v.value for v in optimizer.variables],
+        )
+        trainable, non_trainable, optimizer_state = run(
+            state, jnp.asarray(order), jnp.asarray(mask), jnp.asarray(weights)
+        )
+        for variables, values in (
+            (network.trainable_variables, trainable),
+            (network.non_trainable_variables, non_trainable),
+            (optimizer.variables, optimizer_state),
+        ):
+            for variable, value in zip(variables, values, strict=True):
+                variable.assign(value)
+
+    return epoch
+
+
+def train_and_score(
+    splits: Splits,
+    model: ModelConfig,
+    weights: np.ndarray,
+    *,
+    seed: int,
+    factory: ModelFactory | None = None,
+) -> PackedScores:
+    """One-off convenience: build a trainer for ``len(weights)`` members and use it once
+    (``weights`` as :meth:`PackedTrainer.train` takes them)."""
+    weights = np.asarray(weights, dtype=np.float32)
+    trainer = PackedTrainer(splits, model, members=weights.shape[0], seed=seed, factory=factory)
+    return trainer.train_and_score(weights)

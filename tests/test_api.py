@@ -1,0 +1,183 @@
+"""The Python API end to end: sweep() on arrays and DataFrames in memory, real training, a real
+SQLite study; load() reopens it; export() writes what `sweeper export` writes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import sweeper
+from sweeper.cli import main
+from tests.conftest import make_multiclass_arrays, make_multilabel_arrays
+
+SMALL_MODEL = {"hidden": [16], "epochs": 4, "batch_size": 64, "learning_rate": 0.01, "pack": 2}
+
+
+@pytest.fixture(scope="module")
+def array_sweep(tmp_path_factory):
+    """A multi-label sweep of 6 trials on NumPy arrays, into its own SQLite file."""
+    folder = tmp_path_factory.mktemp("api")
+    X, y = make_multilabel_arrays()
+    result = sweeper.sweep(
+        X, y, labels=["a", "b", "c", "d"], model=SMALL_MODEL, trials=6,
+        storage=f"sqlite:///{folder / 'api.db'}", study_name="arrays", progress=False,
+        artifacts=str(folder / "artifacts"),
+    )
+    return result, folder
+
+
+def test_sweep_on_arrays_gives_the_front_baselines_and_verdict(array_sweep):
+    result, _ = array_sweep
+    assert result.study_name == "arrays"
+    assert result.info.task == sweeper.Task.MULTILABEL
+    assert result.info.labels == ("a", "b", "c", "d")
+    front = result.front
+    recalls = [point.validation_recall for point in front]
+    assert front and recalls == sorted(recalls, reverse=True)
+    assert all(0 <= point.test_precision <= 1 for point in front)
+    assert set(result.baselines) == {"unweighted", "neg_pos", "sklearn_balanced"}
+    best = max(b.hypervolume[sweeper.Split.TEST] for b in result.baselines.values())
+    verdict = result.verdict
+    assert verdict.baseline_hypervolume == best
+    assert verdict.weighting_pays == (verdict.front_hypervolume > 1.005 * best)
+    html = result._repr_html_()
+    assert "<table>" in html and verdict.message in html
+
+
+def test_front_frame_has_a_row_per_front_point(array_sweep):
+    pytest.importorskip("pandas")
+    result, _ = array_sweep
+    frame = result.front_frame()
+    assert len(frame) == len(result.front)
+    assert frame["validation_recall"].tolist() == [p.validation_recall for p in result.front]
+
+
+def test_load_reopens_the_sweep(array_sweep):
+    result, folder = array_sweep
+    again = sweeper.load("arrays", f"sqlite:///{folder / 'api.db'}")
+    assert again.info == result.info
+    assert again.front == result.front
+
+
+def test_load_of_a_missing_sqlite_file_creates_nothing(tmp_path):
+    with pytest.raises(sweeper.StorageError, match="no such SQLite file") as caught:
+        sweeper.load("nothing", f"sqlite:///{tmp_path / 'none.db'}")
+    assert caught.value.key == "storage"
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_export_equals_what_the_command_line_writes(array_sweep, tmp_path, capsys):
+    result, folder = array_sweep
+    exported = result.export(tmp_path / "api.json", min_recall=0.3)
+    assert exported == sweeper.load_export(tmp_path / "api.json")
+    assert exported.validation["recall"] >= 0.3
+
+    study_file = tmp_path / "arrays.toml"
+    study_file.write_text(
+        f'[study]\nname = "arrays"\nstorage = "sqlite:///{folder / "api.db"}"\ntrials = 6\n'
+        '[data]\nsource = "unused.npz"\n'
+    )
+    output = tmp_path / "cli.json"
+    code = main(["export", str(study_file), "--min-recall", "0.3", "-o", str(output)])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "cli.json").read_text()) == json.loads(
+        (tmp_path / "api.json").read_text()
+    )
+
+
+def test_export_without_a_path_writes_nothing(array_sweep, tmp_path):
+    result, _ = array_sweep
+    exported = result.export(trial=0)
+    assert exported.trial == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_on_a_dataframe_with_class_names_resumes(tmp_path):
+    pandas = pytest.importorskip("pandas")
+    X, y = make_multiclass_arrays()
+    frame = pandas.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    names = pandas.Series(np.array(["ant", "bee", "cat", "dog"])[y], name="kind")
+    storage = f"sqlite:///{tmp_path / 'frame.db'}"
+    options = {"model": SMALL_MODEL, "trials": 2, "storage": storage, "progress": False}
+    result = sweeper.sweep(frame, names, **options)
+    assert result.info.task == sweeper.Task.MULTICLASS
+    assert result.info.labels == ("ant", "bee", "cat", "dog")
+    assert result.study_name.startswith("sweep-")  # derived from the data and the settings
+    assert result.front and all(point.tau is not None for point in result.front)
+    # The same call resumes the same study: nothing is left to train.
+    again = sweeper.sweep(frame, names, **options)
+    assert again.study_name == result.study_name
+    assert len(again.study.trials) == len(result.study.trials)
+
+
+def test_sweep_with_a_factory_callable(tmp_path):
+    import keras
+
+    def linear(n_features, n_outputs):
+        return keras.Sequential([keras.Input((n_features,)), keras.layers.Dense(n_outputs)])
+
+    X, y = make_multilabel_arrays(n_rows=600)
+    result = sweeper.sweep(
+        X, y, model=sweeper.ModelConfig(factory=linear, epochs=2, pack=2), trials=2,
+        storage=f"sqlite:///{tmp_path / 'f.db'}", progress=False,
+    )
+    assert result.info.model["factory"].endswith("linear")
+    assert result.info.model["hidden"] is None
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "key", "message"),
+    [
+        ({"trials": 0}, sweeper.ConfigError, "trials",
+         r"\[study\] trials: expected an integer >= 1, got 0\."),
+        ({"sampler": "random"}, sweeper.ConfigError, "sampler", r"\[study\] sampler: expected"),
+        ({"trails": 5}, sweeper.ConfigError, "trails", r"\[study\] trails: unknown key\."),
+        ({"model": {"epochs": 0}}, sweeper.ConfigError, "epochs", r"\[model\] epochs: expected"),
+        ({"model": "mlp"}, sweeper.ConfigError, "model", r"model: expected a ModelConfig"),
+        ({"search": {"exponnt": [0, 1]}}, sweeper.ConfigError, "exponnt", r"unknown key"),
+        ({"search": {"logit_adjustment": [0, 1]}}, sweeper.ConfigError, "logit_adjustment",
+         r"applies to multi-class data, but this data is multi-label"),
+        ({"data": {"source": "x.csv"}}, sweeper.ConfigError, "source", r"applies to study files"),
+        ({"data": {"test_fraction": 0.9}}, sweeper.ConfigError, "test_fraction",
+         r"`validation_fraction \+ test_fraction < 1` must hold"),
+        ({"labels": ["a", "b"]}, sweeper.DataError, "labels", r"2 names given for 4 labels"),
+        ({"storage": "nosuchdb://x/y"}, sweeper.StorageError, None, r"unknown database dialect"),
+    ],
+)
+def test_bad_arguments_raise_with_the_key_and_create_no_study(
+    tmp_path, monkeypatch, arguments, error, key, message
+):
+    monkeypatch.chdir(tmp_path)  # the default storage would be ./.sweeper/NAME.db
+    X, y = make_multilabel_arrays(n_rows=200)
+    with pytest.raises(error, match=message) as caught:
+        sweeper.sweep(X, y, progress=False, **arguments)
+    assert caught.value.key == key
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("X", "y", "message"),
+    [
+        (np.full((20, 2), np.nan), np.zeros(20), r"features contain NaN or inf"),
+        (np.ones((20, 2)), np.ones((19, 3)), r"X and y have different lengths"),
+        (np.ones((20, 2)), np.full((20, 3), 2), r"label 'label_0' has values other than 0 and 1"),
+        (np.ones((20, 2)), np.ones((20, 2, 2)), r"y: must be 1-D \(classes\) or 2-D"),
+    ],
+)
+def test_bad_arrays_are_data_errors(X, y, message):
+    with pytest.raises(sweeper.DataError, match=message):
+        sweeper.sweep(X, y, progress=False)
+
+
+def test_pandas_is_imported_only_when_given():
+    code = (
+        "import sys, numpy as np; from sweeper.data import dataset_from_arrays; "
+        "dataset_from_arrays(np.ones((4, 2)), np.array([0, 1, 0, 1])); "
+        "print('pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
