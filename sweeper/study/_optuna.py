@@ -12,17 +12,21 @@ storage directly in a few places where Optuna's public API has no equivalent:
 - :func:`trial_id_of` (``Trial._trial_id`` / ``FrozenTrial._trial_id``): storage calls and
   heartbeats name a trial by id, not by number; the public way
   (``get_trial_id_from_study_id_trial_number``) costs one query per trial.
+- :func:`engine_of` (``_CachedStorage._backend``): the SQLAlchemy engine behind Optuna's cache
+  in front of an RDB storage, so that closing a storage returns its pooled connections.
 
 If Optuna renames them, this module is the one to change.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
-__all__ = ["storage_of", "study_id_of", "trial_id_of"]
+__all__ = ["engine_of", "storage_of", "study_id_of", "trial_id_of"]
 
 
 def storage_of(study: optuna.Study) -> BaseStorage:
@@ -35,3 +39,9 @@ def study_id_of(study: optuna.Study) -> int:
 
 def trial_id_of(trial: optuna.Trial | FrozenTrial) -> int:
     return trial._trial_id
+
+
+def engine_of(storage: BaseStorage) -> Any | None:
+    """The SQLAlchemy engine of an RDB storage (behind Optuna's cache or not), else ``None``."""
+    backend = getattr(storage, "_backend", storage)
+    return getattr(backend, "engine", None)

@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from sweeper.config import StudyConfig
 from sweeper.errors import StorageError
+from sweeper.study._optuna import engine_of
 
 __all__ = ["ResilientStorage", "is_sqlite", "open_storage", "redact"]
 
@@ -122,6 +123,20 @@ class ResilientStorage(BaseStorage):
 
     def remove_session(self) -> None:
         self.inner.remove_session()
+
+    def close(self) -> None:
+        """Return the database connections this storage holds (its pool); it stays usable."""
+        engine = engine_of(self.inner)
+        if engine is not None:
+            engine.dispose()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A lock cannot be pickled (Optuna pickles storages for its process-based workers).
+        return {key: value for key, value in self.__dict__.items() if key != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
 
 def _forward(name: str) -> Callable[..., Any]:

@@ -1,0 +1,61 @@
+"""The storage contract: the sweeper's storage (``ResilientStorage`` around Optuna's RDB storage
+and its cache, as ``open_storage`` builds it) passes Optuna's own storage test cases
+(``optuna.testing.pytest_storages.StorageTestCase``, shipped with the installed package), on
+SQLite and on a real PostgreSQL server, each test on a fresh, empty database."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+from optuna.storages import BaseStorage
+from optuna.study import StudyDirection
+from optuna.testing.pytest_storages import StorageTestCase
+
+from sweeper.study import ResilientStorage, open_storage
+from tests.postgres import PostgresServer, find_binaries
+
+
+@pytest.fixture(scope="module")
+def postgres_server():
+    binaries = find_binaries()
+    if binaries is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL server binaries are missing; .ci/run installs them.")
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed.")
+    server = PostgresServer(binaries)
+    server.start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage(request, tmp_path) -> BaseStorage:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'contract.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server").create_database()
+    opened = open_storage(url, reconnect_timeout=5)
+    assert isinstance(opened, ResilientStorage)
+    yield opened
+    opened.close()
+
+
+class TestResilientStorage(StorageTestCase):
+    """Every test of Optuna's storage contract, run on both backends through the wrapper."""
+
+    def test_pickle_storage(self, storage: BaseStorage) -> None:
+        """Optuna's pickling test, which also closes the copy's connections (theirs leaks
+        them) and checks that the wrapper's settings survive."""
+        study_id = storage.create_new_study(directions=[StudyDirection.MAXIMIZE], study_name="p")
+        storage.set_study_system_attr(study_id, "key", "pickle")
+        restored = pickle.loads(pickle.dumps(storage))
+        try:
+            assert isinstance(restored, ResilientStorage)
+            assert (restored.url, restored.reconnect_timeout) == (
+                storage.url, storage.reconnect_timeout
+            )
+            assert restored.get_study_system_attrs(study_id) == {"key": "pickle"}
+        finally:
+            restored.close()
