@@ -18,6 +18,23 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+@pytest.fixture(scope="module")
+def postgres():
+    """A PostgreSQL server of the test module's own (tests/postgres.py): started once per
+    module, so a module's fault tests may stop and restart it without disturbing others."""
+    from tests.postgres import PostgresServer, find_binaries
+
+    binaries = find_binaries()
+    if binaries is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL server binaries are missing; .ci/run installs them.")
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed.")
+    server = PostgresServer(binaries)
+    server.start()
+    yield server
+    server.destroy()
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as probe:

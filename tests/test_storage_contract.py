@@ -5,7 +5,6 @@ SQLite and on a real PostgreSQL server, each test on a fresh, empty database."""
 
 from __future__ import annotations
 
-import os
 import pickle
 
 import pytest
@@ -14,20 +13,6 @@ from optuna.study import StudyDirection
 from optuna.testing.pytest_storages import StorageTestCase
 
 from sweeper.study import ResilientStorage, open_storage
-from tests.postgres import PostgresServer, find_binaries
-
-
-@pytest.fixture(scope="module")
-def postgres_server():
-    binaries = find_binaries()
-    if binaries is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL server binaries are missing; .ci/run installs them.")
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed.")
-    server = PostgresServer(binaries)
-    server.start()
-    yield server
-    server.destroy()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -35,7 +20,7 @@ def storage(request, tmp_path) -> BaseStorage:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'contract.db'}"
     else:
-        url = request.getfixturevalue("postgres_server").create_database()
+        url = request.getfixturevalue("postgres").create_database()
     opened = open_storage(url, reconnect_timeout=5)
     assert isinstance(opened, ResilientStorage)
     yield opened

@@ -3,7 +3,6 @@ PostgreSQL server owned by the tests (so it can be restarted), real training."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,22 +16,8 @@ from optuna.trial import TrialState
 
 from sweeper.study._liveness import WORKER_PREFIX
 from tests.conftest import STUDY_TEMPLATE, free_port, make_multilabel_arrays
-from tests.postgres import PostgresServer, find_binaries
 
 LIVENESS = "heartbeat_interval = 0.5\ngrace_period = 8\nmax_retries = 2\nreconnect_timeout = 60\n"
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    binaries = find_binaries()
-    if binaries is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL server binaries are missing; .ci/run installs them.")
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed.")
-    server = PostgresServer(binaries)
-    server.start()
-    yield server
-    server.destroy()
 
 
 def write_study(folder: Path, url: str, *, trials: int, pack: int, epochs: int) -> Path:

@@ -87,8 +87,9 @@ class Constraints:
     min_precision: float | None = None
     min_recall: float | None = None
 
-    def violations(self, recall: float, precision: float) -> dict[str, float]:
-        """Per floor, how far below it a point is, in Optuna's convention (feasible <= 0)."""
+    def violations(self, recall: Any, precision: Any) -> dict[str, Any]:
+        """Per floor, how far below it a point is (scalars, or arrays of points), in Optuna's
+        convention: feasible where <= 0."""
         found = {}
         if self.min_precision is not None:
             found["min_precision"] = self.min_precision - precision
@@ -100,8 +101,6 @@ class Constraints:
         """Whether each point meets every floor: exactly where :meth:`violations` are <= 0."""
         recall, precision = np.asarray(recall), np.asarray(precision)
         meets = np.ones(np.broadcast(recall, precision).shape, dtype=bool)
-        if self.min_precision is not None:
-            meets &= self.min_precision - precision <= 0
-        if self.min_recall is not None:
-            meets &= self.min_recall - recall <= 0
+        for violation in self.violations(recall, precision).values():
+            meets &= violation <= 0
         return meets
