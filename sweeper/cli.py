@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("study", type=Path, metavar="STUDY.toml", help="the study file")
         sub.add_argument(
-            "--storage", metavar="URL",
+            "--storage", metavar="URL", type=argument_type(StudyConfig, "storage", "--storage"),
             help="SQLAlchemy URL or grpc://HOST:PORT; overrides the file's (and $SWEEPER_STORAGE)",
         )
         sub.set_defaults(handler=handler)

@@ -173,7 +173,8 @@ def select_point(
     ) if value is not None]
     if len(given) != 1:
         raise ExportError(
-            "choose exactly one of --trial, --min-precision, --min-recall, --best-fbeta.",
+            "choose exactly one of trial, min_precision, min_recall, best_fbeta (on the command "
+            "line --trial, --min-precision, --min-recall, --best-fbeta).",
             key=None if not given else given[-1],
         )
     if trial is not None:
