@@ -17,7 +17,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from sweeper.api import SweepResult, load, sweep
+from sweeper.api import PreparedSweep, SweepResult, load, prepare, sweep
 from sweeper.config import (
     DataConfig,
     ModelConfig,
@@ -46,6 +46,7 @@ __all__ = [
     "ExportedWeights",
     "ModelConfig",
     "NoFinishedTrialsError",
+    "PreparedSweep",
     "SearchConfig",
     "Split",
     "StorageError",
@@ -58,5 +59,6 @@ __all__ = [
     "__version__",
     "load",
     "load_export",
+    "prepare",
     "sweep",
 ]

@@ -419,7 +419,7 @@ def _prepare(
     check_search(config.search, splits.train.task, splits.train.n_outputs)
     factory = _factory(config.model, folder)
     storage = open_storage(config.study.storage, reconnect_timeout=config.study.reconnect_timeout)
-    info = study_info(config, splits, source=source)
+    info = study_info(config, splits, source=source, factory=factory)
     study = create_or_resume(config.study, info, storage)
     print(
         f"study {config.study.name!r} in {redact(config.study.storage)}: "

@@ -181,3 +181,60 @@ def test_pandas_is_imported_only_when_given():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_an_edited_factory_is_another_model(tmp_path):
+    """A notebook redefines its factory under the same name: the derived study is a new one,
+    and a named study refuses to mix the two models."""
+    import keras
+
+    X, y = make_multilabel_arrays(n_rows=400)
+    options = {"trials": 1, "storage": f"sqlite:///{tmp_path / 'f.db'}"}
+
+    def factory(n_features, n_outputs):
+        return keras.Sequential([keras.Input((n_features,)), keras.layers.Dense(n_outputs)])
+
+    first = sweeper.prepare(X, y, model={"factory": factory, "epochs": 1}, **options)
+
+    def factory(n_features, n_outputs):  # the notebook cell, edited and run again
+        return keras.Sequential([
+            keras.Input((n_features,)), keras.layers.Dense(8), keras.layers.Dense(n_outputs)
+        ])
+
+    second = sweeper.prepare(X, y, model={"factory": factory, "epochs": 1}, **options)
+    assert first.study.study_name != second.study.study_name
+    with pytest.raises(sweeper.DataError, match="created with another \\[model\\]") as caught:
+        sweeper.prepare(X, y, model={"factory": factory, "epochs": 1},
+                        study_name=first.study.study_name, **options)
+    assert caught.value.key == "model"
+
+
+@pytest.mark.parametrize(
+    ("y", "labels"),
+    [
+        (np.array([0.0, 1.0] * 100), ("label_0", "label_1")),
+        (np.array([False, True] * 100), ("label_0", "label_1")),
+        (np.array([3, 7] * 100), ("3", "7")),
+        (np.array(["no", "yes"] * 100, dtype=object), ("no", "yes")),
+    ],
+)
+def test_class_values_become_classes(y, labels):
+    from sweeper.data import dataset_from_arrays
+
+    dataset = dataset_from_arrays(np.ones((200, 2)), y)
+    assert dataset.labels == labels
+    assert dataset.y.tolist() == [0, 1] * 100
+
+
+@pytest.mark.parametrize(
+    ("y", "message"),
+    [
+        (np.array([0.0, 0.5] * 10), r"row 1 holds 0.5, which is no class id"),
+        (np.array(["a", None] * 10, dtype=object), r"row 1 has no class"),
+        (np.zeros(20, dtype=int), r"one class only"),
+    ],
+)
+def test_bad_class_values_name_the_row(y, message):
+    with pytest.raises(sweeper.DataError, match=message) as caught:
+        sweeper.sweep(np.ones((20, 2)), y, progress=False)
+    assert caught.value.key == "y"

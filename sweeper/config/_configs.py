@@ -14,7 +14,10 @@ The study file (:mod:`sweeper.config._studyfile`), the command line and
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import CodeType
 from typing import Any
 
 from sweeper.config._options import (
@@ -59,6 +62,28 @@ MULTILABEL_KEYS = ("thresholds", "threshold", "fbeta")
 """``SearchConfig`` keys that only a multi-label task uses."""
 MULTICLASS_KEYS = ("class_weighting", "cost_matrix", "logit_adjustment")
 """``SearchConfig`` keys that only a multi-class task uses."""
+
+
+def code_fingerprint(function: Callable[..., Any]) -> str | None:
+    """A short hash of a function's code (bytecode, constants, names; nested functions too):
+    a factory edited in a notebook under the same name is another model. ``None`` for a
+    callable without Python code of its own."""
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return None
+    digest = hashlib.sha256()
+
+    def feed(code: CodeType) -> None:
+        digest.update(code.co_code)
+        digest.update(repr(code.co_names).encode())
+        for constant in code.co_consts:
+            if isinstance(constant, CodeType):
+                feed(constant)
+            else:
+                digest.update(repr(constant).encode())
+
+    feed(code)
+    return digest.hexdigest()[:16]
 
 
 def default_storage_url(study_name: str) -> str:
@@ -206,15 +231,23 @@ class ModelConfig(Config):
         module = getattr(self.factory, "__module__", None) or "?"
         return f"{module}:{getattr(self.factory, '__qualname__', repr(self.factory))}"
 
-    def describe(self) -> dict[str, Any]:
-        """What a study pins and an export records: resuming with another model is refused."""
-        return {
+    def describe(self, factory: Callable[..., Any] | None = None) -> dict[str, Any]:
+        """What a study pins and an export records: resuming with another model is refused.
+
+        A factory is pinned by its name and its code (``factory``: the function a
+        ``"module:function"`` name was imported as; a callable factory speaks for itself).
+        """
+        facts: dict[str, Any] = {
             "hidden": None if self.hidden is None else list(self.hidden),
             "factory": self.factory_name,
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "learning_rate": self.learning_rate,
         }
+        function = self.factory if callable(self.factory) else factory
+        if function is not None:
+            facts["factory_code"] = code_fingerprint(function)
+        return facts
 
 
 @dataclass(frozen=True)

@@ -80,10 +80,7 @@ def dataset_from_arrays(X: Any, y: Any, *, labels: Sequence[str] | None = None) 
         raise DataError(
             f"y: must be 1-D (classes) or 2-D (0/1 labels), but got shape {values.shape}.", key="y"
         )
-    if values.size and np.issubdtype(values.dtype, np.number) and not np.isfinite(
-        values.astype(np.float64)
-    ).all():
-        raise DataError("y: class labels contain NaN or inf.", key="y")
+    values = _class_values(values)
     classes, ids = np.unique(values, return_inverse=True)
     integer_ids = np.issubdtype(values.dtype, np.integer) and np.array_equal(
         classes, np.arange(classes.size)
@@ -93,3 +90,26 @@ def dataset_from_arrays(X: Any, y: Any, *, labels: Sequence[str] | None = None) 
     else:
         names = _label_names(labels, None if integer_ids else classes.tolist(), classes.size)
     return validated_dataset(features, ids.astype(np.int64), Task.MULTICLASS, names, "arrays")
+
+
+def _class_values(values: np.ndarray) -> np.ndarray:
+    """A 1-D ``y`` as class values: booleans and whole-number floats become integer ids; a
+    missing value, or a fraction (a score, not a class), is refused naming its row."""
+    if values.dtype == bool:
+        return values.astype(np.int64)
+    if np.issubdtype(values.dtype, np.number):
+        as_float = values.astype(np.float64)
+        bad = ~np.isfinite(as_float) | (as_float != np.round(as_float))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"y: row {row} holds {values[row].item()!r}, which is no class id; a 1-D y "
+                "holds class ids or names (for several 0/1 labels per row, give a 2-D y).",
+                key="y",
+            )
+        return as_float.astype(np.int64)
+    missing = [row for row, value in enumerate(values.tolist())
+               if value is None or (isinstance(value, float) and value != value)]
+    if missing:
+        raise DataError(f"y: row {missing[0]} has no class (a missing value).", key="y")
+    return values.astype(str)

@@ -70,19 +70,21 @@ class Splits:
 
 def _check_features(X: np.ndarray, where: str) -> np.ndarray:
     if X.ndim != 2:
-        raise DataError(f"{where}: features must be a 2-D array, but got shape {X.shape}.")
+        raise DataError(
+            f"{where}: features must be a 2-D array, but got shape {X.shape}.", key="X"
+        )
     if X.shape[0] == 0 or X.shape[1] == 0:
-        raise DataError(f"{where}: features are empty (shape {X.shape}).")
+        raise DataError(f"{where}: features are empty (shape {X.shape}).", key="X")
     try:
         X = X.astype(np.float32)
     except (TypeError, ValueError):
-        raise DataError(f"{where}: features are not numeric.") from None
+        raise DataError(f"{where}: features are not numeric.", key="X") from None
     bad = ~np.isfinite(X)
     if bad.any():
         row, column = np.argwhere(bad)[0]
         raise DataError(
             f"{where}: features contain NaN or inf ({int(bad.sum())} values; "
-            f"first at row {row}, feature {column})."
+            f"first at row {row}, feature {column}).", key="X",
         )
     return X
 
@@ -91,7 +93,8 @@ def _check_multilabel(y: np.ndarray, labels: tuple[str, ...], where: str) -> np.
     if not np.isin(y, (0, 1)).all():
         column = int(np.argwhere(~np.isin(y, (0, 1)))[0][1])
         raise DataError(
-            f"{where}: label {labels[column]!r} has values other than 0 and 1."
+            f"{where}: label {labels[column]!r} has values other than 0 and 1 "
+            "(or missing values).", key=labels[column],
         )
     return y.astype(np.uint8)
 
@@ -106,7 +109,13 @@ def validated_dataset(
         y = _check_multilabel(y, labels, where)
     if X.shape[0] != y.shape[0]:
         raise DataError(
-            f"{where}: X and y have different lengths ({X.shape[0]} and {y.shape[0]} rows)."
+            f"{where}: X and y have different lengths ({X.shape[0]} and {y.shape[0]} rows).",
+            key="y",
+        )
+    if task is Task.MULTICLASS and len(labels) < 2:
+        raise DataError(
+            f"{where}: the labels hold one class only ({labels[0] if labels else 'none'!r}); "
+            "a classifier needs at least two.", key="y",
         )
     return Dataset(X=X, y=y, task=task, labels=labels)
 

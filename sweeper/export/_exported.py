@@ -10,7 +10,7 @@ the same :func:`~sweeper.evaluation.predict` that scored the trial.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,8 @@ class ExportedWeights:
     threshold: float | tuple[float, ...] | None
     validation: dict[str, Any]
     test: dict[str, Any]
-    document: dict[str, Any]
+    document: dict[str, Any] = field(repr=False)
+    """The whole exported JSON document."""
     tau: float = 0.0
     """Multi-class logit-adjustment strength (0: the plain argmax)."""
     log_prior: tuple[float, ...] | None = None
@@ -107,7 +108,8 @@ class ExportedWeights:
 
     def decide(self, logits: np.ndarray) -> np.ndarray:
         """Decisions from the production model's logits: 0/1 per label at the threshold(s), or
-        class ids (``argmax(log p - tau * log_prior)``)."""
+        class ids (``argmax(log p - tau * log_prior)``), positions in :attr:`labels`
+        (``np.asarray(exported.labels)[ids]`` gives the class names)."""
         scores = probabilities(np.asarray(logits), self.task)
         if self.task == Task.MULTILABEL:
             return predict(scores, self.task, threshold=self.threshold).astype(np.int8)

@@ -293,6 +293,8 @@ def _importances(study: optuna.Study, n_complete: int) -> dict[str, dict[str, fl
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         # It reminds that it favours low targets: the targets below are negated for that.
         warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes")
+        # Few trials, or trials that all score alike: the importances are then simply flat.
+        warnings.filterwarnings("ignore", message="Target and region quantiles")
         evaluator = optuna.importance.PedAnovaImportanceEvaluator()
         result = {}
         for index, name in enumerate(METRIC_NAMES):

@@ -57,7 +57,8 @@ def front_rows(report: FrontReport) -> list[list[str]]:
 def _title(report: FrontReport, shown: int) -> str:
     shown_note = "" if shown == len(report.front) else f", {shown} shown"
     return (
-        f"{report.study_name}: {len(report.front)} points on the validation front{shown_note}, "
+        f"{report.study_name}: {len(report.front)} point{'s' * (len(report.front) != 1)} on the "
+        f"validation front{shown_note}, "
         f"from {len(report.front_trials())} of {len(report.records)} complete trials "
         f"({report.info.task}, {report.info.average} average; * = a point of the trial's curve)"
     )

@@ -175,7 +175,7 @@ def select_point(
         raise ExportError(
             "choose exactly one of trial, min_precision, min_recall, best_fbeta (on the command "
             "line --trial, --min-precision, --min-recall, --best-fbeta).",
-            key=None if not given else given[-1],
+            key=given[-1] if given else "rule",
         )
     if trial is not None:
         for record in records:
@@ -185,7 +185,7 @@ def select_point(
     points = operating_points(records)
     if best_fbeta is not None:
         if not best_fbeta > 0:
-            raise ExportError(f"--best-fbeta: beta must be > 0, got {best_fbeta}.",
+            raise ExportError(f"best_fbeta: beta must be > 0, got {best_fbeta}.",
                               key="best_fbeta")
         return max(points, key=lambda p: fbeta(*p.validation, best_fbeta))
     constraints = Constraints(min_precision=min_precision, min_recall=min_recall)

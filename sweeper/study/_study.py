@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
@@ -48,9 +50,16 @@ def resolve_average(average: str, task: Task) -> str:
     return "micro" if task == Task.MULTILABEL else "macro"
 
 
-def study_info(config: SweepConfig, splits: Splits, *, source: str) -> StudyInfo:
+def study_info(
+    config: SweepConfig,
+    splits: Splits,
+    *,
+    source: str,
+    factory: Callable[..., Any] | None = None,
+) -> StudyInfo:
     """The facts a study pins when it is created: data, task, model; ``source`` names the data
-    (a study file's ``[data] source``, or ``arrays``)."""
+    (a study file's ``[data] source``, or ``arrays``), ``factory`` is the imported model
+    factory (its code is pinned too)."""
     dataset = splits.train
     return StudyInfo(
         task=dataset.task,
@@ -64,7 +73,7 @@ def study_info(config: SweepConfig, splits: Splits, *, source: str) -> StudyInfo
         n_validation=int(splits.validation.X.shape[0]),
         n_test=int(splits.test.X.shape[0]),
         seed=config.data.seed,
-        model=config.model.describe(),
+        model=config.model.describe(factory),
         version=__version__,
     )
 
@@ -105,13 +114,18 @@ def create_or_resume(
     config: StudyConfig, info: StudyInfo, storage: BaseStorage
 ) -> optuna.Study:
     """Create the study, or resume it when its stored setup matches ``info``."""
-    study = optuna.create_study(
-        storage=storage,
-        study_name=config.name,
-        directions=DIRECTIONS,
-        sampler=make_sampler(config),
-        load_if_exists=True,
-    )
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweeper says it in its own words
+    try:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=config.name,
+            directions=DIRECTIONS,
+            sampler=make_sampler(config),
+            load_if_exists=True,
+        )
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     if study.directions != [StudyDirection.MAXIMIZE, StudyDirection.MAXIMIZE]:
         raise StorageError(
             f"study {config.name!r} exists with other objectives; it is not a sweeper study."
@@ -147,17 +161,17 @@ def _stored_info(name: str, stored: dict) -> StudyInfo:
 
 
 def _check_same_setup(name: str, stored: StudyInfo, current: StudyInfo) -> None:
-    for field, label in (
-        ("fingerprint", "data (fingerprint)"),
-        ("average", "[study] average"),
-        ("model", "[model]"),
-        ("seed", "[data] seed"),
+    for field, label, key in (
+        ("fingerprint", "data (fingerprint)", "data"),
+        ("average", "[study] average", "average"),
+        ("model", "[model]", "model"),
+        ("seed", "[data] seed", "seed"),
     ):
         before, now = getattr(stored, field), getattr(current, field)
         if before != now:
             raise DataError(
                 f"study {name!r} was created with another {label}: stored {before!r}, "
-                f"now {now!r}; use a new study name to sweep this setup."
+                f"now {now!r}; use a new study name to sweep this setup.", key=key,
             )
 
 
@@ -175,7 +189,7 @@ def load_study(
             )
     except KeyError:
         raise StorageError(
-            f"no study named {name!r} in storage {redact(url)}; run `sweeper run` first.",
+            f"no study named {name!r} in storage {redact(url)}; run the sweep first.",
             key="study_name",
         ) from None
     stored = study.user_attrs.get(STUDY_ATTR)
@@ -190,6 +204,6 @@ def finished_records(study: optuna.Study) -> list[TrialRecord]:
     records = [TrialRecord.from_trial(trial) for trial in trials if "candidate" in trial.user_attrs]
     if not records:
         raise NoFinishedTrialsError(
-            f"study {study.study_name!r} has no finished trials yet; run `sweeper run` first."
+            f"study {study.study_name!r} has no finished trials yet; run the sweep first."
         )
     return records
