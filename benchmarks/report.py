@@ -26,8 +26,9 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
+import sweeper
 from sweeper.evaluation import CURVE_POINTS, Evaluation, PRCurve
-from sweeper.report import build_report, format_table, report_html
+from sweeper.report import format_table, report_html
 from sweeper.search import Candidate
 from sweeper.study import DIRECTIONS, METRIC_NAMES, STUDY_ATTR, StudyInfo, TrialRecord, open_storage
 
@@ -85,8 +86,7 @@ def make_study(url: str, trials: int) -> None:
 
 def time_sweeper(url: str) -> tuple[float, int]:
     started = time.perf_counter()
-    study = optuna.load_study(study_name="big", storage=open_storage(url))
-    report = build_report(study, StudyInfo.from_dict(study.user_attrs[STUDY_ATTR]))
+    report = sweeper.load("big", url).report()  # as `sweeper report` reads it
     format_table(report, width=120)
     page = report_html(report)
     return time.perf_counter() - started, len(page)

@@ -291,10 +291,9 @@ def _importances(study: optuna.Study, n_complete: int) -> dict[str, dict[str, fl
         return {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        # It reminds that it favours low targets: the targets below are negated for that.
-        warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes")
-        # Few trials, or trials that all score alike: the importances are then simply flat.
-        warnings.filterwarnings("ignore", message="Target and region quantiles")
+        # It reminds that it favours low targets (the targets below are negated for that), and
+        # warns of few trials per region: with few trials the importances are simply rough.
+        warnings.simplefilter("ignore", UserWarning)
         evaluator = optuna.importance.PedAnovaImportanceEvaluator()
         result = {}
         for index, name in enumerate(METRIC_NAMES):
