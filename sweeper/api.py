@@ -39,7 +39,7 @@ from sweeper.config import (
     SweepConfig,
     load_study_file,
 )
-from sweeper.config._studyfile import errors_in
+from sweeper.config._studyfile import StudyFile, errors_in
 from sweeper.data import Dataset, Splits, dataset_from_arrays, load_source, make_splits
 from sweeper.errors import ConfigError, StorageError, SweeperError
 from sweeper.evaluation import Constraints
@@ -103,12 +103,22 @@ class SweepResult:
         *,
         storage_url: str,
         artifacts: str = StudyConfig.default("artifacts"),
+        constraints: Constraints | None = None,
     ) -> None:
         self.study = study
         self.info = info
         self.storage_url = storage_url
         self.artifacts = artifacts
+        self._constraints = constraints
         self._report: FrontReport | None = None
+
+    @classmethod
+    def of(cls, study: optuna.Study, info: StudyInfo, config: StudyConfig) -> SweepResult:
+        """The result as ``config`` sees it: its storage, artifacts folder and floors."""
+        return cls(
+            study, info, storage_url=config.url, artifacts=config.artifacts,
+            constraints=Constraints(config.min_precision, config.min_recall),
+        )
 
     @property
     def study_name(self) -> str:
@@ -121,7 +131,10 @@ class SweepResult:
 
     @property
     def constraints(self) -> Constraints:
-        """The study's ``min_precision`` / ``min_recall`` floors (the front respects them)."""
+        """The ``min_precision`` / ``min_recall`` floors the front respects: the settings'
+        (a study file's, a sweep's), else those the study's latest run stored."""
+        if self._constraints is not None:
+            return self._constraints
         return stored_constraints(self.study)
 
     def refresh(self) -> SweepResult:
@@ -335,15 +348,14 @@ def prepare(
     return _prepare(config, dataset, source="arrays", folder=None)
 
 
-
-
 def _import_keras_quietly() -> None:
     """Import Keras (and TensorFlow under it) with the C++ stderr silenced.
 
     TensorFlow's native libraries print several lines (CUDA probing, oneDNN notices) before its
     logging is configured, so ``TF_CPP_MIN_LOG_LEVEL`` cannot hide them; they would bury the
     sweeper's own output. Python-level errors still surface: the descriptor is restored first.
-    ``SWEEPER_TF_LOGS=1`` keeps them.
+    ``SWEEPER_TF_LOGS=1`` keeps them. It sets ``TF_CPP_MIN_LOG_LEVEL=3`` in this process's
+    environment unless the caller set it.
     """
     if "keras" in sys.modules or os.environ.get("SWEEPER_TF_LOGS"):
         return
@@ -405,8 +417,7 @@ class PreparedSweep:
         return self.result()
 
     def result(self) -> SweepResult:
-        return SweepResult(self.study, self.info, storage_url=self.config.study.storage,
-                           artifacts=self.config.study.artifacts)
+        return SweepResult.of(self.study, self.info, self.config.study)
 
 
 def _prepare(
@@ -418,11 +429,11 @@ def _prepare(
     splits = make_splits(dataset, config.data)
     check_search(config.search, splits.train.task, splits.train.n_outputs)
     factory = _factory(config.model, folder)
-    storage = open_storage(config.study.storage, reconnect_timeout=config.study.reconnect_timeout)
+    storage = open_storage(config.study.url, reconnect_timeout=config.study.reconnect_timeout)
     info = study_info(config, splits, source=source, factory=factory)
     study = create_or_resume(config.study, info, storage)
     print(
-        f"study {config.study.name!r} in {redact(config.study.storage)}: "
+        f"study {config.study.name!r} in {redact(config.study.url)}: "
         f"{info.task}, {len(info.labels)} labels, {info.n_train} training rows",
         file=sys.stderr,
     )
@@ -432,10 +443,15 @@ def _prepare(
 def prepare_study_file(
     path: str | Path, *, storage: str | None = None, trials: int | None = None
 ) -> PreparedSweep:
-    """A study file's sweep, checked and created (or resumed), not yet run."""
+    """A study file's sweep, checked and created (or resumed), not yet run; ``storage`` and
+    ``trials`` override the file's."""
     study_file = load_study_file(path)
-    with errors_in(study_file.path):
-        config = study_file.config.with_overrides(storage=storage, trials=trials)
+    return _prepare_file(study_file, study_file.config.with_overrides(storage=storage,
+                                                                      trials=trials))
+
+
+def _prepare_file(study_file: StudyFile, config: SweepConfig) -> PreparedSweep:
+    with errors_in(study_file.path):  # errors found against the data are the file's too
         dataset = load_source(config.data, study_file.folder)
         return _prepare(config, dataset, source=config.data.source, folder=study_file.folder)
 
@@ -449,23 +465,24 @@ def run_study_file(
     workers: int | None = None,
     gpus: Sequence[str] | None = None,
 ) -> SweepResult:
-    """``sweeper run`` / ``sweeper worker``: create or resume a study file's sweep and run it to
-    its budget, here or in local worker processes (``workers``, or one per GPU in ``gpus``)."""
+    """``sweeper run``: create or resume a study file's sweep and run it to its budget, here or
+    in local worker processes (``workers`` of them, or one per GPU in ``gpus``)."""
     if workers is not None and gpus is not None:
         raise ConfigError(
-            "--workers and --gpus cannot both be given: --gpus starts one worker per GPU.",
-            key="gpus",
+            "workers and gpus cannot both be given (--workers, --gpus): gpus starts one worker "
+            "per GPU.", key="gpus",
         )
-    if workers in (None, 1) and gpus is None:
-        return prepare_study_file(path, storage=storage, trials=trials).run(progress=progress)
+    if workers is not None and workers < 1:
+        raise ConfigError(f"workers: expected an integer >= 1, got {workers!r}.", key="workers")
+    if gpus is not None and not gpus:
+        raise ConfigError("gpus: expected at least one GPU id.", key="gpus")
     study_file = load_study_file(path)
+    config = study_file.config.with_overrides(storage=storage, trials=trials)
+    if workers in (None, 1) and gpus is None:
+        return _prepare_file(study_file, config).run(progress=progress)
     environments = worker_environments(workers, gpus)
-    with errors_in(study_file.path):
-        config = study_file.config.with_overrides(storage=storage, trials=trials)
-        check_worker_storage(
-            config.study.storage, len(environments), "--gpus" if gpus else "--workers"
-        )
-    prepared = prepare_study_file(path, storage=storage, trials=trials)
+    check_worker_storage(config.study.url, len(environments), "gpus" if gpus else "workers")
+    prepared = _prepare_file(study_file, config)
     _run_workers(prepared.study, study_file.path, config, environments, progress=progress)
     return prepared.result()
 
@@ -491,17 +508,13 @@ def _run_workers(
             bar.refresh()
 
         code = run_local_workers(
-            path, config.study.storage, environments, progress=show,
+            path, config.study.url, environments, progress=show,
             extra_arguments=["--trials", str(budget)],
         )
     if code != 0:
-        raise SweeperError(f"a worker exited with code {code}; see its messages above.")
-
-
-def _open(name: str, url: str, *, reconnect_timeout: float, artifacts: str) -> SweepResult:
-    storage = open_storage(url, reconnect_timeout=reconnect_timeout)
-    study, info = load_study(name, storage, url)
-    return SweepResult(study, info, storage_url=url, artifacts=artifacts)
+        raise SweeperError(
+            f"a worker exited with code {code}; see its messages above.", key="workers"
+        )
 
 
 def load(
@@ -511,25 +524,27 @@ def load(
     artifacts: str = StudyConfig.default("artifacts"),
 ) -> SweepResult:
     """Reopen a finished or running sweep by name (``storage`` defaults to the SQLite file a
-    sweep of that name writes, ``sqlite:///.sweeper/NAME.db``)."""
+    sweep of that name writes, ``sqlite:///.sweeper/NAME.db``). Its front respects the
+    ``min_precision`` / ``min_recall`` floors of the study's latest run."""
     config = StudyConfig(name=study_name, storage=storage, artifacts=artifacts)
-    url = config.storage
-    if is_sqlite(url):
-        database = url.split(":///", 1)[-1]
+    if is_sqlite(config.url):
+        database = config.url.split(":///", 1)[-1]
         if database and database != ":memory:" and not Path(database).is_file():
             raise StorageError(
-                f"storage {url}: no such SQLite file; give the storage the sweep used.",
+                f"storage {config.url}: no such SQLite file; give the storage the sweep used.",
                 key="storage",
             )
-    return _open(study_name, url, reconnect_timeout=config.reconnect_timeout,
-                 artifacts=config.artifacts)
+    study, info = _open(config)
+    return SweepResult(study, info, storage_url=config.url, artifacts=config.artifacts)
 
 
 def open_study_file(path: str | Path, *, storage: str | None = None) -> SweepResult:
-    """``sweeper report`` / ``export`` / ``dashboard``: the study file's sweep, reopened."""
-    study_file = load_study_file(path)
-    with errors_in(study_file.path):
-        config = study_file.config.with_overrides(storage=storage).study
-    return _open(config.name, config.storage, reconnect_timeout=config.reconnect_timeout,
-                 artifacts=config.artifacts)
+    """``sweeper report`` / ``export`` / ``dashboard``: the study file's sweep, reopened, read
+    with the file's settings (its floors, artifacts folder)."""
+    config = load_study_file(path).config.with_overrides(storage=storage).study
+    return SweepResult.of(*_open(config), config)
 
+
+def _open(config: StudyConfig) -> tuple[optuna.Study, StudyInfo]:
+    storage = open_storage(config.url, reconnect_timeout=config.reconnect_timeout)
+    return load_study(config.name, storage, config.url)

@@ -25,16 +25,6 @@ from sweeper.errors import SweeperError
 __all__ = ["build_parser", "main"]
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return value
-
-
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -62,20 +52,25 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def _sweep(args: argparse.Namespace, *, show_front: bool) -> int:
-    """``run`` and ``worker``: SIGTERM stops like Ctrl-C (the batch in flight is requeued)."""
-    from sweeper.api import run_study_file
+    """``run`` and ``worker``. While trials train, SIGTERM stops like Ctrl-C: the batch in
+    flight is failed and queued again, finished trials stay."""
+    from sweeper.api import prepare_study_file, run_study_file
     from sweeper.report import format_table
 
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        result = run_study_file(
-            args.study, storage=_storage(args), trials=args.trials, progress=not args.quiet,
-            workers=getattr(args, "workers", None), gpus=getattr(args, "gpus", None),
-        )
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    storage = _storage(args)
+    workers, gpus = getattr(args, "workers", None), getattr(args, "gpus", None)
+    if workers in (None, 1) and gpus is None:
+        prepared = prepare_study_file(args.study, storage=storage, trials=args.trials)
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            result = prepared.run(progress=not args.quiet)
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    else:  # the workers handle the signals; this process shows their progress
+        result = run_study_file(args.study, storage=storage, trials=args.trials,
+                                progress=not args.quiet, workers=workers, gpus=gpus)
     if show_front:
         print(format_table(result.report()))
     return 0
@@ -97,11 +92,11 @@ def _proxy(args: argparse.Namespace) -> int:
     from sweeper.study import open_storage, redact
 
     study = load_study_file(args.study).config.with_overrides(storage=_storage(args)).study
-    if study.storage.startswith("grpc://"):
+    if study.url.startswith("grpc://"):
         raise SweeperError("proxy: the storage is already a gRPC proxy; give the database URL.")
-    storage = open_storage(study.storage, reconnect_timeout=study.reconnect_timeout)
+    storage = open_storage(study.url, reconnect_timeout=study.reconnect_timeout)
     print(
-        f"gRPC storage proxy for {redact(study.storage)} on {args.host}:{args.port}; "
+        f"gRPC storage proxy for {redact(study.url)} on {args.host}:{args.port}; "
         f"point workers at --storage grpc://HOST:{args.port} (Ctrl-C to stop)",
         file=sys.stderr,
     )
@@ -126,8 +121,8 @@ def _report(args: argparse.Namespace) -> int:
     from sweeper.report import format_table
 
     result = open_study_file(args.study, storage=_storage(args))
-    report = result.report(html=args.html, json=args.json)
-    print(format_table(report))
+    print(format_table(result.report()))
+    result.report(html=args.html, json=args.json)
     if args.json:
         print(f"wrote {args.json}", file=sys.stderr)
     if args.html:
@@ -219,11 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     rule = export.add_mutually_exclusive_group(required=True)
     rule.add_argument("--trial", type=int, metavar="N", help="this trial number")
     rule.add_argument(
-        "--min-precision", type=_fraction, metavar="P",
+        "--min-precision", metavar="P",
+        type=argument_type(StudyConfig, "min_precision", "--min-precision"),
         help="the best recall among trials with validation precision >= P",
     )
     rule.add_argument(
-        "--min-recall", type=_fraction, metavar="R",
+        "--min-recall", metavar="R",
+        type=argument_type(StudyConfig, "min_recall", "--min-recall"),
         help="the best precision among trials with validation recall >= R",
     )
     rule.add_argument(

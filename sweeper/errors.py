@@ -56,7 +56,10 @@ class DataError(SweeperError):
 
 
 class StorageError(SweeperError):
-    """The storage URL is malformed or the database cannot be reached."""
+    """The storage URL is malformed or the database cannot be reached (key ``storage``)."""
+
+    def __init__(self, message: str, *, key: str | None = "storage") -> None:
+        super().__init__(message, key=key)
 
 
 class NoFinishedTrialsError(SweeperError):

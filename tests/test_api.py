@@ -145,7 +145,10 @@ def test_sweep_with_a_factory_callable(tmp_path):
         ({"data": {"test_fraction": 0.9}}, sweeper.ConfigError, "test_fraction",
          r"`validation_fraction \+ test_fraction < 1` must hold"),
         ({"labels": ["a", "b"]}, sweeper.DataError, "labels", r"2 names given for 4 labels"),
-        ({"storage": "nosuchdb://x/y"}, sweeper.StorageError, None, r"unknown database dialect"),
+        ({"storage": "nosuchdb://x/y"}, sweeper.StorageError, "storage",
+         r"unknown database dialect"),
+        ({"storage": "mysql://x/y"}, sweeper.StorageError, "storage",
+         r"database driver not installed \(MySQLdb\)"),
     ],
 )
 def test_bad_arguments_raise_with_the_key_and_create_no_study(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sweeper.cli import build_parser
@@ -41,9 +42,13 @@ def study_file_text(section: str, key: str, value: str) -> str:
 
 def test_defaults_are_valid_and_declared_once():
     config = SweepConfig()
-    assert config.model.hidden == (100, 100)
+    assert config.model.layers == (100, 100) and config.model.hidden is None
     assert config.study.storage is None and config.study.trials == 60
-    assert StudyConfig(name="x").storage == "sqlite:///.sweeper/x.db"
+    assert StudyConfig(name="x").url == "sqlite:///.sweeper/x.db"
+    # The default storage follows the name; a factory replaces the default layers.
+    renamed = dataclasses.replace(StudyConfig(name="x"), name="y")
+    assert renamed.url == "sqlite:///.sweeper/y.db"
+    assert dataclasses.replace(ModelConfig(), factory="pkg.mod:build").layers is None
     for kind, key in EVERY_KEY:
         assert kind.help(key), f"{kind.section}.{key} has no help text"
 
@@ -96,7 +101,8 @@ def test_values_are_normalised():
     assert search.exponent == (0.0, 1.0) and search.normalisations == ("none",)
     assert search.given == frozenset({"exponent", "normalisations"})
     assert ModelConfig(pack="auto").pack is None
-    assert ModelConfig(hidden=[]).hidden == ()
+    assert ModelConfig(hidden=[]).layers == ()
+    assert StudyConfig(trials=np.int64(7)).trials == 7  # NumPy's integers are integers
 
 
 def test_command_line_values_use_the_same_constraint(capsys):

@@ -7,6 +7,7 @@ from optuna.trial import TrialState
 
 from sweeper.study import open_storage
 from sweeper.study._liveness import WORKER_PREFIX, Liveness, WorkerHeartbeat, fail_stale_trials
+from sweeper.study._optuna import storage_of, study_id_of, trial_id_of
 
 FAST = Liveness(interval=0.2, grace=1.0, max_retries=1)
 
@@ -25,10 +26,10 @@ def test_live_worker_keeps_its_trials_and_a_dead_one_loses_them(tmp_path):
         trial.suggest_float("x", 0, 1)
     before_dead_beat = time.time()
     dead_worker = WorkerHeartbeat(study, FAST)
-    dead_worker.track([dead._trial_id])  # beats once, then never again: SIGKILLed
+    dead_worker.track([trial_id_of(dead)])  # beats once, then never again: SIGKILLed
     time.sleep(0.3)
     with WorkerHeartbeat(study, FAST) as live_worker:
-        live_worker.track([alive._trial_id])  # beats at least 0.3 s after the dead worker did
+        live_worker.track([trial_id_of(alive)])  # beats at least 0.3 s after the dead worker did
         # Judged at a moment when the dead beat is more than a grace period old and the live
         # one is not, whatever the machine's load did to the timing of the beats.
         failed = fail_stale_trials(study, FAST, now=before_dead_beat + FAST.grace + 0.2)
@@ -39,7 +40,7 @@ def test_live_worker_keeps_its_trials_and_a_dead_one_loses_them(tmp_path):
     (retry,) = study.get_trials(states=(TrialState.WAITING,))
     assert retry.system_attrs["fixed_params"] == {"x": 0.75}
     assert retry.user_attrs == {"retry_of": dead.number, "retries": 1}
-    record = study._storage.get_study_system_attrs(study._study_id)[dead_worker.key]
+    record = storage_of(study).get_study_system_attrs(study_id_of(study))[dead_worker.key]
     assert record["trials"] == [] and "declared_dead_at" in record
 
 
@@ -49,7 +50,7 @@ def test_retries_stop_at_max_retries(tmp_path):
     for attempt in range(3):
         trial = study.ask()
         trial.suggest_float("x", 0, 1)
-        WorkerHeartbeat(study, FAST).track([trial._trial_id])
+        WorkerHeartbeat(study, FAST).track([trial_id_of(trial)])
         failed = fail_stale_trials(study, FAST, now=time.time() + 10)
         assert failed == [trial.number]
         waiting = study.get_trials(states=(TrialState.WAITING,))
@@ -70,10 +71,10 @@ def test_unclaimed_running_trial_fails_only_after_the_grace_period(tmp_path):
 def test_stopped_worker_leaves_a_record_with_no_trials(tmp_path):
     study = new_study(tmp_path)
     with WorkerHeartbeat(study, FAST) as worker:
-        worker.track([study.ask()._trial_id])
+        worker.track([trial_id_of(study.ask())])
     records = {
         k: v
-        for k, v in study._storage.get_study_system_attrs(study._study_id).items()
+        for k, v in storage_of(study).get_study_system_attrs(study_id_of(study)).items()
         if k.startswith(WORKER_PREFIX)
     }
     assert records[worker.key]["stopped"] is True

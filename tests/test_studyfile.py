@@ -23,8 +23,8 @@ def parse(text: str):
 
 def test_minimal_file_gets_defaults():
     spec = parse(MINIMAL)
-    assert spec.study.storage == "sqlite:///.sweeper/demo.db"
-    assert spec.model.hidden == (100, 100)
+    assert spec.study.url == "sqlite:///.sweeper/demo.db"
+    assert spec.model.layers == (100, 100)
     assert spec.model.pack is None
     assert spec.search.normalisations == ("none", "sum_to_one", "mean_one", "balanced")
 
@@ -104,7 +104,7 @@ def test_missing_study_file():
 
 def test_overrides_replace_storage_and_trials():
     spec = parse(MINIMAL).with_overrides(storage="sqlite:///other.db", trials=9)
-    assert (spec.study.storage, spec.study.trials) == ("sqlite:///other.db", 9)
+    assert (spec.study.url, spec.study.trials) == ("sqlite:///other.db", 9)
 
 
 @pytest.mark.parametrize(

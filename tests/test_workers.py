@@ -15,6 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from sweeper.study._liveness import WORKER_PREFIX
+from sweeper.study._optuna import storage_of, study_id_of, trial_id_of
 from tests.conftest import STUDY_TEMPLATE, free_port, make_multilabel_arrays
 
 LIVENESS = "heartbeat_interval = 0.5\ngrace_period = 8\nmax_retries = 2\nreconnect_timeout = 60\n"
@@ -83,7 +84,7 @@ def wait_for(condition, timeout: float = 120, what: str = "condition") -> None:
 
 def workers_in_flight(url: str) -> dict[str, list[int]]:
     study = load(url)
-    attrs = study._storage.get_study_system_attrs(study._study_id)
+    attrs = storage_of(study).get_study_system_attrs(study_id_of(study))
     return {k: v["trials"] for k, v in attrs.items() if k.startswith(WORKER_PREFIX)}
 
 
@@ -123,7 +124,7 @@ def test_killed_worker_trial_is_retried_and_the_budget_completes(tmp_path, postg
     study = load(url)
     by_state = states(study)
     (killed,) = by_state[TrialState.FAIL]
-    assert killed._trial_id == in_flight[0]
+    assert trial_id_of(killed) == in_flight[0]
     assert killed.user_attrs["failed_because"] == "stale"
     retried = [t for t in by_state[TrialState.COMPLETE] if t.user_attrs.get("retry_of") is not None]
     assert [t.user_attrs["retry_of"] for t in retried] == [killed.number]
@@ -205,5 +206,5 @@ def test_several_workers_on_sqlite_are_refused(tmp_path):
     path = write_study(tmp_path, f"sqlite:///{tmp_path / 's.db'}", trials=4, pack=2, epochs=1)
     code, output = finish(sweeper("run", path, "--workers", 2))
     assert code == 2
-    assert "--workers: 2 workers cannot share one SQLite file" in output
+    assert "workers: 2 workers cannot share one SQLite file" in output
     assert not (tmp_path / "s.db").exists()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import CodeType
@@ -65,25 +66,30 @@ MULTICLASS_KEYS = ("class_weighting", "cost_matrix", "logit_adjustment")
 
 
 def code_fingerprint(function: Callable[..., Any]) -> str | None:
-    """A short hash of a function's code (bytecode, constants, names; nested functions too):
-    a factory edited in a notebook under the same name is another model. ``None`` for a
-    callable without Python code of its own."""
-    code = getattr(function, "__code__", None)
-    if code is None:
-        return None
-    digest = hashlib.sha256()
+    """A short hash of a function's source: a factory edited in a notebook under the same name
+    is another model. The source text is the same in every process and Python version (a
+    notebook cell's too); without source at hand, the bytecode with its constants (frozensets
+    sorted, so the hash seed does not matter). ``None`` for a callable without Python code."""
+    try:
+        text = inspect.getsource(function)
+    except (OSError, TypeError):
+        code = getattr(function, "__code__", None)
+        if code is None:
+            return None
+        text = _code_text(code)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def feed(code: CodeType) -> None:
-        digest.update(code.co_code)
-        digest.update(repr(code.co_names).encode())
-        for constant in code.co_consts:
-            if isinstance(constant, CodeType):
-                feed(constant)
-            else:
-                digest.update(repr(constant).encode())
 
-    feed(code)
-    return digest.hexdigest()[:16]
+def _code_text(code: CodeType) -> str:
+    def constant(value: Any) -> str:
+        if isinstance(value, CodeType):
+            return _code_text(value)
+        if isinstance(value, frozenset):
+            return "{" + ",".join(sorted(constant(item) for item in value)) + "}"
+        return repr(value)
+
+    parts = [code.co_code.hex(), repr(code.co_names), *map(constant, code.co_consts)]
+    return "|".join(parts)
 
 
 def default_storage_url(study_name: str) -> str:
@@ -138,9 +144,16 @@ class StudyConfig(Config):
         "folder of the study's artifacts (HTML reports), shared with the dashboard",
     )
 
+    @property
+    def url(self) -> str:
+        """The storage URL: ``storage``, else the default SQLite file of the study's name."""
+        if self.storage is not None:
+            return self.storage
+        if self.name is None:
+            raise self.fail("name", "a study needs a name to find its default storage.")
+        return default_storage_url(self.name)
+
     def check(self) -> None:
-        if self.storage is None and self.name is not None:
-            object.__setattr__(self, "storage", default_storage_url(self.name))
         if self.grace_period <= 2 * self.heartbeat_interval:
             raise self.fail(
                 "grace_period",
@@ -220,8 +233,14 @@ class ModelConfig(Config):
     def check(self) -> None:
         if self.factory is not None and self.hidden is not None:
             raise self.fail("factory", "`factory` and `hidden` cannot both be set.")
-        if self.factory is None and self.hidden is None:
-            object.__setattr__(self, "hidden", MLP_HIDDEN)
+
+    @property
+    def layers(self) -> tuple[int, ...] | None:
+        """The built-in MLP's hidden layers (``hidden``, else the default); ``None`` with a
+        factory."""
+        if self.factory is not None:
+            return None
+        return MLP_HIDDEN if self.hidden is None else self.hidden
 
     @property
     def factory_name(self) -> str | None:
@@ -238,7 +257,7 @@ class ModelConfig(Config):
         ``"module:function"`` name was imported as; a callable factory speaks for itself).
         """
         facts: dict[str, Any] = {
-            "hidden": None if self.hidden is None else list(self.hidden),
+            "hidden": None if self.layers is None else list(self.layers),
             "factory": self.factory_name,
             "epochs": self.epochs,
             "batch_size": self.batch_size,
@@ -307,14 +326,14 @@ class SearchConfig(Config):
         "multi-class: range of tau in argmax(log p - tau log prior)",
     )
     given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
-    """The keys the user set; task-specific keys are checked against the data with it.
-    Empty: every key whose value differs from its default."""
+    """The keys the user set; task-specific keys are checked against the data with it. A
+    study file's table gives the keys it holds; left empty (the API), every key whose value
+    differs from its default counts as given."""
 
     def check(self) -> None:
         if not self.given:
             changed = frozenset(
-                key for key in self.keys()
-                if key != "given" and getattr(self, key) != self.default(key)
+                key for key in self.keys() if getattr(self, key) != self.default(key)
             )
             object.__setattr__(self, "given", changed)
         if "buckets" in self.given and self.multipliers != "buckets":
@@ -335,7 +354,8 @@ class SearchConfig(Config):
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> SearchConfig:
-        unknown = sorted(set(values) - set(cls.keys()) | ({"given"} & set(values)))
+        """From a study file's table: the keys it holds are the keys given."""
+        unknown = sorted(set(values) - set(cls.keys()))
         if unknown:
             raise cls.fail(unknown[0], "unknown key.")
         return cls(**values, given=frozenset(values))
@@ -350,12 +370,12 @@ class SweepConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
 
-    def with_overrides(self, *, storage: str | None = None, trials: int | None = None,
-                       name: str | None = None) -> SweepConfig:
+    def with_overrides(
+        self, *, storage: str | None = None, trials: int | None = None
+    ) -> SweepConfig:
         """The config with command-line or API overrides applied (validated like the rest)."""
         changes = {
-            key: value
-            for key, value in (("storage", storage), ("trials", trials), ("name", name))
+            key: value for key, value in (("storage", storage), ("trials", trials))
             if value is not None
         }
         if not changes:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -70,7 +71,10 @@ class Integer(Constraint):
         self.expected = expected or f"an integer >= {minimum}"
 
     def convert(self, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < self.minimum:
+        # numbers.Integral: NumPy's integers too; a bool is no count.
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ValueError
+        if value < self.minimum:
             raise ValueError
         return int(value)
 
@@ -96,7 +100,7 @@ class Number(Constraint):
         self.expected = expected or f"a number in {left}{low:g}, {high:g}{right}"
 
     def convert(self, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError
         value = float(value)
         if not math.isfinite(value):
@@ -280,7 +284,10 @@ class Config:
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
-        return tuple(field.name for field in dataclasses.fields(cls) if field.init)
+        """The settings (the fields declared with :func:`option`)."""
+        return tuple(
+            field.name for field in dataclasses.fields(cls) if "constraint" in field.metadata
+        )
 
     @classmethod
     def default(cls, key: str) -> Any:
@@ -304,9 +311,6 @@ class Config:
         if unknown:
             raise cls.fail(unknown[0], "unknown key.")
         return cls(**values)
-
-    def replace(self, **changes: Any) -> Config:
-        return dataclasses.replace(self, **changes)
 
 
 def argument_type(config: type[Config], key: str, flag: str) -> Callable[[str], Any]:

@@ -67,7 +67,6 @@ class Splits:
         return self.validation if split is Split.VALIDATION else self.test
 
 
-
 def _check_features(X: np.ndarray, where: str) -> np.ndarray:
     if X.ndim != 2:
         raise DataError(

@@ -16,7 +16,7 @@ import numpy as np
 
 from sweeper.config import Task
 from sweeper.evaluation._decision import fbeta, predict
-from sweeper.evaluation._metrics import _averaged, _rounded, confusion_counts
+from sweeper.evaluation._metrics import averaged, confusion_counts, rounded
 
 __all__ = [
     "CURVE_POINTS",
@@ -49,9 +49,9 @@ class PRCurve:
     def to_dict(self) -> dict[str, object]:
         return {
             "parameter": self.parameter,
-            "values": _rounded(self.values),
-            "recall": _rounded(self.recall),
-            "precision": _rounded(self.precision),
+            "values": rounded(self.values),
+            "recall": rounded(self.recall),
+            "precision": rounded(self.precision),
         }
 
     @classmethod
@@ -64,7 +64,6 @@ class PRCurve:
         )
 
 
-
 def _ranked(y_true: np.ndarray, scores: np.ndarray):
     """Every (row, label) pair ranked by decreasing score, grouped by distinct score: per group
     its score and the cumulative true-positive and predicted counts at its end."""
@@ -74,7 +73,6 @@ def _ranked(y_true: np.ndarray, scores: np.ndarray):
     hits = np.cumsum(y_true.ravel()[order], dtype=np.float64)
     ends = np.flatnonzero(np.r_[ranked_scores[1:] != ranked_scores[:-1], True])
     return ranked_scores[ends], hits[ends], (ends + 1).astype(np.float64)
-
 
 
 def curve_thresholds(y_true: np.ndarray, scores: np.ndarray, n_points: int = CURVE_POINTS):
@@ -91,7 +89,6 @@ def curve_thresholds(y_true: np.ndarray, scores: np.ndarray, n_points: int = CUR
     length = np.r_[0.0, np.cumsum(np.hypot(np.diff(recall), np.diff(precision)))]
     cuts = np.searchsorted(length, np.linspace(0.0, length[-1], n_points))
     return np.unique(distinct[np.clip(cuts, 0, distinct.size - 1)])
-
 
 
 def pr_curve(
@@ -118,14 +115,13 @@ def pr_curve(
     predicted = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)
     tp = np.cumsum(hits[:, ::-1], axis=1)[:, ::-1][:, 1:]
     positives = y_true.sum(axis=0).astype(np.float64)
-    recall, precision = _averaged(tp, predicted, positives, average)
+    recall, precision = averaged(tp, predicted, positives, average)
     return PRCurve(
         parameter="threshold",
         values=tuple(float(t) for t in grid),
         recall=tuple(recall.tolist()),
         precision=tuple(precision.tolist()),
     )
-
 
 
 def default_tau_grid() -> np.ndarray:
@@ -151,7 +147,7 @@ def adjustment_curve(
         tp.append(true_positive)
         predicted.append(true_positive + false_positive)
     positives = np.bincount(y_true, minlength=n_classes).astype(np.float64)
-    recall, precision = _averaged(
+    recall, precision = averaged(
         np.asarray(tp, np.float64).T, np.asarray(predicted, np.float64).T, positives, average
     )
     return PRCurve(
@@ -160,7 +156,6 @@ def adjustment_curve(
         recall=tuple(recall.tolist()),
         precision=tuple(precision.tolist()),
     )
-
 
 
 def fbeta_thresholds(y_true: np.ndarray, scores: np.ndarray, beta: float) -> np.ndarray:
@@ -188,7 +183,6 @@ def fbeta_thresholds(y_true: np.ndarray, scores: np.ndarray, beta: float) -> np.
         below = distinct[best + 1] if best + 1 < distinct.size else 0.0
         thresholds[label] = (distinct[best] + below) / 2
     return np.clip(thresholds, 1e-12, 1 - 1e-12)
-
 
 
 def ranking_front(y_true: np.ndarray, scores: np.ndarray, *, tie_steps: int = 1000):

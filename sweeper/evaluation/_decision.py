@@ -63,7 +63,6 @@ def predict(
     return np.argmax(log_p - np.asarray(offset, dtype=np.float64), axis=-1)
 
 
-
 def fbeta(recall: Any, precision: Any, beta: float = 1.0) -> Any:
     """``(1 + b^2) P R / (b^2 P + R)``, 0 where both are 0; scalars or arrays.
 

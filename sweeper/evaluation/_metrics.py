@@ -34,8 +34,7 @@ def confusion_counts(
     return tp, predicted - tp, actual - tp
 
 
-
-def _rounded(values: Sequence[float]) -> list[float]:
+def rounded(values: Sequence[float]) -> list[float]:
     """Six decimals: exact enough for any figure, and a third of the stored JSON."""
     return [round(float(value), 6) for value in values]
 
@@ -46,7 +45,6 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(
         numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0
     )
-
 
 
 @dataclass(frozen=True)
@@ -67,8 +65,8 @@ class Evaluation:
             "recall": self.recall,
             "precision": self.precision,
             "f1": self.f1,
-            "per_label_recall": _rounded(self.per_label_recall),
-            "per_label_precision": _rounded(self.per_label_precision),
+            "per_label_recall": rounded(self.per_label_recall),
+            "per_label_precision": rounded(self.per_label_precision),
         }
 
     @classmethod
@@ -95,25 +93,16 @@ def evaluate(
     n_outputs = scores.shape[-1]
     decisions = predict(scores, task, threshold, offset)
     tp, fp, fn = confusion_counts(y_true, decisions, task, n_outputs)
-    per_recall = _ratio(tp, tp + fn)
-    per_precision = _ratio(tp, tp + fp)
-    if average == "micro":
-        recall = float(_ratio(tp.sum(), (tp + fn).sum()))
-        precision = float(_ratio(tp.sum(), (tp + fp).sum()))
-    elif average == "macro":
-        recall, precision = float(per_recall.mean()), float(per_precision.mean())
-    else:
-        raise ValueError(f"`average` must be 'micro' or 'macro', but got {average!r}.")
+    recall, precision = averaged(tp[:, None], (tp + fp)[:, None], tp + fn, average)
     return Evaluation(
-        recall=recall,
-        precision=precision,
-        per_label_recall=tuple(per_recall.tolist()),
-        per_label_precision=tuple(per_precision.tolist()),
+        recall=float(recall[0]),
+        precision=float(precision[0]),
+        per_label_recall=tuple(_ratio(tp, tp + fn).tolist()),
+        per_label_precision=tuple(_ratio(tp, tp + fp).tolist()),
     )
 
 
-
-def _averaged(tp: np.ndarray, predicted: np.ndarray, positives: np.ndarray, average: str):
+def averaged(tp: np.ndarray, predicted: np.ndarray, positives: np.ndarray, average: str):
     """Recall and precision per column of ``(labels, points)`` counts, micro or macro."""
     if average == "micro":
         recall = _ratio(tp.sum(axis=0), np.full(tp.shape[1], positives.sum()))

@@ -48,7 +48,8 @@ def validate_export(document: Any, where: str) -> None:
     error = jsonschema.exceptions.best_match(direct or errors)
     if error is not None:
         location = "/".join(str(part) for part in error.absolute_path) or "(top level)"
-        raise ExportError(f"{where}: invalid export at {location}: {error.message}")
+        raise ExportError(f"{where}: invalid export at {location}: {error.message}",
+                          key=location)
 
 
 def _figures(point: OperatingPoint, split: Split) -> dict[str, Any]:
@@ -136,6 +137,6 @@ def write_export(document: dict[str, Any], path: str | Path) -> Path:
     try:
         return write_text_atomic(path, json.dumps(document, indent=2) + "\n")
     except OSError as error:
-        raise ExportError(f"{path}: cannot write: {error}.") from None
+        raise ExportError(f"{path}: cannot write: {error}.", key="path") from None
 
 

@@ -29,7 +29,7 @@ def write_json(report: FrontReport, path: str | Path) -> Path:
     try:
         return write_text_atomic(path, json.dumps(report.to_dict(), indent=2) + "\n")
     except OSError as error:
-        raise SweeperError(f"{path}: cannot write: {error}.") from None
+        raise SweeperError(f"{path}: cannot write: {error}.", key="json") from None
 
 
 
@@ -91,7 +91,7 @@ def write_html(report: FrontReport, path: str | Path) -> Path:
     try:
         return write_text_atomic(path, report_html(report))
     except OSError as error:
-        raise SweeperError(f"{path}: cannot write: {error}.") from None
+        raise SweeperError(f"{path}: cannot write: {error}.", key="html") from None
 
 
 def artifact_store(folder: str | Path):

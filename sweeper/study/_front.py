@@ -177,6 +177,9 @@ def select_point(
             "line --trial, --min-precision, --min-recall, --best-fbeta).",
             key=given[-1] if given else "rule",
         )
+    for key, floor in (("min_precision", min_precision), ("min_recall", min_recall)):
+        if floor is not None and not 0 <= floor <= 1:
+            raise ExportError(f"{key}: expected a number in [0, 1], got {floor!r}.", key=key)
     if trial is not None:
         for record in records:
             if record.number == trial:

@@ -198,14 +198,21 @@ def open_storage(
     except (sqlalchemy.exc.ArgumentError, ValueError):
         raise StorageError(f"storage {url!r}: not a valid SQLAlchemy URL.") from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StorageError(
+                f"storage {shown}: cannot create the folder of the SQLite file: "
+                f"{error.strerror}."
+            ) from None
     try:
         rdb = RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
     except sqlalchemy.exc.NoSuchModuleError:
         raise StorageError(f"storage {shown}: unknown database dialect or driver.") from None
-    except ModuleNotFoundError as error:
+    except ImportError as error:  # Optuna wraps the driver's ModuleNotFoundError in one
+        missing = getattr(error.__cause__, "name", None) or error.name or "its module"
         raise StorageError(
-            f"storage {shown}: database driver not installed ({error.name})."
+            f"storage {shown}: database driver not installed ({missing})."
         ) from None
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as error:
         raise StorageError(f"storage {shown}: cannot connect: {_first_line(error)}") from None

@@ -40,7 +40,7 @@ __all__ = [
 
 CONSTRAINTS_ATTR = "sweeper:constraints"
 METRIC_NAMES = ["recall", "precision"]
-DIRECTIONS = ["maximize", "maximize"]
+DIRECTIONS = [StudyDirection.MAXIMIZE, StudyDirection.MAXIMIZE]
 
 
 def resolve_average(average: str, task: Task) -> str:
@@ -126,7 +126,7 @@ def create_or_resume(
         )
     finally:
         optuna.logging.set_verbosity(verbosity)
-    if study.directions != [StudyDirection.MAXIMIZE, StudyDirection.MAXIMIZE]:
+    if study.directions != DIRECTIONS:
         raise StorageError(
             f"study {config.name!r} exists with other objectives; it is not a sweeper study."
         )
@@ -168,6 +168,8 @@ def _check_same_setup(name: str, stored: StudyInfo, current: StudyInfo) -> None:
         ("seed", "[data] seed", "seed"),
     ):
         before, now = getattr(stored, field), getattr(current, field)
+        if field == "model" and "factory_code" not in before:
+            now = {k: v for k, v in now.items() if k != "factory_code"}  # an older study
         if before != now:
             raise DataError(
                 f"study {name!r} was created with another {label}: stored {before!r}, "
@@ -175,18 +177,13 @@ def _check_same_setup(name: str, stored: StudyInfo, current: StudyInfo) -> None:
             )
 
 
-def load_study(
-    name: str, storage: BaseStorage, url: str, *, sampler: StudyConfig | None = None
-) -> tuple[optuna.Study, StudyInfo]:
+def load_study(name: str, storage: BaseStorage, url: str) -> tuple[optuna.Study, StudyInfo]:
     """Load an existing sweeper study (for report, export, dashboard); ``url`` names the storage
-    in messages; ``sampler`` is the config whose sampler a resumed sweep asks."""
+    in messages."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study = optuna.load_study(
-                study_name=name, storage=storage,
-                sampler=None if sampler is None else make_sampler(sampler),
-            )
+            study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         raise StorageError(
             f"no study named {name!r} in storage {redact(url)}; run the sweep first.",

@@ -42,11 +42,13 @@ def worker_environments(workers: int | None, gpus: Sequence[str] | None) -> list
     return [dict(os.environ) for _ in range(workers or 1)]
 
 
-def check_worker_storage(url: str, count: int, option: str) -> None:
+def check_worker_storage(url: str, count: int, key: str) -> None:
+    """Refuse several workers on one SQLite file; ``key`` names the setting that asked for
+    them (``workers`` or ``gpus``)."""
     if count > 1 and is_sqlite(url):
         raise SweeperError(
-            f"{option}: {count} workers cannot share one SQLite file (it locks on every write); "
-            "use PostgreSQL, e.g. --storage postgresql+psycopg://USER@HOST/DB."
+            f"{key}: {count} workers cannot share one SQLite file (it locks on every write); "
+            "use PostgreSQL, e.g. --storage postgresql+psycopg://USER@HOST/DB.", key=key,
         )
 
 

@@ -115,7 +115,7 @@ def pack_size(
     if model.pack is not None:
         return model.pack
     if factory is None:
-        hidden = model.hidden
+        hidden = model.layers
     else:
         # A user's model: size it as an MLP of one hidden layer with as many parameters.
         parameters = factory(n_features, n_outputs).count_params()

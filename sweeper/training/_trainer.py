@@ -125,7 +125,7 @@ class PackedTrainer:
             n_features=train.X.shape[1],
             n_outputs=train.n_outputs,
             seeds=[seed] * members,
-            hidden=model.hidden,
+            hidden=model.layers,
             factory=factory,
         )
         self.optimizer = keras.optimizers.Adam(learning_rate=model.learning_rate)
