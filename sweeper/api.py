@@ -62,6 +62,7 @@ from sweeper.study import (
     create_or_resume,
     finished_records,
     is_sqlite,
+    load_baselines,
     load_study,
     open_storage,
     redact,
@@ -104,11 +105,14 @@ class SweepResult:
         storage_url: str,
         artifacts: str = StudyConfig.default("artifacts"),
         constraints: Constraints | None = None,
+        export_rule: Mapping[str, Any] | None = None,
     ) -> None:
         self.study = study
         self.info = info
         self.storage_url = storage_url
         self.artifacts = artifacts
+        self.export_rule = dict(export_rule or {})
+        """The rule of an :meth:`export` that names none (``{}``: the recommended point)."""
         self._constraints = constraints
         self._report: FrontReport | None = None
 
@@ -118,6 +122,7 @@ class SweepResult:
         return cls(
             study, info, storage_url=config.url, artifacts=config.artifacts,
             constraints=Constraints(config.min_precision, config.min_recall),
+            export_rule=config.export_rule,
         )
 
     @property
@@ -193,18 +198,27 @@ class SweepResult:
         path: str | Path | None = None,
         *,
         trial: int | None = None,
+        baseline: str | None = None,
         min_precision: float | None = None,
         min_recall: float | None = None,
         best_fbeta: float | None = None,
     ) -> ExportedWeights:
-        """One operating point for production training, chosen by exactly one rule (see
-        :func:`sweeper.study.select_point`); written as JSON to ``path`` when given.
+        """One operating point for production training, chosen by at most one rule (see
+        :func:`sweeper.study.select_point`; baselines are points too); without one, the
+        study's default rule (``[study] export``), by default the recommended point: what the
+        verdict recommends. Written as JSON to ``path`` when given.
 
         Returns what :func:`sweeper.load_export` returns for that file.
         """
+        rule = {
+            key: value for key, value in (
+                ("trial", trial), ("baseline", baseline), ("min_precision", min_precision),
+                ("min_recall", min_recall), ("best_fbeta", best_fbeta),
+            ) if value is not None
+        } or self.export_rule
         point = select_point(
-            finished_records(self.study), trial=trial, min_precision=min_precision,
-            min_recall=min_recall, best_fbeta=best_fbeta,
+            finished_records(self.study), baselines=list(load_baselines(self.study).values()),
+            constraints=self.constraints, **rule,
         )
         document = export_document(
             point, self.info, study_name=self.study_name, storage_url=self.storage_url

@@ -135,10 +135,18 @@ def _export(args: argparse.Namespace) -> int:
     from sweeper.api import open_study_file
 
     result = open_study_file(args.study, storage=_storage(args))
-    exported = result.export(
-        args.output, trial=args.trial, min_precision=args.min_precision,
-        min_recall=args.min_recall, best_fbeta=args.best_fbeta,
-    )
+    rule = {key: getattr(args, key) for key in (
+        "trial", "baseline", "min_precision", "min_recall", "best_fbeta"
+    ) if getattr(args, key) is not None}
+    exported = result.export(args.output, **rule)
+    if not rule:
+        default = ", ".join(f"{key}={value}" for key, value in result.export_rule.items())
+        chosen = (
+            f"by [study] export = {default}" if default else
+            "the recommended point (the verdict's: the best validation F1, a baseline unless a "
+            "searched trial beats it)"
+        )
+        print(f"no rule given: exporting {chosen}", file=sys.stderr)
     print(f"wrote {args.output}: {exported.summary()}", file=sys.stderr)
     return 0
 
@@ -210,9 +218,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--html", type=Path, metavar="FILE", help="self-contained HTML page")
     report.add_argument("--json", type=Path, metavar="FILE", help="the report's facts as JSON")
 
-    export = command("export", "write one trial's weights and threshold as JSON", _export)
-    rule = export.add_mutually_exclusive_group(required=True)
+    export = command(
+        "export", "write one operating point's weights and threshold as JSON (no rule: the "
+        "recommended one)", _export,
+    )
+    rule = export.add_mutually_exclusive_group()
     rule.add_argument("--trial", type=int, metavar="N", help="this trial number")
+    rule.add_argument(
+        "--baseline", metavar="NAME",
+        help="a baseline (unweighted, neg_pos, sklearn_balanced) at its best validation F1",
+    )
     rule.add_argument(
         "--min-precision", metavar="P",
         type=argument_type(StudyConfig, "min_precision", "--min-precision"),

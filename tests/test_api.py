@@ -12,6 +12,7 @@ import pytest
 
 import sweeper
 from sweeper.cli import main
+from sweeper.report import FrontPoint
 from tests.conftest import make_multiclass_arrays, make_multilabel_arrays
 
 SMALL_MODEL = {"hidden": [16], "epochs": 4, "batch_size": 64, "learning_rate": 0.01, "pack": 2}
@@ -40,10 +41,16 @@ def test_sweep_on_arrays_gives_the_front_baselines_and_verdict(array_sweep):
     assert front and recalls == sorted(recalls, reverse=True)
     assert all(0 <= point.test_precision <= 1 for point in front)
     assert set(result.baselines) == {"unweighted", "neg_pos", "sklearn_balanced"}
-    best = max(b.hypervolume[sweeper.Split.TEST] for b in result.baselines.values())
     verdict = result.verdict
-    assert verdict.baseline_hypervolume == best
-    assert verdict.weighting_pays == (verdict.front_hypervolume > 1.005 * best)
+    recommendation = verdict.recommendation
+    assert verdict.weighting_pays == (recommendation.point.baseline is None)
+    best_baseline_f1 = recommendation.best_baseline.f1()
+    assert recommendation.point.f1() >= best_baseline_f1
+    # The default export is the recommended point.
+    exported = result.export()
+    assert (exported.trial, exported.baseline) == (
+        FrontPoint.of(recommendation.point).trial, recommendation.point.baseline
+    )
     html = result._repr_html_()
     assert "<table>" in html and verdict.message in html
 

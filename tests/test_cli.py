@@ -95,13 +95,17 @@ def test_report_writes_table_json_and_html(finished_study, capsys, tmp_path):
     # Curve points join the trials' own rules on the front; a curve point says so.
     assert any(row["from_curve"] for row in report["front"])
     assert all(row["decision"].endswith("*") == row["from_curve"] for row in report["front"])
-    # The baselines are there, and the verdict agrees with their hypervolumes.
+    # The baselines are there, and on the front as points of their own.
     assert set(report["baselines"]) == {"unweighted", "neg_pos", "sklearn_balanced"}
-    best = max(b["hypervolume"]["test"] for b in report["baselines"].values())
-    beats = report["hypervolume"]["test"] > 1.005 * best
+    assert any(row["baseline"] is not None for row in report["front"])
+    # The verdict is the recommendation: a searched trial only when its validation F1 beats the
+    # best baseline's by more than the margin; the default export exports that same point.
     verdict = report["verdict"]
+    f1 = verdict["validation_f1"]
+    beats = f1["best_trial"] > f1["best_baseline"] * (1 + verdict["margin"])
     assert verdict["weighting_pays"] == beats
-    assert verdict["baseline_hypervolume"] == best
+    assert (verdict["recommended"]["baseline"] is None) == beats
+    assert verdict["recommended"] == report["recommended"]
     assert verdict["message"].startswith("The searched weights beat" if beats else
                                          "Weighting buys nothing here")
     assert verdict["message"] in out
@@ -154,6 +158,37 @@ def test_export_then_train_from_json_reproduces_validation_figures(
     )
     assert figures.recall == pytest.approx(exported.validation["recall"], abs=0.02)
     assert figures.precision == pytest.approx(exported.validation["precision"], abs=0.02)
+
+
+def test_export_without_a_rule_exports_what_the_verdict_recommends(
+    finished_study, capsys, tmp_path
+):
+    run_cli(capsys, "report", finished_study, "--json", tmp_path / "r.json")
+    recommended = json.loads((tmp_path / "r.json").read_text())["verdict"]["recommended"]
+    code, _, err = run_cli(capsys, "export", finished_study, "-o", tmp_path / "e.json")
+    assert code == 0, err
+    assert "no rule given: exporting the recommended point" in err
+    exported = json.loads((tmp_path / "e.json").read_text())
+    assert (exported["trial"], exported["baseline"]) == (
+        recommended["trial"], recommended["baseline"]
+    )
+    assert exported["metrics"]["validation"]["recall"] == recommended["validation"]["recall"]
+
+
+def test_every_baseline_is_exportable(finished_study, capsys, tmp_path):
+    from sweeper.export import load_export
+
+    for name in ("unweighted", "neg_pos", "sklearn_balanced"):
+        output = tmp_path / f"{name}.json"
+        code, _, err = run_cli(capsys, "export", finished_study, "--baseline", name, "-o", output)
+        assert code == 0, err
+        exported = load_export(output)
+        assert exported.baseline == name and exported.trial is None
+        if name == "unweighted":
+            assert set(exported.weights) == {1.0}
+        if name == "sklearn_balanced":  # both terms weighted: the loss gets neg_weight too
+            assert exported.neg_weight is not None
+            assert exported.loss().get_config()["neg_weight"] == list(exported.neg_weight)
 
 
 def test_export_rules_pick_the_right_trial(finished_study, capsys, tmp_path):

@@ -9,7 +9,7 @@ from sweeper.errors import ExportError
 from sweeper.evaluation import Evaluation
 from sweeper.export import export_document, load_export, write_export
 from sweeper.search import Candidate
-from sweeper.study import StudyInfo, TrialRecord, select_point
+from sweeper.study import GAIN_MARGIN, StudyInfo, TrialRecord, recommend, select_point
 
 INFO = StudyInfo(
     task="multilabel",
@@ -28,12 +28,16 @@ INFO = StudyInfo(
 )
 
 
-def record(number: int, recall: float, precision: float) -> TrialRecord:
+def record(
+    number: int, recall: float, precision: float, baseline: str | None = None
+) -> TrialRecord:
     figures = Evaluation(recall, precision, (recall, recall), (precision, precision))
+    exponent = 0.0 if baseline == "unweighted" else 1.0
     return TrialRecord(
-        number=number,
-        candidate=Candidate(exponent=1.0, normalisation="none", threshold=0.5),
-        weights=(19.0, 10.1),
+        number=-1 if baseline else number,
+        baseline=baseline,
+        candidate=Candidate(exponent=exponent, normalisation="none", threshold=0.5),
+        weights=(1.0, 1.0) if baseline == "unweighted" else (19.0, 10.1),
         validation=figures,
         test=figures,
         validation_curve=None,
@@ -76,14 +80,42 @@ def test_rules_select_the_right_trial(rule, number):
             r"no trial reaches validation recall >= 0.91 \(the best is 0.9000\)",
         ),
         ({"trial": 7}, "trial 7 is not a finished trial"),
-        ({}, "choose exactly one of"),
+        ({"baseline": "unweighted"}, r"no baseline named 'unweighted' \(the study has: none"),
         ({"best_fbeta": 0.0}, "beta must be > 0"),
-        ({"trial": 1, "min_recall": 0.2}, "choose exactly one of"),
+        ({"trial": 1, "min_recall": 0.2}, "choose one rule, not trial and min_recall"),
+        ({"min_precision": 1.5}, r"min_precision: expected a number in \[0, 1\]"),
     ],
 )
 def test_rules_that_no_trial_satisfies(rule, message):
     with pytest.raises(ExportError, match=message):
         select_point(RECORDS, **rule)
+
+
+def test_without_a_rule_the_recommended_point_is_exported():
+    # No baselines: the best validation F1 (trial 2, F1 0.545).
+    assert select_point(RECORDS).record.number == 2
+    # A baseline within the margin of the best trial's F1 is recommended instead: simpler.
+    close = record(0, 0.5, 0.6 * (1 + GAIN_MARGIN / 2), baseline="unweighted")
+    chosen = select_point(RECORDS, baselines=[close])
+    assert chosen.baseline == "unweighted"
+    recommendation = recommend(RECORDS, [close])
+    assert not recommendation.weighting_pays and recommendation.gain < GAIN_MARGIN
+    # A trial better by more than the margin is recommended.
+    far = record(0, 0.5, 0.5, baseline="unweighted")
+    assert recommend(RECORDS, [far]).point.record.number == 2
+    assert recommend(RECORDS, [far]).weighting_pays
+
+
+def test_a_baseline_exports_with_all_weights_one_and_its_threshold(tmp_path):
+    unweighted = record(0, 0.4, 0.7, baseline="unweighted")
+    point = select_point(RECORDS, baselines=[unweighted], baseline="unweighted")
+    document = export_document(point, INFO, study_name="s", storage_url="sqlite:///x.db")
+    assert document["trial"] is None and document["baseline"] == "unweighted"
+    exported = load_export(write_export(document, tmp_path / "b.json"))
+    assert exported.baseline == "unweighted" and exported.trial is None
+    assert exported.threshold == 0.5 and "neg_weight" not in document
+    assert document["pos_weight"] == [1.0, 1.0]
+    assert exported.summary().startswith("baseline unweighted at threshold 0.500")
 
 
 def test_document_round_trip(tmp_path):

@@ -25,6 +25,7 @@ from sweeper.config._options import (
     AnyOf,
     Config,
     CostMatrix,
+    ExportRule,
     Factory,
     Integer,
     LayerSizes,
@@ -143,6 +144,16 @@ class StudyConfig(Config):
         Text("a folder path"), ".sweeper/artifacts",
         "folder of the study's artifacts (HTML reports), shared with the dashboard",
     )
+    export: str = option(
+        ExportRule(), "recommended",
+        "the rule of an export that names none: recommended (the verdict's point), or e.g. "
+        "min_precision=0.9",
+    )
+
+    @property
+    def export_rule(self) -> dict[str, Any]:
+        """:attr:`export` as keyword arguments of the export functions."""
+        return ExportRule.parse_rule(self.export)
 
     @property
     def url(self) -> str:

@@ -30,6 +30,7 @@ __all__ = [
     "Config",
     "Constraint",
     "CostMatrix",
+    "ExportRule",
     "Factory",
     "Integer",
     "LayerSizes",
@@ -231,6 +232,38 @@ class Factory(Constraint):
         if not isinstance(value, str) or value.count(":") != 1 or not all(value.split(":")):
             raise ValueError
         return value
+
+
+class ExportRule(Constraint):
+    """The default export rule: ``recommended``, or ``RULE=VALUE`` with RULE one of
+    ``min_precision``, ``min_recall`` (a number in [0, 1]), ``best_fbeta`` (> 0), ``trial`` (an
+    integer >= 0), ``baseline`` (a name)."""
+
+    expected = (
+        '"recommended", or "min_precision=P", "min_recall=R", "best_fbeta=B", "trial=N" or '
+        '"baseline=NAME"'
+    )
+
+    def convert(self, value: Any) -> str:
+        self.parse_rule(value)
+        return value
+
+    @classmethod
+    def parse_rule(cls, value: Any) -> dict[str, Any]:
+        """``{}`` for ``recommended``, else ``{rule: value}`` as the export functions take it."""
+        if not isinstance(value, str):
+            raise TypeError
+        if value == "recommended":
+            return {}
+        rule, equals, text = value.partition("=")
+        values: dict[str, Constraint] = {
+            "min_precision": Number(0, 1), "min_recall": Number(0, 1),
+            "best_fbeta": Number(0, math.inf, open_low=True), "trial": Integer(0),
+            "baseline": Text(),
+        }
+        if not equals or rule not in values:
+            raise ValueError
+        return {rule: values[rule].parse(text)}
 
 
 _REQUIRED = dataclasses.MISSING

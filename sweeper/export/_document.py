@@ -60,6 +60,16 @@ def _figures(point: OperatingPoint, split: Split) -> dict[str, Any]:
     return {"recall": recall, "precision": precision, "f1": point.f1(split)}
 
 
+def _negative_weights(record: TrialRecord, info: StudyInfo) -> dict[str, list[float]]:
+    """``neg_weight`` where the loss weighs the negatives' term too (scikit-learn's balanced
+    rule for labels); nothing where it is 1, as for every searched candidate."""
+    if info.task != Task.MULTILABEL:
+        return {}
+    counts = np.asarray(info.train_counts)
+    negative = record.candidate.loss_weights(counts, info.n_train, info.task)[1]
+    return {} if np.all(negative == 1.0) else {"neg_weight": negative.tolist()}
+
+
 def export_document(
     point: OperatingPoint | TrialRecord,
     info: StudyInfo,
@@ -96,6 +106,7 @@ def export_document(
         "task": info.task.value,
         "labels": list(info.labels),
         weight_key: list(record.weights),
+        **_negative_weights(record, info),
         "weights": {
             "family": candidate.family,
             "exponent": candidate.exponent,
@@ -118,7 +129,8 @@ def export_document(
             **{split.value: _figures(point, split) for split in Split},
         },
         "study": {"name": study_name, "storage": redact(storage_url)},
-        "trial": record.number,
+        "trial": None if record.baseline is not None else record.number,
+        "baseline": record.baseline,
         "data": {
             "fingerprint": info.fingerprint,
             "source": info.source,

@@ -41,6 +41,8 @@ class ExportedWeights:
     log_prior: tuple[float, ...] | None = None
     class_weighting: str | None = None
     cost_matrix: tuple[tuple[float, ...], ...] | None = None
+    neg_weight: tuple[float, ...] | None = None
+    """Multi-label: the negatives' weight per label (scikit-learn's balanced rule), if any."""
 
     @classmethod
     def from_document(cls, document: dict[str, Any], where: str = "export") -> ExportedWeights:
@@ -62,11 +64,18 @@ class ExportedWeights:
             log_prior=tuple(adjustment["log_prior"]) if adjustment else None,
             class_weighting=weights.get("class_weighting"),
             cost_matrix=None if cost_matrix is None else tuple(tuple(r) for r in cost_matrix),
+            neg_weight=None if "neg_weight" not in document else tuple(document["neg_weight"]),
         )
 
     @property
-    def trial(self) -> int:
-        return int(self.document["trial"])
+    def trial(self) -> int | None:
+        """The trial's number; ``None`` for a baseline."""
+        return self.document["trial"]
+
+    @property
+    def baseline(self) -> str | None:
+        """The baseline's name, when a baseline was exported."""
+        return self.document.get("baseline")
 
     def summary(self) -> str:
         """One line: the trial, its decision and its figures on validation and test."""
@@ -79,8 +88,9 @@ class ExportedWeights:
             decision = f"threshold {self.threshold:.3f}"
         if rule.get("rule") == "curve":
             decision += " (a point of its curve)"
+        name = f"baseline {self.baseline}" if self.baseline else f"trial {self.trial}"
         return (
-            f"trial {self.trial} at {decision}, validation recall "
+            f"{name} at {decision}, validation recall "
             f"{self.validation['recall']:.3f}, precision {self.validation['precision']:.3f}; "
             f"test recall {self.test['recall']:.3f}, precision {self.test['precision']:.3f}"
         )
@@ -98,6 +108,10 @@ class ExportedWeights:
         from sweeper.search import multiclass_loss_weights
 
         if self.task == Task.MULTILABEL:
+            if self.neg_weight is not None:
+                return training.WeightedBinaryCrossentropy(
+                    pos_weight=list(self.weights), neg_weight=list(self.neg_weight)
+                )
             return training.WeightedBinaryCrossentropy(pos_weight=list(self.weights))
         if self.class_weighting in (None, "true_class"):
             return training.WeightedSparseCategoricalCrossentropy(class_weight=list(self.weights))

@@ -18,7 +18,6 @@ from sweeper.report._page import (
 )
 from sweeper.report._report import (
     BASELINE_NAMES,
-    GAIN_MARGIN,
     BaselineSummary,
     FrontPoint,
     FrontReport,
@@ -29,7 +28,6 @@ from sweeper.report._table import TABLE_ROWS, format_table, front_rows, table_ht
 
 __all__ = [
     "BASELINE_NAMES",
-    "GAIN_MARGIN",
     "TABLE_ROWS",
     "BaselineSummary",
     "FrontPoint",

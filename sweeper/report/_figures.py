@@ -7,7 +7,7 @@ import numpy as np
 from sweeper.config import Split, Task
 from sweeper.report._report import BASELINE_NAMES, FrontReport
 from sweeper.report._table import weight_summary
-from sweeper.study import OperatingPoint
+from sweeper.study import OperatingPoint, TrialRecord
 
 __all__ = [
     "importance_figure",
@@ -18,11 +18,17 @@ __all__ = [
 ]
 
 
+def _name(record: TrialRecord) -> str:
+    if record.baseline is not None:
+        return f"baseline {record.baseline}"
+    return f"trial {record.number}"
+
+
 def _hover(point: OperatingPoint, split: str) -> str:
     recall, precision = point.figures(split)
     record = point.record
     return (
-        f"trial {record.number}<br>{split} recall {recall:.3f}, precision {precision:.3f}<br>"
+        f"{_name(record)}<br>{split} recall {recall:.3f}, precision {precision:.3f}<br>"
         f"decision {point.decision_summary()}<br>"
         f"{record.candidate.family_summary()}, {record.candidate.normalisation}<br>"
         f"weights {weight_summary(record.weights)}"
@@ -83,10 +89,10 @@ def pr_curve_figure(report: FrontReport):
             continue
         figure.add_trace(go.Scatter(
             x=list(curve.recall), y=list(curve.precision), mode="lines+markers",
-            name=f"trial {record.number} ({split})",
+            name=f"{_name(record)} ({split})",
             text=[f"{curve.parameter} {t:.4f}" for t in curve.values], hoverinfo="text+x+y",
         ))
-    title = f"PR curve of trial {record.number} (best validation F1 on the front)"
+    title = f"PR curve of {_name(record)} (the recommended point: best validation F1)"
     if report.info.task == Task.MULTICLASS:
         title += ": over the logit-adjustment strength tau"
     figure.update_layout(title=title, template="plotly_white", height=420,
@@ -102,7 +108,7 @@ def per_label_figure(report: FrontReport):
 
     kind = report.info.task.unit
     trials = report.front_trials()
-    rows = [f"trial {r.number}" for r in trials]
+    rows = [_name(r) for r in trials]
     figure = make_subplots(rows=1, cols=2, subplot_titles=(f"validation recall per {kind}",
                                                            f"validation precision per {kind}"))
     for column, values in (
@@ -128,7 +134,7 @@ def weights_figure(report: FrontReport):
     for record in report.front_trials():
         figure.add_trace(go.Scatter(
             x=[frequencies[i] for i in order], y=[record.weights[i] for i in order],
-            mode="lines+markers", name=f"trial {record.number}",
+            mode="lines+markers", name=_name(record),
             text=[report.info.labels[i] for i in order], hoverinfo="text+x+y",
         ))
     weight_name = "pos_weight" if report.info.task == Task.MULTILABEL else "class weight"

@@ -20,20 +20,22 @@ import optuna
 from sweeper.config import Split
 from sweeper.evaluation import Constraints, Evaluation
 from sweeper.study import (
+    GAIN_MARGIN,
     METRIC_NAMES,
     OperatingPoint,
+    Recommendation,
     StudyInfo,
     TrialRecord,
     finished_records,
     front_hypervolume,
     load_baselines,
     operating_points,
+    recommend,
     validation_front,
 )
 
 __all__ = [
     "BASELINE_NAMES",
-    "GAIN_MARGIN",
     "BaselineSummary",
     "FrontPoint",
     "FrontReport",
@@ -47,76 +49,83 @@ BASELINE_NAMES = {
     "neg_pos": "pos_weight = neg/pos",
     "sklearn_balanced": "sklearn balanced",
 }
-GAIN_MARGIN = 0.005
-"""The front must beat the best baseline's test hypervolume by this share to count as a gain."""
-
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether the searched weights beat the baselines, as data, and as one honest sentence.
+    """Do the searched weights beat the baselines? As data, and as one honest sentence.
 
-    A gain counts only above :data:`GAIN_MARGIN` of the best baseline's test hypervolume.
+    It is the :class:`~sweeper.study.Recommendation` (what ``export`` without a rule exports):
+    the best validation F1 of the searched trials against the baselines' (each at its tuned
+    threshold or tau), the trial only when better by more than
+    :data:`~sweeper.study.GAIN_MARGIN`; with the test F1 of both, and the hypervolumes of the
+    whole front and of the best baseline's curve on test, for context.
     """
 
+    recommendation: Recommendation
     front_hypervolume: float
     """Test hypervolume of the validation front."""
-    best_baseline: str | None
-    """The baseline with the largest test hypervolume (``None``: no baselines yet)."""
     baseline_hypervolume: float | None
-
-    @classmethod
-    def judge(cls, front: float, baselines: dict[str, float]) -> Verdict:
-        if not baselines:
-            return cls(front, None, None)
-        name = max(baselines, key=lambda n: baselines[n])
-        return cls(front, name, baselines[name])
-
-    @property
-    def gain(self) -> float | None:
-        """The front's test hypervolume relative to the best baseline's, minus 1."""
-        if self.baseline_hypervolume is None or self.baseline_hypervolume == 0:
-            return None
-        return self.front_hypervolume / self.baseline_hypervolume - 1
+    """Test hypervolume of the recommended (or best) baseline's whole curve."""
 
     @property
     def weighting_pays(self) -> bool:
-        """True when the front beats every baseline by more than the margin."""
-        return self.gain is not None and self.gain > GAIN_MARGIN
+        return self.recommendation.weighting_pays
+
+    @property
+    def best_baseline(self) -> str | None:
+        point = self.recommendation.best_baseline
+        return None if point is None else point.baseline
+
+    @property
+    def gain(self) -> float | None:
+        """The best trial's validation F1 relative to the best baseline's, minus 1."""
+        return self.recommendation.gain
 
     @property
     def message(self) -> str:
-        if self.best_baseline is None:
+        recommendation = self.recommendation
+        trial, baseline = recommendation.best_trial, recommendation.best_baseline
+        if baseline is None:
             return "no baselines yet: they are trained with the study's first batch."
-        label = BASELINE_NAMES.get(self.best_baseline, self.best_baseline)
-        change = f"{100 * (self.gain or 0.0):+.1f}%"
+        label = BASELINE_NAMES.get(baseline.baseline, baseline.baseline)
+        against = (
+            f"validation F1 {trial.f1():.3f} (test {trial.f1(Split.TEST):.3f}) for trial "
+            f"{trial.record.number} at {trial.decision_summary()} against "
+            f"{baseline.f1():.3f} (test {baseline.f1(Split.TEST):.3f}) for the {label} baseline "
+            f"at {baseline.decision_summary()}, {100 * (self.gain or 0.0):+.1f}%"
+            if trial is not None else f"no searched trial yet; the {label} baseline"
+        )
         if self.weighting_pays:
-            return (
-                f"The searched weights beat every baseline: test hypervolume "
-                f"{self.front_hypervolume:.4f} against {self.baseline_hypervolume:.4f} for the "
-                f"best baseline ({label}), {change}."
-            )
+            return f"The searched weights beat every baseline: {against}. Export it."
         advice = (
-            "train unweighted and tune the threshold" if self.best_baseline == "unweighted"
+            "train unweighted and tune the threshold" if baseline.baseline == "unweighted"
             else f"the {label} rule with a tuned threshold is as good"
         )
         return (
-            f"Weighting buys nothing here: the {label} baseline's test hypervolume "
-            f"{self.baseline_hypervolume:.4f} matches or beats the front's "
-            f"{self.front_hypervolume:.4f} ({change}); {advice}."
+            f"Weighting buys nothing here: {against} (a gain counts above "
+            f"{100 * GAIN_MARGIN:g}%); {advice}: `export` without a rule exports that baseline."
         )
 
     def __str__(self) -> str:
         return self.message
 
     def to_dict(self) -> dict[str, Any]:
+        recommendation = self.recommendation
         return {
             "weighting_pays": self.weighting_pays,
-            "front_hypervolume": self.front_hypervolume,
+            "recommended": FrontPoint.of(recommendation.point).to_dict(),
             "best_baseline": self.best_baseline,
-            "baseline_hypervolume": self.baseline_hypervolume,
             "gain": self.gain,
             "margin": GAIN_MARGIN,
+            "validation_f1": {
+                "best_trial": None if recommendation.best_trial is None
+                else recommendation.best_trial.f1(),
+                "best_baseline": None if recommendation.best_baseline is None
+                else recommendation.best_baseline.f1(),
+            },
+            "front_hypervolume": self.front_hypervolume,
+            "baseline_hypervolume": self.baseline_hypervolume,
             "message": self.message,
         }
 
@@ -125,7 +134,10 @@ class Verdict:
 class FrontPoint:
     """One point of the front, as plain values: a trial at a decision, and its figures."""
 
-    trial: int
+    trial: int | None
+    """The trial's number; ``None`` for a baseline."""
+    baseline: str | None
+    """The baseline's name (``unweighted``, ...) when the point is one of theirs."""
     decision: str
     """``0.412``, ``per-label F2``, ``tau=0.80``; ``*`` marks a point of the trial's curve."""
     threshold: float | tuple[float, ...] | None
@@ -144,7 +156,8 @@ class FrontPoint:
     def of(cls, point: OperatingPoint) -> FrontPoint:
         record = point.record
         return cls(
-            trial=record.number,
+            trial=None if record.baseline is not None else record.number,
+            baseline=record.baseline,
             decision=point.decision_summary(),
             threshold=point.threshold,
             tau=point.tau,
@@ -163,6 +176,7 @@ class FrontPoint:
         """The report JSON's row."""
         return {
             "trial": self.trial,
+            "baseline": self.baseline,
             "decision": self.decision,
             "threshold": self.threshold,
             "tau": self.tau,
@@ -210,10 +224,12 @@ class FrontReport:
     records: tuple[TrialRecord, ...]
     """Every complete trial, in trial order."""
     front: tuple[OperatingPoint, ...]
-    """The validation Pareto front of the operating points that meet the study's constraints
-    (all of them if none does), from high recall to high precision."""
-    chosen: OperatingPoint
-    """The front point with the best validation F1: its trial's PR curve is drawn."""
+    """The validation Pareto front of the operating points (the trials' and the baselines')
+    that meet the study's constraints (all of them if none does), from high recall to high
+    precision."""
+    recommendation: Recommendation
+    """What ``export`` without a rule exports, and what the verdict says (its PR curve is
+    drawn)."""
     importances: dict[str, dict[str, float]]
     """Per objective, each parameter's importance (Optuna's PED-ANOVA); empty if too few trials."""
     trial_states: dict[str, int]
@@ -250,10 +266,20 @@ class FrontReport:
         return list({id(p.record): p.record for p in self.front}.values())
 
     @property
+    def chosen(self) -> OperatingPoint:
+        """The recommended point."""
+        return self.recommendation.point
+
+    @property
     def verdict(self) -> Verdict:
-        """Does the searched front beat every baseline on test? (:class:`Verdict`)"""
-        baselines = {name: self.baseline_hypervolume(name, Split.TEST) for name in self.baselines}
-        return Verdict.judge(self.hypervolume(Split.TEST), baselines)
+        """Do the searched weights beat every baseline? (:class:`Verdict`)"""
+        best = self.recommendation.best_baseline
+        return Verdict(
+            self.recommendation,
+            front_hypervolume=self.hypervolume(Split.TEST),
+            baseline_hypervolume=None if best is None
+            else self.baseline_hypervolume(best.baseline, Split.TEST),
+        )
 
     def label_frequencies(self) -> list[float]:
         """Training frequency of each label (multi-label) or class share (multi-class)."""
@@ -279,7 +305,7 @@ class FrontReport:
                 summary.name: summary.to_dict() for summary in self.baseline_summaries()
             },
             "verdict": self.verdict.to_dict(),
-            "chosen_trial": self.chosen.record.number,
+            "recommended": FrontPoint.of(self.chosen).to_dict(),
             "importances": self.importances,
             "front": [point.to_dict() for point in self.front_points()],
         }
@@ -320,19 +346,20 @@ def build_report(
     (all points, if none does).
     """
     records = finished_records(study)
+    baselines = load_baselines(study)
     front = tuple(validation_front(
-        records, min_precision=constraints.min_precision, min_recall=constraints.min_recall
+        [*records, *baselines.values()],
+        min_precision=constraints.min_precision, min_recall=constraints.min_recall,
     ))
-    chosen = max(front, key=lambda p: (p.f1(), p.validation[0]))
     states = Counter(trial.state.name for trial in study.get_trials(deepcopy=False))
     return FrontReport(
         study_name=study.study_name,
         info=info,
         records=tuple(records),
         front=front,
-        chosen=chosen,
+        recommendation=recommend(records, list(baselines.values()), constraints=constraints),
         importances=_importances(study, len(records)),
         trial_states=dict(sorted(states.items())),
         training_seconds=float(sum(r.train_seconds for r in records)),
-        baselines=load_baselines(study),
+        baselines=baselines,
     )

@@ -41,7 +41,7 @@ def front_rows(report: FrontReport) -> list[list[str]]:
     for point in _shown(report.front):
         record = point.record
         rows.append([
-            str(record.number),
+            record.label,
             f"{point.validation[0]:.3f}",
             f"{point.validation[1]:.3f}",
             f"{point.test[0]:.3f}",

@@ -15,9 +15,12 @@ from sweeper.study._baselines import (
     store_baselines,
 )
 from sweeper.study._front import (
+    GAIN_MARGIN,
     OperatingPoint,
+    Recommendation,
     front_hypervolume,
     operating_points,
+    recommend,
     select_point,
     validation_front,
 )
@@ -48,10 +51,12 @@ from sweeper.study._workers import (
 __all__ = [
     "BASELINES_ATTR",
     "DIRECTIONS",
+    "GAIN_MARGIN",
     "METRIC_NAMES",
     "STUDY_ATTR",
     "Liveness",
     "OperatingPoint",
+    "Recommendation",
     "ResilientStorage",
     "RunSummary",
     "StudyInfo",
@@ -71,6 +76,7 @@ __all__ = [
     "make_sampler",
     "open_storage",
     "operating_points",
+    "recommend",
     "record_member",
     "redact",
     "requeue",

@@ -16,6 +16,7 @@ them.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -60,10 +61,10 @@ def compute_baselines(info: StudyInfo, splits: Any, trainer: Any) -> dict[str, T
     )
     scores = trainer.train_and_score(loss_weights)
     return {
-        name: record_member(
+        name: dataclasses.replace(record_member(
             info=info, splits=splits, scores=scores, member=member, number=-1,
             candidate=candidate, weights=candidate.weights(counts, info.n_train, info.task),
-        )
+        ), baseline=name)
         for member, (name, candidate) in enumerate(candidates.items())
     }
 
@@ -77,4 +78,7 @@ def store_baselines(study: optuna.Study, baselines: dict[str, TrialRecord]) -> N
 def load_baselines(study: optuna.Study) -> dict[str, TrialRecord]:
     """The study's baselines by name; empty for a study whose first batch has not run yet."""
     stored = study.user_attrs.get(BASELINES_ATTR) or {}
-    return {name: TrialRecord.from_attrs(-1, attrs) for name, attrs in stored.items()}
+    return {
+        name: dataclasses.replace(TrialRecord.from_attrs(-1, attrs), baseline=name)
+        for name, attrs in stored.items()
+    }

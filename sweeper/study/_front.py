@@ -20,12 +20,20 @@ from sweeper.evaluation import Constraints, fbeta, hypervolume_2d, pareto_front
 from sweeper.study._records import TrialRecord
 
 __all__ = [
+    "GAIN_MARGIN",
     "OperatingPoint",
+    "Recommendation",
     "front_hypervolume",
     "operating_points",
+    "recommend",
     "select_point",
     "validation_front",
 ]
+
+GAIN_MARGIN = 0.01
+"""A searched trial is recommended over the best baseline only when its validation F1 is higher
+by more than this share: a smaller gain is within a small validation split's noise, and the
+baseline is the simpler thing to train."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,11 @@ class OperatingPoint:
             return None
         value = self.curve_value
         return self.record.candidate.tau if value is None else value
+
+    @property
+    def baseline(self) -> str | None:
+        """The baseline's name when the point belongs to one."""
+        return self.record.baseline
 
     def decision_summary(self) -> str:
         """``0.412``, ``per-label F2``, ``tau=0.80``; a curve point ends with ``*``."""
@@ -151,48 +164,113 @@ def front_hypervolume(points: Iterable[OperatingPoint], split: Split) -> float:
     return hypervolume_2d(figures.reshape(-1, 2))
 
 
+@dataclass(frozen=True)
+class Recommendation:
+    """The operating point to train with, and why: the best validation F1 among the searched
+    trials and among the baselines (their whole curves: a tuned threshold or tau); the trial
+    only when it beats the best baseline by more than :data:`GAIN_MARGIN`. The verdict and the
+    default export both read it, so they never disagree."""
+
+    point: OperatingPoint
+    best_trial: OperatingPoint | None
+    best_baseline: OperatingPoint | None
+
+    @property
+    def gain(self) -> float | None:
+        """The best trial's validation F1 relative to the best baseline's, minus 1."""
+        if self.best_trial is None or self.best_baseline is None:
+            return None
+        baseline = self.best_baseline.f1()
+        return None if baseline == 0 else self.best_trial.f1() / baseline - 1
+
+    @property
+    def weighting_pays(self) -> bool:
+        return self.point.baseline is None and self.best_baseline is not None
+
+
+def _best_f1(points: Sequence[OperatingPoint], constraints: Constraints) -> OperatingPoint | None:
+    """The highest validation F1 among points meeting the floors (all points if none does);
+    ties: higher recall, then the earlier point."""
+    if not points:
+        return None
+    feasible = [p for p in points if constraints.feasible(*p.validation)] or list(points)
+    return max(feasible, key=lambda p: (p.f1(), p.validation[0]))
+
+
+def recommend(
+    records: Sequence[TrialRecord],
+    baselines: Sequence[TrialRecord] = (),
+    *,
+    constraints: Constraints = Constraints(),
+) -> Recommendation:
+    """See :class:`Recommendation`."""
+    best_trial = _best_f1(operating_points(records), constraints)
+    best_baseline = _best_f1(operating_points(baselines), constraints)
+    if best_trial is None and best_baseline is None:
+        raise ExportError("the study has no finished trial and no baseline.", key="rule")
+    if best_baseline is None:
+        point = best_trial
+    elif best_trial is None or best_trial.f1() <= best_baseline.f1() * (1 + GAIN_MARGIN):
+        point = best_baseline
+    else:
+        point = best_trial
+    return Recommendation(point, best_trial, best_baseline)
+
+
 def select_point(
     records: Sequence[TrialRecord],
     *,
+    baselines: Sequence[TrialRecord] = (),
     trial: int | None = None,
+    baseline: str | None = None,
     min_precision: float | None = None,
     min_recall: float | None = None,
     best_fbeta: float | None = None,
+    constraints: Constraints = Constraints(),
 ) -> OperatingPoint:
-    """Pick one operating point by trial number, or by a rule on validation figures.
+    """Pick one operating point by a rule on validation figures; no rule: the recommended one.
 
-    ``trial=N``: trial N at its own decision rule. The rules look at every operating point,
-    curve points included: ``min_precision=P``, the highest recall among points with precision
-    >= P (ties: higher precision); ``min_recall=R``, the highest precision among points with
-    recall >= R (ties: higher recall); ``best_fbeta=B``, the highest F-beta (B > 1 favours
-    recall). Exactly one rule must be given.
+    ``trial=N``: trial N at its own decision rule; ``baseline=NAME``: that baseline at its best
+    validation F1 along its curve. The other rules look at every operating point, baselines'
+    included: ``min_precision=P``, the highest recall among points with precision >= P (ties:
+    higher precision); ``min_recall=R``, the highest precision among points with recall >= R
+    (ties: higher recall); ``best_fbeta=B``, the highest F-beta (B > 1 favours recall). Without
+    a rule, :func:`recommend` (with the study's ``constraints``) chooses.
     """
     given = [name for name, value in (
-        ("trial", trial), ("min_precision", min_precision), ("min_recall", min_recall),
-        ("best_fbeta", best_fbeta),
+        ("trial", trial), ("baseline", baseline), ("min_precision", min_precision),
+        ("min_recall", min_recall), ("best_fbeta", best_fbeta),
     ) if value is not None]
-    if len(given) != 1:
+    if len(given) > 1:
         raise ExportError(
-            "choose exactly one of trial, min_precision, min_recall, best_fbeta (on the command "
-            "line --trial, --min-precision, --min-recall, --best-fbeta).",
-            key=given[-1] if given else "rule",
+            f"choose one rule, not {' and '.join(given)} (on the command line --trial, "
+            "--baseline, --min-precision, --min-recall, --best-fbeta).", key=given[-1],
         )
     for key, floor in (("min_precision", min_precision), ("min_recall", min_recall)):
         if floor is not None and not 0 <= floor <= 1:
             raise ExportError(f"{key}: expected a number in [0, 1], got {floor!r}.", key=key)
+    if not given:
+        return recommend(records, baselines, constraints=constraints).point
     if trial is not None:
         for record in records:
             if record.number == trial:
                 return OperatingPoint(record)
         raise ExportError(f"trial {trial} is not a finished trial of this study.", key="trial")
-    points = operating_points(records)
+    if baseline is not None:
+        named = [record for record in baselines if record.baseline == baseline]
+        if not named:
+            known = ", ".join(record.baseline for record in baselines) or "none yet"
+            raise ExportError(f"no baseline named {baseline!r} (the study has: {known}).",
+                              key="baseline")
+        return _best_f1(operating_points(named), Constraints())
+    points = operating_points([*records, *baselines])
     if best_fbeta is not None:
         if not best_fbeta > 0:
             raise ExportError(f"best_fbeta: beta must be > 0, got {best_fbeta}.",
                               key="best_fbeta")
         return max(points, key=lambda p: fbeta(*p.validation, best_fbeta))
-    constraints = Constraints(min_precision=min_precision, min_recall=min_recall)
-    eligible = [p for p in points if constraints.feasible(*p.validation)]
+    floors = Constraints(min_precision=min_precision, min_recall=min_recall)
+    eligible = [p for p in points if floors.feasible(*p.validation)]
     if not eligible:
         key, floor, position = (
             ("min_precision", min_precision, 1) if min_precision is not None

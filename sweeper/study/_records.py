@@ -107,6 +107,13 @@ class TrialRecord:
     """Per-label thresholds the ``per_label`` rule chose on the validation scores."""
     cost_matrix: tuple[tuple[float, ...], ...] | None = None
     """The study file's cost matrix, when the trial's class weighting used it."""
+    baseline: str | None = None
+    """The baseline's name (``unweighted``, ...) when this record is one, else ``None``."""
+
+    @property
+    def label(self) -> str:
+        """How tables name it: the trial's number, or the baseline's name."""
+        return self.baseline if self.baseline is not None else str(self.number)
 
     def evaluation(self, split: Split) -> Evaluation:
         """Figures at the trial's own decision rule on ``split``."""
