@@ -181,3 +181,44 @@ def test_seed_multilabel_posterior_matches_monte_carlo():
     hidden = posterior < 1
     assert data.y[hidden].mean() == pytest.approx(posterior[hidden][0], rel=0.03)
     assert posterior[hidden][0] == pytest.approx(0.9 / 30 / (0.9 / 30 + 29 / 30))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_every_label_with_three_positives_reaches_every_split(seed):
+    """The split property on long-tailed random data: a label (class) with at least three
+    positives (samples) has at least one in train, validation and test."""
+    rng = np.random.default_rng(seed)
+    n_rows = 300
+    frequencies = np.geomspace(0.3, 1 / n_rows, 12)  # down to about one positive
+    y = (rng.random((n_rows, frequencies.size)) < frequencies).astype(np.uint8)
+    # Label "A" has exactly 3 positives, each on a row that also carries a label of its own
+    # (1 positive): stratified by their rarest label, all three rows go to training.
+    rows = rng.choice(n_rows, 3, replace=False)
+    singletons = np.zeros((n_rows, 3), dtype=np.uint8)
+    singletons[rows, [0, 1, 2]] = 1
+    y = np.hstack([y, singletons, singletons.max(axis=1, keepdims=True)])
+    X = rng.random((n_rows, 2)).astype(np.float32)
+    labels = (*(f"L{j}" for j in range(y.shape[1] - 1)), "A")
+    multilabel = Dataset(X=X, y=y, task="multilabel", labels=labels)
+    classes = rng.choice(6, size=n_rows, p=np.array([40, 20, 10, 5, 1, 0.5]) / 76.5)
+    multiclass = Dataset(X=X, y=classes, task="multiclass", labels=tuple("abcdef"))
+    for dataset in (multilabel, multiclass):
+        splits = split_dataset(dataset, validation_fraction=0.2, test_fraction=0.2, seed=seed)
+        enough = dataset.label_counts() >= 3
+        for part in (splits.train, splits.validation, splits.test):
+            assert (part.label_counts()[enough] > 0).all()
+        assert sum(p.X.shape[0] for p in (splits.train, splits.validation, splits.test)) == n_rows
+
+
+def test_labels_that_cannot_be_evaluated_are_named(tmp_path, caplog):
+    from sweeper.data import unevaluable
+
+    rng = np.random.default_rng(0)
+    y = rng.choice(3, size=200, p=[0.6, 0.39, 0.01])
+    y[:2] = 2  # class "rare": two samples, both go to training
+    y[2:] = np.where(y[2:] == 2, 0, y[2:])
+    data = Dataset(X=rng.random((200, 2)).astype(np.float32), y=y, task="multiclass",
+                   labels=("common", "middle", "rare"))
+    splits = make_splits(data, DataConfig())
+    assert unevaluable(splits) == ("rare",)
+    assert "'rare' cannot be evaluated" in caplog.text

@@ -97,6 +97,16 @@ def test_multiclass_macro_by_hand():
     assert result.recall == pytest.approx(0.5)
 
 
+def test_macro_average_leaves_out_a_class_without_samples_in_the_split():
+    # Class 2 has no sample here: it cannot be evaluated, and is not counted as recall 0.
+    y = np.array([0, 0, 1, 1])
+    scores = np.eye(3)[[0, 1, 1, 2]]
+    result = evaluate(y, scores, task="multiclass", average="macro")
+    assert result.per_label_recall == pytest.approx((0.5, 0.5, 0.0))
+    assert result.recall == pytest.approx(0.5)  # (0.5 + 0.5) / 2, not / 3
+    assert result.precision == pytest.approx((1.0 + 0.5) / 2)
+
+
 @pytest.mark.parametrize("average", ["micro", "macro"])
 def test_pr_curve_matches_evaluate_at_every_threshold(average):
     rng = np.random.default_rng(0)

@@ -18,7 +18,7 @@ from sweeper.data._builtin import (
 )
 from sweeper.data._dataset import Dataset, Splits, validated_dataset
 from sweeper.data._files import load_source
-from sweeper.data._split import make_splits, split_dataset
+from sweeper.data._split import make_splits, split_dataset, unevaluable
 
 __all__ = [
     "BUILTIN_SOURCES",
@@ -35,5 +35,6 @@ __all__ = [
     "seed_multilabel_optimal_hypervolume",
     "seed_multilabel_posterior",
     "split_dataset",
+    "unevaluable",
     "validated_dataset",
 ]

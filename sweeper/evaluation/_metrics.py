@@ -103,12 +103,21 @@ def evaluate(
 
 
 def averaged(tp: np.ndarray, predicted: np.ndarray, positives: np.ndarray, average: str):
-    """Recall and precision per column of ``(labels, points)`` counts, micro or macro."""
+    """Recall and precision per column of ``(labels, points)`` counts, micro or macro.
+
+    The macro average is over the labels (classes) that have positives in the split: one
+    without any cannot be evaluated there, and counting it as recall 0 would cap every figure
+    (:func:`unevaluable` names them).
+    """
     if average == "micro":
         recall = _ratio(tp.sum(axis=0), np.full(tp.shape[1], positives.sum()))
         precision = _ratio(tp.sum(axis=0), predicted.sum(axis=0))
     elif average == "macro":
-        recall = _ratio(tp, np.broadcast_to(positives[:, None], tp.shape)).mean(axis=0)
+        present = positives > 0
+        if not present.any():
+            return np.zeros(tp.shape[1]), np.zeros(tp.shape[1])
+        tp, predicted = tp[present], predicted[present]
+        recall = _ratio(tp, np.broadcast_to(positives[present][:, None], tp.shape)).mean(axis=0)
         precision = _ratio(tp, predicted).mean(axis=0)
     else:
         raise ValueError(f"`average` must be 'micro' or 'macro', but got {average!r}.")

@@ -54,6 +54,7 @@ def _facts_table(report: FrontReport) -> str:
              f"test {report.baseline_hypervolume(name, Split.TEST):.4f}")
             for name in report.baselines
         ),
+        ("not evaluated", ", ".join(info.unevaluable) or "none"),
         ("verdict", report.verdict.message),
     ]
     cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"

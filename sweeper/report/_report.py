@@ -297,6 +297,7 @@ class FrontReport:
             "n_test": self.info.n_test,
             "data_fingerprint": self.info.fingerprint,
             "data_source": self.info.source,
+            "unevaluable": list(self.info.unevaluable),
             "trial_states": self.trial_states,
             "feasible_trials": sum(r.feasible for r in self.records),
             "training_seconds": self.training_seconds,

@@ -75,6 +75,11 @@ def _summary(report: FrontReport) -> list[str]:
             f"{report.baseline_hypervolume(name, Split.TEST):.4f}"
             for name in report.baselines
         ))
+    if report.info.unevaluable:
+        lines.append(
+            f"not evaluated (no {report.info.task.unit} sample in validation or test), left out "
+            f"of macro averages: {', '.join(report.info.unevaluable)}"
+        )
     lines.append(report.verdict.message)
     return lines
 

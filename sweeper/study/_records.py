@@ -39,6 +39,8 @@ class StudyInfo:
     seed: int
     model: dict[str, Any]
     version: str
+    unevaluable: tuple[str, ...] = ()
+    """Labels (classes) without a positive in validation or test: left out of macro averages."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", Task(self.task))
@@ -62,6 +64,7 @@ class StudyInfo:
             "seed": self.seed,
             "model": self.model,
             "version": self.version,
+            "unevaluable": list(self.unevaluable),
         }
 
     @classmethod
@@ -80,6 +83,7 @@ class StudyInfo:
             seed=data["seed"],
             model=dict(data["model"]),
             version=data["version"],
+            unevaluable=tuple(data.get("unevaluable", ())),
         )
 
 

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 
 from sweeper import __version__
 from sweeper.config import StudyConfig, SweepConfig, Task
-from sweeper.data import Splits
+from sweeper.data import Splits, unevaluable
 from sweeper.errors import DataError, NoFinishedTrialsError, StorageError
 from sweeper.evaluation import Constraints
 from sweeper.study._records import STUDY_ATTR, StudyInfo, TrialRecord
@@ -75,6 +75,7 @@ def study_info(
         seed=config.data.seed,
         model=config.model.describe(factory),
         version=__version__,
+        unevaluable=unevaluable(splits),
     )
 
 
