@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -77,6 +78,8 @@ from sweeper.study._optuna import storage_of
 
 if TYPE_CHECKING:
     import pandas
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "PreparedSweep",
@@ -442,6 +445,10 @@ def _prepare(
     _import_keras_quietly()
     splits = make_splits(dataset, config.data)
     check_search(config.search, splits.train.task, splits.train.n_outputs)
+    model, warning = config.model.fitted_to(splits.train.X.shape[0])
+    if warning is not None:
+        logger.warning(warning)
+    config = dataclasses.replace(config, model=model)
     factory = _factory(config.model, folder)
     storage = open_storage(config.study.url, reconnect_timeout=config.study.reconnect_timeout)
     info = study_info(config, splits, source=source, factory=factory)

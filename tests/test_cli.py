@@ -144,7 +144,7 @@ def test_export_then_train_from_json_reproduces_validation_figures(
         model,
         splits.train.X,
         splits.train.y,
-        epochs=model_spec["epochs"],
+        epochs=document["training"]["epochs"],  # the trial's best epoch (early stopping)
         batch_size=model_spec["batch_size"],
         seed=seed,
     )
@@ -270,7 +270,8 @@ def good_data(folder):
         (nan_features, {}, "features contain NaN or inf"),
         (non_binary_labels, {}, "label 'label_1' has values other than 0 and 1"),
         (label_without_positive, {}, "label 'label_2' has no positive sample in the training"),
-        (good_data, {"epochs": "'ten'"}, "[model] epochs: expected an integer >= 1, got 'ten'"),
+        (good_data, {"epochs": "'ten'"},
+         "[model] epochs: expected an integer >= 1 or \"auto\", got 'ten'"),
         (good_data, {"data_extra": "labl_column = 'x'"}, "[data] labl_column: unknown key"),
         (good_data, {"storage": "not a url"}, "storage 'not a url': not a valid SQLAlchemy URL"),
         (

@@ -73,8 +73,8 @@ def test_every_key_refuses_a_wrong_type_the_same_way_in_the_api_and_the_file(kin
 @pytest.mark.parametrize(
     ("build", "key", "message"),
     [
-        (lambda: ModelConfig(epochs=0), "epochs", "expected an integer >= 1, got 0."),
-        (lambda: ModelConfig(epochs=True), "epochs", "expected an integer >= 1, got True."),
+        (lambda: ModelConfig(epochs=0), "epochs", 'expected an integer >= 1 or "auto", got 0.'),
+        (lambda: ModelConfig(epochs=True), "epochs", "got True."),
         (lambda: ModelConfig(learning_rate=float("nan")), "learning_rate", "expected a number"),
         (lambda: ModelConfig(factory="module_without_colon"), "factory", "expected"),
         (lambda: ModelConfig(factory=lambda a, b: None, hidden=(3,)), "factory",

@@ -53,3 +53,38 @@ def test_probabilities_are_stable():
     logits = np.array([[-800.0, 0.0, 800.0]])
     np.testing.assert_allclose(probabilities(logits, "multilabel"), [[0.0, 0.5, 1.0]])
     np.testing.assert_allclose(probabilities(logits, "multiclass"), [[0.0, 0.0, 1.0]])
+
+
+@pytest.mark.parametrize("factory", [None, small_factory], ids=["packed-mlp", "factory-copies"])
+def test_early_stopping_of_a_packed_member_equals_keras_early_stopping(
+    multilabel_splits, factory
+):
+    """Per-member early stopping: member 1 of a packed pass ends where a lone Keras fit with
+    ``EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)`` ends, with the
+    same weights: scores within 2e-4 (float32 summation order), the same best epoch."""
+    import keras
+
+    from sweeper.training import WeightedBinaryCrossentropy, build_mlp, fit_plain
+
+    model = ModelConfig(hidden=(16,), epochs=40, batch_size=64, learning_rate=0.05, patience=2)
+    weights = np.stack([
+        multilabel_loss_weights([1, 1, 1, 1]),
+        multilabel_loss_weights([9, 9, 9, 9]),
+        multilabel_loss_weights([0.2, 3, 3, 3]),
+    ])
+    packed = train_and_score(multilabel_splits, model, weights, seed=3, factory=factory)
+    assert packed.epochs is not None and packed.epochs[1] < model.epochs  # it stopped early
+    assert len(set(packed.epochs.tolist())) > 1  # and members stop at their own epochs
+
+    train, validation = multilabel_splits.train, multilabel_splits.validation
+    keras.utils.set_random_seed(3)
+    lone = build_mlp(4 + 1, 4, (16,), seed=3) if factory is None else factory(5, 4)
+    lone.compile(optimizer=keras.optimizers.Adam(0.05),
+                 loss=WeightedBinaryCrossentropy(pos_weight=[9, 9, 9, 9]))
+    stopping = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
+    fit_plain(lone, train.X, train.y.astype(np.float32), epochs=model.epochs, batch_size=64,
+              seed=3, validation_data=(validation.X, validation.y.astype(np.float32)),
+              callbacks=[stopping])
+    assert stopping.best_epoch + 1 == packed.epochs[1]
+    expected = probabilities(keras.ops.convert_to_numpy(lone(validation.X)), "multilabel")
+    np.testing.assert_allclose(packed.validation[1], expected, atol=2e-4)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import CodeType
@@ -23,6 +24,7 @@ from typing import Any
 
 from sweeper.config._options import (
     AnyOf,
+    AutoCount,
     Config,
     CostMatrix,
     ExportRule,
@@ -31,7 +33,6 @@ from sweeper.config._options import (
     LayerSizes,
     Number,
     OneOf,
-    Pack,
     Range,
     Text,
     Texts,
@@ -60,6 +61,12 @@ __all__ = [
 
 MLP_HIDDEN = (100, 100)
 """Hidden layers of the built-in MLP when neither ``hidden`` nor ``factory`` is set (seed 000)."""
+TARGET_STEPS = 1500
+"""Gradient steps an automatic ``epochs`` aims at (early stopping usually ends sooner)."""
+MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 10, 300
+MIN_AUTO_BATCH, MAX_AUTO_BATCH = 16, 256
+MIN_STEPS = 300
+"""Fewer gradient steps than this in a trial draw a warning naming ``epochs``/``batch_size``."""
 MULTILABEL_KEYS = ("thresholds", "threshold", "fbeta")
 """``SearchConfig`` keys that only a multi-label task uses."""
 MULTICLASS_KEYS = ("class_weighting", "cost_matrix", "logit_adjustment")
@@ -232,13 +239,27 @@ class ModelConfig(Config):
         Factory(), None,
         "function(n_features, n_outputs) -> uncompiled keras.Model with logit outputs",
     )
-    epochs: int = option(Integer(1), 10, "training epochs per trial")
-    batch_size: int = option(Integer(1), 256, "rows per gradient step")
+    epochs: int | None = option(
+        AutoCount(), None,
+        'the most epochs per trial (early stopping ends sooner), or "auto" (None): enough for '
+        f"about {TARGET_STEPS} gradient steps, {MIN_AUTO_EPOCHS} to {MAX_AUTO_EPOCHS} epochs",
+    )
+    batch_size: int | None = option(
+        AutoCount(), None,
+        'rows per gradient step, or "auto" (None): a power of two near rows / 64, '
+        f"{MIN_AUTO_BATCH} to {MAX_AUTO_BATCH}",
+    )
     learning_rate: float = option(
         Number(0, 10, open_low=True), 1e-3, "Adam's learning rate"
     )
+    patience: int = option(
+        Integer(0), 10,
+        "epochs without a lower validation loss before a trial stops and keeps its best epoch "
+        "(Keras's EarlyStopping, per trial); 0: train every epoch",
+    )
     pack: int | None = option(
-        Pack(), None, 'trials trained together per pass, or "auto" (None) to let the sweeper choose'
+        AutoCount(), None,
+        'trials trained together per pass, or "auto" (None) to let the sweeper choose',
     )
 
     def check(self) -> None:
@@ -261,6 +282,34 @@ class ModelConfig(Config):
         module = getattr(self.factory, "__module__", None) or "?"
         return f"{module}:{getattr(self.factory, '__qualname__', repr(self.factory))}"
 
+    def fitted_to(self, n_rows: int) -> tuple[ModelConfig, str | None]:
+        """``epochs`` and ``batch_size`` chosen for ``n_rows`` training rows where unset, and a
+        warning (naming the keys) when the values set give fewer than :data:`MIN_STEPS`
+        gradient steps: a model trained so little ranks by chance, and every figure of the
+        sweep with it."""
+        batch_size = self.batch_size
+        if batch_size is None:
+            batch_size = 2 ** round(math.log2(max(n_rows, 1) / 64))
+            batch_size = int(min(max(batch_size, MIN_AUTO_BATCH), MAX_AUTO_BATCH))
+        steps_per_epoch = math.ceil(n_rows / batch_size)
+        epochs = self.epochs
+        if epochs is None:
+            epochs = math.ceil(TARGET_STEPS / steps_per_epoch)
+            epochs = int(min(max(epochs, MIN_AUTO_EPOCHS), MAX_AUTO_EPOCHS))
+        fitted = dataclasses.replace(self, epochs=epochs, batch_size=batch_size)
+        steps = epochs * steps_per_epoch
+        if steps >= MIN_STEPS or (self.epochs is None and self.batch_size is None):
+            return fitted, None
+        keys = " and ".join(
+            f"{key} = {getattr(fitted, key)}" for key in ("epochs", "batch_size")
+            if getattr(self, key) is not None
+        )
+        return fitted, (
+            f"[model] {keys} give {steps} gradient steps on {n_rows} training rows (fewer than "
+            f"{MIN_STEPS}): the models will barely train; raise epochs, lower batch_size, or "
+            'leave them out ("auto").'
+        )
+
     def describe(self, factory: Callable[..., Any] | None = None) -> dict[str, Any]:
         """What a study pins and an export records: resuming with another model is refused.
 
@@ -273,6 +322,7 @@ class ModelConfig(Config):
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "learning_rate": self.learning_rate,
+            "patience": self.patience,
         }
         function = self.factory if callable(self.factory) else factory
         if function is not None:

@@ -27,6 +27,7 @@ from sweeper.errors import ConfigError
 
 __all__ = [
     "AnyOf",
+    "AutoCount",
     "Config",
     "Constraint",
     "CostMatrix",
@@ -36,7 +37,6 @@ __all__ = [
     "LayerSizes",
     "Number",
     "OneOf",
-    "Pack",
     "Range",
     "Text",
     "Texts",
@@ -207,8 +207,8 @@ class CostMatrix(Constraint):
         return tuple(rows)
 
 
-class Pack(Constraint):
-    """Trials trained together: an integer, or ``"auto"`` (stored as ``None``)."""
+class AutoCount(Constraint):
+    """A count the sweeper may choose: an integer >= 1, or ``"auto"`` (stored as ``None``)."""
 
     expected = 'an integer >= 1 or "auto"'
 

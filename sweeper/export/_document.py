@@ -137,7 +137,11 @@ def export_document(
             "train_counts": list(info.train_counts),
             "n_train": info.n_train,
         },
-        "training": {"seed": info.seed, "model": info.model},
+        "training": {
+            "seed": info.seed,
+            "model": info.model,
+            "epochs": record.epochs if record.epochs is not None else info.model["epochs"],
+        },
     }
     validate_export(document, "export")
     return document

@@ -113,6 +113,9 @@ class TrialRecord:
     """The study file's cost matrix, when the trial's class weighting used it."""
     baseline: str | None = None
     """The baseline's name (``unweighted``, ...) when this record is one, else ``None``."""
+    epochs: int | None = None
+    """The epochs its kept weights trained for (early stopping's best epoch + 1); ``None``:
+    all of the model's epochs."""
 
     @property
     def label(self) -> str:
@@ -152,6 +155,7 @@ class TrialRecord:
                 "diverged": self.diverged,
                 "seconds": self.train_seconds,
                 "packed_members": self.packed_members,
+                "epochs": self.epochs,
             },
         }
 
@@ -172,6 +176,7 @@ class TrialRecord:
             diverged=attrs["training"]["diverged"],
             train_seconds=attrs["training"]["seconds"],
             packed_members=attrs["training"]["packed_members"],
+            epochs=attrs["training"].get("epochs"),
             feasible=feasible,
             thresholds=None if thresholds is None else tuple(thresholds),
             cost_matrix=None if cost_matrix is None else tuple(tuple(r) for r in cost_matrix),

@@ -84,6 +84,7 @@ def record_member(
         diverged=bool(scores.diverged[member]),
         train_seconds=scores.seconds / scores.validation.shape[0],
         packed_members=int(scores.validation.shape[0]),
+        epochs=None if scores.epochs is None else int(scores.epochs[member]),
         thresholds=None if thresholds is None else tuple(float(t) for t in thresholds),
         cost_matrix=cost_matrix if candidate.class_weighting == "cost_matrix" else None,
     )

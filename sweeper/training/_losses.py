@@ -39,6 +39,7 @@ __all__ = [
     "WeightedSparseCategoricalCrossentropy",
     "cost_weighted_softmax_cross_entropy",
     "packed_loss_per_row",
+    "packed_member_losses",
     "weighted_sigmoid_cross_entropy",
     "weighted_softmax_cross_entropy",
 ]
@@ -201,13 +202,13 @@ class CostSensitiveSparseCategoricalCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "weight_matrix": [list(r) for r in self.weight_matrix]}
 
 
-def packed_loss_per_row(task: Task, y_true: Any, logits: Any, weights: Any) -> Any:
-    """Per-row loss of a packed model: the sum over members of each member's own loss.
+def packed_member_losses(task: Task, y_true: Any, logits: Any, weights: Any) -> Any:
+    """``(batch, members)``: each row's loss under each member's own weights.
 
     ``logits`` is ``(batch, members, outputs)``; ``weights`` is ``(members, 2, labels)``
     (positive and negative weights) or ``(members, classes, classes)`` (the cost-weight matrix).
-    The mean over rows of the result is ``sum_m mean_rows(loss_m)``: each member's gradient
-    equals its lone gradient, and members share nothing but the batch order.
+    A member's mean over rows is the loss its lone model reports (early stopping watches it on
+    the validation rows).
     """
     weights = ops.cast(weights, logits.dtype)
     if task == Task.MULTILABEL:
@@ -215,7 +216,16 @@ def packed_loss_per_row(task: Task, y_true: Any, logits: Any, weights: Any) -> A
         per_label = weighted_sigmoid_cross_entropy(
             labels, logits, weights[:, 0, :], weights[:, 1, :]
         )
-        return ops.sum(ops.mean(per_label, axis=-1), axis=-1)
+        return ops.mean(per_label, axis=-1)
     ids = ops.reshape(ops.cast(y_true, "int32"), (-1,))
     one_hot = ops.one_hot(ids, logits.shape[-1], dtype=logits.dtype)
-    return ops.sum(cost_weighted_softmax_cross_entropy(one_hot, logits, weights), axis=-1)
+    return cost_weighted_softmax_cross_entropy(one_hot, logits, weights)
+
+
+def packed_loss_per_row(task: Task, y_true: Any, logits: Any, weights: Any) -> Any:
+    """Per-row loss of a packed model: the sum over members of each member's own loss.
+
+    The mean over rows of the result is ``sum_m mean_rows(loss_m)``: each member's gradient
+    equals its lone gradient, and members share nothing but the batch order.
+    """
+    return ops.sum(packed_member_losses(task, y_true, logits, weights), axis=-1)

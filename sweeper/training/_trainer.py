@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ import numpy as np
 from sweeper.config import ModelConfig, Task
 from sweeper.data import Splits
 from sweeper.evaluation import probabilities
-from sweeper.training._losses import packed_loss_per_row
+from sweeper.training._losses import packed_loss_per_row, packed_member_losses
 from sweeper.training._models import ModelFactory, build_packed_model
 
 __all__ = [
@@ -50,6 +50,9 @@ class PackedScores:
     test: np.ndarray
     """``(members, test rows, outputs)``"""
     seconds: float
+    epochs: np.ndarray | None = None
+    """Per member, the epochs its kept weights trained for (early stopping's best epoch + 1);
+    ``None`` when every member trained all epochs."""
 
     @functools.cached_property
     def diverged(self) -> np.ndarray:
@@ -80,17 +83,55 @@ def batch_order(
     return orders
 
 
+class _SweeperBatches(keras.utils.PyDataset):
+    """The sweeper's batch order as a Keras dataset: epoch ``e`` yields the batches of
+    :func:`batch_order`'s ``e``-th permutation (the last one short, as Keras's own).
+
+    The epoch is set by a callback at each epoch's start (:meth:`follow`): Keras also calls
+    ``on_epoch_end`` after probing the first batches, so counting those calls would drift."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, batch_size: int, epochs: int, seed: int):
+        super().__init__()
+        self.X, self.y = X, y
+        self.orders = batch_order(X.shape[0], batch_size, epochs, seed)
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.orders[0][0].shape[0]
+
+    def __getitem__(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        order, mask = self.orders[min(self.epoch, len(self.orders) - 1)]
+        rows = order[step][mask[step] > 0]
+        return self.X[rows], self.y[rows]
+
+    def follow(self) -> keras.callbacks.Callback:
+        """A callback that points the dataset at the epoch ``fit`` is starting."""
+        return keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs=None: setattr(self, "epoch", epoch)
+        )
+
+
 def fit_plain(
-    model: keras.Model, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, seed: int
+    model: keras.Model,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> keras.Model:
     """Train a compiled plain model with the sweeper's batch order (for production training).
 
-    With :func:`sweeper.training.build_mlp` and an exported trial's seed, this reproduces the
-    trial's training; any other compiled model trains on the same sequence of batches.
+    With :func:`sweeper.training.build_mlp`, an exported trial's seed and its ``training``
+    epochs, this reproduces the trial's training; any other compiled model trains on the same
+    sequence of batches. ``validation_data`` and ``callbacks`` go to ``model.fit`` (Keras's
+    ``EarlyStopping(restore_best_weights=True)`` stops as the sweeper's early stopping does).
     """
-    for order, mask in batch_order(X.shape[0], batch_size, epochs, seed):
-        rows = order.reshape(-1)[mask.reshape(-1) > 0]
-        model.fit(X[rows], y[rows], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    batches = _SweeperBatches(X, y, batch_size, epochs, seed)
+    model.fit(batches, epochs=epochs, shuffle=False, validation_data=validation_data,
+              callbacks=[batches.follow(), *callbacks], verbose=0)
     return model
 
 
@@ -115,7 +156,7 @@ class PackedTrainer:
         factory: ModelFactory | None = None,
     ) -> None:
         self.splits = splits
-        self.spec = model
+        self.spec, _ = model.fitted_to(splits.train.X.shape[0])  # "auto" epochs, batch size
         self.members = members
         self.seed = seed
         self.task: Task = splits.train.task
@@ -153,10 +194,18 @@ class PackedTrainer:
             return _jax_epoch(self)
         raise RuntimeError(f"the sweeper trains on TensorFlow or JAX, not on {backend!r}.")
 
-    def train(self, weights: np.ndarray) -> None:
+    def train(self, weights: np.ndarray) -> np.ndarray | None:
         """Train every member from its initial state, member ``m`` with loss weights
         ``weights[m]``: ``(members, 2, labels)`` or ``(members, classes, classes)`` (see
-        :mod:`sweeper.search`)."""
+        :mod:`sweeper.search`).
+
+        With ``patience`` (the model config's), each member stops as Keras's
+        ``EarlyStopping(monitor="val_loss", restore_best_weights=True)`` would stop it alone:
+        after each epoch its own weighted loss on the validation rows is measured; a member
+        whose loss has not improved for ``patience`` epochs is done, and every member ends at
+        the weights of its best epoch. The pass ends when all are done or at ``epochs``.
+        Returns the epochs each member's kept weights trained for (``None`` without patience).
+        """
         weights = np.asarray(weights, dtype=np.float32)
         n_outputs = self.splits.train.n_outputs
         expected = (self.members, 2 if self.task == Task.MULTILABEL else n_outputs, n_outputs)
@@ -164,8 +213,25 @@ class PackedTrainer:
             raise ValueError(f"`weights` must have shape {expected}, but got {weights.shape}.")
         self._reset()
         n_rows = self.splits.train.X.shape[0]
-        for order, mask in batch_order(n_rows, self.spec.batch_size, self.spec.epochs, self.seed):
+        orders = batch_order(n_rows, self.spec.batch_size, self.spec.epochs, self.seed)
+        stopping = _EarlyStopping(self, weights) if self.spec.patience else None
+        for epoch, (order, mask) in enumerate(orders):
             self._epoch(order, mask, weights)
+            if stopping is not None and stopping.after_epoch(epoch):
+                break
+        if stopping is None:
+            return None
+        stopping.restore()
+        return stopping.best_epoch + 1
+
+    def member_owners(self) -> list[int | None]:
+        """For each of the network's variables, the member that owns it whole, or ``None`` when
+        its first axis is the member axis (the built-in :class:`PackedMLP`'s)."""
+        members = [layer for layer in self.network.layers if isinstance(layer, keras.Model)]
+        if len(members) != self.members:  # the PackedMLP: member-major weights
+            return [None] * len(self.network.variables)
+        owner = {id(v): m for m, member in enumerate(members) for v in member.variables}
+        return [owner[id(v)] for v in self.network.variables]
 
     def logits(self, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
         """``(rows, members, outputs)`` logits, by direct calls in chunks."""
@@ -177,14 +243,69 @@ class PackedTrainer:
 
     def train_and_score(self, weights: np.ndarray) -> PackedScores:
         started = time.perf_counter()
-        self.train(weights)
+        epochs = self.train(weights)
         scored = [
             np.moveaxis(probabilities(self.logits(split.X), self.task), 1, 0)
             for split in (self.splits.validation, self.splits.test)
         ]
         return PackedScores(
-            validation=scored[0], test=scored[1], seconds=time.perf_counter() - started
+            validation=scored[0], test=scored[1], seconds=time.perf_counter() - started,
+            epochs=epochs,
         )
+
+
+class _EarlyStopping:
+    """Per-member early stopping of a :class:`PackedTrainer` (see :meth:`PackedTrainer.train`).
+
+    Keras's rule per member: after each epoch, ``wait += 1``; a loss below the best so far
+    keeps the weights and resets ``wait``; otherwise ``wait >= patience`` (after the first
+    epoch) ends that member.
+    """
+
+    def __init__(self, trainer: PackedTrainer, weights: np.ndarray) -> None:
+        self.trainer = trainer
+        self.weights = weights
+        validation = trainer.splits.validation
+        dtype = np.float32 if trainer.task == Task.MULTILABEL else np.int32
+        self.X, self.y = validation.X, validation.y.astype(dtype)
+        self.owners = trainer.member_owners()
+        self.best = [keras.ops.convert_to_numpy(v) for v in trainer.network.variables]
+        self.best_loss = np.full(trainer.members, np.inf)
+        self.best_epoch = np.zeros(trainer.members, dtype=np.int64)
+        self.wait = np.zeros(trainer.members, dtype=np.int64)
+        self.done = np.zeros(trainer.members, dtype=bool)
+
+    def losses(self) -> np.ndarray:
+        """Each member's mean weighted loss on the validation rows."""
+        logits = self.trainer.logits(self.X)
+        per_row = packed_member_losses(self.trainer.task, self.y, logits, self.weights)
+        return np.asarray(keras.ops.convert_to_numpy(per_row), dtype=np.float64).mean(axis=0)
+
+    def after_epoch(self, epoch: int) -> bool:
+        """Judge every member after ``epoch`` (0-based); ``True`` when all are done."""
+        loss = self.losses()
+        active = ~self.done
+        self.wait[active] += 1
+        # NaN never improves: a diverged member keeps its last finite weights.
+        improved = active & (loss < self.best_loss)
+        if improved.any():
+            self.best_loss[improved] = loss[improved]
+            self.best_epoch[improved] = epoch
+            self.wait[improved] = 0
+            current = [keras.ops.convert_to_numpy(v) for v in self.trainer.network.variables]
+            for index, (owner, value) in enumerate(zip(self.owners, current, strict=True)):
+                if owner is None:
+                    self.best[index][improved] = value[improved]
+                elif improved[owner]:
+                    self.best[index] = value
+        if epoch > 0:
+            self.done |= active & ~improved & (self.wait >= self.trainer.spec.patience)
+        return bool(self.done.all())
+
+    def restore(self) -> None:
+        """Every member back to the weights of its best epoch."""
+        for variable, value in zip(self.trainer.network.variables, self.best, strict=True):
+            variable.assign(value)
 
 
 def _masked_mean_loss(trainer: PackedTrainer, y_batch: Any, logits: Any, mask: Any, weights: Any):
