@@ -177,8 +177,8 @@ def main() -> None:
         print(f"{name:<22}{row['trials']:>7}{row['hv_front']:>10.4f}{row['hv_optimal']:>12.4f}"
               f"{row['hv_ratio']:>10.3f}  {baselines}")
         print(f"{'':<22}{row['verdict']}")
-    print(f"\n{'real data set':<20}{'rows':>6}{'hv front/best':>15}"
-          f"{'recommended F1 (retrained)':>30}{'best baseline F1 (retrained)':>32}")
+    print(f"\n{'real data set':<20}{'rows':>6}{'hv front/best':>15}  "
+          f"{'recommended: test F1 (retrained)':<38}{'best baseline: test F1 (retrained)':<38}")
     for name, row in results["real_data_sets"].items():
         cells = []
         for role in ("recommended", "baseline"):
@@ -187,8 +187,8 @@ def main() -> None:
             again = point["retrained_f1"]
             cells.append(f"{who} {point['sweep_test_f1']:.3f} "
                          f"({again['mean']:.3f}+-{again['std']:.3f})")
-        print(f"{name:<20}{row['rows']:>6}{row['hv_vs_best_baseline']:>15.3f}"
-              f"{cells[0]:>30}{cells[1]:>32}")
+        print(f"{name:<20}{row['rows']:>6}{row['hv_vs_best_baseline']:>15.3f}  "
+              f"{cells[0]:<38}{cells[1]:<38}")
     print(f"wrote {args.json}")
 
 

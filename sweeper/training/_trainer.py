@@ -179,6 +179,12 @@ class PackedTrainer:
         labels = train.y.astype(np.float32 if self.task == Task.MULTILABEL else np.int32)
         self._y = keras.ops.convert_to_tensor(labels)
         self._epoch = self._compile_epoch()
+        validation = splits.validation
+        self._X_validation = keras.ops.convert_to_tensor(validation.X)
+        self._y_validation = keras.ops.convert_to_tensor(
+            validation.y.astype(np.float32 if self.task == Task.MULTILABEL else np.int32)
+        )
+        self._validation_loss: Callable[[np.ndarray], np.ndarray] | None = None
 
     def _reset(self) -> None:
         for variable, value in zip(self.network.variables, self._initial_model, strict=True):
@@ -224,6 +230,13 @@ class PackedTrainer:
         stopping.restore()
         return stopping.best_epoch + 1
 
+    def validation_loss(self, weights: np.ndarray) -> np.ndarray:
+        """``(members,)``: each member's mean weighted loss on the validation rows, as its
+        lone model's ``val_loss``; compiled on first use (TensorFlow with XLA, or JAX)."""
+        if self._validation_loss is None:
+            self._validation_loss = _compile_validation_loss(self)
+        return self._validation_loss(np.asarray(weights, dtype=np.float32))
+
     def member_owners(self) -> list[int | None]:
         """For each of the network's variables, the member that owns it whole, or ``None`` when
         its first axis is the member axis (the built-in :class:`PackedMLP`'s)."""
@@ -265,9 +278,6 @@ class _EarlyStopping:
     def __init__(self, trainer: PackedTrainer, weights: np.ndarray) -> None:
         self.trainer = trainer
         self.weights = weights
-        validation = trainer.splits.validation
-        dtype = np.float32 if trainer.task == Task.MULTILABEL else np.int32
-        self.X, self.y = validation.X, validation.y.astype(dtype)
         self.owners = trainer.member_owners()
         self.best = [keras.ops.convert_to_numpy(v) for v in trainer.network.variables]
         self.best_loss = np.full(trainer.members, np.inf)
@@ -276,10 +286,8 @@ class _EarlyStopping:
         self.done = np.zeros(trainer.members, dtype=bool)
 
     def losses(self) -> np.ndarray:
-        """Each member's mean weighted loss on the validation rows."""
-        logits = self.trainer.logits(self.X)
-        per_row = packed_member_losses(self.trainer.task, self.y, logits, self.weights)
-        return np.asarray(keras.ops.convert_to_numpy(per_row), dtype=np.float64).mean(axis=0)
+        """Each member's mean weighted loss on the validation rows (one compiled call)."""
+        return np.asarray(self.trainer.validation_loss(self.weights), dtype=np.float64)
 
     def after_epoch(self, epoch: int) -> bool:
         """Judge every member after ``epoch`` (0-based); ``True`` when all are done."""
@@ -311,6 +319,34 @@ class _EarlyStopping:
 def _masked_mean_loss(trainer: PackedTrainer, y_batch: Any, logits: Any, mask: Any, weights: Any):
     per_row = packed_loss_per_row(trainer.task, y_batch, logits, weights)
     return keras.ops.sum(per_row * mask) / keras.ops.sum(mask)
+
+
+def _compile_validation_loss(trainer: PackedTrainer) -> Callable[[np.ndarray], np.ndarray]:
+    network, task = trainer.network, trainer.task
+    X, y = trainer._X_validation, trainer._y_validation
+    if keras.backend.backend() == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        @jax.jit
+        def run(trainable, non_trainable, weights):
+            logits, _ = network.stateless_call(trainable, non_trainable, X, training=False)
+            return jnp.mean(packed_member_losses(task, y, logits, weights), axis=0)
+
+        def jax_loss(weights: np.ndarray) -> np.ndarray:
+            trainable = [v.value for v in network.trainable_variables]
+            non_trainable = [v.value for v in network.non_trainable_variables]
+            return np.asarray(run(trainable, non_trainable, jnp.asarray(weights)))
+
+        return jax_loss
+    import tensorflow as tf
+
+    @tf.function
+    def compiled(weights):
+        logits = network(X, training=False)
+        return tf.reduce_mean(packed_member_losses(task, y, logits, weights), axis=0)
+
+    return lambda weights: compiled(tf.constant(weights)).numpy()
 
 
 def _tensorflow_epoch(trainer: PackedTrainer):
