@@ -221,7 +221,7 @@ class SweepResult:
         } or self.export_rule
         point = select_point(
             finished_records(self.study), baselines=list(load_baselines(self.study).values()),
-            constraints=self.constraints, **rule,
+            constraints=self.constraints, positives=self.info.selection_positives(), **rule,
         )
         document = export_document(
             point, self.info, study_name=self.study_name, storage_url=self.storage_url

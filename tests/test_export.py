@@ -9,7 +9,14 @@ from sweeper.errors import ExportError
 from sweeper.evaluation import Evaluation
 from sweeper.export import export_document, load_export, write_export
 from sweeper.search import Candidate
-from sweeper.study import GAIN_MARGIN, StudyInfo, TrialRecord, recommend, select_point
+from sweeper.study import (
+    GAIN_MARGIN,
+    StudyInfo,
+    TrialRecord,
+    noise_margin,
+    recommend,
+    select_point,
+)
 
 INFO = StudyInfo(
     task="multilabel",
@@ -104,6 +111,17 @@ def test_without_a_rule_the_recommended_point_is_exported():
     far = record(0, 0.5, 0.5, baseline="unweighted")
     assert recommend(RECORDS, [far]).point.record.number == 2
     assert recommend(RECORDS, [far]).weighting_pays
+
+
+@pytest.mark.parametrize(("positives", "trial_wins"), [(10, False), (100_000, True), (None, True)])
+def test_a_gain_within_the_validation_noise_recommends_the_baseline(positives, trial_wins):
+    """Trial 2's validation F1 0.545 is 9% above the baseline's 0.5: a real gain on 100,000
+    validation positives, noise on 10 (twice the standard error is then about 58%)."""
+    baseline = record(0, 0.5, 0.5, baseline="unweighted")
+    recommendation = recommend(RECORDS, [baseline], positives=positives)
+    assert recommendation.weighting_pays == trial_wins
+    assert recommendation.required_gain == max(GAIN_MARGIN, noise_margin(0.5, positives))
+    assert noise_margin(0.5, 10) == pytest.approx(2 * (0.5 / 5) ** 0.5)
 
 
 def test_a_baseline_exports_with_all_weights_one_and_its_threshold(tmp_path):

@@ -104,7 +104,9 @@ class Verdict:
         )
         return (
             f"Weighting buys nothing here: {against} (a gain counts above "
-            f"{100 * GAIN_MARGIN:g}%); {advice}: `export` without a rule exports that baseline."
+            f"{100 * recommendation.required_gain:.1f}%: {100 * GAIN_MARGIN:g}%, or twice the "
+            f"noise of the validation split); {advice}: `export` without a rule exports that "
+            "baseline."
         )
 
     def __str__(self) -> str:
@@ -117,7 +119,7 @@ class Verdict:
             "recommended": FrontPoint.of(recommendation.point).to_dict(),
             "best_baseline": self.best_baseline,
             "gain": self.gain,
-            "margin": GAIN_MARGIN,
+            "margin": recommendation.required_gain,
             "validation_f1": {
                 "best_trial": None if recommendation.best_trial is None
                 else recommendation.best_trial.f1(),
@@ -358,7 +360,10 @@ def build_report(
         info=info,
         records=tuple(records),
         front=front,
-        recommendation=recommend(records, list(baselines.values()), constraints=constraints),
+        recommendation=recommend(
+            records, list(baselines.values()), constraints=constraints,
+            positives=info.selection_positives(),
+        ),
         importances=_importances(study, len(records)),
         trial_states=dict(sorted(states.items())),
         training_seconds=float(sum(r.train_seconds for r in records)),

@@ -9,6 +9,7 @@ all operating points on the validation split (where they are chosen), read on th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ __all__ = [
     "OperatingPoint",
     "Recommendation",
     "front_hypervolume",
+    "noise_margin",
     "operating_points",
     "recommend",
     "select_point",
@@ -32,8 +34,17 @@ __all__ = [
 
 GAIN_MARGIN = 0.01
 """A searched trial is recommended over the best baseline only when its validation F1 is higher
-by more than this share: a smaller gain is within a small validation split's noise, and the
-baseline is the simpler thing to train."""
+by more than this share, and by more than the validation noise (:func:`noise_margin`): a
+smaller gain is within noise, and the baseline is the simpler thing to train."""
+
+
+def noise_margin(f1: float, positives: int | None) -> float:
+    """Twice the relative standard error of an F1 near ``f1`` measured on ``positives``
+    validation positives, ``2 sqrt((1 - F1) / (F1 n))`` (F1 read as a proportion of n): a
+    gain smaller than this is within the noise of the split it was chosen on. 0 if unknown."""
+    if positives is None or positives <= 0 or f1 <= 0:
+        return 0.0
+    return 2.0 * math.sqrt((1.0 - f1) / (f1 * positives))
 
 
 @dataclass(frozen=True)
@@ -174,6 +185,8 @@ class Recommendation:
     point: OperatingPoint
     best_trial: OperatingPoint | None
     best_baseline: OperatingPoint | None
+    required_gain: float = GAIN_MARGIN
+    """The gain over the best baseline a trial needed: the margin, or the noise if larger."""
 
     @property
     def gain(self) -> float | None:
@@ -202,19 +215,22 @@ def recommend(
     baselines: Sequence[TrialRecord] = (),
     *,
     constraints: Constraints = Constraints(),
+    positives: int | None = None,
 ) -> Recommendation:
-    """See :class:`Recommendation`."""
+    """See :class:`Recommendation`; ``positives``: what the validation figures rest on
+    (:meth:`~sweeper.study.StudyInfo.selection_positives`), for the noise margin."""
     best_trial = _best_f1(operating_points(records), constraints)
     best_baseline = _best_f1(operating_points(baselines), constraints)
     if best_trial is None and best_baseline is None:
         raise ExportError("the study has no finished trial and no baseline.", key="rule")
+    required = GAIN_MARGIN
     if best_baseline is None:
         point = best_trial
-    elif best_trial is None or best_trial.f1() <= best_baseline.f1() * (1 + GAIN_MARGIN):
-        point = best_baseline
     else:
-        point = best_trial
-    return Recommendation(point, best_trial, best_baseline)
+        required = max(GAIN_MARGIN, noise_margin(best_baseline.f1(), positives))
+        beats = best_trial is not None and best_trial.f1() > best_baseline.f1() * (1 + required)
+        point = best_trial if beats else best_baseline
+    return Recommendation(point, best_trial, best_baseline, required)
 
 
 def select_point(
@@ -227,6 +243,7 @@ def select_point(
     min_recall: float | None = None,
     best_fbeta: float | None = None,
     constraints: Constraints = Constraints(),
+    positives: int | None = None,
 ) -> OperatingPoint:
     """Pick one operating point by a rule on validation figures; no rule: the recommended one.
 
@@ -235,7 +252,8 @@ def select_point(
     included: ``min_precision=P``, the highest recall among points with precision >= P (ties:
     higher precision); ``min_recall=R``, the highest precision among points with recall >= R
     (ties: higher recall); ``best_fbeta=B``, the highest F-beta (B > 1 favours recall). Without
-    a rule, :func:`recommend` (with the study's ``constraints``) chooses.
+    a rule, :func:`recommend` (with the study's ``constraints`` and validation ``positives``)
+    chooses.
     """
     given = [name for name, value in (
         ("trial", trial), ("baseline", baseline), ("min_precision", min_precision),
@@ -250,7 +268,9 @@ def select_point(
         if floor is not None and not 0 <= floor <= 1:
             raise ExportError(f"{key}: expected a number in [0, 1], got {floor!r}.", key=key)
     if not given:
-        return recommend(records, baselines, constraints=constraints).point
+        return recommend(
+            records, baselines, constraints=constraints, positives=positives
+        ).point
     if trial is not None:
         for record in records:
             if record.number == trial:

@@ -41,6 +41,17 @@ class StudyInfo:
     version: str
     unevaluable: tuple[str, ...] = ()
     """Labels (classes) without a positive in validation or test: left out of macro averages."""
+    validation_counts: tuple[int, ...] = ()
+    """Positives per label (samples per class) in the validation split."""
+
+    def selection_positives(self) -> int | None:
+        """How many validation positives a choice on validation rests on: all of them for a
+        micro average; for a macro average the rarest evaluable class's count times the number
+        of classes (the rarest class's figures move the average most). ``None`` if unknown."""
+        counts = [c for c in self.validation_counts if c > 0]
+        if not counts:
+            return None
+        return sum(counts) if self.average == "micro" else min(counts) * len(counts)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", Task(self.task))
@@ -65,6 +76,7 @@ class StudyInfo:
             "model": self.model,
             "version": self.version,
             "unevaluable": list(self.unevaluable),
+            "validation_counts": list(self.validation_counts),
         }
 
     @classmethod
@@ -84,6 +96,7 @@ class StudyInfo:
             model=dict(data["model"]),
             version=data["version"],
             unevaluable=tuple(data.get("unevaluable", ())),
+            validation_counts=tuple(data.get("validation_counts", ())),
         )
 
 

@@ -76,6 +76,7 @@ def study_info(
         model=config.model.describe(factory),
         version=__version__,
         unevaluable=unevaluable(splits),
+        validation_counts=tuple(int(c) for c in splits.validation.label_counts()),
     )
 
 
