@@ -88,3 +88,17 @@ def test_early_stopping_of_a_packed_member_equals_keras_early_stopping(
     assert stopping.best_epoch + 1 == packed.epochs[1]
     expected = probabilities(keras.ops.convert_to_numpy(lone(validation.X)), "multilabel")
     np.testing.assert_allclose(packed.validation[1], expected, atol=2e-4)
+
+
+def test_a_member_that_diverges_from_the_start_is_reported_with_early_stopping(
+    multilabel_splits,
+):
+    """Early stopping keeps a member's best finite epoch; one that never had a finite loss is
+    not silently restored to its initial weights: its scores show the divergence."""
+    model = ModelConfig(hidden=(16,), epochs=5, batch_size=64, learning_rate=0.01, patience=2)
+    weights = np.stack([
+        multilabel_loss_weights([1, 1, 1, 1]),
+        multilabel_loss_weights([np.inf, 1, 1, 1]),
+    ])
+    scores = train_and_score(multilabel_splits, model, weights, seed=0)
+    assert scores.diverged.tolist() == [False, True]

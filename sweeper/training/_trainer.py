@@ -311,7 +311,16 @@ class _EarlyStopping:
         return bool(self.done.all())
 
     def restore(self) -> None:
-        """Every member back to the weights of its best epoch."""
+        """Every member back to the weights of its best epoch; a member that never had a
+        finite loss keeps its last weights, so its scores show that it diverged."""
+        never = ~np.isfinite(self.best_loss)
+        if never.any():
+            current = [keras.ops.convert_to_numpy(v) for v in self.trainer.network.variables]
+            for index, (owner, value) in enumerate(zip(self.owners, current, strict=True)):
+                if owner is None:
+                    self.best[index][never] = value[never]
+                elif never[owner]:
+                    self.best[index] = value
         for variable, value in zip(self.trainer.network.variables, self.best, strict=True):
             variable.assign(value)
 
