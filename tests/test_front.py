@@ -52,3 +52,18 @@ def test_a_curve_point_carries_its_threshold_and_the_own_rule_the_trial_s():
     assert first.threshold == pytest.approx(0.05) and first.decision_summary() == "0.050*"
     assert first.validation == (trial.validation_curve.recall[0],
                                 trial.validation_curve.precision[0])
+
+
+@pytest.mark.parametrize("min_precision", [None, 0.6, 2.0])
+def test_best_f1_point_equals_brute_force_over_every_operating_point(min_precision):
+    from sweeper.evaluation import Constraints
+    from sweeper.study import recommend
+
+    rng = np.random.default_rng(1)
+    records = [record(number, rng) for number in range(30)]
+    constraints = Constraints(min_precision=min_precision)
+    points = operating_points(records)
+    feasible = [p for p in points if constraints.feasible(*p.validation)] or points
+    expected = max(feasible, key=lambda p: (p.f1(), p.validation[0]))  # first of equals
+    chosen = recommend(records, constraints=constraints).best_trial
+    assert (chosen.record.number, chosen.index) == (expected.record.number, expected.index)
