@@ -96,8 +96,9 @@ def test_export_equals_what_the_command_line_writes(array_sweep, tmp_path, capsy
     )
 
 
-def test_export_without_a_path_writes_nothing(array_sweep, tmp_path):
+def test_export_without_a_path_writes_nothing(array_sweep, tmp_path, monkeypatch):
     result, _ = array_sweep
+    monkeypatch.chdir(tmp_path)  # where a file without a folder would land
     exported = result.export(trial=0)
     assert exported.trial == 0
     assert list(tmp_path.iterdir()) == []
