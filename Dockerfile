@@ -5,7 +5,7 @@ FROM tensorflow/tensorflow:2.21.0-gpu
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY sweeper ./sweeper
-RUN pip install --no-cache-dir ".[postgres,grpc]"
+RUN pip install --no-cache-dir ".[tensorflow,postgres,grpc]"
 COPY studies ./studies
 
 ENV TF_CPP_MIN_LOG_LEVEL=3 \

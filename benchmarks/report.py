@@ -30,7 +30,15 @@ import sweeper
 from sweeper.evaluation import CURVE_POINTS, Evaluation, PRCurve
 from sweeper.report import format_table, report_html
 from sweeper.search import Candidate
-from sweeper.study import DIRECTIONS, METRIC_NAMES, STUDY_ATTR, StudyInfo, TrialRecord, open_storage
+from sweeper.study import (
+    DIRECTIONS,
+    METRIC_NAMES,
+    RECORD_ATTR,
+    STUDY_ATTR,
+    StudyInfo,
+    TrialRecord,
+    open_storage,
+)
 
 LABELS = 30
 DISTRIBUTIONS = {
@@ -63,7 +71,7 @@ def synthetic_trial(rng: np.random.Generator, number: int) -> optuna.trial.Froze
     return create_trial(
         state=TrialState.COMPLETE, values=[recall, precision],
         params={"exponent": exponent, "normalisation": normalisation, "threshold": threshold},
-        distributions=DISTRIBUTIONS, user_attrs=record.user_attrs(),
+        distributions=DISTRIBUTIONS, user_attrs={RECORD_ATTR: record.to_dict()},
     )
 
 

@@ -10,6 +10,12 @@ once, so what remains is what the storage costs. Cases:
 - PostgreSQL through Optuna's gRPC storage proxy (``sweeper proxy``), 1 / 4 / 16 workers;
 - SQLite, 1 worker.
 
+The scaling curve (``--scaling 100 1000 10000``, ``--samplers tpe nsga2``): one worker on a
+study that already holds 100, 1,000 and 10,000 complete trials (filled with copies of the loop's
+own first records), on SQLite and on PostgreSQL: milliseconds per trial of everything but
+training, the sampler's share timed apart, and the one-off read of the whole study into
+Optuna's cache when the worker joins (``first_read_s``, not in the per-trial figures).
+
 Per case it writes ``trials_per_s`` (complete trials / wall time) and ``overhead_ms_per_trial``
 (worker-seconds per trial: wall time x workers / trials, the time a worker spends per trial on
 everything but training), and compares the 16-worker PostgreSQL cost with the training time of
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import multiprocessing
 import os
 import signal
@@ -34,6 +41,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import optuna
 from optuna.trial import TrialState
 
 from sweeper.api import PreparedSweep, prepare
@@ -51,12 +59,13 @@ def make_arrays() -> tuple[np.ndarray, np.ndarray]:
     return rng.random((ROWS * 5, 4)).astype(np.float32), y
 
 
-def prepared_study(url: str, trials: int) -> PreparedSweep:
+def prepared_study(url: str, trials: int, sampler: str = "tpe") -> PreparedSweep:
     """The benchmark's study through the API (checked data, study created or resumed)."""
     X, y = make_arrays()
     return prepare(
         X, y, labels=[f"L{j}" for j in range(LABELS)], model={"hidden": [4], "pack": PACK},
-        trials=trials, storage=url, study_name="storage-benchmark",
+        data={"folds": 1}, trials=trials, storage=url, study_name="storage-benchmark",
+        sampler=sampler,
     )
 
 
@@ -112,6 +121,100 @@ def run_case(url: str, workers: int, trials: int) -> dict[str, float]:
     }
 
 
+class TimedSampler(optuna.samplers.BaseSampler):
+    """The study's sampler, timed: what asking for parameters costs, apart from the storage."""
+
+    def __init__(self, inner: optuna.samplers.BaseSampler) -> None:
+        self.inner = inner
+        self.seconds = 0.0
+
+    def _timed(self, method, *args):
+        started = time.perf_counter()
+        try:
+            return method(*args)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def infer_relative_search_space(self, study, trial):
+        return self._timed(self.inner.infer_relative_search_space, study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._timed(self.inner.sample_relative, study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._timed(self.inner.sample_independent, study, trial, param_name,
+                           param_distribution)
+
+    def before_trial(self, study, trial):
+        self._timed(self.inner.before_trial, study, trial)
+
+    def after_trial(self, study, trial, state, values):
+        self._timed(self.inner.after_trial, study, trial, state, values)
+
+
+def prefill(study: optuna.Study, templates: list, count: int) -> None:
+    """Add ``count`` complete trials copied from ``templates`` (real records), in chunks."""
+    trials = []
+    for index in range(count):
+        template = templates[index % len(templates)]
+        trials.append(optuna.trial.create_trial(
+            params=template.params, distributions=template.distributions,
+            values=template.values, user_attrs=template.user_attrs,
+            system_attrs=template.system_attrs,
+        ))
+    study.add_trials(trials)
+
+
+def run_instant(prepared: PreparedSweep) -> float:
+    """The real loop on ``prepared`` with instant training; its wall time."""
+    started = time.perf_counter()
+    run_study(
+        prepared.study, config=prepared.config, info=prepared.info, splits=prepared.splits,
+        progress=False, make_trainer=lambda members: InstantTrainer(prepared.splits, members),
+    )
+    return time.perf_counter() - started
+
+
+def complete(study: optuna.Study) -> list:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def scaling_case(url: str, sizes: list[int], window: int, sampler: str) -> list[dict]:
+    """Per-trial cost of the loop (everything but training, one worker) when the study already
+    holds each of ``sizes`` complete trials (increasing, each at least ``window``): the study is
+    filled up to the size with copies of the loop's own first ``window`` trials (real records),
+    then ``window`` more trials of the real loop are timed, the sampler apart."""
+    run_instant(prepared_study(url, window, sampler=sampler))
+    templates = complete(prepared_study(url, window, sampler=sampler).study)
+    held = len(templates)
+    rows = []
+    for size in sizes:
+        prepared = prepared_study(url, size + window, sampler=sampler)
+        prefill(prepared.study, templates, size - held)
+        # A worker reads the whole study into Optuna's cache once, when it joins: timed
+        # apart, so the rows show what every further trial costs.
+        started = time.perf_counter()
+        complete(prepared.study)
+        cold_s = time.perf_counter() - started
+        timed = TimedSampler(prepared.study.sampler)
+        prepared.study.sampler = timed
+        wall = run_instant(prepared)
+        held = len(complete(prepared.study))
+        done = held - size
+        rows.append({
+            "trials_in_study": size,
+            "trials_timed": done,
+            "ms_per_trial": 1000 * wall / done,
+            "sampler_ms_per_trial": 1000 * timed.seconds / done,
+            "rest_ms_per_trial": 1000 * (wall - timed.seconds) / done,
+            "first_read_s": cold_s,
+        })
+        print(f"  {url.split(':')[0]:<22} {sampler:<10} {size:>6} trials: "
+              f"{rows[-1]['ms_per_trial']:.1f} ms/trial (sampler "
+              f"{rows[-1]['sampler_ms_per_trial']:.1f})", flush=True)
+    return rows
+
+
 def fresh_postgres_database(server_url: str) -> str:
     import psycopg
 
@@ -158,15 +261,35 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--trial-seconds", type=float, default=0.364,
                         help="training time of one seed-multilabel trial (sweeper path)")
+    parser.add_argument("--scaling", type=int, nargs="*", default=[100, 1000, 10000],
+                        help="study sizes of the scaling curve (one worker); none: skip it")
+    parser.add_argument("--window", type=int, default=96,
+                        help="trials of the real loop timed at each size")
+    parser.add_argument("--samplers", nargs="+", default=["tpe"],
+                        help="samplers of the scaling curve ([study] sampler values)")
+    parser.add_argument("--skip-workers", action="store_true",
+                        help="only the scaling curve, not the 1 / 4 / 16-worker cases")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("sweeper").setLevel(logging.WARNING)
 
     cases: dict[str, dict[str, float]] = {}
+    scaling: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        cases["sqlite_1"] = run_case(f"sqlite:///{folder / 'bench.db'}", 1,
-                                     args.trials_per_worker)
-        for count in args.workers:
+        for sampler in args.samplers if args.scaling else []:
+            scaling[f"sqlite_{sampler}"] = scaling_case(
+                f"sqlite:///{folder / f'scaling-{sampler}.db'}", args.scaling, args.window,
+                sampler,
+            )
+            scaling[f"postgres_{sampler}"] = scaling_case(
+                fresh_postgres_database(args.postgres), args.scaling, args.window, sampler
+            )
+        if not args.skip_workers:
+            cases["sqlite_1"] = run_case(f"sqlite:///{folder / 'bench.db'}", 1,
+                                         args.trials_per_worker)
+        for count in [] if args.skip_workers else args.workers:
             trials = args.trials_per_worker * count
             cases[f"postgres_{count}"] = run_case(fresh_postgres_database(args.postgres), count,
                                                   trials)
@@ -178,23 +301,29 @@ def main() -> None:
                 proxy.send_signal(signal.SIGTERM)
                 proxy.wait(timeout=30)
 
+    figures = {"pack": PACK, "labels": LABELS, "cases": cases, "scaling": scaling,
+               "trial_seconds": args.trial_seconds}
     top = max(args.workers)
-    fraction = cases[f"postgres_{top}"]["overhead_ms_per_trial"] / 1000 / args.trial_seconds
-    figures = {
-        "pack": PACK,
-        "labels": LABELS,
-        "cases": cases,
-        "trial_seconds": args.trial_seconds,
-        f"postgres_{top}_overhead_fraction_of_trial": fraction,
-    }
+    if cases:
+        fraction = cases[f"postgres_{top}"]["overhead_ms_per_trial"] / 1000 / args.trial_seconds
+        figures[f"postgres_{top}_overhead_fraction_of_trial"] = fraction
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"{'case':<16}{'workers':>8}{'trials':>8}{'trials/s':>10}{'ms/trial':>10}")
-    for name, case in cases.items():
-        print(f"{name:<16}{case['workers']:>8}{case['complete_trials']:>8}"
-              f"{case['trials_per_s']:>10.1f}{case['overhead_ms_per_trial']:>10.1f}")
-    print(f"16-worker PostgreSQL cost per trial: {100 * fraction:.2f}% of a "
-          f"{args.trial_seconds} s trial")
+    if scaling:
+        print(f"{'scaling (1 worker)':<22}{'trials in study':>16}{'ms/trial':>10}"
+              f"{'sampler':>9}{'rest':>7}{'first read s':>14}")
+        for name, rows in scaling.items():
+            for row in rows:
+                print(f"{name:<22}{row['trials_in_study']:>16}{row['ms_per_trial']:>10.1f}"
+                      f"{row['sampler_ms_per_trial']:>9.1f}{row['rest_ms_per_trial']:>7.1f}"
+                      f"{row['first_read_s']:>14.2f}")
+    if cases:
+        print(f"{'case':<16}{'workers':>8}{'trials':>8}{'trials/s':>10}{'ms/trial':>10}")
+        for name, case in cases.items():
+            print(f"{name:<16}{case['workers']:>8}{case['complete_trials']:>8}"
+                  f"{case['trials_per_s']:>10.1f}{case['overhead_ms_per_trial']:>10.1f}")
+        print(f"16-worker PostgreSQL cost per trial: {100 * fraction:.2f}% of a "
+              f"{args.trial_seconds} s trial")
 
 
 if __name__ == "__main__":

@@ -10,14 +10,20 @@ The Python API (the command line is its client)::
     exported = result.export("weights.json", min_precision=0.8)
     again = sweeper.load(result.study_name)       # reopen a finished or running sweep
 
-Importing ``sweeper`` does not import Keras or TensorFlow; a sweep does when it trains.
+Importing ``sweeper`` is light: the settings and errors load at once, the API (Optuna,
+SQLAlchemy, NumPy) on first use of one of its names, and Keras or TensorFlow only when a sweep
+trains. So ``sweeper --help`` answers at once, and the command line catches Ctrl-C from its first
+moments (an interrupt during a module import would otherwise end in a traceback).
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from sweeper.api import PreparedSweep, SweepResult, load, prepare, sweep
+from sweeper import logs  # noqa: F401  (the sweeper's log handler, before any module logs)
 from sweeper.config import (
     DataConfig,
     ModelConfig,
@@ -31,12 +37,41 @@ from sweeper.errors import (
     ConfigError,
     DataError,
     ExportError,
+    FactoryError,
     NoFinishedTrialsError,
+    RunFailedError,
     StorageError,
+    StorageLostError,
     StudyFileError,
     SweeperError,
 )
-from sweeper.export import ExportedWeights, load_export
+
+if TYPE_CHECKING:
+    from sweeper.api import PreparedSweep, SweepResult, load, prepare, sweep
+    from sweeper.export import ExportedWeights, load_export
+
+_LAZY = {
+    "PreparedSweep": "sweeper.api",
+    "SweepResult": "sweeper.api",
+    "load": "sweeper.api",
+    "prepare": "sweeper.api",
+    "sweep": "sweeper.api",
+    "ExportedWeights": "sweeper.export",
+    "load_export": "sweeper.export",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The API's names, imported on first use (PEP 562)."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sweeper' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 __all__ = [
     "ConfigError",
@@ -44,12 +79,15 @@ __all__ = [
     "DataError",
     "ExportError",
     "ExportedWeights",
+    "FactoryError",
     "ModelConfig",
     "NoFinishedTrialsError",
     "PreparedSweep",
+    "RunFailedError",
     "SearchConfig",
     "Split",
     "StorageError",
+    "StorageLostError",
     "StudyConfig",
     "StudyFileError",
     "SweepConfig",

@@ -20,18 +20,23 @@ setting, column or option at fault.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.storages import BaseStorage
 
+from sweeper import logs
+from sweeper.backend import choose_backend
 from sweeper.config import (
     DataConfig,
     ModelConfig,
@@ -42,7 +47,7 @@ from sweeper.config import (
 )
 from sweeper.config._studyfile import StudyFile, errors_in
 from sweeper.data import Dataset, Splits, dataset_from_arrays, load_source, make_splits
-from sweeper.errors import ConfigError, StorageError, SweeperError
+from sweeper.errors import ConfigError, RunFailedError, SweeperError
 from sweeper.evaluation import Constraints
 from sweeper.export import ExportedWeights, export_document, write_export
 from sweeper.report import (
@@ -62,7 +67,6 @@ from sweeper.study import (
     check_worker_storage,
     create_or_resume,
     finished_records,
-    is_sqlite,
     load_baselines,
     load_study,
     open_storage,
@@ -80,6 +84,9 @@ if TYPE_CHECKING:
     import pandas
 
 logger = logging.getLogger(__name__)
+
+PROBE_ROWS = 64
+"""Training rows a model factory's model is tried on before the study is created."""
 
 __all__ = [
     "PreparedSweep",
@@ -365,8 +372,38 @@ def prepare(
     return _prepare(config, dataset, source="arrays", folder=None)
 
 
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C (and a SIGTERM the command line turns into an interrupt) back while
+    TensorFlow loads, then raise it.
+
+    A ``KeyboardInterrupt`` raised inside TensorFlow's import lands in its import machinery,
+    where bare ``except:`` clauses swallow it (the run went on as if nothing happened) or leave
+    modules half-initialised (a traceback or an abort later). While the block runs, those
+    signals only record themselves; afterwards their handlers are back and a recorded interrupt
+    is raised as the usual ``KeyboardInterrupt``, outside any import."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    interrupted: list[int] = []
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if callable(signal.getsignal(signum)):  # Python raises an interrupt for it
+            previous[signum] = signal.signal(
+                signum, lambda number, frame: interrupted.append(number)
+            )
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if interrupted:
+        raise KeyboardInterrupt
+
+
 def _import_keras_quietly() -> None:
-    """Import Keras (and TensorFlow under it) with the C++ stderr silenced.
+    """Import Keras (and TensorFlow under it) with the C++ stderr silenced and Ctrl-C held back
+    until it is loaded (:func:`_interrupts_held`).
 
     TensorFlow's native libraries print several lines (CUDA probing, oneDNN notices) before its
     logging is configured, so ``TF_CPP_MIN_LOG_LEVEL`` cannot hide them; they would bury the
@@ -374,20 +411,24 @@ def _import_keras_quietly() -> None:
     ``SWEEPER_TF_LOGS=1`` keeps them. It sets ``TF_CPP_MIN_LOG_LEVEL=3`` in this process's
     environment unless the caller set it.
     """
-    if "keras" in sys.modules or os.environ.get("SWEEPER_TF_LOGS"):
+    if "keras" in sys.modules:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            try:
-                import keras  # noqa: F401
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
+    with _interrupts_held():
+        if os.environ.get("SWEEPER_TF_LOGS"):
+            import keras
+            return
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 2)
+                try:
+                    import keras  # noqa: F401
+                finally:
+                    os.dup2(saved, 2)
+        finally:
+            os.close(saved)
 
 
 def _factory(model: ModelConfig, folder: Path | None) -> Callable[..., Any] | None:
@@ -425,10 +466,9 @@ class PreparedSweep:
             complete = len(self.study.get_trials(
                 deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
             ))
-            print(
-                f"stopped: {complete} complete trials are kept in the study; "
-                "run the same sweep again to resume.",
-                file=sys.stderr,
+            logger.warning(
+                "stopped: %d complete trials are kept in the study; run the same sweep again "
+                "to resume.", complete,
             )
             raise
         return self.result()
@@ -442,22 +482,44 @@ def _prepare(
 ) -> PreparedSweep:
     """Check everything, then create or resume the study: in this order, so that bad input
     leaves no study behind."""
+    with _interrupts_held():  # start-up imports swallow interrupts: raise them after
+        return _checked_and_created(config, dataset, source=source, folder=folder)
+
+
+def _checked_and_created(
+    config: SweepConfig, dataset: Dataset, *, source: str, folder: Path | None
+) -> PreparedSweep:
+    choose_backend()
     _import_keras_quietly()
-    splits = make_splits(dataset, config.data)
-    check_search(config.search, splits.train.task, splits.train.n_outputs)
-    model, warning = config.model.fitted_to(splits.train.X.shape[0])
-    if warning is not None:
-        logger.warning(warning)
-    config = dataclasses.replace(config, model=model)
-    factory = _factory(config.model, folder)
-    storage = open_storage(config.study.url, reconnect_timeout=config.study.reconnect_timeout)
-    info = study_info(config, splits, source=source, factory=factory)
-    study = create_or_resume(config.study, info, storage)
-    print(
-        f"study {config.study.name!r} in {redact(config.study.url)}: "
-        f"{info.task}, {len(info.labels)} labels, {info.n_train} training rows",
-        file=sys.stderr,
+    with logs.held_back():  # warnings are shown only if the input passes every check
+        splits = make_splits(dataset, config.data)
+        check_search(config.search, splits.train.task, splits.train.n_outputs)
+        model, warning = config.model.fitted_to(splits.rows_per_model)
+        if warning is not None:
+            logger.warning(warning)
+        config = dataclasses.replace(config, model=model)
+        factory = _factory(config.model, folder)
+        from sweeper.training import check_fits
+
+        check_fits(config.model, n_features=splits.train.X.shape[1],
+                   n_outputs=splits.train.n_outputs, folds=splits.n_folds)
+        if factory is not None:
+            from sweeper.training import check_factory
+
+            check_factory(factory, splits.train.X.shape[1], splits.train.n_outputs,
+                          splits.train.X[:PROBE_ROWS])
+        storage = open_storage(config.study.url,
+                               reconnect_timeout=config.study.reconnect_timeout)
+        info = study_info(config, splits, source=source, factory=factory)
+        study = create_or_resume(config.study, info, storage)
+    rows = (f"{info.n_train} training rows" if info.folds == 1
+            else f"{info.n_train} rows in {info.folds} folds")
+    logger.info(
+        "study %r in %s: %s, %d labels, %s, %d test rows", config.study.name,
+        redact(config.study.url), info.task, len(info.labels), rows, info.n_test,
     )
+    if splits.note is not None:
+        logger.info("validation: %s", splits.note)
     return PreparedSweep(config=config, splits=splits, info=info, study=study, factory=factory)
 
 
@@ -533,7 +595,7 @@ def _run_workers(
             extra_arguments=["--trials", str(budget)],
         )
     if code != 0:
-        raise SweeperError(
+        raise RunFailedError(
             f"a worker exited with code {code}; see its messages above.", key="workers"
         )
 
@@ -548,13 +610,6 @@ def load(
     sweep of that name writes, ``sqlite:///.sweeper/NAME.db``). Its front respects the
     ``min_precision`` / ``min_recall`` floors of the study's latest run."""
     config = StudyConfig(name=study_name, storage=storage, artifacts=artifacts)
-    if is_sqlite(config.url):
-        database = config.url.split(":///", 1)[-1]
-        if database and database != ":memory:" and not Path(database).is_file():
-            raise StorageError(
-                f"storage {config.url}: no such SQLite file; give the storage the sweep used.",
-                key="storage",
-            )
     study, info = _open(config)
     return SweepResult(study, info, storage_url=config.url, artifacts=config.artifacts)
 
@@ -567,5 +622,8 @@ def open_study_file(path: str | Path, *, storage: str | None = None) -> SweepRes
 
 
 def _open(config: StudyConfig) -> tuple[optuna.Study, StudyInfo]:
-    storage = open_storage(config.url, reconnect_timeout=config.reconnect_timeout)
+    """An existing study, read-only: a database that is not there is an error, not a new empty
+    one left behind by a report or an export."""
+    storage = open_storage(config.url, reconnect_timeout=config.reconnect_timeout,
+                           read_only=True)
     return load_study(config.name, storage, config.url)

@@ -1,44 +1,103 @@
 """Command line: ``sweeper run | worker | report | export | dashboard | proxy``.
 
 A thin client of the Python API (:mod:`sweeper.api`): it parses arguments, calls the API,
-prints, and turns errors into exit codes. Errors a user can cause print one line,
-``sweeper: error: ...``, to stderr and exit with code 2; anything else is a bug and keeps its
-traceback. TensorFlow is imported only by the commands that train, so ``report`` and ``export``
-start in a second.
+prints, and turns errors into exit codes (:data:`EPILOG`). Every error prints one line,
+``sweeper: error: ...``, to stderr: a bad argument or input exits 2, a run that failed for
+another reason (a worker died, the database stayed away) 1, an interrupt 130. Anything else is
+a bug and keeps its traceback. What the sweeper does is logged (:mod:`sweeper.logs`,
+``--log-level``). TensorFlow is imported only by the commands that train, so ``report`` and
+``export`` start in a second.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import math
 import os
 import signal
+import socket
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import NoReturn
 
-from sweeper import __version__
+from sweeper import __version__, interrupts, logs
 from sweeper.config import StudyConfig, argument_type
-from sweeper.errors import SweeperError
+from sweeper.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, SweeperError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["EPILOG", "build_parser", "entry", "main"]
+
+logger = logging.getLogger(__name__)
+
+EPILOG = f"""\
+exit codes:
+  0    done
+  {EXIT_USAGE}    a bad argument, study file, data set, model factory, storage URL or rule
+  {EXIT_FAILED}    the run failed otherwise: a worker died, the database stayed unreachable
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C, SIGTERM); finished trials are kept, run again to resume
+
+environment:
+  SWEEPER_STORAGE     storage URL when --storage is not given (else the study file's)
+  SWEEPER_LOG_LEVEL   debug, info (default), warning or error; --log-level overrides it
+  SWEEPER_TF_LOGS=1   keep TensorFlow's native start-up messages
+
+example:
+  sweeper run studies/seed-multilabel.toml && sweeper export studies/seed-multilabel.toml -o w.json
+"""
 
 
-def _positive(text: str) -> int:
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line, ``sweeper: error: ...`` and exit code 2, as every other
+    error (argparse prints its usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("sweeper").strip()
+        where = f"{command}: " if command else ""
+        self.exit(EXIT_USAGE, f"sweeper: error: {where}{message} (see --help)\n")
+
+
+def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in ``[minimum, maximum]``."""
+    expected = (f"an integer >= {minimum}" if maximum is None
+                else f"an integer from {minimum} to {maximum}")
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive = _integer(1)
+_port = _integer(1, 65535)
+
+
+def _fbeta(text: str) -> float:
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
     return value
 
 
 def _gpu_list(text: str) -> list[str]:
     devices = [part.strip() for part in text.split(",")]
-    if not devices or any(not device.isdigit() for device in devices):
+    if not devices or any(not (device.isascii() and device.isdigit()) for device in devices):
         raise argparse.ArgumentTypeError(f"expected GPU ids such as 0,1,2, got {text!r}")
+    if len(set(devices)) != len(devices):
+        raise argparse.ArgumentTypeError(
+            f"each GPU id once (one worker per GPU), got {text!r}"
+        )
     return devices
 
 
@@ -47,13 +106,28 @@ def _storage(args: argparse.Namespace) -> str | None:
     return args.storage or os.environ.get("SWEEPER_STORAGE") or None
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+_raise_interrupt = interrupts.interrupt
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """A progress bar on a terminal; elsewhere (a fleet's logs) the per-batch log lines."""
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a busy or unbindable address in one line, before a server prints its own."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as error:
+        raise SweeperError(
+            f"cannot serve on {host}:{port}: {error.strerror or error}.", key="port"
+        ) from None
 
 
 def _sweep(args: argparse.Namespace, *, show_front: bool) -> int:
-    """``run`` and ``worker``. While trials train, SIGTERM stops like Ctrl-C: the batch in
-    flight is failed and queued again, finished trials stay."""
+    """``run`` and ``worker``. SIGTERM stops like Ctrl-C (:func:`main` handles both): the batch
+    in flight is failed and queued again, finished trials stay."""
     from sweeper.api import prepare_study_file, run_study_file
     from sweeper.report import format_table
 
@@ -61,16 +135,10 @@ def _sweep(args: argparse.Namespace, *, show_front: bool) -> int:
     workers, gpus = getattr(args, "workers", None), getattr(args, "gpus", None)
     if workers in (None, 1) and gpus is None:
         prepared = prepare_study_file(args.study, storage=storage, trials=args.trials)
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-        try:
-            result = prepared.run(progress=not args.quiet)
-        except KeyboardInterrupt:
-            return 0
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        result = prepared.run(progress=_progress(args))
     else:  # the workers handle the signals; this process shows their progress
         result = run_study_file(args.study, storage=storage, trials=args.trials,
-                                progress=not args.quiet, workers=workers, gpus=gpus)
+                                progress=_progress(args), workers=workers, gpus=gpus)
     if show_front:
         print(format_table(result.report()))
     return 0
@@ -95,13 +163,12 @@ def _proxy(args: argparse.Namespace) -> int:
     if study.url.startswith("grpc://"):
         raise SweeperError("proxy: the storage is already a gRPC proxy; give the database URL.")
     storage = open_storage(study.url, reconnect_timeout=study.reconnect_timeout)
-    print(
-        f"gRPC storage proxy for {redact(study.url)} on {args.host}:{args.port}; "
-        f"point workers at --storage grpc://HOST:{args.port} (Ctrl-C to stop)",
-        file=sys.stderr,
+    _check_port_free(args.host, args.port)
+    logger.info(
+        "gRPC storage proxy for %s on %s:%d; point workers at --storage grpc://HOST:%d "
+        "(Ctrl-C to stop)", redact(study.url), args.host, args.port, args.port,
     )
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
+    try:  # SIGTERM and Ctrl-C raise KeyboardInterrupt (main's handler)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             run_grpc_proxy_server(storage, host=args.host, port=args.port)
@@ -110,9 +177,7 @@ def _proxy(args: argparse.Namespace) -> int:
         # its own (the database does), so it leaves at once.
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        os._exit(EXIT_INTERRUPTED)
     return 0
 
 
@@ -124,10 +189,9 @@ def _report(args: argparse.Namespace) -> int:
     print(format_table(result.report()))
     result.report(html=args.html, json=args.json)
     if args.json:
-        print(f"wrote {args.json}", file=sys.stderr)
+        logger.info("wrote %s", args.json)
     if args.html:
-        print(f"wrote {args.html} (attached to the study: the dashboard opens it)",
-              file=sys.stderr)
+        logger.info("wrote %s (attached to the study: the dashboard opens it)", args.html)
     return 0
 
 
@@ -146,8 +210,8 @@ def _export(args: argparse.Namespace) -> int:
             "the recommended point (the verdict's: the best validation F1, a baseline unless a "
             "searched trial beats it)"
         )
-        print(f"no rule given: exporting {chosen}", file=sys.stderr)
-    print(f"wrote {args.output}: {exported.summary()}", file=sys.stderr)
+        logger.info("no rule given: exporting %s", chosen)
+    logger.info("wrote %s: %s", args.output, exported.summary())
     return 0
 
 
@@ -158,35 +222,42 @@ def _dashboard(args: argparse.Namespace) -> int:
     from sweeper.report import artifact_store
 
     result = open_study_file(args.study, storage=_storage(args))
-    print(
-        f"optuna-dashboard for study {result.study_name!r}: http://{args.host}:{args.port}/ "
-        "(Ctrl-C to stop)",
-        file=sys.stderr,
+    _check_port_free(args.host, args.port)
+    logger.info(
+        "optuna-dashboard for study %r: http://%s:%d/ (Ctrl-C to stop)", result.study_name,
+        args.host, args.port,
     )
     try:
         optuna_dashboard.run_server(
             result.optuna_storage, host=args.host, port=args.port,
             artifact_store=artifact_store(result.artifacts),
         )
-    except KeyboardInterrupt:
-        pass
     except OSError as error:
-        raise SweeperError(f"cannot serve on {args.host}:{args.port}: {error.strerror}.") from None
+        raise SweeperError(
+            f"cannot serve on {args.host}:{args.port}: {error.strerror or error}.", key="port"
+        ) from None
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sweeper",
         description="Search class weights, normalisation and decision threshold for imbalanced "
         "classifiers with a multi-objective Optuna study.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=_Parser)
 
     def command(name: str, help_text: str, handler) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub = commands.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         sub.add_argument("study", type=Path, metavar="STUDY.toml", help="the study file")
+        sub.add_argument(
+            "--log-level", choices=logs.LEVELS, type=str.lower, metavar="LEVEL",
+            help="debug, info, warning or error (default: $SWEEPER_LOG_LEVEL, else info)",
+        )
         sub.add_argument(
             "--storage", metavar="URL", type=argument_type(StudyConfig, "storage", "--storage"),
             help="SQLAlchemy URL or grpc://HOST:PORT; overrides the file's (and $SWEEPER_STORAGE)",
@@ -223,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
         "recommended one)", _export,
     )
     rule = export.add_mutually_exclusive_group()
-    rule.add_argument("--trial", type=int, metavar="N", help="this trial number")
+    rule.add_argument("--trial", type=_integer(0), metavar="N", help="this trial number")
     rule.add_argument(
         "--baseline", metavar="NAME",
         help="a baseline (unweighted, neg_pos, sklearn_balanced) at its best validation F1",
@@ -239,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the best precision among trials with validation recall >= R",
     )
     rule.add_argument(
-        "--best-fbeta", type=float, metavar="BETA",
+        "--best-fbeta", type=_fbeta, metavar="BETA",
         help="the best validation F-beta (BETA > 1 favours recall, < 1 precision)",
     )
     export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.json")
@@ -248,10 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
         "proxy", "serve Optuna's gRPC storage proxy in front of the study's database", _proxy
     )
     proxy.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    proxy.add_argument("--port", type=_positive, default=13000, help="default 13000")
+    proxy.add_argument("--port", type=_port, default=13000, help="default 13000")
 
     dashboard = command("dashboard", "serve optuna-dashboard on the study's storage", _dashboard)
-    dashboard.add_argument("--port", type=_positive, default=8080, help="default 8080")
+    dashboard.add_argument("--port", type=_port, default=8080, help="default 8080")
     dashboard.add_argument(
         "--host", default="127.0.0.1",
         help="address to bind (default 127.0.0.1; a container publishes 0.0.0.0 on 127.0.0.1)",
@@ -260,19 +331,57 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``sweeper`` console script; returns the exit code."""
+    """Entry point of the ``sweeper`` console script; returns the exit code (see
+    :data:`EPILOG`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-    args = build_parser().parse_args(argv)
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    previous = {}
+    interrupts.clear()
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (docker stop, kill) is an interrupt from the first moment, as Ctrl-C is;
+        # both are recorded too, so one swallowed by a library still stops the run.
+        previous = {signum: signal.signal(signum, _raise_interrupt)
+                    for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return args.handler(args)
+        with interrupts.quiet_unraisable():
+            args = build_parser().parse_args(argv)
+            logs.set_level(args.log_level or logs.level_from_environment())
+            import optuna
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            code = args.handler(args)
+            interrupts.check()  # an interrupt a library swallowed
+        return code
     except SweeperError as error:
         print(f"sweeper: error: {error}", file=sys.stderr)
         return error.exit_code
+    except ValueError as error:  # $SWEEPER_LOG_LEVEL
+        if logs.LEVEL_VARIABLE not in str(error):
+            raise
+        print(f"sweeper: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("sweeper: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def entry() -> NoReturn:
+    """The ``sweeper`` console script: :func:`main`'s exit code as the process's.
+
+    An interrupted command leaves at once (``os._exit``) once its message is out: the trials
+    are already failed and queued again, and the interpreter's own shutdown would run
+    TensorFlow's finalisers on a half-finished step (tracebacks ``Exception ignored in ...``)
+    and, after an interrupt inside some native code, end by SIGINT instead of exit code 130."""
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -1,23 +1,40 @@
-"""The errors a user can cause, each with the exit code the command line gives it.
+"""The errors the sweeper reports, each with the exit code the command line gives it.
 
-Every failure that comes from the user's input (a setting, a study file, the data, a storage URL,
-an export rule) is raised as a :class:`SweeperError`. The Python API raises it as it is, with the
-offending key (or column, or option) in :attr:`SweeperError.key`; the command line prints its
-message as one line and exits with :attr:`SweeperError.exit_code`. Anything else is a bug and
-keeps its traceback.
+Every failure that comes from the user's input (a setting, a study file, the data, a model
+factory, a storage URL, an export rule) is raised as a :class:`SweeperError` (exit code 2: the
+user can fix it). A run that fails for a reason outside the input (a worker process died, the
+database stayed unreachable past the reconnect timeout) raises a :class:`RunFailedError` (exit
+code 1). The Python API raises them as they are, with the offending key (or column, or option)
+in :attr:`SweeperError.key`; the command line prints the message as one line and exits with
+:attr:`SweeperError.exit_code`; an interrupted command exits with :data:`EXIT_INTERRUPTED`.
+Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
     "ConfigError",
     "DataError",
     "ExportError",
+    "FactoryError",
     "NoFinishedTrialsError",
+    "RunFailedError",
     "StorageError",
+    "StorageLostError",
     "StudyFileError",
     "SweeperError",
 ]
+
+
+EXIT_USAGE = 2
+"""Exit code of a problem in the user's input (what they can fix), as argparse's."""
+EXIT_FAILED = 1
+"""Exit code of a run that failed for a reason outside the input."""
+EXIT_INTERRUPTED = 130
+"""Exit code of an interrupted command (Ctrl-C or SIGTERM): 128 + SIGINT, as shells report."""
 
 
 class SweeperError(Exception):
@@ -28,7 +45,7 @@ class SweeperError(Exception):
         key: the setting, column or option at fault, when there is one.
     """
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(message)
@@ -60,6 +77,28 @@ class StorageError(SweeperError):
 
     def __init__(self, message: str, *, key: str | None = "storage") -> None:
         super().__init__(message, key=key)
+
+
+class StorageLostError(StorageError):
+    """The database stopped answering during a run and stayed unreachable past the reconnect
+    timeout: not the input's fault (exit code 1)."""
+
+    exit_code = EXIT_FAILED
+
+
+class FactoryError(ConfigError):
+    """The model factory cannot be imported or called, or builds a model the sweeper cannot
+    train: not a Keras model, the wrong output shape, probabilities instead of logits."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, key="factory", section="model")
+
+
+class RunFailedError(SweeperError):
+    """A run failed for a reason outside the input, such as a worker process that died
+    (exit code 1)."""
+
+    exit_code = EXIT_FAILED
 
 
 class NoFinishedTrialsError(SweeperError):

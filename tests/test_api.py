@@ -141,7 +141,7 @@ def test_sweep_with_a_factory_callable(tmp_path):
     ("arguments", "error", "key", "message"),
     [
         ({"trials": 0}, sweeper.ConfigError, "trials",
-         r"\[study\] trials: expected an integer >= 1, got 0\."),
+         r"\[study\] trials: expected an integer from 1 to 10,000,000, got 0\."),
         ({"sampler": "random"}, sweeper.ConfigError, "sampler", r"\[study\] sampler: expected"),
         ({"trails": 5}, sweeper.ConfigError, "trails", r"\[study\] trails: unknown key\."),
         ({"model": {"epochs": 0}}, sweeper.ConfigError, "epochs", r"\[model\] epochs: expected"),
@@ -249,3 +249,32 @@ def test_bad_class_values_name_the_row(y, message):
     with pytest.raises(sweeper.DataError, match=message) as caught:
         sweeper.sweep(np.ones((20, 2)), y, progress=False)
     assert caught.value.key == "y"
+
+
+def test_a_cross_validated_sweep_reports_fold_spreads_and_exports_the_scaling(tmp_path, capsys):
+    """A rare class turns cross-validation on ("auto"), says why, and every validation figure
+    carries its spread across folds: in the front, the table, the JSON and the export."""
+    X, y = make_multiclass_arrays()
+    X = X * 1000.0 + 50.0  # raw features far from unit scale
+    prepared = sweeper.prepare(
+        X, y, model=SMALL_MODEL, trials=4, storage=f"sqlite:///{tmp_path / 'cv.db'}",
+        study_name="cv",
+    )
+    assert "5-fold cross-validation" in capsys.readouterr().err
+    splits = prepared.splits
+    assert prepared.info.folds == 5 and splits.validation is splits.train
+    result = prepared.run(progress=False)
+    assert all(p.validation_spread is not None and min(p.validation_spread) >= 0
+               for p in result.front)
+    assert any(max(p.validation_spread) > 0 for p in result.front)
+    report = result.report(json=tmp_path / "report.json")
+    document = json.loads((tmp_path / "report.json").read_text())
+    assert "recall_spread" in document["front"][0]["validation"]
+    assert "±" in sweeper.report.format_table(report)
+    exported = result.export(tmp_path / "weights.json")
+    assert exported.document["data"]["folds"] == 5
+    # Production applies the study's scaling: the exported one reproduces the test rows.
+    np.testing.assert_allclose(exported.standardize(X), splits.scaling.transform(X), atol=1e-6)
+    np.testing.assert_allclose(exported.standardize(X).mean(axis=0), 0, atol=0.1)
+    with pytest.raises(sweeper.ExportError, match="features must have 4 columns"):
+        exported.standardize(X[:, :2])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 from sweeper.api import prepare_study_file
 from sweeper.cli import main
 from sweeper.config import load_study_file
+from sweeper.study import RECORD_ATTR
 from tests.conftest import make_multilabel_arrays, running_dashboard
 
 
@@ -40,7 +42,8 @@ def test_run_stores_every_trial_with_its_record(finished_study):
     assert study.metric_names == ["recall", "precision"]
     for trial in trials:
         assert set(trial.params) == {"exponent", "normalisation", "threshold"}
-        attrs = trial.user_attrs
+        assert set(trial.user_attrs) == {RECORD_ATTR}  # the record, written in one piece
+        attrs = trial.user_attrs[RECORD_ATTR]
         assert len(attrs["weights"]) == 4
         assert len(attrs["validation"]["per_label_recall"]) == 4
         assert 0 <= attrs["test"]["precision"] <= 1
@@ -132,8 +135,20 @@ def test_export_then_train_from_json_reproduces_validation_figures(
     assert document["task"] == "multilabel" and len(document["pos_weight"]) == 4
 
     prepared = prepare_study_file(finished_study)  # the same data and split, study resumed
-    splits = prepared.splits
     assert document["data"]["fingerprint"] == prepared.info.fingerprint
+    # Production starts from raw features and applies the exported standardisation.
+    from sweeper.data import load_source, make_splits
+
+    raw_config = dataclasses.replace(prepared.config.data, standardize=False)
+    splits = make_splits(load_source(raw_config, finished_study.parent), raw_config)
+    splits = dataclasses.replace(
+        splits,
+        train=dataclasses.replace(splits.train, X=exported.standardize(splits.train.X)),
+        validation=dataclasses.replace(
+            splits.validation, X=exported.standardize(splits.validation.X)
+        ),
+    )
+    np.testing.assert_allclose(splits.train.X, prepared.splits.train.X, atol=1e-6)
     model_spec = document["training"]["model"]
     seed = document["training"]["seed"]
     model = build_mlp(splits.train.X.shape[1], 4, model_spec["hidden"], seed)
@@ -305,9 +320,14 @@ def test_report_and_export_of_a_study_without_finished_trials(tmp_path, capsys, 
     assert not (tmp_path / "x.json").exists()
 
 
-def test_report_of_an_unknown_study(tmp_path, capsys, write_study):
+def test_report_of_an_unknown_study(tmp_path, capsys, write_study, finished_study):
     path = write_study(name="never-run")
     code, _, err = run_cli(capsys, "report", path)
+    assert code == 2
+    assert "no such SQLite file" in error_line(err)
+    assert not (tmp_path / "study.db").exists()  # a read-only command creates no database
+    storage = load_study_file(finished_study).config.study.storage
+    code, _, err = run_cli(capsys, "report", write_study(name="never-run", storage=storage))
     assert code == 2
     assert "no study named 'never-run' in storage" in error_line(err)
 
@@ -397,3 +417,49 @@ def test_cost_matrix_of_the_wrong_size_for_the_classes(tmp_path, capsys, write_s
     assert "[search] cost_matrix: expected a 4 x 4 matrix (one row and column per class), "\
         "got 3 x 3." in error_line(err)
     assert not (tmp_path / "study.db").exists()
+
+
+@pytest.mark.parametrize(("signal_name", "delay"), [
+    ("SIGINT", 0.3), ("SIGINT", 2.0), ("SIGINT", 6.0), ("SIGTERM", 0.3), ("SIGTERM", 2.0),
+], ids=["int-importing", "int-starting", "int-training", "term-importing", "term-starting"])
+def test_ctrl_c_at_any_moment_exits_130_without_a_traceback(
+    tmp_path, write_study, signal_name, delay
+):
+    """SIGINT (or SIGTERM, as docker stop sends) while Python imports the sweeper or
+    TensorFlow, while the study is prepared, or while a batch trains: one clean exit with code
+    130, never a traceback."""
+    import signal
+    import time
+
+    good_data(tmp_path)
+    path = write_study(trials=400, epochs=200, pack=4)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sweeper.cli", "run", str(path), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(delay)
+    process.send_signal(getattr(signal, signal_name))
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "sweeper: interrupted"
+
+
+def test_a_busy_port_is_one_line(finished_study, capsys):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        code, _, err = run_cli(capsys, "dashboard", finished_study, "--port", str(port))
+    assert code == 2
+    assert f"cannot serve on 127.0.0.1:{port}" in error_line(err)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["export", "--help"]])
+def test_help_lists_exit_codes_environment_and_an_example(argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    for needle in ("exit codes:", "130", "SWEEPER_STORAGE", "SWEEPER_LOG_LEVEL", "example:"):
+        assert needle in out

@@ -107,7 +107,7 @@ def test_bad_npz(tmp_path, arrays, message):
     ("text", "kwargs", "message"),
     [
         ("a,b\n1,1\n", {"label_columns": ("c",)}, "no column named 'c'"),
-        ("a,b\n1,x\n", {"label_columns": ("a",)}, "column 'b', row 2: not a number: 'x'"),
+        ("a,b\n1,x\n", {"label_columns": ("a",)}, "column 'b', line 2: not a number: 'x'"),
         ("a,b\n1,2\n", {"label_columns": ("b",)}, "label 'b' has values other than 0 and 1"),
         ("a,b\n1,2,3\n", {"label_columns": ("b",)}, "line 2 has 3 fields, the header has 2"),
         ("a,b\n1,1\n", {}, "needs \\[data\\] label_columns"),
@@ -222,3 +222,78 @@ def test_labels_that_cannot_be_evaluated_are_named(tmp_path, caplog):
     splits = make_splits(data, DataConfig())
     assert unevaluable(splits) == ("rare",)
     assert "'rare' cannot be evaluated" in caplog.text
+
+
+def _rows_as_ids(dataset: Dataset) -> Dataset:
+    """The same labels with each row's index as its one feature, to follow rows through."""
+    ids = np.arange(dataset.X.shape[0], dtype=np.float32)[:, None]
+    return Dataset(X=ids, y=dataset.y, task=dataset.task, labels=dataset.labels)
+
+
+@pytest.mark.parametrize("n_folds", [2, 5])
+def test_folds_partition_the_non_test_rows(n_folds):
+    rng = np.random.default_rng(1)
+    classes = rng.choice(5, size=700, p=[0.5, 0.3, 0.15, 0.04, 0.01])
+    multiclass = Dataset(X=np.zeros((700, 1), np.float32), y=classes, task="multiclass",
+                         labels=tuple("abcde"))
+    y = (rng.random((700, 4)) < [0.4, 0.1, 0.03, 0.01]).astype(np.uint8)
+    multilabel = Dataset(X=np.zeros((700, 1), np.float32), y=y, task="multilabel",
+                         labels=tuple("wxyz"))
+    for dataset in (multiclass, multilabel):
+        dataset = _rows_as_ids(dataset)
+        config = DataConfig(folds=n_folds, standardize=False)
+        splits = make_splits(dataset, config)
+        single = split_dataset(dataset, validation_fraction=0.2, test_fraction=0.2, seed=0)
+        assert splits.n_folds == n_folds and splits.validation is splits.train
+        pool = splits.train.X[:, 0].astype(int)
+        test = splits.test.X[:, 0].astype(int)
+        # The test split is the one-split study's, and the folds cover every other row once.
+        np.testing.assert_array_equal(np.sort(test), np.sort(single.test.X[:, 0].astype(int)))
+        assert np.intersect1d(pool, test).size == 0
+        assert np.union1d(pool, test).size == dataset.X.shape[0] == pool.size + test.size
+        sizes = np.bincount(splits.folds, minlength=n_folds)
+        assert sizes.max() - sizes.min() <= 1
+        # Stratified: a class (a multi-label row's rarest label) with K rows is in every fold.
+        if dataset.task == "multiclass":
+            for label in range(5):
+                rows = splits.train.y == label
+                if rows.sum() >= n_folds:
+                    assert np.unique(splits.folds[rows]).size == n_folds
+        assert splits.rows_per_model == pool.size - round(pool.size / n_folds)
+
+
+def test_automatic_folds_cross_validate_where_one_split_is_too_small():
+    rng = np.random.default_rng(0)
+    X = rng.random((3000, 2)).astype(np.float32)
+    common = Dataset(X=X, y=rng.choice(2, size=3000), task="multiclass", labels=("a", "b"))
+    splits = make_splits(common, DataConfig())
+    assert splits.folds is None and splits.note.startswith("one validation split")
+    rare = Dataset(X=X, y=(rng.random(3000) < 0.02).astype(np.int64), task="multiclass",
+                   labels=("common", "rare"))
+    splits = make_splits(rare, DataConfig())
+    assert splits.n_folds == 5
+    assert "'rare'" in splits.note and "[data] folds = 1" in splits.note
+    assert make_splits(rare, DataConfig(folds=1)).folds is None
+
+
+def test_features_are_standardised_with_the_training_rows_statistics():
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(5000, 300, 600), rng.random(600), np.full(600, 7.0)])
+    data = Dataset(X=X.astype(np.float32), y=rng.choice(2, size=600), task="multiclass",
+                   labels=("a", "b"))
+    splits = make_splits(data, DataConfig(folds=1))
+    np.testing.assert_allclose(splits.train.X.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(splits.train.X.std(axis=0), [1, 1, 0], atol=1e-4)
+    raw = make_splits(data, DataConfig(folds=1, standardize=False))
+    assert raw.scaling is None
+    # Validation and test rows use the training rows' mean and scale, not their own.
+    np.testing.assert_allclose(splits.scaling.transform(raw.test.X), splits.test.X)
+    np.testing.assert_allclose(splits.test.X * splits.scaling.scale + splits.scaling.mean,
+                               raw.test.X, rtol=1e-5)
+
+
+def test_too_many_folds_for_the_rows_is_one_line():
+    data = Dataset(X=np.zeros((10, 1), np.float32), y=np.arange(10) % 2, task="multiclass",
+                   labels=("a", "b"))
+    with pytest.raises(DataError, match=r"folds = 5 needs at least 10 non-test rows"):
+        make_splits(data, DataConfig(folds=5))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import optuna
 import pytest
@@ -8,7 +10,7 @@ from optuna.trial import TrialState
 from sweeper.api import prepare_study_file
 from sweeper.config import load_study_file
 from sweeper.search import suggest_candidate
-from sweeper.study import run_study
+from sweeper.study import RECORD_ATTR, run_study
 from sweeper.training import PackedTrainer
 from tests.conftest import make_multilabel_arrays
 
@@ -105,22 +107,23 @@ def test_packed_study_stores_the_same_records_as_unpacked(tmp_path, write_study)
     packed = run_enqueued(tmp_path, write_study, "packed", pack=4)
     alone = run_enqueued(tmp_path, write_study, "alone", pack=1)
     assert len(packed) == len(alone) == 4
-    for p, a in zip(packed, alone, strict=True):
-        assert p.params == a.params
-        assert set(p.user_attrs) == set(a.user_attrs)
-        assert p.user_attrs["weights"] == a.user_attrs["weights"]
-        assert p.user_attrs["training"]["packed_members"] == 4
-        assert a.user_attrs["training"]["packed_members"] == 1
+    for p_trial, a_trial in zip(packed, alone, strict=True):
+        assert p_trial.params == a_trial.params
+        p, a = (t.user_attrs[RECORD_ATTR] for t in (p_trial, a_trial))
+        assert set(p) == set(a)
+        assert p["weights"] == a["weights"]
+        assert p["training"]["packed_members"] == 4
+        assert a["training"]["packed_members"] == 1
         # Members train as they would alone (scores within 2e-4, tests/test_train.py), so no
         # decision flips: every figure, per-label figure and curve point is the same; the
         # curves' thresholds are score values, equal to within that 2e-4.
         for split in ("validation", "test"):
-            assert p.user_attrs[split] == a.user_attrs[split]
-            packed_curve, alone_curve = (t.user_attrs["curves"][split] for t in (p, a))
+            assert p[split] == a[split]
+            packed_curve, alone_curve = (record["curves"][split] for record in (p, a))
             for key in ("recall", "precision"):
                 assert packed_curve[key] == alone_curve[key]
             np.testing.assert_allclose(packed_curve["values"], alone_curve["values"], atol=2e-4)
-        assert p.values == a.values
+        assert p_trial.values == a_trial.values
 
 
 def test_constraints_mark_trials_infeasible_and_restrict_the_front(tmp_path, write_study):
@@ -137,9 +140,10 @@ def test_constraints_mark_trials_infeasible_and_restrict_the_front(tmp_path, wri
     run(prepared)
     trials = study.get_trials(states=(TrialState.COMPLETE,))
     for trial in trials:
-        precision = trial.user_attrs["validation"]["precision"]
+        precision = trial.user_attrs[RECORD_ATTR]["validation"]["precision"]
         assert trial.constraints == {"min_precision": pytest.approx(0.5 - precision)}
-    feasible = {t.number for t in trials if t.user_attrs["validation"]["precision"] >= 0.5}
+    feasible = {t.number for t in trials
+                if t.user_attrs[RECORD_ATTR]["validation"]["precision"] >= 0.5}
     assert feasible and len(feasible) < 4  # threshold 0.05 on rare labels is far below 0.5
     report = build_report(study, info, constraints=Constraints(min_precision=0.5))
     # Every front point, a trial's own rule or a point of its curve, meets the constraint.
@@ -314,3 +318,21 @@ def test_multiclass_study_with_cost_matrix_and_logit_adjustment(tmp_path, write_
     np.testing.assert_array_equal(exported.decide(logits), np.argmax(logits - log_prior, axis=1))
     restored = keras.losses.deserialize(keras.losses.serialize(loss))
     assert restored.weight_matrix == loss.weight_matrix
+
+
+def test_a_record_is_one_attribute_and_older_records_still_read(finished_study):
+    """The record round-trips from its one attribute; a study written before (one attribute
+    per part) reads the same."""
+    import optuna
+
+    from sweeper.study import TrialRecord
+
+    storage = load_study_file(finished_study).config.study.storage
+    trial = optuna.load_study(study_name="small", storage=storage).get_trials()[0]
+    record = TrialRecord.from_trial(trial)
+    assert TrialRecord.from_attrs(trial.number, record.to_dict()) == record
+    legacy = optuna.trial.create_trial(
+        params=trial.params, distributions=trial.distributions, values=trial.values,
+        user_attrs=trial.user_attrs[RECORD_ATTR],
+    )
+    assert TrialRecord.from_trial(legacy) == dataclasses.replace(record, number=legacy.number)

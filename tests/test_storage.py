@@ -61,3 +61,30 @@ def test_grpc_url_without_a_proxy(tmp_path):
         open_storage("grpc://127.0.0.1:9")
     with pytest.raises(StorageError, match="expected grpc://HOST:PORT"):
         open_storage("grpc://nohostport")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_trials_counted_by_the_database_match_optunas_count(tmp_path, backend, request):
+    import optuna
+    from optuna.trial import TrialState
+
+    from sweeper.study import open_storage
+    from sweeper.study._optuna import study_id_of
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'count.db'}"
+    else:
+        url = request.getfixturevalue("postgres").create_database()
+    storage = open_storage(url)
+    study = optuna.create_study(storage=storage, study_name="count")
+    for value in range(5):
+        study.tell(study.ask(), value)
+    study.tell(study.ask(), state=TrialState.FAIL)
+    study.ask()
+    study.ask()
+    study_id = study_id_of(study)
+    counts = storage.count_trials(study_id)
+    for state in TrialState:
+        assert counts.get(state, 0) == storage.get_n_trials(study_id, state=(state,))
+    assert (counts[TrialState.COMPLETE], counts[TrialState.RUNNING]) == (5, 2)
+    storage.close()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -102,3 +104,64 @@ def test_a_member_that_diverges_from_the_start_is_reported_with_early_stopping(
     ])
     scores = train_and_score(multilabel_splits, model, weights, seed=0)
     assert scores.diverged.tolist() == [False, True]
+
+
+def test_a_fold_member_never_learns_from_its_own_fold():
+    """Cross-validation's out-of-fold scores: the member of fold k trains on the other folds
+    only, so changing fold k's labels leaves its scores on fold k unchanged, while the
+    members that learn from those rows (and the test scores, their mean) move."""
+    from sweeper.config import DataConfig
+    from sweeper.data import make_splits
+
+    X, y = make_multilabel_arrays()
+    data = Dataset(X=X, y=y, task="multilabel", labels=("a", "b", "c", "d"))
+    splits = make_splits(data, DataConfig(folds=3))
+    model = ModelConfig(hidden=(16,), epochs=4, batch_size=64, learning_rate=0.01, patience=0)
+    weights = np.stack([multilabel_loss_weights([1, 1, 1, 1]), multilabel_loss_weights([5] * 4)])
+    scores = train_and_score(splits, model, weights, seed=2)
+    assert scores.validation.shape == (2, *splits.train.y.shape)
+    fold = splits.folds == 0
+    flipped = dataclasses.replace(splits.train, y=np.where(fold[:, None], 1 - splits.train.y,
+                                                           splits.train.y).astype(np.uint8))
+    changed = dataclasses.replace(splits, train=flipped, validation=flipped)
+    again = train_and_score(changed, model, weights, seed=2)
+    np.testing.assert_allclose(again.validation[:, fold], scores.validation[:, fold], atol=1e-6)
+    assert np.abs(again.validation[:, ~fold] - scores.validation[:, ~fold]).max() > 0.05
+    assert np.abs(again.test - scores.test).max() > 0.05
+
+
+def test_cross_validated_members_stop_on_their_own_fold():
+    from sweeper.config import DataConfig
+    from sweeper.data import make_splits
+
+    X, y = make_multilabel_arrays()
+    data = Dataset(X=X, y=y, task="multilabel", labels=("a", "b", "c", "d"))
+    splits = make_splits(data, DataConfig(folds=3))
+    model = ModelConfig(hidden=(16,), epochs=60, batch_size=32, learning_rate=0.05, patience=2)
+    weights = np.stack([multilabel_loss_weights([1, 1, 1, 1])] * 2)
+    scores = train_and_score(splits, model, weights, seed=0)
+    # Identical candidates: identical fold members, so identical (rounded mean) best epochs.
+    assert scores.epochs.shape == (2,) and scores.epochs[0] == scores.epochs[1]
+    assert 1 <= scores.epochs[0] < 60
+    assert not scores.diverged.any()
+
+
+def regularised_factory(n_features, n_outputs):
+    import keras
+
+    return keras.Sequential([
+        keras.Input((n_features,)),
+        keras.layers.Dense(n_outputs, kernel_regularizer=keras.regularizers.L2(1.0)),
+    ])
+
+
+def test_a_factory_models_own_losses_are_trained(multilabel_splits):
+    """A factory's regulariser counts in the packed loss, as model.fit would apply it: a
+    strong L2 penalty keeps the logits near zero where the plain model's spread out."""
+    model = ModelConfig(epochs=5, batch_size=64, learning_rate=0.05, patience=0)
+    weights = np.stack([multilabel_loss_weights([1, 1, 1, 1])])
+    plain = train_and_score(multilabel_splits, model, weights, seed=0, factory=small_factory)
+    penalised = train_and_score(multilabel_splits, model, weights, seed=0,
+                                factory=regularised_factory)
+    spread = [np.std(np.log(s.validation / (1 - s.validation))) for s in (plain, penalised)]
+    assert spread[1] < 0.5 * spread[0]

@@ -3,6 +3,7 @@ PostgreSQL server owned by the tests (so it can be restarted), real training."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -162,7 +163,7 @@ def test_database_restart_mid_study_loses_nothing(tmp_path, postgres):
     assert not by_state[TrialState.RUNNING]
 
 
-def test_sigterm_fails_the_batch_cleanly_and_exits_zero(tmp_path, postgres):
+def test_sigterm_fails_the_batch_cleanly_and_exits_130(tmp_path, postgres):
     url = postgres.create_database()
     # Long enough that the signal lands in training on either backend (JAX's compiled epochs
     # finish 200 epochs of this small model in about a second).
@@ -177,7 +178,7 @@ def test_sigterm_fails_the_batch_cleanly_and_exits_zero(tmp_path, postgres):
     time.sleep(1.0)
     worker.send_signal(signal.SIGTERM)
     code, output = finish(worker)
-    assert code == 0, output
+    assert code == 130, output  # interrupted: `sweeper worker && sweeper export` stops here
     assert "stopped:" in output
     by_state = states(load(url))
     assert not by_state[TrialState.RUNNING]
@@ -210,3 +211,56 @@ def test_several_workers_on_sqlite_are_refused(tmp_path):
     assert code == 2
     assert "workers: 2 workers cannot share one SQLite file" in output
     assert not (tmp_path / "s.db").exists()
+
+
+def _children(pid: int) -> list[int]:
+    """The process ids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_dead_worker_makes_the_run_exit_1(tmp_path, postgres):
+    """A worker killed mid-batch: the other finishes the budget (the dead one's trial is failed
+    and retried), and `run` exits 1, a runtime failure, not 0 and not a usage error."""
+    url = postgres.create_database()
+    path = write_study(tmp_path, url, trials=4, pack=1, epochs=40)
+    parent = sweeper("run", path, "--workers", 2, "--quiet")
+
+    def both_training() -> bool:
+        return _study_exists(url) and len(states(load(url))[TrialState.RUNNING]) == 2
+
+    wait_for(both_training, what="both workers training")
+    workers = _children(parent.pid)
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    code, output = finish(parent)
+    assert code == 1, output
+    assert output.strip().splitlines()[-1].startswith("sweeper: error: a worker exited with code")
+    assert "its worker stopped beating" in output  # the survivor's log names the stale trial
+    assert len(states(load(url))[TrialState.COMPLETE]) >= 4
+
+
+def test_a_database_gone_past_the_reconnect_timeout_exits_1(tmp_path, postgres):
+    url = postgres.create_database()
+    path = write_study(tmp_path, url, trials=4, pack=1, epochs=2000)
+    path.write_text(path.read_text().replace("reconnect_timeout = 60", "reconnect_timeout = 2"))
+    worker = sweeper("worker", path, "--quiet")
+    try:
+        wait_for(lambda: _study_exists(url) and states(load(url))[TrialState.RUNNING],
+                 what="a trial in training")
+        while STORAGES:  # this test's own connections go first
+            STORAGES.popitem()[1].engine.dispose()
+        postgres.stop()
+        code, output = finish(worker, timeout=120)
+    finally:
+        postgres.start()
+    assert code == 1, output
+    assert "unreachable for 2 s" in output.strip().splitlines()[-1]

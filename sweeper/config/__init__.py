@@ -4,6 +4,8 @@ vocabulary (task, splits, choices), and the study file that is one way to build 
 from __future__ import annotations
 
 from sweeper.config._configs import (
+    AUTO_FOLDS,
+    MIN_VALIDATION_POSITIVES,
     MULTICLASS_KEYS,
     MULTILABEL_KEYS,
     DataConfig,
@@ -28,9 +30,11 @@ from sweeper.config._vocabulary import (
 )
 
 __all__ = [
+    "AUTO_FOLDS",
     "AVERAGES",
     "CLASS_WEIGHTINGS",
     "FAMILIES",
+    "MIN_VALIDATION_POSITIVES",
     "MULTICLASS_KEYS",
     "MULTILABEL_KEYS",
     "MULTIPLIER_MODES",

@@ -23,12 +23,14 @@ from types import CodeType
 from typing import Any
 
 from sweeper.config._options import (
+    MAX_SEED,
     AnyOf,
     AutoCount,
     Config,
     CostMatrix,
     ExportRule,
     Factory,
+    Flag,
     Integer,
     LayerSizes,
     Number,
@@ -49,6 +51,8 @@ from sweeper.config._vocabulary import (
 )
 
 __all__ = [
+    "AUTO_FOLDS",
+    "MIN_VALIDATION_POSITIVES",
     "MULTICLASS_KEYS",
     "MULTILABEL_KEYS",
     "DataConfig",
@@ -67,6 +71,12 @@ MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 10, 300
 MIN_AUTO_BATCH, MAX_AUTO_BATCH = 16, 256
 MIN_STEPS = 300
 """Fewer gradient steps than this in a trial draw a warning naming ``epochs``/``batch_size``."""
+AUTO_FOLDS = 5
+"""Folds when ``[data] folds = "auto"`` turns cross-validation on."""
+MIN_VALIDATION_POSITIVES = 20
+"""Below this many validation positives of its rarest label or class, one validation split
+ranks trials by noise (a front point moves by several points of recall between splits), so
+``"auto"`` cross-validates."""
 MULTILABEL_KEYS = ("thresholds", "threshold", "fbeta")
 """``SearchConfig`` keys that only a multi-label task uses."""
 MULTICLASS_KEYS = ("class_weighting", "cost_matrix", "logit_adjustment")
@@ -111,12 +121,17 @@ class StudyConfig(Config):
 
     section = "study"
 
-    name: str | None = option(Text(), None, "Optuna study name (the API derives one if unset)")
+    name: str | None = option(
+        Text("a non-empty name of at most 512 characters", longest=512), None,
+        "Optuna study name (the API derives one if unset)",
+    )
     storage: str | None = option(
         Text("an SQLAlchemy URL"), None,
         "SQLAlchemy URL or grpc://HOST:PORT; default sqlite:///.sweeper/NAME.db",
     )
-    trials: int = option(Integer(1), 60, "total budget of complete trials, all workers together")
+    trials: int = option(
+        Integer(1, maximum=10_000_000), 60, "total budget of complete trials, all workers together"
+    )
     average: str = option(
         OneOf(AVERAGES), "auto", "auto: micro for multi-label, macro for multi-class"
     )
@@ -124,7 +139,8 @@ class StudyConfig(Config):
         OneOf(SAMPLERS), "tpe", "tpe (multivariate TPE), nsga2, or gp (needs PyTorch)"
     )
     sampler_seed: int = option(
-        Integer(0), 0, "the same settings and seed give the same trials on one worker"
+        Integer(0, maximum=MAX_SEED), 0,
+        "the same settings and seed give the same trials on one worker"
     )
     min_precision: float | None = option(
         Number(0, 1), None, "trials below this validation precision are infeasible"
@@ -207,7 +223,19 @@ class DataConfig(Config):
         Number(0, 1, open_low=True, open_high=True), 0.2, "share of rows held out for test"
     )
     seed: int = option(
-        Integer(0), 0, "the split, the built-in data and every model's initial weights"
+        Integer(0, maximum=MAX_SEED), 0,
+        "the split, the built-in data and every model's initial weights"
+    )
+    folds: int | None = option(
+        AutoCount(), None,
+        "K-fold cross-validation on the non-test rows (K >= 2), 1 for one validation split, or "
+        f'"auto" (None): {AUTO_FOLDS} folds when one validation split would hold fewer than '
+        f"{MIN_VALIDATION_POSITIVES} positives of the rarest label or class",
+    )
+    standardize: bool = option(
+        Flag(), True,
+        "scale each feature to mean 0 and variance 1, fitted on the training rows (exported, "
+        "so production applies the same)",
     )
 
     def check(self) -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "CostMatrix",
     "ExportRule",
     "Factory",
+    "Flag",
     "Integer",
     "LayerSizes",
     "Number",
@@ -44,6 +45,13 @@ __all__ = [
     "invalid",
     "option",
 ]
+
+
+MAX_LAYER_SIZE = 65_536
+"""The widest hidden layer a study file may ask for (a typo of a few zeros would exhaust any
+memory while the first batch trains)."""
+MAX_SEED = 2**32 - 1
+"""NumPy, Keras and Optuna seeds are 32-bit."""
 
 
 def invalid(section: str | None, key: str, problem: str) -> ConfigError:
@@ -67,15 +75,22 @@ class Constraint:
 
 
 class Integer(Constraint):
-    def __init__(self, minimum: int, expected: str | None = None) -> None:
-        self.minimum = minimum
-        self.expected = expected or f"an integer >= {minimum}"
+    """An integer ``>= minimum`` (and ``<= maximum`` when given: seeds must fit 32 bits)."""
+
+    def __init__(
+        self, minimum: int, expected: str | None = None, *, maximum: int | None = None
+    ) -> None:
+        self.minimum, self.maximum = minimum, maximum
+        self.expected = expected or (
+            f"an integer >= {minimum}" if maximum is None
+            else f"an integer from {minimum} to {maximum:,}"
+        )
 
     def convert(self, value: Any) -> int:
         # numbers.Integral: NumPy's integers too; a bool is no count.
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise ValueError
-        if value < self.minimum:
+        if value < self.minimum or (self.maximum is not None and value > self.maximum):
             raise ValueError
         return int(value)
 
@@ -116,13 +131,33 @@ class Number(Constraint):
         return self.convert(float(text))
 
 
+class Flag(Constraint):
+    """``true`` or ``false`` (a TOML boolean, a Python bool; ``true``/``false`` on a command
+    line)."""
+
+    expected = "true or false"
+
+    def convert(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise TypeError
+        return value
+
+    def parse(self, text: str) -> bool:
+        if text.lower() not in ("true", "false"):
+            raise ValueError
+        return text.lower() == "true"
+
+
 class Text(Constraint):
-    def __init__(self, expected: str = "a non-empty string") -> None:
+    def __init__(self, expected: str = "a non-empty string", *, longest: int | None = None):
         self.expected = expected
+        self.longest = longest
 
     def convert(self, value: Any) -> str:
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str) or not value.strip():
             raise TypeError
+        if self.longest is not None and len(value) > self.longest:
+            raise ValueError
         return value
 
 
@@ -189,16 +224,16 @@ class LayerSizes(Constraint):
     def convert(self, value: Any) -> tuple[int, ...]:
         if isinstance(value, str) or not isinstance(value, (list, tuple)):
             raise TypeError
-        return tuple(Integer(1).convert(item) for item in value)
+        return tuple(Integer(1, maximum=MAX_LAYER_SIZE).convert(item) for item in value)
 
 
 class CostMatrix(Constraint):
-    expected = "a square matrix (a list of K lists of K numbers >= 0, K >= 2)"
+    expected = "a square matrix (a list of K lists of K numbers from 0 to 1e6, K >= 2)"
 
     def convert(self, value: Any) -> tuple[tuple[float, ...], ...]:
         if not isinstance(value, (list, tuple)) or len(value) < 2:
             raise TypeError
-        entry = Number(0, math.inf)
+        entry = Number(0, 1e6)  # costs far beyond float32's range would overflow the loss
         rows = []
         for row in value:
             if not isinstance(row, (list, tuple)) or len(row) != len(value):

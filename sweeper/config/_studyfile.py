@@ -91,7 +91,7 @@ def load_study_file(path: str | Path) -> StudyFile:
     """Read and validate a study file from disk."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is no syntax error
     except FileNotFoundError:
         raise StudyFileError(f"{path}: study file not found.") from None
     except (OSError, UnicodeDecodeError) as error:

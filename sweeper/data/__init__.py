@@ -18,13 +18,16 @@ from sweeper.data._builtin import (
 )
 from sweeper.data._dataset import Dataset, Splits, validated_dataset
 from sweeper.data._files import load_source
-from sweeper.data._split import make_splits, split_dataset, unevaluable
+from sweeper.data._scaling import Standardizer
+from sweeper.data._split import assign_folds, make_splits, split_dataset, unevaluable
 
 __all__ = [
     "BUILTIN_SOURCES",
     "Dataset",
     "LongtailSpec",
     "Splits",
+    "Standardizer",
+    "assign_folds",
     "dataset_from_arrays",
     "load_source",
     "longtail_spec",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sweeper.config import Split, Task
+from sweeper.data._scaling import Standardizer
 from sweeper.errors import DataError
 
 __all__ = ["Dataset", "Splits", "validated_dataset"]
@@ -58,34 +59,74 @@ class Dataset:
 
 @dataclass(frozen=True)
 class Splits:
+    """The rows a study trains on, selects on (validation) and reports on (test).
+
+    With K-fold cross-validation (``folds`` set), ``train`` and ``validation`` are the same
+    non-test rows: the member of fold ``k`` trains on the rows of the other folds and scores the
+    rows of fold ``k``, so every non-test row is scored once, out of fold, and the validation
+    figures are computed on all of them.
+    """
+
     train: Dataset
     validation: Dataset
     test: Dataset
+    folds: np.ndarray | None = None
+    """Cross-validation only: the fold (0 to K-1) of each row of ``train``."""
+    scaling: Standardizer | None = None
+    """The standardisation applied to every split's features (``None``: raw features)."""
+    note: str | None = None
+    """Why the validation is what it is, when the sweeper chose it (``folds = "auto"``)."""
 
     def held_out(self, split: Split) -> Dataset:
         """The validation or the test rows."""
         return self.validation if split is Split.VALIDATION else self.test
 
+    @property
+    def n_folds(self) -> int:
+        """K for K-fold cross-validation; 1 for one validation split."""
+        return 1 if self.folds is None else int(self.folds.max()) + 1
+
+    @property
+    def rows_per_model(self) -> int:
+        """Rows each trained model learns from: the training split, or the other K-1 folds."""
+        if self.folds is None:
+            return self.train.X.shape[0]
+        return self.train.X.shape[0] - int(np.bincount(self.folds).mean())
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def _check_features(X: np.ndarray, where: str) -> np.ndarray:
+    """Finite float32 features, or a :class:`DataError` naming the first bad value (checked in
+    float64 first, so a value beyond float32's range is named instead of becoming inf)."""
     if X.ndim != 2:
         raise DataError(
             f"{where}: features must be a 2-D array, but got shape {X.shape}.", key="X"
         )
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise DataError(f"{where}: features are empty (shape {X.shape}).", key="X")
+    if np.iscomplexobj(X):
+        raise DataError(f"{where}: features are complex numbers; give real ones.", key="X")
     try:
-        X = X.astype(np.float32)
+        wide = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError):
         raise DataError(f"{where}: features are not numeric.", key="X") from None
-    bad = ~np.isfinite(X)
+    bad = ~np.isfinite(wide)
     if bad.any():
         row, column = np.argwhere(bad)[0]
         raise DataError(
             f"{where}: features contain NaN or inf ({int(bad.sum())} values; "
             f"first at row {row}, feature {column}).", key="X",
         )
-    return X
+    huge = np.abs(wide) > FLOAT32_MAX
+    if huge.any():
+        row, column = np.argwhere(huge)[0]
+        raise DataError(
+            f"{where}: feature {column} at row {row} is {wide[row, column]:.3g}, beyond float32's "
+            f"range (about 3.4e38); rescale it.", key="X",
+        )
+    return wide.astype(np.float32)
 
 
 def _check_multilabel(y: np.ndarray, labels: tuple[str, ...], where: str) -> np.ndarray:
@@ -104,6 +145,10 @@ def validated_dataset(
     """Check features and labels (finite numbers, equal lengths, 0/1 labels) and build the
     :class:`Dataset`; ``where`` names the source in messages."""
     X = _check_features(X, where)
+    repeated = sorted({name for name in labels if labels.count(name) > 1})
+    if repeated:
+        raise DataError(f"{where}: label name {repeated[0]!r} appears more than once.",
+                        key=repeated[0])
     if task is Task.MULTILABEL:
         y = _check_multilabel(y, labels, where)
     if X.shape[0] != y.shape[0]:

@@ -7,6 +7,7 @@ The task follows from the labels: ``label_columns`` (CSV) or a 2-D ``y`` (NPZ) i
 from __future__ import annotations
 
 import csv
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ def _load_npz(path: Path, section: DataConfig) -> Dataset:
                 f"{where}: [data] {key} applies to CSV files only, not to .npz.", key=key
             )
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with path.open("rb") as handle, np.load(handle, allow_pickle=False) as archive:
             missing = [key for key in ("X", "y") if key not in archive.files]
             if missing:
                 raise DataError(f"{where}: .npz file has no array named {missing[0]!r}.")
@@ -37,7 +38,7 @@ def _load_npz(path: Path, section: DataConfig) -> Dataset:
             names = archive["labels"] if "labels" in archive.files else None
     except DataError:
         raise
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"{where}: cannot read .npz file: {error}.") from None
     if y.ndim == 2:
         task = Task.MULTILABEL
@@ -60,11 +61,50 @@ def _load_npz(path: Path, section: DataConfig) -> Dataset:
     return validated_dataset(X, y, task, labels, where)
 
 
+def _listed(names: list[str], most: int = 8) -> str:
+    shown = ", ".join(repr(name) for name in names[:most])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")
+
+
 def _parse_float(text: str, column: str, row: int, where: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise DataError(f"{where}: column {column!r}, row {row}: not a number: {text!r}.") from None
+        raise DataError(
+            f"{where}: column {column!r}, line {row}: not a number: {text!r}.", key=column
+        ) from None
+
+
+DELIMITERS = ",;\t|"
+"""What a CSV's fields may be separated by: the header line tells which (spreadsheets in many
+locales write ``;``)."""
+
+
+def _delimiter(header_line: str) -> str:
+    """The delimiter of a CSV from its header line: the candidate that splits it most (a
+    comma when none does)."""
+    counts = {candidate: header_line.count(candidate) for candidate in DELIMITERS}
+    best = max(counts, key=lambda candidate: counts[candidate])
+    return best if counts[best] > 0 else ","
+
+
+def _read_csv_rows(path: Path, where: str) -> list[list[str]]:
+    """The rows of a CSV file: UTF-8 with or without a byte-order mark, delimiter detected."""
+    try:
+        # utf-8-sig drops a BOM, which would otherwise glue itself to the first column's name.
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            text = handle.read()
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{where}: not UTF-8 text (byte {error.start}); save the CSV as UTF-8."
+        ) from None
+    except OSError as error:
+        raise DataError(f"{where}: cannot read CSV file: {error.strerror or error}.") from None
+    first_line = text.split("\n", 1)[0]
+    try:
+        return list(csv.reader(text.splitlines(), delimiter=_delimiter(first_line)))
+    except csv.Error as error:
+        raise DataError(f"{where}: cannot read CSV file: {error}.") from None
 
 
 def _load_csv(path: Path, section: DataConfig) -> Dataset:
@@ -74,19 +114,37 @@ def _load_csv(path: Path, section: DataConfig) -> Dataset:
             f"{where}: a CSV source needs [data] label_columns (multi-label) "
             "or label_column (multi-class)."
         )
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise DataError(f"{where}: cannot read CSV file: {error}.") from None
+    rows = _read_csv_rows(path, where)
     if not rows:
         raise DataError(f"{where}: CSV file is empty.")
-    header, body = rows[0], [row for row in rows[1:] if row]
+    header, body = [name.strip() for name in rows[0]], [row for row in rows[1:] if row]
+    if "" in header:
+        raise DataError(
+            f"{where}: column {header.index('') + 1} of the header has no name.", key="header"
+        )
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated:
+        raise DataError(
+            f"{where}: the header names column {duplicated[0]!r} "
+            f"{header.count(duplicated[0])} times; column names must be unique.",
+            key=duplicated[0],
+        )
+    if not body:
+        raise DataError(f"{where}: CSV file has a header but no data rows.")
     index = {name: position for position, name in enumerate(header)}
     label_names = section.label_columns or (section.label_column,)
     for name in label_names + (section.feature_columns or ()):
         if name not in index:
-            raise DataError(f"{where}: no column named {name!r} in the header.")
+            raise DataError(
+                f"{where}: no column named {name!r} in the header (columns: "
+                f"{_listed(header)}).", key=name,
+            )
+    leaked = [name for name in section.feature_columns or () if name in label_names]
+    if leaked:
+        raise DataError(
+            f"{where}: column {leaked[0]!r} is both a label and a feature: the model would "
+            "read the answer from its inputs.", key=leaked[0],
+        )
     features = section.feature_columns or tuple(n for n in header if n not in label_names)
     if not features:
         raise DataError(f"{where}: no feature columns left besides the labels.")

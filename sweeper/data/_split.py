@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
 
-from sweeper.config import DataConfig, Task
+from sweeper.config import AUTO_FOLDS, MIN_VALIDATION_POSITIVES, DataConfig, Task
 from sweeper.data._dataset import Dataset, Splits
+from sweeper.data._scaling import Standardizer
 from sweeper.errors import DataError
 
-__all__ = ["make_splits", "split_dataset", "unevaluable"]
+__all__ = ["assign_folds", "make_splits", "split_dataset", "unevaluable"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,20 @@ def split_dataset(
     positives can all fall elsewhere; :func:`_reach_every_split` then moves single rows so that
     every label with at least three positives has one in each split.
     """
+    assignment = _assign_splits(
+        dataset, validation_fraction=validation_fraction, test_fraction=test_fraction, seed=seed
+    )
+    return Splits(
+        train=dataset.subset(np.flatnonzero(assignment == TRAIN)),
+        validation=dataset.subset(np.flatnonzero(assignment == VALIDATION)),
+        test=dataset.subset(np.flatnonzero(assignment == TEST)),
+    )
+
+
+def _assign_splits(
+    dataset: Dataset, *, validation_fraction: float, test_fraction: float, seed: int
+) -> np.ndarray:
+    """Per row: :data:`TRAIN`, :data:`VALIDATION` or :data:`TEST` (see :func:`split_dataset`)."""
     rng = np.random.default_rng(seed)
     keys = _stratification_keys(dataset)
     assignment = np.empty(keys.size, dtype=np.int8)
@@ -59,11 +75,26 @@ def split_dataset(
         assignment[rows[n_test + n_validation :]] = TRAIN
     if dataset.task is Task.MULTILABEL:
         _reach_every_split(dataset.y, assignment, rng)
-    return Splits(
-        train=dataset.subset(np.flatnonzero(assignment == TRAIN)),
-        validation=dataset.subset(np.flatnonzero(assignment == VALIDATION)),
-        test=dataset.subset(np.flatnonzero(assignment == TEST)),
-    )
+    return assignment
+
+
+def assign_folds(dataset: Dataset, n_folds: int, seed: int) -> np.ndarray:
+    """Stratified K-fold assignment: the fold (0 to ``n_folds - 1``) of each row.
+
+    Each stratum (a class, or a multi-label row's rarest label) is shuffled and dealt out in
+    turn, starting with the folds that hold fewest rows so far: a stratum's rows differ by at
+    most one between folds, and so do the folds' sizes.
+    """
+    rng = np.random.default_rng([seed, n_folds])
+    keys = _stratification_keys(dataset)
+    folds = np.empty(keys.size, dtype=np.int64)
+    sizes = np.zeros(n_folds, dtype=np.int64)
+    for key in np.unique(keys):
+        rows = rng.permutation(np.flatnonzero(keys == key))
+        smallest_first = np.argsort(sizes, kind="stable")
+        folds[rows] = smallest_first[np.arange(rows.size) % n_folds]
+        sizes += np.bincount(folds[rows], minlength=n_folds)
+    return folds
 
 
 def _reach_every_split(y: np.ndarray, assignment: np.ndarray, rng: np.random.Generator) -> None:
@@ -98,15 +129,63 @@ def unevaluable(splits: Splits) -> tuple[str, ...]:
     return tuple(name for name, gone in zip(splits.train.labels, missing, strict=True) if gone)
 
 
+def _choose_folds(dataset: Dataset, validation: Dataset, config: DataConfig):
+    """``config.folds``, or for ``"auto"`` :data:`AUTO_FOLDS` when one validation split would
+    hold fewer than :data:`MIN_VALIDATION_POSITIVES` positives of the rarest label or class,
+    else 1; with the reason, for ``"auto"``."""
+    if config.folds is not None:
+        return config.folds, None
+    counts = validation.label_counts()
+    rarest = int(np.argmin(counts))
+    what = "positives of label" if dataset.task is Task.MULTILABEL else "samples of class"
+    held = f"{counts[rarest]} {what} {dataset.labels[rarest]!r}"
+    if counts[rarest] < MIN_VALIDATION_POSITIVES:
+        return AUTO_FOLDS, (
+            f"{AUTO_FOLDS}-fold cross-validation: one validation split would hold {held} "
+            f"(fewer than {MIN_VALIDATION_POSITIVES}), too few to rank trials; "
+            "[data] folds = 1 turns it off"
+        )
+    return 1, (
+        f"one validation split, holding {held} (at least {MIN_VALIDATION_POSITIVES}); "
+        f"[data] folds = {AUTO_FOLDS} cross-validates"
+    )
+
+
 def make_splits(dataset: Dataset, config: DataConfig) -> Splits:
-    """Split as ``config`` says, then check that every label or class can be learnt: each has a
-    positive (and, for labels, a negative) in the training split."""
-    splits = split_dataset(
+    """Split as ``config`` says (cross-validation folds on the non-test rows where ``folds``
+    says so), check that every label or class can be learnt (each has a positive, and for
+    labels a negative, in the training rows), and standardise the features."""
+    assignment = _assign_splits(
         dataset,
         validation_fraction=config.validation_fraction,
         test_fraction=config.test_fraction,
         seed=config.seed,
     )
+    counts = np.bincount(assignment, minlength=3)
+    for part, name, key in ((TEST, "test", "test_fraction"),
+                            (VALIDATION, "validation", "validation_fraction"),
+                            (TRAIN, "training", None)):
+        if counts[part] == 0:
+            raise DataError(
+                f"{dataset.X.shape[0]} rows are too few to split: the {name} split gets none "
+                f"(validation_fraction {config.validation_fraction}, test_fraction "
+                f"{config.test_fraction}).", key=key or "y",
+            )
+    validation = dataset.subset(np.flatnonzero(assignment == VALIDATION))
+    n_folds, note = _choose_folds(dataset, validation, config)
+    test = dataset.subset(np.flatnonzero(assignment == TEST))
+    if n_folds == 1:
+        train = dataset.subset(np.flatnonzero(assignment == TRAIN))
+        splits = Splits(train=train, validation=validation, test=test, note=note)
+    else:
+        pool = dataset.subset(np.flatnonzero(assignment != TEST))
+        if pool.X.shape[0] < 2 * n_folds:
+            raise DataError(
+                f"[data] folds = {n_folds} needs at least {2 * n_folds} non-test rows, but "
+                f"there are {pool.X.shape[0]}.", key="folds",
+            )
+        folds = assign_folds(pool, n_folds, config.seed)
+        splits = Splits(train=pool, validation=pool, test=test, folds=folds, note=note)
     counts = splits.train.label_counts()
     if (counts == 0).any():
         name = dataset.labels[int(np.flatnonzero(counts == 0)[0])]
@@ -117,10 +196,32 @@ def make_splits(dataset: Dataset, config: DataConfig) -> Splits:
         name = dataset.labels[int(np.flatnonzero(counts == splits.train.y.shape[0])[0])]
         raise DataError(f"label {name!r} has no negative sample in the training split.", key=name)
     missing = unevaluable(splits)
+    if len(missing) == dataset.n_outputs:
+        raise DataError(
+            f"no {dataset.task.unit} can be evaluated: each has fewer than 3 "
+            f"{'positives' if dataset.task is Task.MULTILABEL else 'samples'} or none left for "
+            "validation and test; give more rows of the rare ones.", key="y",
+        )
     if missing:
         logger.warning(
             "%s %s cannot be evaluated (fewer than 3 %s, so none reaches validation or test): "
             "left out of macro averages.", dataset.task.units, ", ".join(map(repr, missing)),
             "positives" if dataset.task is Task.MULTILABEL else "samples",
         )
-    return splits
+    return standardized(splits) if config.standardize else splits
+
+
+def standardized(splits: Splits) -> Splits:
+    """Every split's features standardised with the training rows' mean and scale (with
+    cross-validation the non-test rows': each fold's model sees the other folds' statistics
+    too, a small leak that keeps one transformation for the whole study and for production)."""
+    scaling = Standardizer.fit(splits.train.X)
+
+    def scaled(dataset: Dataset) -> Dataset:
+        return dataclasses.replace(dataset, X=scaling.transform(dataset.X))
+
+    train = scaled(splits.train)
+    validation = train if splits.folds is not None else scaled(splits.validation)
+    return dataclasses.replace(
+        splits, train=train, validation=validation, test=scaled(splits.test), scaling=scaling
+    )

@@ -9,6 +9,7 @@ to a true posterior it is the Bayes-optimal micro-averaged curve.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from sweeper.config import Task
 from sweeper.evaluation._decision import fbeta, predict
-from sweeper.evaluation._metrics import averaged, confusion_counts, rounded
+from sweeper.evaluation._metrics import averaged, confusion_counts, fold_spread, rounded
 
 __all__ = [
     "CURVE_POINTS",
@@ -45,22 +46,41 @@ class PRCurve:
     values: tuple[float, ...]
     recall: tuple[float, ...]
     precision: tuple[float, ...]
+    recall_spread: tuple[float, ...] | None = None
+    """Cross-validation: the standard deviation of recall across folds at each value."""
+    precision_spread: tuple[float, ...] | None = None
+    """Cross-validation: the standard deviation of precision across folds at each value."""
+
+    def with_spread(self, folds: Sequence[PRCurve]) -> PRCurve:
+        """This (pooled) curve with the spread across the same curve of each fold."""
+        return dataclasses.replace(
+            self,
+            recall_spread=tuple(fold_spread([c.recall for c in folds]).tolist()),
+            precision_spread=tuple(fold_spread([c.precision for c in folds]).tolist()),
+        )
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "parameter": self.parameter,
             "values": rounded(self.values),
             "recall": rounded(self.recall),
             "precision": rounded(self.precision),
         }
+        if self.recall_spread is not None and self.precision_spread is not None:
+            data["recall_spread"] = rounded(self.recall_spread)
+            data["precision_spread"] = rounded(self.precision_spread)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> PRCurve:
+        spreads = data.get("recall_spread"), data.get("precision_spread")
         return cls(
             parameter=str(data["parameter"]),
             values=tuple(data["values"]),
             recall=tuple(data["recall"]),
             precision=tuple(data["precision"]),
+            recall_spread=None if spreads[0] is None else tuple(spreads[0]),
+            precision_spread=None if spreads[1] is None else tuple(spreads[1]),
         )
 
 

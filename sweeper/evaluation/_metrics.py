@@ -6,6 +6,7 @@ label with no predicted positives has precision 0.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ import numpy as np
 from sweeper.config import Task
 from sweeper.evaluation._decision import fbeta, predict
 
-__all__ = ["Evaluation", "confusion_counts", "evaluate"]
+__all__ = ["Evaluation", "confusion_counts", "evaluate", "fold_spread"]
 
 
 def confusion_counts(
@@ -39,6 +40,12 @@ def rounded(values: Sequence[float]) -> list[float]:
     return [round(float(value), 6) for value in values]
 
 
+def fold_spread(per_fold: Sequence[Sequence[float]]) -> np.ndarray:
+    """The standard deviation across folds (``ddof=1``: K is small) of each figure; the rows of
+    ``per_fold`` are the folds."""
+    return np.std(np.asarray(per_fold, dtype=np.float64), axis=0, ddof=1)
+
+
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     numerator = np.asarray(numerator, dtype=np.float64)
     denominator = np.asarray(denominator, dtype=np.float64)
@@ -55,27 +62,39 @@ class Evaluation:
     precision: float
     per_label_recall: tuple[float, ...]
     per_label_precision: tuple[float, ...]
+    spread: tuple[float, float] | None = None
+    """Cross-validation: the standard deviation of recall and of precision across folds."""
 
     @property
     def f1(self) -> float:
         return fbeta(self.recall, self.precision)
 
+    def with_spread(self, folds: Sequence[Evaluation]) -> Evaluation:
+        """These (pooled) figures with their spread across the folds' figures."""
+        spread = fold_spread([(f.recall, f.precision) for f in folds])
+        return dataclasses.replace(self, spread=(float(spread[0]), float(spread[1])))
+
     def to_dict(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "recall": self.recall,
             "precision": self.precision,
             "f1": self.f1,
             "per_label_recall": rounded(self.per_label_recall),
             "per_label_precision": rounded(self.per_label_precision),
         }
+        if self.spread is not None:
+            data["spread"] = rounded(self.spread)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> Evaluation:
+        spread = data.get("spread")
         return cls(
             recall=float(data["recall"]),
             precision=float(data["precision"]),
             per_label_recall=tuple(data["per_label_recall"]),
             per_label_precision=tuple(data["per_label_precision"]),
+            spread=None if spread is None else (float(spread[0]), float(spread[1])),
         )
 
 

@@ -136,7 +136,9 @@ def export_document(
             "source": info.source,
             "train_counts": list(info.train_counts),
             "n_train": info.n_train,
+            "folds": info.folds,
         },
+        "standardize": info.scaling,
         "training": {
             "seed": info.seed,
             "model": info.model,

@@ -120,6 +120,24 @@ class ExportedWeights:
         )
         return training.CostSensitiveSparseCategoricalCrossentropy(matrix)
 
+    def standardize(self, X: np.ndarray) -> np.ndarray:
+        """Features as the study's models saw them: ``(X - mean) / scale`` per feature with the
+        exported standardisation (the same float32 arithmetic), or ``X`` unchanged when the
+        study trained on raw features. Apply it before production training and inference."""
+        scaling = self.document.get("standardize")
+        if scaling is None:
+            return np.asarray(X, dtype=np.float32)
+        from sweeper.data import Standardizer
+
+        standardizer = Standardizer.from_dict(scaling)
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != standardizer.mean.size:
+            raise ExportError(
+                f"features must have {standardizer.mean.size} columns (the study's), but got "
+                f"shape {X.shape}.", key="standardize",
+            )
+        return standardizer.transform(X)
+
     def decide(self, logits: np.ndarray) -> np.ndarray:
         """Decisions from the production model's logits: 0/1 per label at the threshold(s), or
         class ids (``argmax(log p - tau * log_prior)``), positions in :attr:`labels`

@@ -62,11 +62,18 @@ def pareto_figure(report: FrontReport):
                 text=[f"{curve.parameter} {v:.3f}" for v in curve.values],
                 hoverinfo="text+x+y",
             ), row=1, col=column)
+        spreads = [p.spread for p in report.front]
+        error_bars = {}
+        if split is Split.VALIDATION and all(s is not None for s in spreads):
+            error_bars = {  # cross-validation: each point's spread across folds
+                "error_x": {"type": "data", "array": [s[0] for s in spreads], "thickness": 1},
+                "error_y": {"type": "data", "array": [s[1] for s in spreads], "thickness": 1},
+            }
         figure.add_trace(go.Scatter(
             x=[p.figures(split)[0] for p in report.front],
             y=[p.figures(split)[1] for p in report.front],
             mode="lines+markers", name=f"front ({split})", line={"shape": "hv", "color": color},
-            text=[_hover(p, split) for p in report.front], hoverinfo="text",
+            text=[_hover(p, split) for p in report.front], hoverinfo="text", **error_bars,
         ), row=1, col=column)
         figure.update_xaxes(title_text=f"recall ({report.info.average})", range=[0, 1.02],
                             row=1, col=column)

@@ -41,7 +41,10 @@ def _facts_table(report: FrontReport) -> str:
     rows = [
         ("task", f"{info.task}, {len(info.labels)} labels, {info.average} average"),
         ("data", f"{info.source} (fingerprint {info.fingerprint})"),
-        ("rows", f"train {info.n_train}, validation {info.n_validation}, test {info.n_test}"),
+        ("rows", f"train {info.n_train}, validation {info.n_validation}, test {info.n_test}"
+                 if info.folds == 1 else
+                 f"{info.n_train} in {info.folds}-fold cross-validation (validation figures out "
+                 f"of fold, ± their spread across folds), test {info.n_test}"),
         ("training counts", counts),
         ("trials", states),
         ("training time", f"{report.training_seconds:.1f} s"),
@@ -55,6 +58,8 @@ def _facts_table(report: FrontReport) -> str:
             for name in report.baselines
         ),
         ("not evaluated", ", ".join(info.unevaluable) or "none"),
+        ("diverged trials (off the front)",
+         ", ".join(map(str, report.diverged)) or "none"),
         ("verdict", report.verdict.message),
     ]
     cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"

@@ -105,7 +105,7 @@ class Verdict:
         return (
             f"Weighting buys nothing here: {against} (a gain counts above "
             f"{100 * recommendation.required_gain:.1f}%: {100 * GAIN_MARGIN:g}%, or twice the "
-            f"noise of the validation split); {advice}: `export` without a rule exports that "
+            f"noise of the validation figures); {advice}: `export` without a rule exports that "
             "baseline."
         )
 
@@ -153,6 +153,9 @@ class FrontPoint:
     normalisation: str
     weights: tuple[float, ...]
     candidate: dict[str, Any] = field(repr=False)
+    validation_spread: tuple[float, float] | None = None
+    """Cross-validation: the standard deviation of validation recall and precision across
+    folds; ``None`` with one validation split."""
 
     @classmethod
     def of(cls, point: OperatingPoint) -> FrontPoint:
@@ -172,6 +175,7 @@ class FrontPoint:
             normalisation=record.candidate.normalisation,
             weights=record.weights,
             candidate=record.candidate.to_dict(),
+            validation_spread=point.spread,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,6 +191,10 @@ class FrontPoint:
             "weights": list(self.weights),
             "validation": {
                 "recall": self.validation_recall, "precision": self.validation_precision,
+                **({} if self.validation_spread is None else {
+                    "recall_spread": self.validation_spread[0],
+                    "precision_spread": self.validation_spread[1],
+                }),
             },
             "test": {"recall": self.test_recall, "precision": self.test_precision},
         }
@@ -243,9 +251,24 @@ class FrontReport:
         """Area under the front's staircase on ``split`` (reference point recall 0, precision 0)."""
         return front_hypervolume(self.front, split)
 
-    def baseline_hypervolume(self, name: str, split: Split) -> float:
-        """A baseline's whole curve (and default point) on ``split``: threshold tuning alone."""
-        return front_hypervolume(operating_points([self.baselines[name]]), split)
+    def baseline_hypervolume(
+        self, name: str, split: Split, *, chosen_on_validation: bool = False
+    ) -> float:
+        """A baseline's whole curve (and default point) on ``split``: threshold tuning alone.
+
+        With ``chosen_on_validation``, only the points of the baseline's own validation front,
+        read on ``split``: chosen the way the sweeper's front is chosen, so on test the two
+        compare fairly (a whole test curve is every threshold, including those a validation
+        split would not have picked)."""
+        record = self.baselines[name]
+        if chosen_on_validation:
+            return front_hypervolume(validation_front([record]), split)
+        return front_hypervolume(operating_points([record]), split)
+
+    @property
+    def diverged(self) -> tuple[int, ...]:
+        """Numbers of the trials whose training diverged (non-finite scores): off the front."""
+        return tuple(r.number for r in self.records if r.diverged)
 
     def front_points(self) -> list[FrontPoint]:
         """The front as plain rows (what the table, the JSON and a DataFrame show)."""
@@ -301,6 +324,8 @@ class FrontReport:
             "data_source": self.info.source,
             "unevaluable": list(self.info.unevaluable),
             "trial_states": self.trial_states,
+            "diverged_trials": list(self.diverged),
+            "folds": self.info.folds,
             "feasible_trials": sum(r.feasible for r in self.records),
             "training_seconds": self.training_seconds,
             "hypervolume": {split.value: self.hypervolume(split) for split in Split},
@@ -350,8 +375,9 @@ def build_report(
     """
     records = finished_records(study)
     baselines = load_baselines(study)
+    trained = [r for r in records if not r.diverged]  # non-finite scores rank nothing
     front = tuple(validation_front(
-        [*records, *baselines.values()],
+        [*trained, *baselines.values()],
         min_precision=constraints.min_precision, min_recall=constraints.min_recall,
     ))
     states = Counter(trial.state.name for trial in study.get_trials(deepcopy=False))
@@ -361,7 +387,7 @@ def build_report(
         records=tuple(records),
         front=front,
         recommendation=recommend(
-            records, list(baselines.values()), constraints=constraints,
+            trained, list(baselines.values()), constraints=constraints,
             positives=info.selection_positives(),
         ),
         importances=_importances(study, len(records)),

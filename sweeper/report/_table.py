@@ -35,15 +35,23 @@ def _shown(front: tuple[OperatingPoint, ...]) -> list[OperatingPoint]:
     return points
 
 
+def _with_spread(value: float, spread: float | None) -> str:
+    """``0.812`` or, under cross-validation, ``0.812±.04`` (the spread across folds)."""
+    if spread is None:
+        return f"{value:.3f}"
+    return f"{value:.3f}±{spread:.2f}".replace("±0.", "±.")
+
+
 def front_rows(report: FrontReport) -> list[list[str]]:
     """The cells of each shown front point, in :data:`HEADER` order."""
     rows = []
     for point in _shown(report.front):
         record = point.record
+        spread = point.spread or (None, None)
         rows.append([
             record.label,
-            f"{point.validation[0]:.3f}",
-            f"{point.validation[1]:.3f}",
+            _with_spread(point.validation[0], spread[0]),
+            _with_spread(point.validation[1], spread[1]),
             f"{point.test[0]:.3f}",
             f"{point.test[1]:.3f}",
             point.decision_summary(),
@@ -56,11 +64,16 @@ def front_rows(report: FrontReport) -> list[list[str]]:
 
 def _title(report: FrontReport, shown: int) -> str:
     shown_note = "" if shown == len(report.front) else f", {shown} shown"
+    folds = report.info.folds
+    validation = (
+        f"{folds}-fold cross-validation, ± = spread across folds; " if folds > 1 else ""
+    )
     return (
         f"{report.study_name}: {len(report.front)} point{'s' * (len(report.front) != 1)} on the "
         f"validation front{shown_note}, "
         f"from {len(report.front_trials())} of {len(report.records)} complete trials "
-        f"({report.info.task}, {report.info.average} average; * = a point of the trial's curve)"
+        f"({report.info.task}, {report.info.average} average; {validation}"
+        "* = a point of the trial's curve)"
     )
 
 
@@ -75,6 +88,13 @@ def _summary(report: FrontReport) -> list[str]:
             f"{report.baseline_hypervolume(name, Split.TEST):.4f}"
             for name in report.baselines
         ))
+    if report.diverged:
+        lines.append(
+            f"{len(report.diverged)} of {len(report.records)} trials diverged (non-finite "
+            "scores) and are left off the front"
+            + (": lower [model] learning_rate, or check the features' scale"
+               if len(report.diverged) > len(report.records) / 2 else "")
+        )
     if report.info.unevaluable:
         lines.append(
             f"not evaluated (no {report.info.task.unit} sample in validation or test), left out "

@@ -26,7 +26,7 @@ from sweeper.study._front import (
     validation_front,
 )
 from sweeper.study._liveness import Liveness, WorkerHeartbeat, fail_stale_trials, requeue
-from sweeper.study._records import STUDY_ATTR, StudyInfo, TrialRecord
+from sweeper.study._records import RECORD_ATTR, STUDY_ATTR, StudyInfo, TrialRecord
 from sweeper.study._runner import RunSummary, run_study
 from sweeper.study._scoring import record_member
 from sweeper.study._storage import ResilientStorage, is_sqlite, open_storage, redact
@@ -54,6 +54,7 @@ __all__ = [
     "DIRECTIONS",
     "GAIN_MARGIN",
     "METRIC_NAMES",
+    "RECORD_ATTR",
     "STUDY_ATTR",
     "Liveness",
     "OperatingPoint",

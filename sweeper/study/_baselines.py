@@ -71,7 +71,7 @@ def compute_baselines(info: StudyInfo, splits: Any, trainer: Any) -> dict[str, T
 
 def store_baselines(study: optuna.Study, baselines: dict[str, TrialRecord]) -> None:
     study.set_user_attr(
-        BASELINES_ATTR, {name: record.user_attrs() for name, record in baselines.items()}
+        BASELINES_ATTR, {name: record.to_dict() for name, record in baselines.items()}
     )
 
 

@@ -68,6 +68,17 @@ class OperatingPoint:
         return self.figures(Split.VALIDATION)
 
     @property
+    def spread(self) -> tuple[float, float] | None:
+        """Cross-validation: the standard deviation of the validation recall and precision
+        across folds at this point; ``None`` with one validation split."""
+        if self.index is None:
+            return self.record.validation.spread
+        curve = self.record.validation_curve
+        if curve.recall_spread is None or curve.precision_spread is None:
+            return None
+        return curve.recall_spread[self.index], curve.precision_spread[self.index]
+
+    @property
     def test(self) -> tuple[float, float]:
         return self.figures(Split.TEST)
 

@@ -19,6 +19,7 @@ grace period (60 s by default), which any NTP-synchronised fleet does.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import threading
@@ -35,6 +36,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.config import StudyConfig
 from sweeper.study._optuna import storage_of, study_id_of, trial_id_of
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "Liveness",
@@ -181,6 +184,12 @@ def fail_stale_trials(
                 continue
         except UpdateFinishedTrialError:
             continue  # another worker failed it, or its own worker told it just now
-        requeue(study, trial, max_retries=liveness.max_retries, reason="stale")
+        queued = requeue(study, trial, max_retries=liveness.max_retries, reason="stale")
+        logger.warning(
+            "trial %d: its worker stopped beating (no heartbeat for over %g s); failed, %s",
+            trial.number, liveness.grace,
+            "its parameters queued again" if queued else
+            f"not queued again (retried {liveness.max_retries} times already)",
+        )
         failed.append(trial.number)
     return failed

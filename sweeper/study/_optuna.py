@@ -14,6 +14,9 @@ storage directly in a few places where Optuna's public API has no equivalent:
   (``get_trial_id_from_study_id_trial_number``) costs one query per trial.
 - :func:`engine_of` (``_CachedStorage._backend``): the SQLAlchemy engine behind Optuna's cache
   in front of an RDB storage, so that closing a storage returns its pooled connections.
+- :func:`count_trials` (``optuna.storages._rdb.models.TrialModel``): trials per state in one
+  ``GROUP BY`` query. ``BaseStorage.get_n_trials`` loads every trial to count them (40 ms at
+  1,000 trials, growing with the study), and the runner counts before every batch.
 
 If Optuna renames them, this module is the one to change.
 """
@@ -24,9 +27,9 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["engine_of", "storage_of", "study_id_of", "trial_id_of"]
+__all__ = ["count_trials", "engine_of", "storage_of", "study_id_of", "trial_id_of"]
 
 
 def storage_of(study: optuna.Study) -> BaseStorage:
@@ -45,3 +48,23 @@ def engine_of(storage: BaseStorage) -> Any | None:
     """The SQLAlchemy engine of an RDB storage (behind Optuna's cache or not), else ``None``."""
     backend = getattr(storage, "_backend", storage)
     return getattr(backend, "engine", None)
+
+
+def count_trials(storage: BaseStorage, study_id: int) -> dict[TrialState, int] | None:
+    """Trials per state of an RDB storage's study, counted by the database; ``None`` for a
+    storage without an engine (gRPC), where ``get_n_trials`` is the way."""
+    engine = engine_of(storage)
+    if engine is None:
+        return None
+    import sqlalchemy
+    from optuna.storages._rdb.models import TrialModel
+
+    query = (
+        sqlalchemy.select(TrialModel.state, sqlalchemy.func.count())
+        .where(TrialModel.study_id == study_id)
+        .group_by(TrialModel.state)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return {TrialState[state.name] if hasattr(state, "name") else TrialState(state): count
+            for state, count in rows}

@@ -17,9 +17,12 @@ from sweeper.config import Split, Task
 from sweeper.evaluation import Evaluation, PRCurve
 from sweeper.search import Candidate
 
-__all__ = ["STUDY_ATTR", "StudyInfo", "TrialRecord"]
+__all__ = ["RECORD_ATTR", "STUDY_ATTR", "StudyInfo", "TrialRecord"]
 
 STUDY_ATTR = "sweeper"
+RECORD_ATTR = "record"
+"""The trial's user attribute holding its whole record: one storage write per trial (eight
+separate attributes cost a commit each, most of the loop's time besides the sampler)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,10 @@ class StudyInfo:
     """Labels (classes) without a positive in validation or test: left out of macro averages."""
     validation_counts: tuple[int, ...] = ()
     """Positives per label (samples per class) in the validation split."""
+    folds: int = 1
+    """K of K-fold cross-validation (validation figures are out-of-fold); 1: one split."""
+    scaling: dict[str, Any] | None = None
+    """The features' standardisation (``mean``, ``scale`` per feature); ``None``: raw."""
 
     def selection_positives(self) -> int | None:
         """How many validation positives a choice on validation rests on: all of them for a
@@ -77,6 +84,8 @@ class StudyInfo:
             "version": self.version,
             "unevaluable": list(self.unevaluable),
             "validation_counts": list(self.validation_counts),
+            "folds": self.folds,
+            "scaling": self.scaling,
         }
 
     @classmethod
@@ -97,6 +106,8 @@ class StudyInfo:
             version=data["version"],
             unevaluable=tuple(data.get("unevaluable", ())),
             validation_counts=tuple(data.get("validation_counts", ())),
+            folds=int(data.get("folds", 1)),
+            scaling=data.get("scaling"),
         )
 
 
@@ -148,7 +159,8 @@ class TrialRecord:
         """The trial's own decision threshold: global, one per label, or ``None`` (argmax)."""
         return self.thresholds if self.thresholds is not None else self.candidate.threshold
 
-    def user_attrs(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON (stored whole as the trial's :data:`RECORD_ATTR`)."""
         return {
             "candidate": self.candidate.to_dict(),
             "weights": list(self.weights),
@@ -174,7 +186,7 @@ class TrialRecord:
 
     @classmethod
     def from_attrs(cls, number: int, attrs: dict[str, Any], feasible: bool = True) -> TrialRecord:
-        """Read back what :meth:`user_attrs` wrote."""
+        """Read back what :meth:`to_dict` wrote."""
         curves = attrs.get("curves")
         thresholds = attrs.get("thresholds")
         cost_matrix = attrs.get("cost_matrix")
@@ -195,7 +207,19 @@ class TrialRecord:
             cost_matrix=None if cost_matrix is None else tuple(tuple(r) for r in cost_matrix),
         )
 
+    @staticmethod
+    def stored_in(trial: FrozenTrial) -> dict[str, Any] | None:
+        """The record a trial stores: its :data:`RECORD_ATTR`, or (studies of sweeper 0.1
+        before one-write records) its separate attributes; ``None`` when it has none."""
+        attrs = trial.user_attrs
+        if isinstance(attrs.get(RECORD_ATTR), dict):
+            return attrs[RECORD_ATTR]
+        return attrs if "candidate" in attrs else None
+
     @classmethod
     def from_trial(cls, trial: FrozenTrial) -> TrialRecord:
         feasible = all(value <= 0 for value in trial.constraints.values())
-        return cls.from_attrs(trial.number, trial.user_attrs, feasible)
+        stored = cls.stored_in(trial)
+        if stored is None:
+            raise ValueError(f"trial {trial.number} holds no sweeper record.")
+        return cls.from_attrs(trial.number, stored, feasible)

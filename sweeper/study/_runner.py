@@ -12,6 +12,7 @@ and re-raises; every trial told before it stays in the study.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
+from sweeper import interrupts
 from sweeper.config import SweepConfig
 from sweeper.data import Splits
 from sweeper.evaluation import Constraints
@@ -36,7 +38,7 @@ from sweeper.study._baselines import (
 )
 from sweeper.study._liveness import Liveness, WorkerHeartbeat, fail_stale_trials, requeue
 from sweeper.study._optuna import storage_of, study_id_of, trial_id_of
-from sweeper.study._records import StudyInfo, TrialRecord
+from sweeper.study._records import RECORD_ATTR, StudyInfo, TrialRecord
 from sweeper.study._scoring import record_member
 from sweeper.study._storage import ResilientStorage
 
@@ -44,6 +46,8 @@ if TYPE_CHECKING:  # training imports Keras; it is imported when a run starts
     from sweeper.training import PackedTrainer
 
 __all__ = ["RunSummary", "run_study"]
+
+logger = logging.getLogger(__name__)
 
 WAIT_FOR_OTHERS_S = 2.0
 
@@ -54,6 +58,8 @@ class RunSummary:
     """Complete trials in the study when the run ended."""
     told: int
     """Trials this run finished."""
+    diverged: int = 0
+    """Of those, trials whose training produced non-finite scores."""
 
 
 def _may_judge(storage: object, liveness: Liveness) -> bool:
@@ -67,6 +73,9 @@ def _may_judge(storage: object, liveness: Liveness) -> bool:
 def _count(study: optuna.Study) -> tuple[int, int]:
     """Complete and running trials, counted by the database rather than loaded."""
     storage, study_id = storage_of(study), study_id_of(study)
+    if isinstance(storage, ResilientStorage):
+        counts = storage.count_trials(study_id)
+        return counts.get(TrialState.COMPLETE, 0), counts.get(TrialState.RUNNING, 0)
     return (
         storage.get_n_trials(study_id, state=TrialState.COMPLETE),
         storage.get_n_trials(study_id, state=TrialState.RUNNING),
@@ -89,12 +98,11 @@ def _fail_and_requeue(
 def _tell(
     study: optuna.Study, trial: optuna.Trial, record: TrialRecord, constraints: Constraints
 ) -> None:
-    """Store a member's record, constraints and values; a trial already failed as stale (its
-    worker looked dead during a long database outage) keeps that state, and its requeued copy
-    runs again."""
+    """Store a member's record (one write), its constraints (only with floors) and values; a
+    trial already failed as stale (its worker looked dead during a long database outage) keeps
+    that state, and its requeued copy runs again."""
     try:
-        for key, value in record.user_attrs().items():
-            trial.set_user_attr(key, value)
+        trial.set_user_attr(RECORD_ATTR, record.to_dict())
         violations = constraints.violations(record.validation.recall, record.validation.precision)
         for name, violation in violations.items():
             trial.set_constraint(name, violation)
@@ -110,8 +118,10 @@ def _run_batch(
     info: StudyInfo,
     splits: Splits,
     trainer: PackedTrainer,
-) -> int:
+) -> list[TrialRecord]:
+    """Ask, train and tell one batch; the records told."""
     size = trainer.members
+    told: list[TrialRecord] = []
     trials: list[optuna.Trial] = []
     try:
         for _ in range(size):
@@ -141,6 +151,7 @@ def _run_batch(
             )
             _tell(study, trial, record, constraints)
             pending.remove(trial)
+            told.append(record)
     except (KeyboardInterrupt, SystemExit):
         _fail_and_requeue(study, pending, "interrupted", heartbeat.liveness)
         raise
@@ -149,7 +160,26 @@ def _run_batch(
         raise
     finally:
         heartbeat.release(trial_id_of(t) for t in trials)
-    return size
+    return told
+
+
+def _log_batch(records: list[TrialRecord], seconds: float, complete: int, budget: int,
+               best: TrialRecord | None) -> TrialRecord | None:
+    """One line per batch (the fleet's logs show each worker's pace and best); the best
+    trial of this worker so far is returned."""
+    finite = [r for r in records if not r.diverged]
+    for record in finite:
+        if best is None or record.validation.f1 > best.validation.f1:
+            best = record
+    diverged = len(records) - len(finite)
+    logger.info(
+        "batch of %d trials in %.1f s; %d of %d complete%s%s", len(records), seconds,
+        min(complete, budget), budget,
+        "" if best is None else
+        f"; best validation F1 so far {best.validation.f1:.3f} (trial {best.number})",
+        f"; {diverged} diverged (non-finite scores)" if diverged else "",
+    )
+    return best
 
 
 def run_study(
@@ -183,9 +213,10 @@ def run_study(
     storage = storage_of(study)
     pack = pack_size(
         config.model, n_features=info.n_features, n_outputs=len(info.labels), budget=budget,
-        factory=factory,
+        factory=factory, folds=info.folds,
     )
-    told = 0
+    told = diverged = 0
+    best: TrialRecord | None = None
     trainers: dict[int, PackedTrainer] = {}  # one compiled trainer per pack size, reused
     if BASELINES_ATTR not in study.user_attrs:
         # Once per study (workers that start together may each compute them: same results).
@@ -212,5 +243,17 @@ def run_study(
             size = min(pack, remaining)
             if size not in trainers:
                 trainers[size] = make_trainer(size)
-            told += _run_batch(study, heartbeat, config, info, splits, trainers[size])
-    return RunSummary(complete=_count(study)[0], told=told)
+            interrupts.check()  # one the training swallowed: stop between batches
+            started = time.perf_counter()
+            records = _run_batch(study, heartbeat, config, info, splits, trainers[size])
+            told += len(records)
+            diverged += sum(r.diverged for r in records)
+            best = _log_batch(records, time.perf_counter() - started, _count(study)[0], budget,
+                              best)
+    if told and diverged > told / 2:
+        logger.warning(
+            "%d of the %d trials this run trained diverged (non-finite scores; they are kept "
+            "off the front): lower [model] learning_rate, or check the features' scale.",
+            diverged, told,
+        )
+    return RunSummary(complete=_count(study)[0], told=told, diverged=diverged)

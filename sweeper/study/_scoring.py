@@ -13,6 +13,8 @@ import numpy as np
 from sweeper.config import Split, Task
 from sweeper.data import Splits
 from sweeper.evaluation import (
+    Evaluation,
+    PRCurve,
     adjustment_curve,
     curve_thresholds,
     default_tau_grid,
@@ -45,7 +47,9 @@ def record_member(
     The trial's own rule is resolved on the validation scores (per-label thresholds are chosen
     there), then applied to both splits. The stored curves use the same decision values on both
     splits: thresholds placed along the validation curve (multi-label), or a grid of taus
-    (multi-class), so a point chosen on validation can be read on test.
+    (multi-class), so a point chosen on validation can be read on test. Under cross-validation
+    the validation scores are out of fold, and each validation figure carries its spread across
+    the folds.
     """
     member_scores = {Split.VALIDATION: scores.validation[member], Split.TEST: scores.test[member]}
     validation = splits.held_out(Split.VALIDATION)
@@ -59,20 +63,33 @@ def record_member(
     else:
         log_prior = info.log_prior()
         offset = candidate.tau * log_prior
-    figures, curves = {}, {}
-    for split in Split:
-        truth, split_scores = splits.held_out(split).y, member_scores[split]
-        figures[split] = evaluate(
+
+    def figures_of(truth: np.ndarray, split_scores: np.ndarray) -> tuple[Evaluation, PRCurve]:
+        evaluation = evaluate(
             truth, split_scores, task=info.task, average=info.average,
             threshold=thresholds if thresholds is not None else candidate.threshold,
             offset=offset,
         )
         if info.task == Task.MULTILABEL:
-            curves[split] = pr_curve(truth, split_scores, grid, average=info.average)
-        else:
-            curves[split] = adjustment_curve(
-                truth, split_scores, log_prior, default_tau_grid(), average=info.average
-            )
+            return evaluation, pr_curve(truth, split_scores, grid, average=info.average)
+        return evaluation, adjustment_curve(
+            truth, split_scores, log_prior, default_tau_grid(), average=info.average
+        )
+
+    figures, curves = {}, {}
+    for split in Split:
+        figures[split], curves[split] = figures_of(splits.held_out(split).y, member_scores[split])
+    if splits.folds is not None:  # the validation figures' spread across folds
+        per_fold = [
+            figures_of(validation.y[rows], member_scores[Split.VALIDATION][rows])
+            for rows in (splits.folds == k for k in range(splits.n_folds))
+        ]
+        figures[Split.VALIDATION] = figures[Split.VALIDATION].with_spread(
+            [evaluation for evaluation, _ in per_fold]
+        )
+        curves[Split.VALIDATION] = curves[Split.VALIDATION].with_spread(
+            [curve for _, curve in per_fold]
+        )
     return TrialRecord(
         number=number,
         candidate=candidate,

@@ -10,6 +10,7 @@ rides out a database restart; every trial it finished before or after is in the 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import warnings
@@ -22,11 +23,12 @@ import sqlalchemy
 import sqlalchemy.event
 import sqlalchemy.exc
 from optuna.storages import BaseStorage, RDBStorage
+from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
 from sweeper.config import StudyConfig
-from sweeper.errors import StorageError
-from sweeper.study._optuna import engine_of
+from sweeper.errors import StorageError, StorageLostError
+from sweeper.study._optuna import count_trials, engine_of
 
 __all__ = ["ResilientStorage", "is_sqlite", "open_storage", "redact"]
 
@@ -109,9 +111,11 @@ class ResilientStorage(BaseStorage):
                 now = time.monotonic()
                 deadline = deadline or now + self.reconnect_timeout
                 if now >= deadline:
-                    raise StorageError(
+                    # Optuna wraps the driver's error in a misleading "invalid data" one.
+                    cause = error.__cause__ or error.__context__ or error
+                    raise StorageLostError(
                         f"storage {redact(self.url)}: unreachable for "
-                        f"{self.reconnect_timeout:g} s: {_first_line(error)}"
+                        f"{self.reconnect_timeout:g} s: {_first_line(cause)}"
                     ) from None
                 time.sleep(min(backoff, max(deadline - now, 0.0)))
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
@@ -123,6 +127,15 @@ class ResilientStorage(BaseStorage):
 
     def remove_session(self) -> None:
         self.inner.remove_session()
+
+    def count_trials(self, study_id: int) -> dict[TrialState, int]:
+        """Trials per state, counted by the database where it can (one query), retried while
+        the database is away."""
+        counts = self.call(count_trials, self.inner, study_id)
+        if counts is None:
+            counts = {state: self.call(self.inner.get_n_trials, study_id, state=(state,))
+                      for state in (TrialState.COMPLETE, TrialState.RUNNING)}
+        return counts
 
     def close(self) -> None:
         """Return the database connections this storage holds (its pool); it stays usable."""
@@ -183,12 +196,18 @@ def _open_grpc(url: str) -> BaseStorage:
 
 
 def open_storage(
-    url: str, *, reconnect_timeout: float = StudyConfig.default("reconnect_timeout")
+    url: str,
+    *,
+    reconnect_timeout: float = StudyConfig.default("reconnect_timeout"),
+    read_only: bool = False,
 ) -> ResilientStorage:
     """Open (and create the tables of) the study storage at ``url``.
 
     A SQLite file's folder is created if missing. A malformed URL, a missing driver or an
     unreachable server raises :class:`StorageError` naming the URL (password hidden).
+    ``read_only`` (report, export, dashboard) creates nothing: a SQLite file that does not exist,
+    or a database without Optuna's tables, is an error instead of an empty study storage left
+    behind.
     """
     if url.startswith("grpc://"):
         return ResilientStorage(_open_grpc(url), url, reconnect_timeout)
@@ -197,7 +216,16 @@ def open_storage(
         parsed = make_url(url)
     except (sqlalchemy.exc.ArgumentError, ValueError):
         raise StorageError(f"storage {url!r}: not a valid SQLAlchemy URL.") from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+    sqlite_file = (parsed.get_backend_name() == "sqlite"
+                   and parsed.database not in (None, "", ":memory:"))
+    if sqlite_file and read_only and not Path(parsed.database).is_file():
+        raise StorageError(f"storage {shown}: no such SQLite file; give the storage the sweep "
+                           "used.")
+    if sqlite_file and not read_only and Path(parsed.database).is_file() and not os.access(
+        parsed.database, os.W_OK
+    ):
+        raise StorageError(f"storage {shown}: the SQLite file is read-only; a run writes to it.")
+    if sqlite_file:
         try:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -206,6 +234,8 @@ def open_storage(
                 f"{error.strerror}."
             ) from None
     try:
+        if read_only:
+            _require_optuna_tables(url, shown)
         rdb = RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
     except sqlalchemy.exc.NoSuchModuleError:
         raise StorageError(f"storage {shown}: unknown database dialect or driver.") from None
@@ -220,6 +250,18 @@ def open_storage(
         _use_write_ahead_log(rdb.engine)
     # Optuna's cache of finished trials in front of the database, as create_study would add.
     return ResilientStorage(optuna.storages.get_storage(rdb), url, reconnect_timeout)
+
+
+def _require_optuna_tables(url: str, shown: str) -> None:
+    """Raise :class:`StorageError` unless the database holds Optuna's ``studies`` table."""
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            found = sqlalchemy.inspect(connection).has_table("studies")
+    finally:
+        engine.dispose()
+    if not found:
+        raise StorageError(f"storage {shown}: holds no Optuna study (no sweep has run there).")
 
 
 def _use_write_ahead_log(engine: sqlalchemy.engine.Engine) -> None:

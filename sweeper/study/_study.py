@@ -77,12 +77,16 @@ def study_info(
         version=__version__,
         unevaluable=unevaluable(splits),
         validation_counts=tuple(int(c) for c in splits.validation.label_counts()),
+        folds=splits.n_folds,
+        scaling=None if splits.scaling is None else splits.scaling.to_dict(),
     )
 
 
 def splits_fingerprint(splits: Splits) -> str:
     """A short hash of the three splits: the data a study was run on, split as it was."""
     parts = [splits.train.fingerprint(), splits.validation.fingerprint(), splits.test.fingerprint()]
+    if splits.folds is not None:
+        parts.append(hashlib.sha256(splits.folds.tobytes()).hexdigest())
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
 
 
@@ -200,7 +204,7 @@ def load_study(name: str, storage: BaseStorage, url: str) -> tuple[optuna.Study,
 def finished_records(study: optuna.Study) -> list[TrialRecord]:
     """Records of the study's complete trials, in trial order; an error if there are none."""
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    records = [TrialRecord.from_trial(trial) for trial in trials if "candidate" in trial.user_attrs]
+    records = [TrialRecord.from_trial(t) for t in trials if TrialRecord.stored_in(t) is not None]
     if not records:
         raise NoFinishedTrialsError(
             f"study {study.study_name!r} has no finished trials yet; run the sweep first."

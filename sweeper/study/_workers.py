@@ -2,9 +2,9 @@
 
 The parent process creates (or resumes) the study, starts one ``sweeper worker`` process per
 worker on the same storage, shows the study's global progress, and forwards Ctrl-C / SIGTERM to
-its workers, which fail and requeue their batch in flight and exit 0. With ``--gpus`` each worker
-sees only its own device (``CUDA_VISIBLE_DEVICES``) and allocates GPU memory as it needs it
-instead of all at once, on TensorFlow and on JAX.
+its workers, which fail and requeue their batch in flight and exit 130 (as the parent then
+does). With ``--gpus`` each worker sees only its own device (``CUDA_VISIBLE_DEVICES``) and
+allocates GPU memory as it needs it instead of all at once, on TensorFlow and on JAX.
 
 Several processes cannot share one SQLite file safely (writers lock the whole file), so more than
 one worker on SQLite is refused: use PostgreSQL.
@@ -61,12 +61,18 @@ def run_local_workers(
     extra_arguments: Sequence[str] = (),
     poll_s: float = 2.0,
 ) -> int:
-    """Run the workers to completion; return 0 if every worker exited 0, else the first failure."""
+    """Run the workers to completion; return 0 if every worker exited 0, else the first failure.
+
+    SIGTERM or Ctrl-C here stops every worker (each fails and requeues its batch in flight),
+    waits for them, and raises ``KeyboardInterrupt``."""
     command = [sys.executable, "-m", "sweeper.cli", "worker", str(study_file),
                "--storage", storage_url, "--quiet", *extra_arguments]
     processes = [subprocess.Popen(command, env=env) for env in environments]
 
+    interrupted = []
+
     def stop(signum: int, frame: object) -> None:
+        interrupted.append(signum)
         for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -84,5 +90,7 @@ def run_local_workers(
         signal.signal(signal.SIGTERM, previous)
     if progress is not None:
         progress()
+    if interrupted:
+        raise KeyboardInterrupt
     codes = [process.returncode for process in processes]
     return next((code for code in codes if code != 0), 0)

@@ -2,10 +2,14 @@
 the weighted losses, and the pack size.
 
 This is the only package that imports Keras (and through it TensorFlow or JAX); reports and
-exports never import it.
+exports never import it. Keras's backend is chosen first (:func:`sweeper.backend.choose_backend`).
 """
 
 from __future__ import annotations
+
+from sweeper.backend import choose_backend
+
+choose_backend()
 
 from sweeper.training._losses import (
     CostSensitiveSparseCategoricalCrossentropy,
@@ -21,6 +25,7 @@ from sweeper.training._models import (
     PackedMLP,
     build_mlp,
     build_packed_model,
+    check_factory,
     load_factory,
     pack_factory_models,
 )
@@ -28,6 +33,7 @@ from sweeper.training._packing import (
     MAX_PACK_CPU,
     MAX_PACK_GPU,
     available_memory_bytes,
+    check_fits,
     choose_pack,
     member_bytes,
     pack_size,
@@ -54,6 +60,8 @@ __all__ = [
     "batch_order",
     "build_mlp",
     "build_packed_model",
+    "check_factory",
+    "check_fits",
     "choose_pack",
     "cost_weighted_softmax_cross_entropy",
     "fit_plain",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,13 +25,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from sweeper.config import ModelConfig
+from sweeper.errors import FactoryError
 
 __all__ = [
     "ModelFactory",
     "PackedMLP",
     "build_mlp",
     "build_packed_model",
+    "check_factory",
     "load_factory",
     "pack_factory_models",
 ]
@@ -135,15 +137,81 @@ def load_factory(reference: str, search_dir: Path | None = None) -> ModelFactory
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ModelConfig.fail(
-            "factory", f"cannot import module {module_name!r}: {error}."
+        raise FactoryError(
+            f"[model] factory: cannot import module {module_name!r}: {error}."
+        ) from None
+    except (Exception, SystemExit) as error:  # the module fails: SyntaxError, sys.exit(), ...
+        raise FactoryError(
+            f"[model] factory: importing module {module_name!r} raised "
+            f"{_one_line(error)}."
         ) from None
     factory = getattr(module, attribute, None)
     if not callable(factory):
-        raise ModelConfig.fail(
-            "factory", f"module {module_name!r} has no function {attribute!r}."
+        raise FactoryError(
+            f"[model] factory: module {module_name!r} has no function {attribute!r}."
         )
     return factory
+
+
+def _one_line(error: BaseException, limit: int = 240) -> str:
+    """``SyntaxError: invalid syntax (models.py, line 3)``: an exception as one line (terminal
+    colour codes out, at most ``limit`` characters: Keras's messages span paragraphs)."""
+    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split())
+    if len(text) > limit:
+        text = text[: limit - 3].rstrip() + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+PROBABILITY_ACTIVATIONS = ("sigmoid", "softmax", "log_softmax")
+
+
+def check_factory(
+    factory: ModelFactory, n_features: int, n_outputs: int, probe: np.ndarray
+) -> None:
+    """Build the factory's model once and check what the packed trainer relies on, before a
+    study exists: a ``keras.Model`` whose output is ``(batch, n_outputs)`` finite logits.
+
+    Probabilities are refused: a last layer with a sigmoid or softmax activation, or outputs
+    that all lie in [0, 1] on ``probe`` (a few training rows), would be squashed twice by the
+    sweeper's losses and thresholds. Raises :class:`~sweeper.errors.FactoryError`.
+    """
+    name = getattr(factory, "__name__", "the factory")
+    try:
+        model = factory(n_features, n_outputs)
+    except (Exception, SystemExit) as error:
+        raise FactoryError(
+            f"[model] factory: {name}({n_features}, {n_outputs}) raised {_one_line(error)}."
+        ) from None
+    if not isinstance(model, keras.Model):
+        raise FactoryError(
+            f"[model] factory: {name} returned {type(model).__name__}, not a keras.Model."
+        )
+    try:
+        outputs = keras.ops.convert_to_numpy(model(probe, training=False))
+    except Exception as error:
+        raise FactoryError(
+            f"[model] factory: the model of {name} fails on a batch of shape "
+            f"{probe.shape}: {_one_line(error)}."
+        ) from None
+    if outputs.shape != (probe.shape[0], n_outputs):
+        raise FactoryError(
+            f"[model] factory: the model's output must have shape (batch, {n_outputs}) logits, "
+            f"but got {outputs.shape} on a batch of {probe.shape[0]} rows."
+        )
+    last = model.layers[-1] if model.layers else None
+    activation = getattr(getattr(last, "activation", None), "__name__", "")
+    squashed = bool(np.all((outputs >= 0) & (outputs <= 1)))
+    if activation in PROBABILITY_ACTIVATIONS or squashed:
+        cause = (f"its last layer has a {activation} activation" if activation in
+                 PROBABILITY_ACTIVATIONS else "its outputs all lie in [0, 1] on training rows")
+        raise FactoryError(
+            f"[model] factory: the model must output logits, but {cause}; end with a linear "
+            "layer (no activation): the sweeper applies the sigmoid or softmax itself."
+        )
+    if not np.all(np.isfinite(outputs)):
+        raise FactoryError(
+            "[model] factory: the model's outputs on training rows are not finite (NaN or inf)."
+        )
 
 
 def pack_factory_models(
@@ -156,13 +224,13 @@ def pack_factory_models(
         keras.utils.set_random_seed(seed)
         member = factory(n_features, n_outputs)
         if not isinstance(member, keras.Model):
-            raise ModelConfig.fail(
-                "factory", f"expected a keras.Model, got {type(member).__name__}."
+            raise FactoryError(
+                f"[model] factory: expected a keras.Model, got {type(member).__name__}."
             )
         output = member(inputs)
         if tuple(output.shape[1:]) != (n_outputs,):
-            raise ModelConfig.fail(
-                "factory", f"the model's output must have shape (batch, {n_outputs}) "
+            raise FactoryError(
+                f"[model] factory: the model's output must have shape (batch, {n_outputs}) "
                 f"logits, but got {tuple(output.shape)}."
             )
         outputs.append(output)

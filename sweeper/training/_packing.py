@@ -9,7 +9,9 @@ Three limits, the smallest wins:
   adds memory, see ``benchmarks/throughput.py``); a GPU keeps gaining up to a few hundred;
 - **feedback**: at most a quarter of the budget, so the sampler learns from at least four rounds.
 
-The study file's ``[model] pack`` overrides all three. Whatever ``P`` is, the budget and every
+Under K-fold cross-validation a trial is K members, so the memory and arithmetic limits count
+trials of K members each. The study file's ``[model] pack`` (trials per pass) overrides all
+three. Whatever ``P`` is, the budget and every
 stored figure stay the same: members train exactly as they would alone.
 """
 
@@ -29,6 +31,7 @@ __all__ = [
     "MAX_PACK_CPU",
     "MAX_PACK_GPU",
     "available_memory_bytes",
+    "check_fits",
     "choose_pack",
     "member_bytes",
     "pack_size",
@@ -94,12 +97,34 @@ def choose_pack(
     budget: int,
     memory_bytes: int,
     on_gpu: bool,
+    folds: int = 1,
 ) -> int:
-    """The pack size: the smallest of the memory, arithmetic and feedback limits, at least 1."""
-    by_memory = int(memory_bytes * MEMORY_SHARE) // max(per_member_bytes, 1)
-    by_arithmetic = MAX_PACK_GPU if on_gpu else MAX_PACK_CPU
+    """The pack size in trials (of ``folds`` members each): the smallest of the memory,
+    arithmetic and feedback limits, at least 1."""
+    by_memory = int(memory_bytes * MEMORY_SHARE) // max(per_member_bytes * folds, 1)
+    by_arithmetic = (MAX_PACK_GPU if on_gpu else MAX_PACK_CPU) // folds
     by_feedback = math.ceil(budget / 4)
     return max(1, min(by_memory, by_arithmetic, by_feedback))
+
+
+def check_fits(model: ModelConfig, *, n_features: int, n_outputs: int, folds: int = 1) -> None:
+    """Refuse a built-in MLP whose one trial (``folds`` members) cannot fit in the memory at
+    hand, naming ``[model] hidden``, before a study exists (TensorFlow would fail mid-batch
+    with an allocation error)."""
+    if model.factory is not None or model.batch_size is None:
+        return
+    needed = folds * member_bytes(
+        n_features=n_features, n_outputs=n_outputs, hidden=model.layers,
+        batch_size=model.batch_size,
+    )
+    memory, on_gpu = available_memory_bytes()
+    if needed > memory * MEMORY_SHARE * 2:
+        raise ModelConfig.fail(
+            "hidden",
+            f"one trial of layers {list(model.layers)} needs about {needed / 2**30:.1f} GiB, "
+            f"more than the {memory / 2**30:.1f} GiB of {'GPU memory' if on_gpu else 'memory'} "
+            "at hand allows; use smaller layers.",
+        )
 
 
 def pack_size(
@@ -109,9 +134,10 @@ def pack_size(
     n_outputs: int,
     budget: int,
     factory: Callable[[int, int], Any] | None = None,
+    folds: int = 1,
 ) -> int:
-    """Members per training pass: ``model.pack`` if set, else the smallest of the three limits
-    for this model, the memory at hand and the budget."""
+    """Trials per training pass: ``model.pack`` if set, else the smallest of the three limits
+    for this model, the memory at hand, the budget and the folds per trial."""
     if model.pack is not None:
         return model.pack
     if factory is None:
@@ -125,5 +151,6 @@ def pack_size(
     )
     memory, on_gpu = available_memory_bytes()
     return choose_pack(
-        per_member_bytes=per_member, budget=budget, memory_bytes=memory, on_gpu=on_gpu
+        per_member_bytes=per_member, budget=budget, memory_bytes=memory, on_gpu=on_gpu,
+        folds=folds,
     )

@@ -138,10 +138,16 @@ def fit_plain(
 class PackedTrainer:
     """Trains ``members`` weight candidates at once; reusable across batches of trials.
 
+    With K-fold cross-validation (``splits.folds``) each candidate trains K fold members in the
+    same pass (``members * K`` in the network, candidate-major): fold ``k``'s member learns from
+    the rows of the other folds only (a per-member mask on every batch's loss, over one shared
+    batch order) and stops early on its own fold. Its scores on fold ``k`` are the candidate's
+    out-of-fold validation scores; its test scores are the mean of its K members'.
+
     Args:
         splits: the study's train / validation / test data (the training rows become resident).
         model: the study's model section (hidden sizes, epochs, batch size, learning rate).
-        members: the pack size ``P``.
+        members: the pack size ``P``: candidates trained together.
         seed: every member's initialisation seed and the batch-order seed.
         factory: a user model factory, or ``None`` for the built-in :class:`PackedMLP`.
     """
@@ -156,8 +162,10 @@ class PackedTrainer:
         factory: ModelFactory | None = None,
     ) -> None:
         self.splits = splits
-        self.spec, _ = model.fitted_to(splits.train.X.shape[0])  # "auto" epochs, batch size
+        self.spec, _ = model.fitted_to(splits.rows_per_model)  # "auto" epochs, batch size
         self.members = members
+        self.folds = splits.n_folds
+        self.network_members = members * self.folds
         self.seed = seed
         self.task: Task = splits.train.task
         train = splits.train
@@ -165,7 +173,7 @@ class PackedTrainer:
         self.network = build_packed_model(
             n_features=train.X.shape[1],
             n_outputs=train.n_outputs,
-            seeds=[seed] * members,
+            seeds=[seed] * self.network_members,
             hidden=model.layers,
             factory=factory,
         )
@@ -178,6 +186,12 @@ class PackedTrainer:
         self._X = keras.ops.convert_to_tensor(train.X)
         labels = train.y.astype(np.float32 if self.task == Task.MULTILABEL else np.int32)
         self._y = keras.ops.convert_to_tensor(labels)
+        # Cross-validation: which rows each network member learns from (its training folds).
+        self._member_rows = None
+        if splits.folds is not None:
+            fold_of_member = np.tile(np.arange(self.folds), members)
+            learns = splits.folds[:, None] != fold_of_member[None, :]
+            self._member_rows = keras.ops.convert_to_tensor(learns.astype(np.float32))
         self._epoch = self._compile_epoch()
         validation = splits.validation
         self._X_validation = keras.ops.convert_to_tensor(validation.X)
@@ -205,9 +219,12 @@ class PackedTrainer:
         ``weights[m]``: ``(members, 2, labels)`` or ``(members, classes, classes)`` (see
         :mod:`sweeper.search`).
 
-        With ``patience`` (the model config's), each member stops as Keras's
+        The training loss is each member's weighted loss plus the model's own losses (a
+        factory's regularisers), as ``model.fit`` would minimise. With ``patience`` (the model
+        config's), each member stops as Keras's
         ``EarlyStopping(monitor="val_loss", restore_best_weights=True)`` would stop it alone:
-        after each epoch its own weighted loss on the validation rows is measured; a member
+        after each epoch its own weighted loss on the validation rows is measured (without
+        regulariser terms); a member
         whose loss has not improved for ``patience`` epochs is done, and every member ends at
         the weights of its best epoch. The pass ends when all are done or at ``epochs``.
         Returns the epochs each member's kept weights trained for (``None`` without patience).
@@ -217,6 +234,7 @@ class PackedTrainer:
         expected = (self.members, 2 if self.task == Task.MULTILABEL else n_outputs, n_outputs)
         if weights.shape != expected:
             raise ValueError(f"`weights` must have shape {expected}, but got {weights.shape}.")
+        weights = np.repeat(weights, self.folds, axis=0)  # each candidate's fold members
         self._reset()
         n_rows = self.splits.train.X.shape[0]
         orders = batch_order(n_rows, self.spec.batch_size, self.spec.epochs, self.seed)
@@ -231,8 +249,9 @@ class PackedTrainer:
         return stopping.best_epoch + 1
 
     def validation_loss(self, weights: np.ndarray) -> np.ndarray:
-        """``(members,)``: each member's mean weighted loss on the validation rows, as its
-        lone model's ``val_loss``; compiled on first use (TensorFlow with XLA, or JAX)."""
+        """``(network members,)``: each member's mean weighted loss on its validation rows (its
+        own fold under cross-validation), as its lone model's ``val_loss``; ``weights`` per
+        network member. Compiled on first use (TensorFlow with XLA, or JAX)."""
         if self._validation_loss is None:
             self._validation_loss = _compile_validation_loss(self)
         return self._validation_loss(np.asarray(weights, dtype=np.float32))
@@ -241,7 +260,7 @@ class PackedTrainer:
         """For each of the network's variables, the member that owns it whole, or ``None`` when
         its first axis is the member axis (the built-in :class:`PackedMLP`'s)."""
         members = [layer for layer in self.network.layers if isinstance(layer, keras.Model)]
-        if len(members) != self.members:  # the PackedMLP: member-major weights
+        if len(members) != self.network_members:  # the PackedMLP: member-major weights
             return [None] * len(self.network.variables)
         owner = {id(v): m for m, member in enumerate(members) for v in member.variables}
         return [owner[id(v)] for v in self.network.variables]
@@ -255,15 +274,28 @@ class PackedTrainer:
         return np.concatenate(parts, axis=0)
 
     def train_and_score(self, weights: np.ndarray) -> PackedScores:
+        """Train (see :meth:`train`) and score: per candidate, its validation scores (out of
+        fold under cross-validation) and its test scores (the mean of its fold members')."""
         started = time.perf_counter()
         epochs = self.train(weights)
-        scored = [
-            np.moveaxis(probabilities(self.logits(split.X), self.task), 1, 0)
+        validation, test = (
+            probabilities(self.logits(split.X), self.task).reshape(
+                split.X.shape[0], self.members, self.folds, -1
+            )
             for split in (self.splits.validation, self.splits.test)
-        ]
+        )
+        if self.splits.folds is None:
+            validation = validation[:, :, 0]
+        else:  # row r's score from the member that did not learn from it
+            fold = self.splits.folds[:, None, None, None]
+            validation = np.take_along_axis(validation, fold, axis=2)[:, :, 0]
+            if epochs is not None:  # production trains once: the folds' typical length
+                epochs = np.round(epochs.reshape(self.members, self.folds).mean(axis=1))
         return PackedScores(
-            validation=scored[0], test=scored[1], seconds=time.perf_counter() - started,
-            epochs=epochs,
+            validation=np.moveaxis(validation, 1, 0),
+            test=np.moveaxis(test.mean(axis=2), 1, 0),
+            seconds=time.perf_counter() - started,
+            epochs=None if epochs is None else epochs.astype(np.int64),
         )
 
 
@@ -280,10 +312,10 @@ class _EarlyStopping:
         self.weights = weights
         self.owners = trainer.member_owners()
         self.best = [keras.ops.convert_to_numpy(v) for v in trainer.network.variables]
-        self.best_loss = np.full(trainer.members, np.inf)
-        self.best_epoch = np.zeros(trainer.members, dtype=np.int64)
-        self.wait = np.zeros(trainer.members, dtype=np.int64)
-        self.done = np.zeros(trainer.members, dtype=bool)
+        self.best_loss = np.full(trainer.network_members, np.inf)
+        self.best_epoch = np.zeros(trainer.network_members, dtype=np.int64)
+        self.wait = np.zeros(trainer.network_members, dtype=np.int64)
+        self.done = np.zeros(trainer.network_members, dtype=bool)
 
     def losses(self) -> np.ndarray:
         """Each member's mean weighted loss on the validation rows (one compiled call)."""
@@ -300,39 +332,82 @@ class _EarlyStopping:
             self.best_loss[improved] = loss[improved]
             self.best_epoch[improved] = epoch
             self.wait[improved] = 0
-            current = [keras.ops.convert_to_numpy(v) for v in self.trainer.network.variables]
-            for index, (owner, value) in enumerate(zip(self.owners, current, strict=True)):
-                if owner is None:
-                    self.best[index][improved] = value[improved]
-                elif improved[owner]:
-                    self.best[index] = value
+            self._keep(improved)
         if epoch > 0:
             self.done |= active & ~improved & (self.wait >= self.trainer.spec.patience)
         return bool(self.done.all())
+
+    def _keep(self, members: np.ndarray) -> None:
+        """Take the current weights of ``members`` (a boolean mask) as their kept weights."""
+        current = [keras.ops.convert_to_numpy(v) for v in self.trainer.network.variables]
+        for index, (owner, value) in enumerate(zip(self.owners, current, strict=True)):
+            if owner is None:
+                self.best[index][members] = value[members]
+            elif members[owner]:
+                self.best[index] = value
 
     def restore(self) -> None:
         """Every member back to the weights of its best epoch; a member that never had a
         finite loss keeps its last weights, so its scores show that it diverged."""
         never = ~np.isfinite(self.best_loss)
         if never.any():
-            current = [keras.ops.convert_to_numpy(v) for v in self.trainer.network.variables]
-            for index, (owner, value) in enumerate(zip(self.owners, current, strict=True)):
-                if owner is None:
-                    self.best[index][never] = value[never]
-                elif never[owner]:
-                    self.best[index] = value
+            self._keep(never)
         for variable, value in zip(self.trainer.network.variables, self.best, strict=True):
             variable.assign(value)
 
 
 def _masked_mean_loss(trainer: PackedTrainer, y_batch: Any, logits: Any, mask: Any, weights: Any):
-    per_row = packed_loss_per_row(trainer.task, y_batch, logits, weights)
-    return keras.ops.sum(per_row * mask) / keras.ops.sum(mask)
+    """The batch's training loss: each member's mean over the rows it learns from, summed.
+
+    ``mask`` is ``(batch,)`` (padding only: every member learns from every row) or
+    ``(batch, members)`` (cross-validation: each member's own training folds)."""
+    if len(mask.shape) == 1:
+        per_row = packed_loss_per_row(trainer.task, y_batch, logits, weights)
+        return keras.ops.sum(per_row * mask) / keras.ops.sum(mask)
+    losses = packed_member_losses(trainer.task, y_batch, logits, weights)
+    return keras.ops.sum(_mean_over_rows(losses, mask))
+
+
+def _model_losses(losses: Sequence[Any]) -> Any:
+    """The model's own losses (a factory's weight or activity regularisers: each member's own,
+    so their sum regularises each member as it would alone), as production training adds
+    them; 0 for none."""
+    if not losses:
+        return 0.0
+    return keras.ops.sum(keras.ops.stack([keras.ops.sum(loss) for loss in losses]))
+
+
+def _member_mask(trainer: PackedTrainer, rows: Any, mask: Any) -> Any:
+    """A batch's row mask, per member under cross-validation (see :func:`_masked_mean_loss`)."""
+    if trainer._member_rows is None:
+        return mask
+    return keras.ops.expand_dims(mask, 1) * keras.ops.take(trainer._member_rows, rows, axis=0)
+
+
+def _validation_mask(trainer: PackedTrainer) -> np.ndarray | None:
+    """``(validation rows, network members)``: the rows each member is judged on (its own
+    fold) under cross-validation; ``None`` when every member is judged on every row."""
+    if trainer.splits.folds is None:
+        return None
+    fold_of_member = np.tile(np.arange(trainer.folds), trainer.members)
+    return (trainer.splits.folds[:, None] == fold_of_member[None, :]).astype(np.float32)
+
+
+def _mean_over_rows(losses: Any, mask: Any) -> Any:
+    """``(members,)``: the mean of ``(rows, members)`` losses over each member's rows."""
+    if mask is None:
+        return keras.ops.mean(losses, axis=0)
+    return keras.ops.sum(losses * mask, axis=0) / keras.ops.maximum(
+        keras.ops.sum(mask, axis=0), 1.0
+    )
 
 
 def _compile_validation_loss(trainer: PackedTrainer) -> Callable[[np.ndarray], np.ndarray]:
     network, task = trainer.network, trainer.task
     X, y = trainer._X_validation, trainer._y_validation
+    mask = _validation_mask(trainer)
+    if mask is not None:
+        mask = keras.ops.convert_to_tensor(mask)
     if keras.backend.backend() == "jax":
         import jax
         import jax.numpy as jnp
@@ -340,7 +415,7 @@ def _compile_validation_loss(trainer: PackedTrainer) -> Callable[[np.ndarray], n
         @jax.jit
         def run(trainable, non_trainable, weights):
             logits, _ = network.stateless_call(trainable, non_trainable, X, training=False)
-            return jnp.mean(packed_member_losses(task, y, logits, weights), axis=0)
+            return _mean_over_rows(packed_member_losses(task, y, logits, weights), mask)
 
         def jax_loss(weights: np.ndarray) -> np.ndarray:
             trainable = [v.value for v in network.trainable_variables]
@@ -353,7 +428,7 @@ def _compile_validation_loss(trainer: PackedTrainer) -> Callable[[np.ndarray], n
     @tf.function
     def compiled(weights):
         logits = network(X, training=False)
-        return tf.reduce_mean(packed_member_losses(task, y, logits, weights), axis=0)
+        return _mean_over_rows(packed_member_losses(task, y, logits, weights), mask)
 
     return lambda weights: compiled(tf.constant(weights)).numpy()
 
@@ -369,7 +444,9 @@ def _tensorflow_epoch(trainer: PackedTrainer):
             rows = order[step]
             with tf.GradientTape() as tape:
                 logits = network(tf.gather(X, rows), training=True)
-                loss = _masked_mean_loss(trainer, tf.gather(y, rows), logits, mask[step], weights)
+                loss = _masked_mean_loss(trainer, tf.gather(y, rows), logits,
+                                         _member_mask(trainer, rows, mask[step]), weights)
+                loss = loss + _model_losses(network.losses)
             gradients = tape.gradient(loss, network.trainable_variables)
             optimizer.apply(gradients, network.trainable_variables)
         return tf.constant(0)
@@ -409,11 +486,12 @@ def _jax_epoch(trainer: PackedTrainer):
             rows, batch_mask = batch
 
             def loss_of(trainable):
-                logits, new_non_trainable = network.stateless_call(
-                    trainable, non_trainable, X[rows], training=True
+                logits, new_non_trainable, losses = network.stateless_call(
+                    trainable, non_trainable, X[rows], training=True, return_losses=True
                 )
-                loss = _masked_mean_loss(trainer, y[rows], logits, batch_mask, weights)
-                return loss, new_non_trainable
+                loss = _masked_mean_loss(trainer, y[rows], logits,
+                                         _member_mask(trainer, rows, batch_mask), weights)
+                return loss + _model_losses(losses), new_non_trainable
 
             (_, new_non_trainable), gradients = jax.value_and_grad(loss_of, has_aux=True)(
                 trainable
