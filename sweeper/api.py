@@ -55,8 +55,8 @@ from sweeper.report import (
     FrontPoint,
     FrontReport,
     Verdict,
-    attach_report,
     build_report,
+    publish,
     table_html,
     write_html,
     write_json,
@@ -161,16 +161,20 @@ class SweepResult:
         self, *, html: str | Path | None = None, json: str | Path | None = None
     ) -> FrontReport:
         """The report's data (:class:`~sweeper.report.FrontReport`); with ``html`` or ``json``,
-        also written there (atomically). The HTML page is attached to the study, so the
-        dashboard opens it too."""
+        also written there (atomically)."""
         if self._report is None:
             self._report = build_report(self.study, self.info, constraints=self.constraints)
         if json is not None:
             write_json(self._report, json)
         if html is not None:
             write_html(self._report, html)
-            attach_report(self.study, html, self.artifacts)
         return self._report
+
+    def publish(self) -> list[str]:
+        """Show the report in optuna-dashboard: its figures as the study's graph objects and
+        its verdict and front as the study's note, replacing those of an earlier report.
+        Returns the graph object ids (``sweeper-pareto``, ...)."""
+        return publish(self.study, self.report())
 
     @property
     def front(self) -> list[FrontPoint]:

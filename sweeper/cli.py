@@ -26,7 +26,13 @@ from typing import NoReturn
 
 from sweeper import __version__, interrupts, logs
 from sweeper.config import StudyConfig, argument_type
-from sweeper.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, SweeperError
+from sweeper.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    StorageError,
+    SweeperError,
+)
 
 __all__ = ["EPILOG", "build_parser", "entry", "main"]
 
@@ -141,6 +147,7 @@ def _sweep(args: argparse.Namespace, *, show_front: bool) -> int:
                                 progress=_progress(args), workers=workers, gpus=gpus)
     if show_front:
         print(format_table(result.report()))
+        result.publish()  # the dashboard's note and figures
     return 0
 
 
@@ -188,10 +195,13 @@ def _report(args: argparse.Namespace) -> int:
     result = open_study_file(args.study, storage=_storage(args))
     print(format_table(result.report()))
     result.report(html=args.html, json=args.json)
+    result.publish()
+    logger.info("the dashboard shows this report (study %r: its note and figures)",
+                result.study_name)
     if args.json:
         logger.info("wrote %s", args.json)
     if args.html:
-        logger.info("wrote %s (attached to the study: the dashboard opens it)", args.html)
+        logger.info("wrote %s", args.html)
     return 0
 
 
@@ -216,21 +226,35 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
+    """Serve optuna-dashboard on the study file's storage, whether or not the study exists yet:
+    a fleet's dashboard starts with the database, before the first worker creates the study,
+    and shows it once it is there. A server database gets Optuna's tables if it has none yet
+    (what every worker does first); a SQLite file is never created."""
     import optuna_dashboard
 
-    from sweeper.api import open_study_file
+    from sweeper.config import load_study_file
     from sweeper.report import artifact_store
+    from sweeper.study import is_sqlite, load_study, open_storage
 
-    result = open_study_file(args.study, storage=_storage(args))
+    config = load_study_file(args.study).config.with_overrides(storage=_storage(args)).study
+    storage = open_storage(config.url, reconnect_timeout=config.reconnect_timeout,
+                           read_only=is_sqlite(config.url))
+    try:
+        load_study(config.name, storage, config.url)
+        waiting = ""
+    except StorageError as error:
+        if error.key != "study_name" or "no study named" not in str(error):
+            raise
+        waiting = " (not created yet: it appears when the first worker starts)"
     _check_port_free(args.host, args.port)
     logger.info(
-        "optuna-dashboard for study %r: http://%s:%d/ (Ctrl-C to stop)", result.study_name,
+        "optuna-dashboard for study %r%s: http://%s:%d/ (Ctrl-C to stop)", config.name, waiting,
         args.host, args.port,
     )
     try:
         optuna_dashboard.run_server(
-            result.optuna_storage, host=args.host, port=args.port,
-            artifact_store=artifact_store(result.artifacts),
+            storage, host=args.host, port=args.port,
+            artifact_store=artifact_store(config.artifacts),
         )
     except OSError as error:
         raise SweeperError(

@@ -369,6 +369,80 @@ def test_dashboard_serves_the_study_with_named_objectives(finished_study):
     assert len(detail["trials"]) == 6
 
 
+def _dashboard_detail(port: int, name: str) -> dict | None:
+    """The dashboard API's view of study ``name`` (``None`` while it is not listed)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as answer:
+        ids = {s["study_name"]: s["study_id"] for s in json.load(answer)["study_summaries"]}
+    if name not in ids:
+        return None
+    url = f"http://127.0.0.1:{port}/api/studies/{ids[name]}?after=0"
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return json.load(answer)
+
+
+def test_the_dashboard_shows_the_report_natively_and_a_report_replaces_it(
+    tmp_path, capsys, finished_study
+):
+    """`run` saved the figures and the note; `report` overwrites them under the same ids (no
+    copy per report) and uploads no HTML artifact any more."""
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(finished_study.parent, folder)
+    study_file = folder / finished_study.name
+    study_file.write_text(study_file.read_text().replace(str(finished_study.parent), str(folder)))
+    with running_dashboard(study_file) as port:
+        before = _dashboard_detail(port, "small")
+    ids = [graph["id"] for graph in before["plotly_graph_objects"]]
+    figures = {"sweeper-pareto", "sweeper-pr-curve", "sweeper-per-label", "sweeper-weights"}
+    assert figures <= set(ids)
+    pareto = json.loads(next(g["graph_object"] for g in before["plotly_graph_objects"]
+                             if g["id"] == "sweeper-pareto"))
+    names = {trace.get("name") for trace in pareto["data"]}
+    assert any(name and name.startswith("baseline") for name in names)
+    assert "**Verdict.**" in before["note"]["body"]
+    assert "baseline" in before["note"]["body"]
+
+    import optuna
+
+    def plot_attrs() -> int:
+        """Stored figure chunks (an overwritten figure's surplus chunks are emptied)."""
+        storage = optuna.storages.RDBStorage(f"sqlite:///{folder / 'study.db'}")
+        attrs = storage.get_study_system_attrs(storage.get_study_id_from_name("small"))
+        return sum(key.startswith("dashboard:plot_data:") and value != ""
+                   for key, value in attrs.items())
+
+    count = plot_attrs()
+    for _ in range(2):
+        code, _, err = run_cli(capsys, "report", study_file, "--html", tmp_path / "r.html")
+        assert code == 0, err
+        assert "the dashboard shows this report" in err
+    assert plot_attrs() == count
+    with running_dashboard(study_file) as port:
+        after = _dashboard_detail(port, "small")
+    assert sorted(g["id"] for g in after["plotly_graph_objects"]) == sorted(ids)
+    assert not (folder / "artifacts").exists() or not any((folder / "artifacts").iterdir())
+
+
+def test_the_dashboard_serves_before_the_study_exists_then_shows_it(
+    postgres, write_study, tmp_path
+):
+    """A fleet's dashboard starts on a fresh database, before any worker: it serves at once
+    (creating Optuna's tables, no study) and lists the study once a run creates it."""
+    good_data(tmp_path)
+    path = write_study(storage=postgres.create_database(), trials=2, epochs=2, pack=2)
+    with running_dashboard(path) as port:
+        assert _dashboard_detail(port, "small") is None
+        run = subprocess.run([sys.executable, "-m", "sweeper.cli", "run", str(path), "--quiet"],
+                             capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        detail = _dashboard_detail(port, "small")
+    assert detail is not None and len(detail["trials"]) >= 2
+    assert any(g["id"] == "sweeper-pareto" for g in detail["plotly_graph_objects"])
+
+
 @pytest.mark.parametrize(
     ("search", "message"),
     [

@@ -165,7 +165,7 @@ class StudyConfig(Config):
     )
     artifacts: str = option(
         Text("a folder path"), ".sweeper/artifacts",
-        "folder of the study's artifacts (HTML reports), shared with the dashboard",
+        "folder of the study's Optuna artifacts (uploads of your own) the dashboard serves",
     )
     export: str = option(
         ExportRule(), "recommended",

@@ -1,9 +1,12 @@
-"""The report: a data object with a structured verdict, then a table, figures and a page."""
+"""The report: a data object with a structured verdict, then a table, figures, a page, and the
+same figures and verdict inside optuna-dashboard."""
 
 from __future__ import annotations
 
+from sweeper.report._dashboard import GRAPH_PREFIX, dashboard_note, publish
 from sweeper.report._figures import (
     importance_figure,
+    named_figures,
     pareto_figure,
     per_label_figure,
     pr_curve_figure,
@@ -11,7 +14,7 @@ from sweeper.report._figures import (
 )
 from sweeper.report._page import (
     artifact_store,
-    attach_report,
+    facts,
     report_html,
     write_html,
     write_json,
@@ -28,20 +31,24 @@ from sweeper.report._table import TABLE_ROWS, format_table, front_rows, table_ht
 
 __all__ = [
     "BASELINE_NAMES",
+    "GRAPH_PREFIX",
     "TABLE_ROWS",
     "BaselineSummary",
     "FrontPoint",
     "FrontReport",
     "Verdict",
     "artifact_store",
-    "attach_report",
     "build_report",
+    "dashboard_note",
+    "facts",
     "format_table",
     "front_rows",
     "importance_figure",
+    "named_figures",
     "pareto_figure",
     "per_label_figure",
     "pr_curve_figure",
+    "publish",
     "report_html",
     "table_html",
     "weights_figure",

@@ -11,6 +11,7 @@ from sweeper.study import OperatingPoint, TrialRecord
 
 __all__ = [
     "importance_figure",
+    "named_figures",
     "pareto_figure",
     "per_label_figure",
     "pr_curve_figure",
@@ -163,3 +164,14 @@ def importance_figure(report: FrontReport):
                          yaxis={"title": "importance"})
     return figure
 
+
+
+def named_figures(report: FrontReport) -> list[tuple[str, object]]:
+    """Every figure of the report with its stable name (an HTML id, and the dashboard's graph
+    object id): the front, the PR curves, the per-label figures, the weights, and the
+    importances once the study has enough trials for them."""
+    figures = [("pareto", pareto_figure(report)), ("pr-curve", pr_curve_figure(report)),
+               ("per-label", per_label_figure(report)), ("weights", weights_figure(report))]
+    if report.importances:
+        figures.append(("importances", importance_figure(report)))
+    return figures

@@ -1,28 +1,19 @@
 """The report written out: a self-contained HTML page (plotly's JavaScript inlined once, so it
-opens offline), the JSON facts, and the page attached to the study for the dashboard."""
+opens offline) and the JSON facts."""
 
 from __future__ import annotations
 
 import html
 import json
-import warnings
 from pathlib import Path
-
-import optuna
 
 from sweeper.config import Split
 from sweeper.errors import SweeperError
 from sweeper.files import write_text_atomic
-from sweeper.report._figures import (
-    importance_figure,
-    pareto_figure,
-    per_label_figure,
-    pr_curve_figure,
-    weights_figure,
-)
+from sweeper.report._figures import named_figures
 from sweeper.report._report import BASELINE_NAMES, FrontReport
 
-__all__ = ["artifact_store", "attach_report", "report_html", "write_html", "write_json"]
+__all__ = ["artifact_store", "facts", "report_html", "write_html", "write_json"]
 
 
 def write_json(report: FrontReport, path: str | Path) -> Path:
@@ -32,13 +23,13 @@ def write_json(report: FrontReport, path: str | Path) -> Path:
         raise SweeperError(f"{path}: cannot write: {error}.", key="json") from None
 
 
-
-def _facts_table(report: FrontReport) -> str:
+def facts(report: FrontReport) -> list[tuple[str, str]]:
+    """The study's facts as (name, value) rows: the HTML page's table and the dashboard's note."""
     info = report.info
     counts = ", ".join(f"{label}: {count}" for label, count in
                        zip(info.labels, info.train_counts, strict=True))
     states = ", ".join(f"{state.lower()} {count}" for state, count in report.trial_states.items())
-    rows = [
+    return [
         ("task", f"{info.task}, {len(info.labels)} labels, {info.average} average"),
         ("data", f"{info.source} (fingerprint {info.fingerprint})"),
         ("rows", f"train {info.n_train}, validation {info.n_validation}, test {info.n_test}"
@@ -62,25 +53,24 @@ def _facts_table(report: FrontReport) -> str:
          ", ".join(map(str, report.diverged)) or "none"),
         ("verdict", report.verdict.message),
     ]
+
+
+def _facts_table(report: FrontReport) -> str:
+    rows = facts(report)
     cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
                     for k, v in rows)
     return f'<table id="facts">{cells}</table>'
-
 
 
 def report_html(report: FrontReport) -> str:
     """The whole report as one self-contained HTML page."""
     from plotly.offline import get_plotlyjs
 
-    sections = [("pareto", pareto_figure(report)), ("pr-curve", pr_curve_figure(report)),
-                ("per-label", per_label_figure(report)), ("weights", weights_figure(report))]
-    if report.importances:
-        sections.append(("importances", importance_figure(report)))
     plots = "\n".join(
         f'<section id="{name}">'
         f"{figure.to_html(full_html=False, include_plotlyjs=False, div_id=f'{name}-plot')}"
         "</section>"
-        for name, figure in sections
+        for name, figure in named_figures(report)
     )
     title = html.escape(f"{report.study_name}: class-weight sweep")
     return (
@@ -106,15 +96,3 @@ def artifact_store(folder: str | Path):
 
     Path(folder).mkdir(parents=True, exist_ok=True)
     return FileSystemArtifactStore(base_path=str(folder))
-
-
-def attach_report(study: optuna.Study, path: str | Path, folder: str | Path) -> str:
-    """Upload the HTML report as a study artifact, so the dashboard opens it; returns its id."""
-    from optuna.artifacts import upload_artifact
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return upload_artifact(
-            artifact_store=artifact_store(folder), file_path=str(path), study_or_trial=study,
-            mimetype="text/html",
-        )
