@@ -178,7 +178,9 @@ def _proxy(args: argparse.Namespace) -> int:
     try:  # SIGTERM and Ctrl-C raise KeyboardInterrupt (main's handler)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            run_grpc_proxy_server(storage, host=args.host, port=args.port)
+            interrupts.serve_until_interrupted(
+                lambda: run_grpc_proxy_server(storage, host=args.host, port=args.port)
+            )
     except KeyboardInterrupt:
         # gRPC's worker threads would keep the interpreter alive; the proxy keeps no state of
         # its own (the database does), so it leaves at once.
@@ -252,10 +254,10 @@ def _dashboard(args: argparse.Namespace) -> int:
         args.host, args.port,
     )
     try:
-        optuna_dashboard.run_server(
+        interrupts.serve_until_interrupted(lambda: optuna_dashboard.run_server(
             storage, host=args.host, port=args.port,
             artifact_store=artifact_store(config.artifacts),
-        )
+        ))
     except OSError as error:
         raise SweeperError(
             f"cannot serve on {args.host}:{args.port}: {error.strerror or error}.", key="port"

@@ -16,10 +16,17 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["check", "clear", "interrupt", "quiet_unraisable", "requested"]
+__all__ = [
+    "check",
+    "clear",
+    "interrupt",
+    "quiet_unraisable",
+    "requested",
+    "serve_until_interrupted",
+]
 
 _requested = threading.Event()
 
@@ -61,3 +68,28 @@ def quiet_unraisable() -> Iterator[None]:
         yield
     finally:
         sys.unraisablehook = previous
+
+
+def serve_until_interrupted(serve: Callable[[], object], poll_seconds: float = 0.5) -> None:
+    """Run a blocking server (optuna-dashboard, the gRPC proxy) until an interrupt.
+
+    The server runs in a daemon thread while the main thread waits and calls :func:`check`:
+    an interrupt raised inside the server's loop can be swallowed there (a weakref callback of
+    a database connection, a library's ``except``), and the server would run on after SIGTERM.
+    An exception the server raises (its port taken, say) is raised here.
+    """
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            serve()
+        except BaseException as error:
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name="server", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(poll_seconds)
+        check()
+    if failure:
+        raise failure[0]

@@ -68,8 +68,13 @@ def running_dashboard(study_file: Path) -> Iterator[int]:
                     time.sleep(0.3)
             yield port
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            server.terminate()  # SIGTERM, as `docker stop` sends: a clean exit, code 130
+            try:
+                code = server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                raise AssertionError("the dashboard ignored SIGTERM") from None
+        assert code == 130, server.stderr.read().decode()
 
 
 def make_multilabel_arrays(n_rows: int = 1500, n_labels: int = 4, seed: int = 0):

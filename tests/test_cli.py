@@ -436,7 +436,7 @@ def test_the_dashboard_serves_before_the_study_exists_then_shows_it(
     with running_dashboard(path) as port:
         assert _dashboard_detail(port, "small") is None
         run = subprocess.run([sys.executable, "-m", "sweeper.cli", "run", str(path), "--quiet"],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr
         detail = _dashboard_detail(port, "small")
     assert detail is not None and len(detail["trials"]) >= 2
