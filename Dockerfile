@@ -1,15 +1,32 @@
-# A sweeper worker image for GPU machines: TensorFlow with CUDA, the sweeper, PostgreSQL and gRPC
-# clients. Used by docker-compose.yml for the `worker`, `dashboard` and `proxy` services.
-FROM tensorflow/tensorflow:2.21.0-gpu
+# Two images from one file (docker-compose.yml and `sweeper fleet` name the targets):
+#
+#   slim    the sweeper with PostgreSQL and gRPC clients and no Keras backend: the dashboard,
+#           the gRPC proxy, report and export (none of them trains or imports TensorFlow)
+#   worker  slim plus JAX with CUDA 12 (from pip: the NVIDIA libraries come as wheels, only the
+#           host's driver is needed), training with KERAS_BACKEND=jax
+#
+# JAX rather than TensorFlow for the worker: the same Keras code trains on either, and on this
+# project's CPU measurement (benchmarks/throughput.py, README) JAX was the faster backend; its
+# install is also smaller than TensorFlow's 1.8 GB.
+#
+#   docker build --target slim -t classweight-sweeper-slim .
+#   docker build --target worker -t classweight-sweeper-worker .
 
+FROM python:3.11-slim AS slim
+RUN useradd --uid 1000 --create-home sweeper
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY sweeper ./sweeper
-RUN pip install --no-cache-dir ".[tensorflow,postgres,grpc]"
+RUN pip install --no-cache-dir ".[postgres,grpc]"
 COPY studies ./studies
-
-ENV TF_CPP_MIN_LOG_LEVEL=3 \
-    TF_FORCE_GPU_ALLOW_GROWTH=true \
-    PYTHONUNBUFFERED=1
-
+RUN mkdir -p .sweeper/artifacts && chown -R sweeper /app/.sweeper
+ENV PYTHONUNBUFFERED=1
+USER sweeper
 CMD ["sweeper", "--help"]
+
+FROM slim AS worker
+USER root
+RUN pip install --no-cache-dir ".[jax]" "jax[cuda12]>=0.4.30"
+ENV KERAS_BACKEND=jax \
+    XLA_PYTHON_CLIENT_PREALLOCATE=false
+USER sweeper

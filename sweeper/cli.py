@@ -33,6 +33,8 @@ from sweeper.errors import (
     StorageError,
     SweeperError,
 )
+from sweeper.files import write_text_atomic
+from sweeper.fleet import SLIM_IMAGE, WORKER_IMAGE
 
 __all__ = ["EPILOG", "build_parser", "entry", "main"]
 
@@ -46,9 +48,11 @@ exit codes:
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C, SIGTERM); finished trials are kept, run again to resume
 
 environment:
-  SWEEPER_STORAGE     storage URL when --storage is not given (else the study file's)
-  SWEEPER_LOG_LEVEL   debug, info (default), warning or error; --log-level overrides it
-  SWEEPER_TF_LOGS=1   keep TensorFlow's native start-up messages
+  SWEEPER_STORAGE       storage URL when --storage is not given (else the study file's)
+  SWEEPER_STORAGE_FILE  a file holding that URL (a Docker or Kubernetes secret)
+  SWEEPER_HEALTH_FILE   a file a worker touches on each heartbeat (python -m sweeper.health)
+  SWEEPER_LOG_LEVEL     debug, info (default), warning or error; --log-level overrides it
+  SWEEPER_TF_LOGS=1     keep TensorFlow's native start-up messages
 
 example:
   sweeper run studies/seed-multilabel.toml && sweeper export studies/seed-multilabel.toml -o w.json
@@ -108,8 +112,22 @@ def _gpu_list(text: str) -> list[str]:
 
 
 def _storage(args: argparse.Namespace) -> str | None:
-    """``--storage``, else ``$SWEEPER_STORAGE``, else (``None``) the study file's."""
-    return args.storage or os.environ.get("SWEEPER_STORAGE") or None
+    """``--storage``, else ``$SWEEPER_STORAGE``, else the URL in the file
+    ``$SWEEPER_STORAGE_FILE`` names (a Docker or Kubernetes secret: the password stays out of
+    the environment and the configuration), else (``None``) the study file's."""
+    if args.storage or os.environ.get("SWEEPER_STORAGE"):
+        return args.storage or os.environ["SWEEPER_STORAGE"]
+    path = os.environ.get("SWEEPER_STORAGE_FILE")
+    if not path:
+        return None
+    try:
+        url = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise SweeperError(f"$SWEEPER_STORAGE_FILE {path}: cannot read: {error}.",
+                           key="storage") from None
+    if not url:
+        raise SweeperError(f"$SWEEPER_STORAGE_FILE {path}: the file is empty.", key="storage")
+    return url
 
 
 _raise_interrupt = interrupts.interrupt
@@ -225,6 +243,78 @@ def _export(args: argparse.Namespace) -> int:
         logger.info("no rule given: exporting %s", chosen)
     logger.info("wrote %s: %s", args.output, exported.summary())
     return 0
+
+
+def _study_name(text: str) -> str:
+    if "/" in text or "\\" in text or not text.endswith(".toml") or text.startswith("."):
+        raise argparse.ArgumentTypeError(
+            f"expected a file name under ./studies such as seed-multilabel.toml, got {text!r}"
+        )
+    return text
+
+
+def _write_configuration(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        write_text_atomic(output, text)
+    except OSError as error:
+        raise SweeperError(f"{output}: cannot write: {error}.", key="output") from None
+    logger.info("wrote %s", output)
+
+
+def _fleet_compose(args: argparse.Namespace) -> int:
+    """``sweeper fleet compose``: docker-compose.yml for this host's GPUs."""
+    from sweeper.fleet import compose_config, to_yaml
+
+    if not (Path("studies") / args.study).is_file():
+        logger.warning("studies/%s does not exist here; the services mount ./studies",
+                       args.study)
+    header = COMPOSE_HEADER.format(
+        command=" ".join(["sweeper fleet compose", "--gpus", ",".join(args.gpus),
+                          "--study", args.study, *(["--proxy"] if args.proxy else [])]),
+    )
+    text = to_yaml(compose_config(args.gpus, study=args.study, proxy=args.proxy), header)
+    _write_configuration(text, args.output)
+    return 0
+
+
+def _fleet_kubernetes(args: argparse.Namespace) -> int:
+    """``sweeper fleet kubernetes``: manifests for a cluster with GPU nodes."""
+    from sweeper.config import load_study_file
+    from sweeper.fleet import kubernetes_manifests, to_yaml
+
+    study = load_study_file(args.study)  # a broken file fails here, not in every pod
+    manifests = kubernetes_manifests(
+        args.workers, study_name=study.config.study.name,
+        study_text=args.study.read_text(encoding="utf-8"), namespace=args.namespace,
+        worker_image=args.worker_image, slim_image=args.slim_image,
+    )
+    header = KUBERNETES_HEADER.format(workers=args.workers)
+    _write_configuration(to_yaml(manifests, header), args.output)
+    return 0
+
+
+COMPOSE_HEADER = """\
+A GPU fleet on one study: PostgreSQL, optuna-dashboard, one worker per GPU.
+Written by `{command}`:
+run it again for other GPUs or study files.
+
+  mkdir -p secrets && printf %s 'a-password' > secrets/db_password
+  printf %s 'postgresql+psycopg://sweeper:a-password@db:5432/sweeper' > secrets/storage_url
+  docker compose up -d
+
+Each worker service reserves its own GPU (device_ids; Compose's `count` with `--scale` would
+give every replica the same one). The database password reaches only `db`; the storage URL
+only the services that open the database. The dashboard is on 127.0.0.1:8080 only. Workers
+stop cleanly on `docker compose stop` (SIGTERM: the batch in flight is requeued)."""
+
+KUBERNETES_HEADER = """\
+classweight-sweeper on Kubernetes: {workers} GPU worker pods (an indexed Job), the dashboard.
+Written by `sweeper fleet kubernetes`. First store the database URL as a Secret:
+  kubectl create secret generic sweeper-storage --from-literal=url='postgresql+psycopg://...'
+then `kubectl apply -f` this file; `kubectl port-forward service/sweeper-dashboard 8080`."""
 
 
 def _dashboard(args: argparse.Namespace) -> int:
@@ -353,6 +443,46 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1",
         help="address to bind (default 127.0.0.1; a container publishes 0.0.0.0 on 127.0.0.1)",
     )
+
+    fleet = commands.add_parser(
+        "fleet", help="write a GPU fleet's configuration (Docker Compose or Kubernetes)",
+        description="Write a GPU fleet's configuration: one worker per GPU, a dashboard, "
+        "credentials only where they are needed.", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fleet.add_argument("--log-level", choices=logs.LEVELS, type=str.lower, metavar="LEVEL",
+                       help=argparse.SUPPRESS)
+    kinds = fleet.add_subparsers(dest="kind", required=True, metavar="KIND",
+                                 parser_class=_Parser)
+    compose = kinds.add_parser(
+        "compose", help="docker-compose.yml: PostgreSQL, the dashboard, one worker per GPU",
+    )
+    compose.add_argument("--gpus", type=_gpu_list, required=True, metavar="0,1,...",
+                         help="the host's GPU ids: one worker service each")
+    compose.add_argument("--study", type=_study_name, default="seed-multilabel.toml",
+                         metavar="FILE.toml", help="a study file under ./studies "
+                         "(default seed-multilabel.toml)")
+    compose.add_argument("--proxy", action="store_true",
+                         help="workers reach the database through the gRPC proxy, with no "
+                         "credentials of their own")
+    compose.add_argument("-o", "--output", type=Path, metavar="FILE",
+                         help="write there (default: standard output)")
+    compose.set_defaults(handler=_fleet_compose)
+    kubernetes = kinds.add_parser(
+        "kubernetes", help="manifests: the study as a ConfigMap, an indexed Job of GPU "
+        "workers, the dashboard's Deployment and Service",
+    )
+    kubernetes.add_argument("study", type=Path, metavar="STUDY.toml", help="the study file")
+    kubernetes.add_argument("--workers", type=_positive, required=True, metavar="N",
+                            help="worker pods, one nvidia.com/gpu each")
+    kubernetes.add_argument("--namespace", metavar="NAME", help="namespace of every object")
+    kubernetes.add_argument("--worker-image", default=WORKER_IMAGE, metavar="IMAGE",
+                            help=f"default {WORKER_IMAGE}")
+    kubernetes.add_argument("--slim-image", default=SLIM_IMAGE, metavar="IMAGE",
+                            help=f"the dashboard's (default {SLIM_IMAGE})")
+    kubernetes.add_argument("-o", "--output", type=Path, metavar="FILE",
+                            help="write there (default: standard output)")
+    kubernetes.set_defaults(handler=_fleet_kubernetes)
     return parser
 
 

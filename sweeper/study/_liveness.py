@@ -35,6 +35,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.config import StudyConfig
+from sweeper.health import mark_alive
 from sweeper.study._optuna import storage_of, study_id_of, trial_id_of
 
 logger = logging.getLogger(__name__)
@@ -109,9 +110,13 @@ class WorkerHeartbeat:
         }
 
     def beat(self, *, stopped: bool = False) -> None:
+        """Write this worker's record; once it reached the storage, touch the health file of
+        a fleet's health check (:func:`sweeper.health.mark_alive`)."""
         storage_of(self.study).set_study_system_attr(
             study_id_of(self.study), self.key, self._record(stopped=stopped)
         )
+        if not stopped:
+            mark_alive()
 
     def track(self, trial_ids: Iterable[int]) -> None:
         """Claim trials (right after asking for them) and beat at once."""
