@@ -13,7 +13,16 @@ and batch 256, it measures:
   best single product is reported too, as ``matmul_burst_gflops``), the trial's arithmetic
   (6 x rows x epochs x multiply-adds per row: forward 2, backward 4) and the time that
   arithmetic takes at that peak;
-- the peak resident memory of each side (sampled every 20 ms, above the process's baseline).
+- the peak resident memory of each side (sampled every 20 ms, above the process's baseline);
+- for the sweeper, the share of wall time spent outside training (sampler, storage, scoring:
+  1 - the trials' summed training seconds / wall seconds);
+- on a machine with ``nvidia-smi``, the GPU's utilisation and memory, sampled every 200 ms while
+  each side runs (mean and max).
+
+``--packs 64 256 1024`` runs the sweeper side once per pack size (``auto``: the size
+``sweeper run`` chooses), each in its own study. On a GPU with the JAX backend::
+
+    KERAS_BACKEND=jax python benchmarks/throughput.py --packs auto 64 256 1024 --json gpu.json
 
 It prints a table and writes every figure as JSON. It asserts nothing.
 """
@@ -25,6 +34,8 @@ import itertools
 import json
 import os
 import platform
+import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -78,6 +89,64 @@ class PeakMemory:
     @property
     def above_start_mb(self) -> float:
         return (self.peak - self.start) / 2**20
+
+
+class GpuUtilisation:
+    """``nvidia-smi`` sampled every 200 ms while the ``with`` runs (nothing without one)."""
+
+    def __enter__(self) -> GpuUtilisation:
+        self.samples: list[tuple[float, float]] = []
+        self._process = None
+        if shutil.which("nvidia-smi"):
+            self._process = subprocess.Popen(
+                ["nvidia-smi", "--query-gpu=utilization.gpu,memory.used",
+                 "--format=csv,noheader,nounits", "-lms", "200"],
+                stdout=subprocess.PIPE, text=True,
+            )
+            self._reader = threading.Thread(target=self._read, daemon=True)
+            self._reader.start()
+        return self
+
+    def _read(self) -> None:
+        for line in self._process.stdout:
+            try:
+                utilisation, memory = (float(v) for v in line.split(",")[:2])
+            except ValueError:
+                continue
+            self.samples.append((utilisation, memory))
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait()
+            self._reader.join(timeout=2)
+
+    def figures(self) -> dict[str, float] | None:
+        if not self.samples:
+            return None
+        utilisation = [u for u, _ in self.samples]
+        return {
+            "gpu_utilisation_mean_pct": sum(utilisation) / len(utilisation),
+            "gpu_utilisation_max_pct": max(utilisation),
+            "gpu_memory_max_mib": max(m for _, m in self.samples),
+            "samples": len(self.samples),
+        }
+
+
+def device_name() -> str:
+    """What trains: the first accelerator of the backend, else the CPU."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return f"jax {device.platform}: {device.device_kind}"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        return f"tensorflow: {gpus[0].name}" if gpus else "tensorflow: cpu"
+    return backend
 
 
 def matmul_peak_flops(size: int = 4096, seconds: float = 3.0) -> tuple[float, float]:
@@ -145,14 +214,26 @@ def naive(folder: Path, prepared: PreparedSweep, trials: int) -> float:
     return (time.perf_counter() - started) / trials
 
 
-def sweeper_path(folder: Path, trials: int, pack: int | None) -> tuple[float, int]:
-    """The sweeper's run loop; returns seconds per trial and the pack size it used."""
+def sweeper_path(folder: Path, trials: int, pack: int | None) -> dict[str, float | int]:
+    """The sweeper's run loop: seconds per trial, the pack size it used, and the share of the
+    wall time outside training."""
+    from sweeper.study import TrialRecord
+
     prepared = prepared_sweep(folder, f"sweeper-{pack or 'auto'}", trials, pack)
     started = time.perf_counter()
     prepared.run(progress=False)
-    seconds = (time.perf_counter() - started) / trials
-    packs = {t.user_attrs["training"]["packed_members"] for t in prepared.study.get_trials()}
-    return seconds, max(packs)
+    wall = time.perf_counter() - started
+    records = [TrialRecord.from_trial(t) for t in prepared.study.get_trials()
+               if TrialRecord.stored_in(t) is not None]
+    searched = [r for r in records if r.baseline is None]
+    training = sum(r.train_seconds for r in records)
+    return {
+        "s_per_trial": wall / trials,
+        "pack": max(r.packed_members for r in searched),
+        "training_s": training,
+        "wall_s": wall,
+        "outside_training_share": max(0.0, 1.0 - training / wall),
+    }
 
 
 def main() -> None:
@@ -161,50 +242,65 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=128, help="trials per side (default 128)")
     parser.add_argument("--naive-trials", type=int, default=None,
                         help="trials for the naive side (default: --trials)")
-    parser.add_argument("--pack", type=int, default=None,
-                        help="the sweeper's pack size (default: chosen as `sweeper run` does)")
+    parser.add_argument("--packs", nargs="+", default=["auto"], metavar="P",
+                        help="the sweeper's pack sizes, one run each; auto: chosen as "
+                        "`sweeper run` does (default: auto)")
     args = parser.parse_args()
+    packs = [None if p == "auto" else int(p) for p in args.packs]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     peak, burst = matmul_peak_flops()
+    sweeper_runs = []
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         reference = prepared_sweep(folder, "info", args.trials, None)  # the same data and split
         splits = reference.splits
         flops = trial_flops(splits.train.X.shape[0], splits.train.X.shape[1],
                             splits.train.n_outputs)
-        with PeakMemory() as naive_memory:
+        with PeakMemory() as naive_memory, GpuUtilisation() as naive_gpu:
             naive_s = naive(folder, reference, args.naive_trials or args.trials)
-        with PeakMemory() as sweeper_memory:
-            sweeper_s, pack = sweeper_path(folder, args.trials, args.pack)
+        for pack in packs:
+            with PeakMemory() as memory, GpuUtilisation() as gpu:
+                run = sweeper_path(folder, args.trials, pack)
+            sweeper_runs.append({
+                "requested_pack": pack or "auto",
+                **run,
+                "speedup_vs_naive": naive_s / run["s_per_trial"],
+                "limit_ratio": run["s_per_trial"] / (flops / peak),
+                "peak_memory_mb": memory.above_start_mb,
+                "gpu": gpu.figures(),
+            })
 
-    bound = flops / peak
     figures = {
         "backend": keras.backend.backend(),
+        "device": device_name(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "train_rows": int(splits.train.X.shape[0]),
         "epochs": EPOCHS,
         "batch_size": BATCH,
         "trials": args.trials,
         "naive_trials": args.naive_trials or args.trials,
-        "pack": pack,
         "naive_s_per_trial": naive_s,
-        "sweeper_s_per_trial": sweeper_s,
-        "speedup_vs_naive": naive_s / sweeper_s,
+        "naive_peak_memory_mb": naive_memory.above_start_mb,
+        "naive_gpu": naive_gpu.figures(),
         "matmul_peak_gflops": peak / 1e9,
         "matmul_burst_gflops": burst / 1e9,
         "trial_gflop": flops / 1e9,
-        "flop_bound_s_per_trial": bound,
-        "limit_ratio": sweeper_s / bound,
-        "naive_peak_memory_mb": naive_memory.above_start_mb,
-        "sweeper_peak_memory_mb": sweeper_memory.above_start_mb,
+        "flop_bound_s_per_trial": flops / peak,
+        "sweeper": sweeper_runs,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(figures, indent=2) + "\n")
-    width = max(len(key) for key in figures)
     for key, value in figures.items():
-        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-        print(f"{key.ljust(width)}  {shown}")
+        if key != "sweeper":
+            shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+            print(f"{key.ljust(24)}  {shown}")
+    print(f"{'pack':>6} {'s/trial':>9} {'x naive':>8} {'x bound':>8} {'outside':>8} "
+          f"{'gpu mean%':>9}")
+    for run in sweeper_runs:
+        gpu = run["gpu"]["gpu_utilisation_mean_pct"] if run["gpu"] else float("nan")
+        print(f"{run['pack']:>6} {run['s_per_trial']:>9.4f} {run['speedup_vs_naive']:>8.2f} "
+              f"{run['limit_ratio']:>8.2f} {run['outside_training_share']:>8.1%} {gpu:>9.1f}")
 
 
 if __name__ == "__main__":
