@@ -15,6 +15,7 @@ import argparse
 import logging
 import math
 import os
+import re
 import signal
 import socket
 import sys
@@ -253,6 +254,15 @@ def _study_name(text: str) -> str:
     return text
 
 
+def _kubernetes_name(text: str) -> str:
+    """A DNS-1123 label, as Kubernetes requires of a namespace."""
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", text):
+        raise argparse.ArgumentTypeError(
+            f"expected a Kubernetes name (lower-case letters, digits, '-'), got {text!r}"
+        )
+    return text
+
+
 def _write_configuration(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
@@ -286,6 +296,13 @@ def _fleet_kubernetes(args: argparse.Namespace) -> int:
     from sweeper.fleet import kubernetes_manifests, to_yaml
 
     study = load_study_file(args.study)  # a broken file fails here, not in every pod
+    source = study.config.data.source or ""
+    if source and not source.startswith("builtin:"):
+        logger.warning(
+            "[data] source %r is a file the ConfigMap does not carry: inside the pods a "
+            "relative path resolves from /study (the study file's mount); give an absolute path "
+            "to a file in the image or on a mounted volume", source,
+        )
     manifests = kubernetes_manifests(
         args.workers, study_name=study.config.study.name,
         study_text=args.study.read_text(encoding="utf-8"), namespace=args.namespace,
@@ -475,7 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     kubernetes.add_argument("study", type=Path, metavar="STUDY.toml", help="the study file")
     kubernetes.add_argument("--workers", type=_positive, required=True, metavar="N",
                             help="worker pods, one nvidia.com/gpu each")
-    kubernetes.add_argument("--namespace", metavar="NAME", help="namespace of every object")
+    kubernetes.add_argument("--namespace", type=_kubernetes_name, metavar="NAME",
+                            help="namespace of every object")
     kubernetes.add_argument("--worker-image", default=WORKER_IMAGE, metavar="IMAGE",
                             help=f"default {WORKER_IMAGE}")
     kubernetes.add_argument("--slim-image", default=SLIM_IMAGE, metavar="IMAGE",

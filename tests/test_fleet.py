@@ -158,3 +158,17 @@ def test_the_storage_url_is_read_from_the_secret_file(tmp_path, monkeypatch, cap
     assert main(["report", str(study)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot read" in err
+
+
+def test_a_bad_namespace_is_one_line_and_a_data_file_is_warned_about(tmp_path, capsys):
+    study = tmp_path / "study.toml"
+    study.write_text("[study]\nname = 'x'\ntrials = 5\n\n[data]\nsource = 'rows.csv'\n"
+                     "label_column = 'c'\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["fleet", "kubernetes", str(study), "--workers", "2", "--namespace", "Sweeps_1"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "expected a Kubernetes name" in err
+    assert main(["fleet", "kubernetes", str(study), "--workers", "2",
+                 "-o", str(tmp_path / "k.yml")]) == 0
+    assert "'rows.csv' is a file the ConfigMap does not carry" in capsys.readouterr().err
