@@ -166,8 +166,28 @@ def _sweep(args: argparse.Namespace, *, show_front: bool) -> int:
                                 progress=_progress(args), workers=workers, gpus=gpus)
     if show_front:
         print(format_table(result.report()))
-        result.publish()  # the dashboard's note and figures
+        _publish(result)
     return 0
+
+
+def _publish(result) -> None:
+    """Save the report for the dashboard. A side effect of ``run`` and ``report``: a storage
+    that refuses it (a read-only database file, a user without write rights) costs the
+    dashboard's copy, not the command's result, so it is a warning."""
+    import optuna
+    import sqlalchemy
+
+    try:
+        result.publish()
+    except (SweeperError, OSError, sqlalchemy.exc.SQLAlchemyError,
+            optuna.exceptions.StorageInternalError) as error:
+        cause = error.__cause__ or error
+        text = str(getattr(cause, "orig", None) or cause).strip()
+        first = text.splitlines()[0] if text else type(error).__name__
+        logger.warning("the dashboard's figures were not updated: %s", first)
+        return
+    logger.info("the dashboard shows this report (study %r: its note and figures)",
+                result.study_name)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -216,9 +236,7 @@ def _report(args: argparse.Namespace) -> int:
     result = open_study_file(args.study, storage=_storage(args))
     print(format_table(result.report()))
     result.report(html=args.html, json=args.json)
-    result.publish()
-    logger.info("the dashboard shows this report (study %r: its note and figures)",
-                result.study_name)
+    _publish(result)
     if args.json:
         logger.info("wrote %s", args.json)
     if args.html:

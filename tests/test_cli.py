@@ -537,3 +537,32 @@ def test_help_lists_exit_codes_environment_and_an_example(argv, capsys):
     out = capsys.readouterr().out
     for needle in ("exit codes:", "130", "SWEEPER_STORAGE", "SWEEPER_LOG_LEVEL", "example:"):
         assert needle in out
+
+
+def test_a_storage_that_refuses_the_dashboard_copy_costs_a_warning_not_the_report(
+    tmp_path, capsys, finished_study
+):
+    """A read-only database: `report` still prints and writes its files, and warns once that
+    the dashboard's figures were not updated."""
+    import shutil
+    import sqlite3
+
+    folder = tmp_path / "copy"
+    shutil.copytree(finished_study.parent, folder)
+    study_file = folder / finished_study.name
+    study_file.write_text(study_file.read_text().replace(str(finished_study.parent), str(folder)))
+    with sqlite3.connect(folder / "study.db") as connection:
+        # Writes of study attributes fail with an operational error (not an integrity error,
+        # which Optuna ignores), as on a database the user may read but not write.
+        for event in ("INSERT", "UPDATE"):
+            connection.execute(
+                f"CREATE TRIGGER refuse_{event.lower()} BEFORE {event} ON study_system_attributes "
+                "BEGIN INSERT INTO missing_table VALUES (1); END"
+            )
+    code, out, err = run_cli(capsys, "report", study_file, "--json", tmp_path / "r.json")
+    assert code == 0, err
+    assert "points on the validation front" in out or out.strip()
+    assert (tmp_path / "r.json").is_file()
+    warnings_ = [line for line in err.splitlines()
+                 if "dashboard's figures were not updated" in line]
+    assert len(warnings_) == 1 and "Traceback" not in err, err

@@ -68,8 +68,16 @@ def _is_connection_error(error: BaseException) -> bool:
     return False
 
 
+_PERMANENT_OPERATIONAL_ERRORS = ("readonly database", "no such table", "no such column")
+"""SQLite reports these as operational errors too, but waiting does not mend them: a read-only
+database file, a schema that lacks what a statement needs. They fail at once."""
+
+
 def _is_connection_error_itself(error: BaseException) -> bool:
-    if isinstance(error, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
+    if isinstance(error, sqlalchemy.exc.OperationalError):
+        message = str(error.orig or error).lower()
+        return not any(marker in message for marker in _PERMANENT_OPERATIONAL_ERRORS)
+    if isinstance(error, sqlalchemy.exc.InterfaceError):
         return True
     if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
         return True
