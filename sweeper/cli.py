@@ -489,9 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=argparse.SUPPRESS)
     kinds = fleet.add_subparsers(dest="kind", required=True, metavar="KIND",
                                  parser_class=_Parser)
-    compose = kinds.add_parser(
-        "compose", help="docker-compose.yml: PostgreSQL, the dashboard, one worker per GPU",
-    )
+    compose_help = "docker-compose.yml: PostgreSQL, the dashboard, one worker per GPU"
+    compose = kinds.add_parser("compose", help=compose_help, description=compose_help)
     compose.add_argument("--gpus", type=_gpu_list, required=True, metavar="0,1,...",
                          help="the host's GPU ids: one worker service each")
     compose.add_argument("--study", type=_study_name, default="seed-multilabel.toml",
@@ -503,10 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
     compose.add_argument("-o", "--output", type=Path, metavar="FILE",
                          help="write there (default: standard output)")
     compose.set_defaults(handler=_fleet_compose)
-    kubernetes = kinds.add_parser(
-        "kubernetes", help="manifests: the study as a ConfigMap, an indexed Job of GPU "
-        "workers, the dashboard's Deployment and Service",
-    )
+    kubernetes_help = ("manifests: the study as a ConfigMap, an indexed Job of GPU workers, "
+                       "the dashboard's Deployment and Service")
+    kubernetes = kinds.add_parser("kubernetes", help=kubernetes_help,
+                                  description=kubernetes_help)
     kubernetes.add_argument("study", type=Path, metavar="STUDY.toml", help="the study file")
     kubernetes.add_argument("--workers", type=_positive, required=True, metavar="N",
                             help="worker pods, one nvidia.com/gpu each")
