@@ -27,6 +27,7 @@ the workers also compete for the CPU: the figure is an upper bound of the storag
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import multiprocessing
@@ -59,13 +60,14 @@ def make_arrays() -> tuple[np.ndarray, np.ndarray]:
     return rng.random((ROWS * 5, 4)).astype(np.float32), y
 
 
-def prepared_study(url: str, trials: int, sampler: str = "tpe") -> PreparedSweep:
+def prepared_study(url: str, trials: int, sampler: str = "tpe",
+                   window: int = 0) -> PreparedSweep:
     """The benchmark's study through the API (checked data, study created or resumed)."""
     X, y = make_arrays()
     return prepare(
         X, y, labels=[f"L{j}" for j in range(LABELS)], model={"hidden": [4], "pack": PACK},
         data={"folds": 1}, trials=trials, storage=url, study_name="storage-benchmark",
-        sampler=sampler,
+        sampler=sampler, sampler_window=window,
     )
 
 
@@ -179,17 +181,18 @@ def complete(study: optuna.Study) -> list:
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
 
-def scaling_case(url: str, sizes: list[int], window: int, sampler: str) -> list[dict]:
+def scaling_case(url: str, sizes: list[int], window: int, sampler: str,
+                 sampler_window: int = 0) -> list[dict]:
     """Per-trial cost of the loop (everything but training, one worker) when the study already
     holds each of ``sizes`` complete trials (increasing, each at least ``window``): the study is
     filled up to the size with copies of the loop's own first ``window`` trials (real records),
     then ``window`` more trials of the real loop are timed, the sampler apart."""
-    run_instant(prepared_study(url, window, sampler=sampler))
-    templates = complete(prepared_study(url, window, sampler=sampler).study)
+    run_instant(prepared_study(url, window, sampler, sampler_window))
+    templates = complete(prepared_study(url, window, sampler, sampler_window).study)
     held = len(templates)
     rows = []
     for size in sizes:
-        prepared = prepared_study(url, size + window, sampler=sampler)
+        prepared = prepared_study(url, size + window, sampler, sampler_window)
         prefill(prepared.study, templates, size - held)
         # A worker reads the whole study into Optuna's cache once, when it joins: timed
         # apart, so the rows show what every further trial costs.
@@ -267,6 +270,10 @@ def main() -> None:
                         help="trials of the real loop timed at each size")
     parser.add_argument("--samplers", nargs="+", default=["tpe"],
                         help="samplers of the scaling curve ([study] sampler values)")
+    parser.add_argument("--sampler-windows", nargs="+", type=int, default=[0],
+                        help="[study] sampler_window values of the scaling curve (0: all trials)")
+    parser.add_argument("--storages", nargs="+", default=["sqlite", "postgres"],
+                        choices=["sqlite", "postgres"], help="storages of the scaling curve")
     parser.add_argument("--skip-workers", action="store_true",
                         help="only the scaling curve, not the 1 / 4 / 16-worker cases")
     args = parser.parse_args()
@@ -278,14 +285,20 @@ def main() -> None:
     scaling: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        for sampler in args.samplers if args.scaling else []:
-            scaling[f"sqlite_{sampler}"] = scaling_case(
-                f"sqlite:///{folder / f'scaling-{sampler}.db'}", args.scaling, args.window,
-                sampler,
-            )
-            scaling[f"postgres_{sampler}"] = scaling_case(
-                fresh_postgres_database(args.postgres), args.scaling, args.window, sampler
-            )
+        for sampler, sampler_window in itertools.product(
+            args.samplers if args.scaling else [], args.sampler_windows
+        ):
+            name = sampler + (f"_window{sampler_window}" if sampler_window else "")
+            if "sqlite" in args.storages:
+                scaling[f"sqlite_{name}"] = scaling_case(
+                    f"sqlite:///{folder / f'scaling-{name}.db'}", args.scaling, args.window,
+                    sampler, sampler_window,
+                )
+            if "postgres" in args.storages:
+                scaling[f"postgres_{name}"] = scaling_case(
+                    fresh_postgres_database(args.postgres), args.scaling, args.window, sampler,
+                    sampler_window,
+                )
         if not args.skip_workers:
             cases["sqlite_1"] = run_case(f"sqlite:///{folder / 'bench.db'}", 1,
                                          args.trials_per_worker)

@@ -138,6 +138,11 @@ class StudyConfig(Config):
     sampler: str = option(
         OneOf(SAMPLERS), "tpe", "tpe (multivariate TPE), nsga2, or gp (needs PyTorch)"
     )
+    sampler_window: int = option(
+        Integer(0, maximum=10_000_000), 0,
+        "learn from the latest N complete trials only (0: all); caps each ask's cost in a "
+        "large study"
+    )
     sampler_seed: int = option(
         Integer(0, maximum=MAX_SEED), 0,
         "the same settings and seed give the same trials on one worker"

@@ -18,6 +18,10 @@ storage directly in a few places where Optuna's public API has no equivalent:
   ``GROUP BY`` query. ``BaseStorage.get_n_trials`` loads every trial to count them (40 ms at
   1,000 trials, growing with the study), and the runner counts before every batch.
 
+- :class:`RecentTrials` (``Study._get_trials``): TPE reads the trials it learns from through this
+  method (with its cache); a view of the study that answers it with the latest N complete trials
+  caps what each ask costs in a large study (``[study] sampler_window``).
+
 If Optuna renames them, this module is the one to change.
 """
 
@@ -29,7 +33,14 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["count_trials", "engine_of", "storage_of", "study_id_of", "trial_id_of"]
+__all__ = [
+    "RecentTrials",
+    "count_trials",
+    "engine_of",
+    "storage_of",
+    "study_id_of",
+    "trial_id_of",
+]
 
 
 def storage_of(study: optuna.Study) -> BaseStorage:
@@ -68,3 +79,30 @@ def count_trials(storage: BaseStorage, study_id: int) -> dict[TrialState, int] |
         rows = connection.execute(query).all()
     return {TrialState[state.name] if hasattr(state, "name") else TrialState(state): count
             for state, count in rows}
+
+
+class RecentTrials:
+    """A study as a sampler sees it: every trial that is not complete, and only the latest
+    ``window`` complete ones (by trial number). Everything else is the study's own."""
+
+    def __init__(self, study: optuna.Study, window: int) -> None:
+        self._study = study
+        self._window = window
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _recent(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        complete = [t.number for t in trials if t.state == TrialState.COMPLETE]
+        if len(complete) <= self._window:
+            return trials
+        cutoff = sorted(complete)[-self._window]
+        return [t for t in trials if t.state != TrialState.COMPLETE or t.number >= cutoff]
+
+    def _get_trials(self, deepcopy: bool = True, states: Any = None,
+                    use_cache: bool = False) -> list[FrozenTrial]:
+        return self._recent(self._study._get_trials(deepcopy=deepcopy, states=states,
+                                                    use_cache=use_cache))
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
+        return self._recent(self._study.get_trials(deepcopy=deepcopy, states=states))
