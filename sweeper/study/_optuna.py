@@ -82,8 +82,10 @@ def count_trials(storage: BaseStorage, study_id: int) -> dict[TrialState, int] |
 
 
 class RecentTrials:
-    """A study as a sampler sees it: every trial that is not complete, and only the latest
-    ``window`` complete ones (by trial number). Everything else is the study's own."""
+    """A study as a sampler sees it: its trials from the ``window``-th latest complete one on
+    (trials come in trial-number order). Older trials of any state are left out; everything
+    else is the study's own. Found by a scan from the end, so the view costs the window's
+    length, not the study's."""
 
     def __init__(self, study: optuna.Study, window: int) -> None:
         self._study = study
@@ -93,11 +95,13 @@ class RecentTrials:
         return getattr(self._study, name)
 
     def _recent(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
-        complete = [t.number for t in trials if t.state == TrialState.COMPLETE]
-        if len(complete) <= self._window:
-            return trials
-        cutoff = sorted(complete)[-self._window]
-        return [t for t in trials if t.state != TrialState.COMPLETE or t.number >= cutoff]
+        seen = 0
+        for index in range(len(trials) - 1, -1, -1):
+            if trials[index].state == TrialState.COMPLETE:
+                seen += 1
+                if seen == self._window:
+                    return trials[index:]
+        return trials
 
     def _get_trials(self, deepcopy: bool = True, states: Any = None,
                     use_cache: bool = False) -> list[FrozenTrial]:
