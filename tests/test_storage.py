@@ -88,3 +88,28 @@ def test_trials_counted_by_the_database_match_optunas_count(tmp_path, backend, r
         assert counts.get(state, 0) == storage.get_n_trials(study_id, state=(state,))
     assert (counts[TrialState.COMPLETE], counts[TrialState.RUNNING]) == (5, 2)
     storage.close()
+
+
+def test_asking_skips_the_scan_for_waiting_trials_only_when_none_wait(tmp_path):
+    """`Study.ask` looks for waiting trials first; with none counted by the database the
+    storage answers at once, and an enqueued (or requeued) trial is still found."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState
+
+    from sweeper.study import open_storage
+    from sweeper.study._optuna import study_id_of
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'w.db'}")
+    study = optuna.create_study(storage=storage, directions=["maximize", "maximize"])
+    space = {"x": FloatDistribution(0, 1)}
+    first = study.ask(space)
+    study_id = study_id_of(study)
+    assert storage.get_all_trials(study_id, states=(TrialState.WAITING,)) == []
+    study.enqueue_trial({"x": 0.25})
+    (waiting,) = storage.get_all_trials(study_id, states=(TrialState.WAITING,))
+    assert waiting.system_attrs["fixed_params"] == {"x": 0.25}
+    second = study.ask(space)
+    assert second.params == {"x": 0.25} and first.number != second.number
+    states = [t.state for t in storage.get_all_trials(study_id)]
+    assert states == [TrialState.RUNNING, TrialState.RUNNING]
