@@ -174,13 +174,9 @@ def _publish(result) -> None:
     """Save the report for the dashboard. A side effect of ``run`` and ``report``: a storage
     that refuses it (a read-only database file, a user without write rights) costs the
     dashboard's copy, not the command's result, so it is a warning."""
-    import optuna
-    import sqlalchemy
-
     try:
         result.publish()
-    except (SweeperError, OSError, sqlalchemy.exc.SQLAlchemyError,
-            optuna.exceptions.StorageInternalError) as error:
+    except Exception as error:  # the storage's (SQLAlchemy, gRPC, Optuna), the file system's
         cause = error.__cause__ or error
         text = str(getattr(cause, "orig", None) or cause).strip()
         first = text.splitlines()[0] if text else type(error).__name__
@@ -326,7 +322,9 @@ def _fleet_kubernetes(args: argparse.Namespace) -> int:
         study_text=args.study.read_text(encoding="utf-8"), namespace=args.namespace,
         worker_image=args.worker_image, slim_image=args.slim_image,
     )
-    header = KUBERNETES_HEADER.format(workers=args.workers)
+    header = KUBERNETES_HEADER.format(
+        workers=args.workers, namespace=f" -n {args.namespace}" if args.namespace else ""
+    )
     _write_configuration(to_yaml(manifests, header), args.output)
     return 0
 
@@ -338,18 +336,21 @@ run it again for other GPUs or study files.
 
   mkdir -p secrets && printf %s 'a-password' > secrets/db_password
   printf %s 'postgresql+psycopg://sweeper:a-password@db:5432/sweeper' > secrets/storage_url
+  chmod 644 secrets/*     # secret files keep their mode: the containers' users must read them
   docker compose up -d
 
 Each worker service reserves its own GPU (device_ids; Compose's `count` with `--scale` would
 give every replica the same one). The database password reaches only `db`; the storage URL
 only the services that open the database. The dashboard is on 127.0.0.1:8080 only. Workers
-stop cleanly on `docker compose stop` (SIGTERM: the batch in flight is requeued)."""
+stop cleanly on `docker compose stop` (SIGTERM: the batch in flight is requeued). Docker
+marks a worker whose heartbeat stopped unhealthy but does not restart it; a crashed one is."""
 
 KUBERNETES_HEADER = """\
 classweight-sweeper on Kubernetes: {workers} GPU worker pods (an indexed Job), the dashboard.
 Written by `sweeper fleet kubernetes`. First store the database URL as a Secret:
-  kubectl create secret generic sweeper-storage --from-literal=url='postgresql+psycopg://...'
-then `kubectl apply -f` this file; `kubectl port-forward service/sweeper-dashboard 8080`."""
+  kubectl create secret generic sweeper-storage{namespace} --from-literal=url='postgresql+psycopg://...'
+then `kubectl apply -f` this file; `kubectl port-forward service/sweeper-dashboard 8080`.
+The images must be in a registry the cluster pulls from (--worker-image, --slim-image)."""
 
 
 def _dashboard(args: argparse.Namespace) -> int:

@@ -38,9 +38,10 @@ WORKER_IMAGE = "classweight-sweeper-worker:latest"
 DASHBOARD_PORT = 8080
 PROXY_PORT = 13000
 HEALTH_FILE = "/tmp/sweeper-alive"
-HEARTBEAT_MAX_AGE = 120
-"""Seconds without a heartbeat before a worker counts as unhealthy (the default heartbeat
-interval is 10 s; a database outage up to two minutes is ridden out without a restart)."""
+HEARTBEAT_MAX_AGE = 600
+"""Seconds without a heartbeat before a worker counts as unhealthy: longer than a database
+outage the worker rides out itself (``reconnect_timeout``, 300 s by default) plus a few
+heartbeats (10 s apart by default), so only a hung or stuck worker is restarted."""
 GRACE_SECONDS = 120
 """Time a stopped worker gets to fail and requeue its batch in flight."""
 
@@ -86,7 +87,9 @@ def compose_config(
             "secrets": ["db_password"],
             "volumes": ["sweeper-db:/var/lib/postgresql/data"],
             "healthcheck": {
-                "test": ["CMD", "pg_isready", "-U", "sweeper", "-d", "sweeper"],
+                # over TCP: during initialisation PostgreSQL listens on its socket only
+                "test": ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", "sweeper",
+                         "-d", "sweeper"],
                 "interval": "5s", "timeout": "5s", "retries": 12,
             },
             "restart": "unless-stopped",
@@ -195,6 +198,7 @@ def kubernetes_manifests(
                     "containers": [{
                         "name": "worker",
                         "image": worker_image,
+                        "imagePullPolicy": "IfNotPresent",
                         "command": ["sweeper", "worker", study_path, "--quiet"],
                         "env": [*storage_env, *({"name": k, "value": v}
                                                 for k, v in _WORKER_ENVIRONMENT.items())],
@@ -204,7 +208,7 @@ def kubernetes_manifests(
                             "exec": {"command": _probe("file", HEALTH_FILE,
                                                        str(HEARTBEAT_MAX_AGE))},
                             "initialDelaySeconds": 600, "periodSeconds": 30,
-                            "failureThreshold": 4,
+                            "timeoutSeconds": 10, "failureThreshold": 4,
                         },
                     }],
                     "volumes": [study_volume],
@@ -224,6 +228,7 @@ def kubernetes_manifests(
                     "containers": [{
                         "name": "dashboard",
                         "image": slim_image,
+                        "imagePullPolicy": "IfNotPresent",
                         "command": ["sweeper", "dashboard", study_path, "--host", "0.0.0.0",
                                     "--port", str(DASHBOARD_PORT)],
                         "env": storage_env,

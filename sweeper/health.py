@@ -8,12 +8,14 @@ probes), as ``python -m sweeper.health KIND TARGET``:
 - ``http URL``: the dashboard answers (a 2xx or 3xx status).
 - ``tcp HOST:PORT``: the gRPC proxy accepts connections.
 
-Exit 0 when healthy, 1 with one line on stderr when not. Only the standard library is
-imported: a probe runs every few seconds and must not load TensorFlow or Optuna.
+Exit 0 when healthy, 1 with one line on stderr when not. Besides the standard library only
+the sweeper's light package root is imported: a probe runs every few seconds and must not
+load TensorFlow or Optuna.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -31,7 +33,8 @@ def mark_alive() -> None:
     """Touch ``$SWEEPER_HEALTH_FILE`` when it is set (the worker's heartbeat calls this)."""
     path = os.environ.get(HEALTH_FILE_VARIABLE)
     if path:
-        Path(path).touch()
+        with contextlib.suppress(OSError):  # a health file that cannot be written must not
+            Path(path).touch()              # stop the trials; the check then reports it
 
 
 def check(kind: str, target: str, max_age: float | None = None, timeout: float = 5.0) -> str:

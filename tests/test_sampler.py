@@ -79,3 +79,19 @@ def test_no_window_by_default_and_none_for_nsga2():
 def test_a_bad_window_is_refused(bad):
     with pytest.raises(Exception, match="sampler_window"):
         StudyConfig(name="s", sampler_window=bad)
+
+
+def test_running_trials_stay_in_view_however_old():
+    """TPE's constant liar reads trials in flight so as not to draw them again."""
+    study = optuna.create_study(directions=["maximize", "maximize"])
+    space = {"x": FloatDistribution(0, 1)}
+    in_flight = study.ask(space)  # trial 0 stays running
+    for i in range(20):
+        trial = study.ask(space)
+        study.tell(trial, [i / 20, 1 - i / 20])
+    inner = CountingSampler()
+    study.sampler = WindowedSampler(inner, window=5)
+    from sweeper.study._optuna import RecentTrials
+
+    seen = RecentTrials(study, 5)._get_trials(deepcopy=False, use_cache=True)
+    assert [t.number for t in seen] == [in_flight.number, 16, 17, 18, 19, 20]

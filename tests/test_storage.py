@@ -113,3 +113,25 @@ def test_asking_skips_the_scan_for_waiting_trials_only_when_none_wait(tmp_path):
     assert second.params == {"x": 0.25} and first.number != second.number
     states = [t.state for t in storage.get_all_trials(study_id)]
     assert states == [TrialState.RUNNING, TrialState.RUNNING]
+
+
+def test_system_attributes_by_prefix_come_from_one_filtered_query(tmp_path):
+    """The workers' heartbeat records without the dashboard's figures; LIKE's wildcards in
+    the prefix are taken literally."""
+    import optuna
+
+    from sweeper.study import open_storage
+    from sweeper.study._optuna import study_id_of
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'p.db'}")
+    study = optuna.create_study(storage=storage, directions=["maximize", "maximize"])
+    study_id = study_id_of(study)
+    storage.set_study_system_attr(study_id, "sweeper:worker:a", {"beat": 1.0})
+    storage.set_study_system_attr(study_id, "sweeper:workerXb", {"beat": 2.0})
+    storage.set_study_system_attr(study_id, "dashboard:plot_data:x:0", "{...}")
+    assert storage.study_system_attrs_with_prefix(study_id, "sweeper:worker:") == {
+        "sweeper:worker:a": {"beat": 1.0}
+    }
+    storage.set_study_system_attr(study_id, "a_b", 1)
+    storage.set_study_system_attr(study_id, "aXb", 2)
+    assert storage.study_system_attrs_with_prefix(study_id, "a_") == {"a_b": 1}

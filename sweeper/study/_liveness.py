@@ -37,6 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeper.config import StudyConfig
 from sweeper.health import mark_alive
 from sweeper.study._optuna import storage_of, study_id_of, trial_id_of
+from sweeper.study._storage import ResilientStorage
 
 logger = logging.getLogger(__name__)
 
@@ -158,11 +159,13 @@ def fail_stale_trials(
     """Fail and requeue the running trials of dead workers; return the failed trial numbers."""
     now = time.time() if now is None else now
     storage, study_id = storage_of(study), study_id_of(study)
-    records = {
-        key: value
-        for key, value in storage.get_study_system_attrs(study_id).items()
-        if key.startswith(WORKER_PREFIX)
-    }
+    # Filtered by the database where it can: the study's system attributes also hold the
+    # dashboard's figures, megabytes of them, and this runs before every batch.
+    if isinstance(storage, ResilientStorage):
+        records = storage.study_system_attrs_with_prefix(study_id, WORKER_PREFIX)
+    else:
+        records = {key: value for key, value in storage.get_study_system_attrs(study_id).items()
+                   if key.startswith(WORKER_PREFIX)}
     claimed: set[int] = set()
     dead: set[int] = set()
     for key, record in records.items():

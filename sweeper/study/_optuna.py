@@ -18,6 +18,9 @@ storage directly in a few places where Optuna's public API has no equivalent:
   ``GROUP BY`` query. ``BaseStorage.get_n_trials`` loads every trial to count them (40 ms at
   1,000 trials, growing with the study), and the runner counts before every batch.
 
+- :func:`study_system_attrs_with_prefix` (``optuna.storages._rdb.models``): the workers'
+  heartbeat records out of the study's system attributes in one filtered query; reading them
+  all would also read the dashboard's figures (megabytes in 2 KB chunks) before every batch.
 - :class:`RecentTrials` (``Study._get_trials``): TPE reads the trials it learns from through this
   method (with its cache); a view of the study that answers it with the latest N complete trials
   caps what each ask costs in a large study (``[study] sampler_window``).
@@ -39,6 +42,7 @@ __all__ = [
     "engine_of",
     "storage_of",
     "study_id_of",
+    "study_system_attrs_with_prefix",
     "trial_id_of",
 ]
 
@@ -81,11 +85,32 @@ def count_trials(storage: BaseStorage, study_id: int) -> dict[TrialState, int] |
             for state, count in rows}
 
 
+def study_system_attrs_with_prefix(
+    storage: BaseStorage, study_id: int, prefix: str
+) -> dict[str, Any] | None:
+    """The study system attributes whose key starts with ``prefix``, filtered by the database;
+    ``None`` for a storage without an engine (gRPC), where the caller filters them all."""
+    engine = engine_of(storage)
+    if engine is None:
+        return None
+    import json
+
+    import sqlalchemy
+    from optuna.storages._rdb.models import StudySystemAttributeModel as Attribute
+
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = sqlalchemy.select(Attribute.key, Attribute.value_json).where(
+        Attribute.study_id == study_id, Attribute.key.like(escaped + "%", escape="\\")
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return {key: json.loads(value) for key, value in rows}
+
+
 class RecentTrials:
     """A study as a sampler sees it: its trials from the ``window``-th latest complete one on
-    (trials come in trial-number order). Older trials of any state are left out; everything
-    else is the study's own. Found by a scan from the end, so the view costs the window's
-    length, not the study's."""
+    (trials come in trial-number order), and every running trial. Older trials of other states
+    are left out; everything else is the study's own."""
 
     def __init__(self, study: optuna.Study, window: int) -> None:
         self._study = study
@@ -100,7 +125,10 @@ class RecentTrials:
             if trials[index].state == TrialState.COMPLETE:
                 seen += 1
                 if seen == self._window:
-                    return trials[index:]
+                    # Running trials stay, however old: TPE's constant liar reads them so that
+                    # trials in flight are not drawn again.
+                    running = [t for t in trials[:index] if t.state == TrialState.RUNNING]
+                    return running + trials[index:]
         return trials
 
     def _get_trials(self, deepcopy: bool = True, states: Any = None,

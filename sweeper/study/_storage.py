@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 
 from sweeper.config import StudyConfig
 from sweeper.errors import StorageError, StorageLostError
-from sweeper.study._optuna import count_trials, engine_of
+from sweeper.study._optuna import count_trials, engine_of, study_system_attrs_with_prefix
 
 __all__ = ["ResilientStorage", "is_sqlite", "open_storage", "redact"]
 
@@ -157,6 +157,16 @@ class ResilientStorage(BaseStorage):
             if counts is not None and not counts.get(TrialState.WAITING):
                 return []
         return self.call(self.inner.get_all_trials, study_id, deepcopy=deepcopy, states=states)
+
+    def study_system_attrs_with_prefix(self, study_id: int, prefix: str) -> dict[str, Any]:
+        """The study system attributes whose key starts with ``prefix`` (one filtered query
+        on a database), retried while the database is away."""
+        found = self.call(study_system_attrs_with_prefix, self.inner, study_id, prefix)
+        if found is None:
+            found = {key: value for key, value in
+                     self.call(self.inner.get_study_system_attrs, study_id).items()
+                     if key.startswith(prefix)}
+        return found
 
     def close(self) -> None:
         """Return the database connections this storage holds (its pool); it stays usable."""
