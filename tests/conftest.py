@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -43,19 +43,20 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_dashboard(study_file: Path) -> Iterator[int]:
-    """``sweeper dashboard`` in a subprocess, answering on the yielded port; stopped after."""
+def running_dashboard(
+    study_file: Path,
+    *,
+    launcher: Sequence[str] = (sys.executable, "-m", "sweeper.cli"),
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[int]:
+    """``sweeper dashboard`` in a subprocess (started by ``launcher``, the command line's
+    entry), answering on the yielded port; stopped after by SIGTERM, which must end it with
+    exit code 130."""
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "sweeper.cli",
-        "dashboard",
-        str(study_file),
-        "--port",
-        str(port),
-    ]
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as server:
+    command = [*launcher, "dashboard", str(study_file), "--port", str(port)]
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd,
+                          env=env) as server:
         try:
             deadline = time.monotonic() + 60
             while True:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import STUDY_TEMPLATE, make_multilabel_arrays
+from tests.conftest import STUDY_TEMPLATE, make_multilabel_arrays, running_dashboard
 
 BLOCKING_MAIN = textwrap.dedent("""\
     import importlib.abc
@@ -96,30 +96,13 @@ def test_no_backend_is_one_line_naming_the_extras(tmp_path, study_file):
 def test_the_dashboard_and_the_fleet_commands_need_no_backend_at_all(tmp_path, finished_study):
     """The slim image's jobs: the dashboard serves (and is stopped by SIGTERM), the fleet
     configurations are written, with neither TensorFlow nor JAX importable."""
-    import time
-    import urllib.request
-
-    from tests.conftest import free_port
-
     for argv in (["fleet", "compose", "--gpus", "0,1"],
                  ["fleet", "kubernetes", str(finished_study), "--workers", "2"]):
         done = without("tensorflow,jax", tmp_path, *argv)
         assert done.returncode == 0, done.stderr
-    script = tmp_path / "blocking_main.py"
-    port = free_port()
     environment = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    with subprocess.Popen(
-        [sys.executable, str(script), "tensorflow,jax", "dashboard", str(finished_study),
-         "--port", str(port)], stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=environment,
-    ) as server:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline
-                time.sleep(0.3)
-        server.terminate()
-        _, err = server.communicate(timeout=30)
-    assert server.returncode == 130, err  # 1 (an AssertionError) if a backend was imported
+    launcher = (sys.executable, str(tmp_path / "blocking_main.py"), "tensorflow,jax")
+    # Stopped by SIGTERM with code 130; 1 (the script's AssertionError) if a backend was imported.
+    with running_dashboard(finished_study, launcher=launcher, cwd=tmp_path,
+                           env=environment) as port:
+        assert port
