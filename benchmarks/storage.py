@@ -14,7 +14,9 @@ The scaling curve (``--scaling 100 1000 10000``, ``--samplers tpe nsga2``): one 
 study that already holds 100, 1,000 and 10,000 complete trials (filled with copies of the loop's
 own first records), on SQLite and on PostgreSQL: milliseconds per trial of everything but
 training, the sampler's share timed apart, and the one-off read of the whole study into
-Optuna's cache when the worker joins (``first_read_s``, not in the per-trial figures).
+Optuna's cache when the worker joins (``first_read_s``, not in the per-trial figures). Each row
+also times, on the same study right after, the baseline: Optuna's own ask / ``suggest_*`` /
+tell loop with the same record (``optuna_loop_ms_per_trial``, ``ratio_to_optuna_loop``).
 
 Per case it writes ``trials_per_s`` (complete trials / wall time) and ``overhead_ms_per_trial``
 (worker-seconds per trial: wall time x workers / trials, the time a worker spends per trial on
@@ -46,7 +48,8 @@ import optuna
 from optuna.trial import TrialState
 
 from sweeper.api import PreparedSweep, prepare
-from sweeper.study import open_storage, run_study
+from sweeper.search import suggest_candidate
+from sweeper.study import RECORD_ATTR, open_storage, record_member, run_study
 from sweeper.training import PackedScores
 
 LABELS = 30
@@ -177,6 +180,29 @@ def run_instant(prepared: PreparedSweep) -> float:
     return time.perf_counter() - started
 
 
+def run_optuna_loop(prepared: PreparedSweep, trials: int) -> float:
+    """The baseline: Optuna's own ask / ``suggest_*`` / tell (what the sweeper's loop did
+    before it stored each trial in one write), on the same study, record and instant scores,
+    in batches of the same pack size; its wall time. No heartbeat or stale-trial check."""
+    study, info, config = prepared.study, prepared.info, prepared.config
+    trainer = InstantTrainer(prepared.splits, PACK)
+    counts = np.asarray(info.train_counts)
+    started = time.perf_counter()
+    for _ in range(0, trials, PACK):
+        asked = [study.ask() for _ in range(PACK)]
+        candidates = [suggest_candidate(t, config.search, info.task, info.labels) for t in asked]
+        scores = trainer.train_and_score(None)
+        for member, (trial, candidate) in enumerate(zip(asked, candidates, strict=True)):
+            record = record_member(
+                info=info, splits=prepared.splits, scores=scores, member=member,
+                number=trial.number, candidate=candidate,
+                weights=candidate.weights(counts, info.n_train, info.task),
+            )
+            trial.set_user_attr(RECORD_ATTR, record.to_dict())
+            study.tell(trial, [record.validation.recall, record.validation.precision])
+    return time.perf_counter() - started
+
+
 def complete(study: optuna.Study) -> list:
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
@@ -204,17 +230,24 @@ def scaling_case(url: str, sizes: list[int], window: int, sampler: str,
         wall = run_instant(prepared)
         held = len(complete(prepared.study))
         done = held - size
+        sampler_s, timed.seconds = timed.seconds, 0.0
+        optuna_wall = run_optuna_loop(prepared, done)
+        held = len(complete(prepared.study))
         rows.append({
             "trials_in_study": size,
             "trials_timed": done,
             "ms_per_trial": 1000 * wall / done,
-            "sampler_ms_per_trial": 1000 * timed.seconds / done,
-            "rest_ms_per_trial": 1000 * (wall - timed.seconds) / done,
+            "sampler_ms_per_trial": 1000 * sampler_s / done,
+            "rest_ms_per_trial": 1000 * (wall - sampler_s) / done,
+            "optuna_loop_ms_per_trial": 1000 * optuna_wall / done,
+            "optuna_loop_sampler_ms_per_trial": 1000 * timed.seconds / done,
+            "ratio_to_optuna_loop": wall / optuna_wall,
             "first_read_s": cold_s,
         })
         print(f"  {url.split(':')[0]:<22} {sampler:<10} {size:>6} trials: "
               f"{rows[-1]['ms_per_trial']:.1f} ms/trial (sampler "
-              f"{rows[-1]['sampler_ms_per_trial']:.1f})", flush=True)
+              f"{rows[-1]['sampler_ms_per_trial']:.1f}); Optuna's own loop "
+              f"{rows[-1]['optuna_loop_ms_per_trial']:.1f}", flush=True)
     return rows
 
 
@@ -324,12 +357,13 @@ def main() -> None:
     args.json.write_text(json.dumps(figures, indent=2) + "\n")
     if scaling:
         print(f"{'scaling (1 worker)':<22}{'trials in study':>16}{'ms/trial':>10}"
-              f"{'sampler':>9}{'rest':>7}{'first read s':>14}")
+              f"{'sampler':>9}{'rest':>7}{'optuna loop':>13}{'ratio':>7}{'first read s':>14}")
         for name, rows in scaling.items():
             for row in rows:
                 print(f"{name:<22}{row['trials_in_study']:>16}{row['ms_per_trial']:>10.1f}"
                       f"{row['sampler_ms_per_trial']:>9.1f}{row['rest_ms_per_trial']:>7.1f}"
-                      f"{row['first_read_s']:>14.2f}")
+                      f"{row['optuna_loop_ms_per_trial']:>13.1f}"
+                      f"{row['ratio_to_optuna_loop']:>7.2f}{row['first_read_s']:>14.2f}")
     if cases:
         print(f"{'case':<16}{'workers':>8}{'trials':>8}{'trials/s':>10}{'ms/trial':>10}")
         for name, case in cases.items():

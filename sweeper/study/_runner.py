@@ -5,6 +5,8 @@ study's complete trials and the running ones (its own and other workers'), and a
 is left, so several workers sharing one database finish the study's number of trials together.
 Each asked trial keeps a heartbeat while it trains; stale trials of dead workers are failed and
 their parameters enqueued again, so a crash loses no finished trial and skips no candidate.
+Trials are asked and told through :mod:`sweeper.study._asking`: one write creates a trial with
+its parameters, one stores its record and completes it.
 
 An interrupt (Ctrl-C, SIGTERM) fails the batch in flight, enqueues its parameters for the next run
 and re-raises; every trial told before it stays in the study.
@@ -21,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
-from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
@@ -30,6 +31,7 @@ from sweeper.config import SweepConfig
 from sweeper.data import Splits
 from sweeper.evaluation import Constraints
 from sweeper.search import suggest_candidate
+from sweeper.study._asking import AskedTrial, ask_trials, fail_trial, tell_trial
 from sweeper.study._baselines import (
     BASELINES_ATTR,
     baseline_candidates,
@@ -37,7 +39,7 @@ from sweeper.study._baselines import (
     store_baselines,
 )
 from sweeper.study._liveness import Liveness, WorkerHeartbeat, fail_stale_trials, requeue
-from sweeper.study._optuna import storage_of, study_id_of, trial_id_of
+from sweeper.study._optuna import storage_of, study_id_of
 from sweeper.study._records import RECORD_ATTR, StudyInfo, TrialRecord
 from sweeper.study._scoring import record_member
 from sweeper.study._storage import ResilientStorage
@@ -70,45 +72,21 @@ def _may_judge(storage: object, liveness: Liveness) -> bool:
     return time.monotonic() - storage.recovered_at > liveness.grace
 
 
-def _count(study: optuna.Study) -> tuple[int, int]:
-    """Complete and running trials, counted by the database rather than loaded."""
+def _count(study: optuna.Study) -> dict[TrialState, int]:
+    """Trials per state, counted by the database rather than loaded (one ``GROUP BY``)."""
     storage, study_id = storage_of(study), study_id_of(study)
     if isinstance(storage, ResilientStorage):
-        counts = storage.count_trials(study_id)
-        return counts.get(TrialState.COMPLETE, 0), counts.get(TrialState.RUNNING, 0)
-    return (
-        storage.get_n_trials(study_id, state=TrialState.COMPLETE),
-        storage.get_n_trials(study_id, state=TrialState.RUNNING),
-    )
+        return storage.count_trials(study_id)
+    return {state: storage.get_n_trials(study_id, state=state) for state in TrialState}
 
 
 def _fail_and_requeue(
-    study: optuna.Study, trials: list[optuna.Trial], reason: str, liveness: Liveness
+    study: optuna.Study, trials: list[AskedTrial], reason: str, liveness: Liveness
 ) -> None:
-    for trial in trials:
-        try:
-            trial.set_user_attr("failed_because", reason)
-            study.tell(trial, state=TrialState.FAIL)
-        except UpdateFinishedTrialError:
-            continue  # another worker judged it stale meanwhile, and requeued it
-        frozen = storage_of(study).get_trial(trial_id_of(trial))
-        requeue(study, frozen, max_retries=liveness.max_retries, reason=reason)
-
-
-def _tell(
-    study: optuna.Study, trial: optuna.Trial, record: TrialRecord, constraints: Constraints
-) -> None:
-    """Store a member's record (one write), its constraints (only with floors) and values; a
-    trial already failed as stale (its worker looked dead during a long database outage) keeps
-    that state, and its requeued copy runs again."""
-    try:
-        trial.set_user_attr(RECORD_ATTR, record.to_dict())
-        violations = constraints.violations(record.validation.recall, record.validation.precision)
-        for name, violation in violations.items():
-            trial.set_constraint(name, violation)
-        study.tell(trial, [record.validation.recall, record.validation.precision])
-    except UpdateFinishedTrialError:
-        pass
+    for asked in trials:
+        frozen = fail_trial(study, asked, reason)
+        if frozen is not None:
+            requeue(study, frozen, max_retries=liveness.max_retries, reason=reason)
 
 
 def _run_batch(
@@ -118,24 +96,28 @@ def _run_batch(
     info: StudyInfo,
     splits: Splits,
     trainer: PackedTrainer,
+    *,
+    waiting: int | None = None,
 ) -> list[TrialRecord]:
-    """Ask, train and tell one batch; the records told."""
-    size = trainer.members
+    """Ask, train and tell one batch; the records told. ``waiting``: the study's waiting
+    trials as just counted (``None``: not counted)."""
     told: list[TrialRecord] = []
-    trials: list[optuna.Trial] = []
+    trials: list[AskedTrial] = []
     try:
-        for _ in range(size):
-            trials.append(study.ask())
-        heartbeat.track(trial_id_of(t) for t in trials)
+        for asked in ask_trials(
+            study, trainer.members,
+            lambda trial: suggest_candidate(trial, config.search, info.task, info.labels),
+            waiting=waiting,
+        ):
+            trials.append(asked)
+        heartbeat.track(t.trial_id for t in trials)
     except BaseException:
         _fail_and_requeue(study, trials, "interrupted", heartbeat.liveness)
-        heartbeat.release(trial_id_of(t) for t in trials)
+        heartbeat.release(t.trial_id for t in trials)
         raise
     pending = list(trials)
     try:
-        candidates = [
-            suggest_candidate(t, config.search, info.task, info.labels) for t in trials
-        ]
+        candidates = [t.suggested for t in trials]
         counts = np.asarray(info.train_counts)
         cost_matrix = config.search.cost_matrix
         constraints = Constraints(config.study.min_precision, config.study.min_recall)
@@ -143,14 +125,19 @@ def _run_batch(
         scores = trainer.train_and_score(np.stack([
             c.loss_weights(counts, info.n_train, info.task, cost_matrix) for c in candidates
         ]))
-        for member, (trial, candidate) in enumerate(zip(trials, candidates, strict=True)):
+        for member, (asked, candidate) in enumerate(zip(trials, candidates, strict=True)):
             record = record_member(
                 info=info, splits=splits, scores=scores, member=member,
-                number=trial.number, candidate=candidate, weights=weights[member],
+                number=asked.number, candidate=candidate, weights=weights[member],
                 cost_matrix=cost_matrix,
             )
-            _tell(study, trial, record, constraints)
-            pending.remove(trial)
+            # One write: the record, its constraints (only with floors) and its values.
+            tell_trial(
+                study, asked, [record.validation.recall, record.validation.precision],
+                {RECORD_ATTR: record.to_dict()},
+                constraints.violations(record.validation.recall, record.validation.precision),
+            )
+            pending.remove(asked)
             told.append(record)
     except (KeyboardInterrupt, SystemExit):
         _fail_and_requeue(study, pending, "interrupted", heartbeat.liveness)
@@ -159,7 +146,7 @@ def _run_batch(
         _fail_and_requeue(study, pending, "error", heartbeat.liveness)
         raise
     finally:
-        heartbeat.release(trial_id_of(t) for t in trials)
+        heartbeat.release(t.trial_id for t in trials)
     return told
 
 
@@ -223,15 +210,20 @@ def run_study(
         members = len(baseline_candidates(info.task))
         trainers[members] = make_trainer(members)
         store_baselines(study, compute_baselines(info, splits, trainers[members]))
-    complete, _ = _count(study)
+    complete = _count(study).get(TrialState.COMPLETE, 0)
     with tqdm(
         total=budget, initial=min(complete, budget), unit="trial", disable=not progress,
         file=sys.stderr, dynamic_ncols=True, desc=study.study_name,
     ) as bar, WorkerHeartbeat(study, liveness) as heartbeat:
         while True:
-            if _may_judge(storage, liveness):
-                fail_stale_trials(study, liveness)
-            complete, running = _count(study)
+            # One count per batch: the budget, and whether any trial runs (that another
+            # worker may have left stale) or waits (requeued, to be asked first).
+            counts = _count(study)
+            if (counts.get(TrialState.RUNNING) and _may_judge(storage, liveness)
+                    and fail_stale_trials(study, liveness)):
+                counts = _count(study)
+            complete = counts.get(TrialState.COMPLETE, 0)
+            running = counts.get(TrialState.RUNNING, 0)
             bar.n = min(complete, budget)
             bar.refresh()
             remaining = budget - complete - running
@@ -245,15 +237,18 @@ def run_study(
                 trainers[size] = make_trainer(size)
             interrupts.check()  # one the training swallowed: stop between batches
             started = time.perf_counter()
-            records = _run_batch(study, heartbeat, config, info, splits, trainers[size])
+            records = _run_batch(study, heartbeat, config, info, splits, trainers[size],
+                                 waiting=counts.get(TrialState.WAITING, 0))
             told += len(records)
             diverged += sum(r.diverged for r in records)
-            best = _log_batch(records, time.perf_counter() - started, _count(study)[0], budget,
-                              best)
+            # Other workers' trials told meanwhile show in the next batch's count.
+            best = _log_batch(records, time.perf_counter() - started,
+                              complete + len(records), budget, best)
     if told and diverged > told / 2:
         logger.warning(
             "%d of the %d trials this run trained diverged (non-finite scores; they are kept "
             "off the front): lower [model] learning_rate, or check the features' scale.",
             diverged, told,
         )
-    return RunSummary(complete=_count(study)[0], told=told, diverged=diverged)
+    return RunSummary(complete=_count(study).get(TrialState.COMPLETE, 0), told=told,
+                      diverged=diverged)

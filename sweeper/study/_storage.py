@@ -28,11 +28,18 @@ from sqlalchemy.engine import make_url
 
 from sweeper.config import StudyConfig
 from sweeper.errors import StorageError, StorageLostError
-from sweeper.study._optuna import count_trials, engine_of, study_system_attrs_with_prefix
+from sweeper.study._optuna import (
+    count_trials,
+    create_trial,
+    engine_of,
+    finish_trial,
+    study_system_attrs_with_prefix,
+)
 
 __all__ = ["ResilientStorage", "is_sqlite", "open_storage", "redact"]
 
 FIRST_BACKOFF_S = 0.5
+TRANSIENT_STATES = {TrialState.WAITING, TrialState.RUNNING}
 MAX_BACKOFF_S = 10.0
 
 
@@ -148,13 +155,14 @@ class ResilientStorage(BaseStorage):
     def get_all_trials(
         self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
     ) -> list[FrozenTrial]:
-        """The study's trials, retried while the database is away. ``Study.ask`` first looks
-        for a waiting (enqueued or requeued) trial, which makes Optuna's cache scan every
-        trial of the study on each ask; when the database counts none waiting, the answer is
-        the empty list at the cost of one ``GROUP BY``."""
-        if states is not None and tuple(states) == (TrialState.WAITING,):
+        """The study's trials, retried while the database is away. Asked for waiting or
+        running trials only (``Study.ask`` looks for waiting ones, the stale-trial check for
+        running ones, each time), Optuna's cache would scan every trial of the study; when the
+        database counts none in those states, the answer is the empty list at the cost of one
+        ``GROUP BY``."""
+        if states is not None and set(states) <= TRANSIENT_STATES:
             counts = self.call(count_trials, self.inner, study_id)
-            if counts is not None and not counts.get(TrialState.WAITING):
+            if counts is not None and not any(counts.get(state) for state in states):
                 return []
         return self.call(self.inner.get_all_trials, study_id, deepcopy=deepcopy, states=states)
 
@@ -167,6 +175,21 @@ class ResilientStorage(BaseStorage):
                      self.call(self.inner.get_study_system_attrs, study_id).items()
                      if key.startswith(prefix)}
         return found
+
+    def create_trial(self, study_id: int, template: FrozenTrial) -> tuple[int, int] | None:
+        """A running trial with ``template``'s parameters in one transaction: its id and number
+        (``None`` where the storage has no transactions: gRPC), retried while the database is
+        away. A commit whose answer was lost leaves a trial nobody claims; the stale-trial
+        check fails it and queues its parameters again."""
+        return self.call(create_trial, self.inner, study_id, template)
+
+    def finish_trial(self, trial_id: int, values: list[float], user_attrs: dict[str, Any],
+                     system_attrs: dict[str, Any]) -> bool:
+        """A trial's attributes, values and completion in one transaction (``False`` where the
+        storage has none: gRPC), retried while the database is away. A transaction committed
+        just before the connection dropped makes the retry find the trial finished
+        (``UpdateFinishedTrialError``), as the caller expects of a trial finished elsewhere."""
+        return self.call(finish_trial, self.inner, trial_id, values, user_attrs, system_attrs)
 
     def close(self) -> None:
         """Return the database connections this storage holds (its pool); it stays usable."""

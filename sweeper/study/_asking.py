@@ -1,0 +1,236 @@
+"""Asking and telling a batch of trials in few storage writes.
+
+Optuna's ``Study.ask``, ``Trial.suggest_*`` and ``Study.tell`` write each parameter, TPE's
+constant-liar copy of them, the record and the completion in a commit of their own and read the
+trial back three times: 13 ms per trial on SQLite before any sampler work, measured at 10,000
+trials. Here a trial's parameters are drawn first, against a view of the study read once per
+batch (:class:`~sweeper.study._optuna.SamplingView`), and the trial is created with them in one
+write; its record, constraints and values are stored with its completion in one transaction.
+
+What the sampler sees is what ``Study.ask`` would show it: the stored trials, and the batch's
+own trials as running ones. Optuna's own path is kept where this one would behave otherwise:
+when trials wait in the queue (parameters enqueued or requeued, which ``Study.ask`` takes
+first), and for samplers other than TPE, GP and random (NSGA-II keeps per-trial state through
+its storage hooks).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalChoiceType,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+    check_distribution_compatibility,
+)
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeper.study._optuna import (
+    PENDING_TRIAL_ID,
+    SamplingView,
+    constraint_key,
+    recent_trials,
+    storage_of,
+    study_id_of,
+    trial_id_of,
+    trial_number_of,
+)
+
+__all__ = ["AskedTrial", "ask_trials", "fail_trial", "tell_trial"]
+
+DRAWS_BEFORE_STORING = (
+    optuna.samplers.TPESampler, optuna.samplers.GPSampler, optuna.samplers.RandomSampler,
+)
+"""Samplers whose hooks keep no state of their own in the storage, so that a trial's
+parameters can be drawn before the trial exists."""
+
+
+@dataclass(frozen=True)
+class AskedTrial:
+    """A trial asked for this batch, with what ``suggest`` made of its parameters."""
+
+    trial_id: int
+    number: int
+    suggested: Any
+    frozen: FrozenTrial
+    """The trial as stored when it was asked (running), for the sampler's ``after_trial``."""
+    trial: optuna.Trial | None = None
+    """Optuna's trial object where Optuna's own path asked it."""
+
+
+def _sampler_chain(sampler: Any) -> Iterator[Any]:
+    """The sampler and those it wraps (a wrapper names the wrapped one ``inner``)."""
+    while sampler is not None:
+        yield sampler
+        sampler = getattr(sampler, "inner", None)
+
+
+def draws_before_storing(sampler: optuna.samplers.BaseSampler) -> bool:
+    return isinstance(list(_sampler_chain(sampler))[-1], DRAWS_BEFORE_STORING)
+
+
+def ask_trials(
+    study: optuna.Study, size: int, suggest: Callable[[Any], Any], *, waiting: int | None = None
+) -> Iterator[AskedTrial]:
+    """Ask ``size`` trials, one at a time, ``suggest(trial)`` drawing each one's parameters
+    through the ``suggest_*`` methods; each trial is stored before it is yielded. ``waiting``:
+    the study's waiting trials as the caller just counted them (``None``: look)."""
+    storage, study_id = storage_of(study), study_id_of(study)
+    if waiting is None:
+        waiting = len(storage.get_all_trials(study_id, deepcopy=False,
+                                             states=(TrialState.WAITING,)))
+    if waiting or not draws_before_storing(study.sampler):
+        for _ in range(size):
+            trial = study.ask()
+            suggested = suggest(trial)
+            yield AskedTrial(trial_id_of(trial), trial.number, suggested,
+                             storage.get_trial(trial_id_of(trial)), trial)
+        return
+    window = max((getattr(s, "window", 0) for s in _sampler_chain(study.sampler)), default=0)
+    trials = storage.get_all_trials(study_id, deepcopy=False)
+    view = SamplingView(study, recent_trials(trials, window) if window else trials)
+    for _ in range(size):
+        drawing = DrawingTrial(study.sampler, view)
+        suggested = suggest(drawing)
+        template = drawing.template()
+        create = getattr(storage, "create_trial", None)
+        created = None if create is None else create(study_id, template)
+        if created is None:  # a storage without transactions (gRPC)
+            trial_id = storage.create_new_trial(study_id, template_trial=template)
+            created = trial_id, trial_number_of(storage, trial_id)
+        trial_id, number = created
+        stored = _frozen(number, trial_id, template.datetime_start, template.params,
+                         template.distributions, template.system_attrs)
+        view.add(stored)
+        yield AskedTrial(trial_id, number, suggested, stored)
+
+
+def tell_trial(
+    study: optuna.Study,
+    asked: AskedTrial,
+    values: Sequence[float],
+    user_attrs: dict[str, Any],
+    constraints: dict[str, float],
+) -> None:
+    """Store the trial's user attributes and constraints and complete it with ``values``; one
+    transaction on a database. A trial already failed as stale (its worker looked dead during
+    a long database outage) keeps that state, and its requeued copy runs again."""
+    storage = storage_of(study)
+    values = [float(v) for v in values]
+    system_attrs = {constraint_key(name): float(v) for name, v in constraints.items()}
+    finish = getattr(storage, "finish_trial", None)
+    try:
+        if finish is not None and all(map(math.isfinite, values)) and finish(
+            asked.trial_id, values, user_attrs, system_attrs
+        ):
+            study.sampler.after_trial(study, asked.frozen, TrialState.COMPLETE, values)
+            return
+        # A storage without transactions (gRPC), or values Optuna fails the trial for.
+        for key, value in user_attrs.items():
+            storage.set_trial_user_attr(asked.trial_id, key, value)
+        for key, value in system_attrs.items():
+            storage.set_trial_system_attr(asked.trial_id, key, value)
+        study.tell(asked.trial or asked.number, values)
+    except UpdateFinishedTrialError:
+        pass
+
+
+def fail_trial(study: optuna.Study, asked: AskedTrial, reason: str) -> FrozenTrial | None:
+    """Fail the trial, naming why (``failed_because``); the trial as stored, or ``None`` when
+    it was finished already (another worker judged it stale meanwhile, and requeued it)."""
+    storage = storage_of(study)
+    try:
+        storage.set_trial_user_attr(asked.trial_id, "failed_because", reason)
+        study.tell(asked.trial or asked.number, state=TrialState.FAIL)
+    except UpdateFinishedTrialError:
+        return None
+    return storage.get_trial(asked.trial_id)
+
+
+def _frozen(number: int, trial_id: int, start: datetime | None, params: dict[str, Any],
+            distributions: dict[str, BaseDistribution],
+            system_attrs: dict[str, Any]) -> FrozenTrial:
+    return FrozenTrial(
+        number=number, state=TrialState.RUNNING, value=None, datetime_start=start,
+        datetime_complete=None, params=params, distributions=distributions, user_attrs={},
+        system_attrs=system_attrs, intermediate_values={}, trial_id=trial_id,
+    )
+
+
+class DrawingTrial:
+    """A trial whose parameters are drawn before it is stored: ``optuna.Trial``'s ``suggest_*``
+    methods, answered as ``Trial`` answers them (the sampler's relative draw where its search
+    space covers the parameter, its independent draw otherwise), with nothing written."""
+
+    def __init__(self, sampler: optuna.samplers.BaseSampler, view: SamplingView) -> None:
+        self._sampler = sampler
+        self._view = view
+        view.pending_system_attrs.clear()
+        self._frozen = _frozen(PENDING_TRIAL_ID, PENDING_TRIAL_ID, datetime.now(), {}, {}, {})
+        sampler.before_trial(view, self._frozen)
+        self._relative_space: dict[str, BaseDistribution] | None = None
+        self._relative_params: dict[str, Any] = {}
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self._frozen.params)
+
+    def template(self) -> FrozenTrial:
+        """The trial to store: running, with its parameters and the sampler's attributes."""
+        return _frozen(PENDING_TRIAL_ID, PENDING_TRIAL_ID, self._frozen.datetime_start,
+                       dict(self._frozen.params), dict(self._frozen.distributions),
+                       dict(self._view.pending_system_attrs))
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float:
+        return self._suggest(name, FloatDistribution(low, high, log=log, step=step))
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1,
+                    log: bool = False) -> int:
+        return int(self._suggest(name, IntDistribution(low, high, log=log, step=step)))
+
+    def suggest_categorical(self, name: str,
+                            choices: Sequence[CategoricalChoiceType]) -> CategoricalChoiceType:
+        return self._suggest(name, CategoricalDistribution(choices))
+
+    def _suggest(self, name: str, distribution: BaseDistribution) -> Any:
+        frozen = self._frozen
+        if name in frozen.distributions:
+            check_distribution_compatibility(frozen.distributions[name], distribution)
+            return frozen.params[name]
+        if distribution.single():
+            value = _single_value(distribution)
+        elif name in self._relative():
+            check_distribution_compatibility(self._relative_space[name], distribution)
+            value = self._relative_params[name]
+        else:
+            value = self._sampler.sample_independent(self._view, frozen, name, distribution)
+        distribution.to_internal_repr(value)  # refuses an invalid value (NaN), as Trial does
+        frozen.params[name] = value
+        frozen.distributions[name] = distribution
+        return value
+
+    def _relative(self) -> dict[str, Any]:
+        """The sampler's relative draw, made once at the first suggestion (as ``Trial`` does:
+        the search space is as late as it can be)."""
+        if self._relative_space is None:
+            self._relative_space = self._sampler.infer_relative_search_space(
+                self._view, self._frozen)
+            self._relative_params = self._sampler.sample_relative(
+                self._view, self._frozen, self._relative_space)
+        return self._relative_params
+
+
+def _single_value(distribution: BaseDistribution) -> Any:
+    if isinstance(distribution, CategoricalDistribution):
+        return distribution.choices[0]
+    return distribution.low

@@ -1,0 +1,182 @@
+"""Trials asked before they are stored and told in one transaction read back as Optuna's own.
+
+The runner draws a trial's parameters against a view of the study, creates the trial with them
+in one write and stores its record, constraints and values with its completion in one more
+(``sweeper.study._asking``). These tests hold that path to what Optuna's ``ask``/``tell`` store,
+on SQLite and on the PostgreSQL server.
+"""
+
+import threading
+from datetime import datetime, timedelta
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from sweeper.study import open_storage
+from sweeper.study._asking import ask_trials, tell_trial
+from sweeper.study._optuna import study_id_of
+
+
+OPENED = []
+
+
+def storage_at(url: str):
+    """A storage closed when the test ends (its pooled connections returned)."""
+    OPENED.append(open_storage(url))
+    return OPENED[-1]
+
+
+@pytest.fixture(autouse=True)
+def close_storages():
+    yield
+    while OPENED:
+        OPENED.pop().close()
+
+
+def suggest(trial):
+    return (
+        trial.suggest_float("x", 0.0, 1.0),
+        trial.suggest_float("rate", 1e-3, 1.0, log=True),
+        trial.suggest_int("n", 1, 9),
+        trial.suggest_categorical("kind", ["a", "b", "c"]),
+        trial.suggest_float("fixed", 0.5, 0.5),
+    )
+
+
+def tpe() -> optuna.samplers.TPESampler:
+    return optuna.samplers.TPESampler(seed=0, multivariate=True, constant_liar=True,
+                                      n_startup_trials=4)
+
+
+def url_of(backend, tmp_path, request) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'asking.db'}"
+    return request.getfixturevalue("postgres").create_database()
+
+
+def started_study(url: str, complete: int = 6) -> optuna.Study:
+    """A study whose TPE has left its start-up trials: asks draw relative parameters."""
+    study = optuna.create_study(storage=storage_at(url), directions=["maximize"] * 2,
+                                sampler=tpe(), study_name="asking")
+    for _ in range(complete):
+        trial = study.ask()
+        x, rate, n, _, _ = suggest(trial)
+        study.tell(trial, [x, rate * n])
+    return study
+
+
+def comparable(trial: optuna.trial.FrozenTrial) -> dict:
+    return {
+        "state": trial.state, "values": trial.values, "params": trial.params,
+        "distributions": trial.distributions, "user_attrs": trial.user_attrs,
+        "constraints": trial.constraints,
+        "system_attr_keys": sorted(trial.system_attrs),
+    }
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_trial_asked_and_told_in_one_write_each_reads_back_as_optunas_own(
+    tmp_path, backend, request
+):
+    url = url_of(backend, tmp_path, request)
+    study = started_study(url)
+    # Optuna's own path, for comparison.
+    own = study.ask()
+    own_suggested = suggest(own)
+    own.set_user_attr("record", {"recall": 0.5, "curve": [0.1, 0.2]})
+    own.set_constraint("min_precision", 0.25)
+    study.tell(own, [0.5, 0.75])
+
+    asked = list(ask_trials(study, 3, suggest))
+    fresh = storage_at(url)  # nothing from this process's cache
+    study_id = study_id_of(study)
+    assert [a.number for a in asked] == [7, 8, 9]
+    for a in asked:
+        stored = fresh.get_trial(a.trial_id)
+        assert stored.number == a.number and stored.state == TrialState.RUNNING
+        assert tuple(stored.params[name] for name in ("x", "rate", "n", "kind", "fixed")) \
+            == a.suggested
+        assert stored.distributions == study.trials[own.number].distributions
+        assert abs(stored.datetime_start - datetime.now()) < timedelta(minutes=1)  # local time
+        assert any(key.startswith("tpe:relative_params") for key in stored.system_attrs)
+        tell_trial(study, a, [0.5, 0.75], {"record": {"recall": 0.5, "curve": [0.1, 0.2]}},
+                   {"min_precision": 0.25})
+    for a in asked:
+        told = fresh.get_trial(a.trial_id)
+        expected = comparable(fresh.get_trial(fresh.get_trial_id_from_study_id_trial_number(
+            study_id, own.number)))
+        expected["params"] = dict(zip(("x", "rate", "n", "kind", "fixed"), a.suggested))
+        assert comparable(told) == expected
+        assert told.datetime_complete >= told.datetime_start
+    assert own_suggested[4] == 0.5
+    # Optuna's cache in this process sees the told trials complete too.
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 10
+
+
+def test_telling_a_trial_another_worker_failed_leaves_it_failed(tmp_path):
+    study = started_study(f"sqlite:///{tmp_path / 'failed.db'}")
+    (asked,) = ask_trials(study, 1, suggest)
+    storage = study._storage
+    storage.set_trial_state_values(asked.trial_id, TrialState.FAIL)
+    tell_trial(study, asked, [0.5, 0.5], {"record": {}}, {"min_precision": 0.1})
+    stored = storage_at(f"sqlite:///{tmp_path / 'failed.db'}").get_trial(asked.trial_id)
+    assert stored.state == TrialState.FAIL
+    assert stored.values is None and "record" not in stored.user_attrs
+    assert stored.constraints == {}
+
+
+def test_each_member_of_a_batch_is_drawn_seeing_the_earlier_ones_running(tmp_path):
+    """TPE's constant liar needs the batch's earlier trials in the study it samples from."""
+    seen = []
+
+    class Watching(optuna.samplers.TPESampler):
+        def sample_relative(self, study, trial, search_space):
+            seen.append(sorted(t.number for t in study.get_trials(states=(TrialState.RUNNING,))))
+            return super().sample_relative(study, trial, search_space)
+
+    study = started_study(f"sqlite:///{tmp_path / 'liar.db'}")
+    study.sampler = Watching(seed=0, multivariate=True, constant_liar=True, n_startup_trials=4)
+    asked = list(ask_trials(study, 4, suggest))
+    numbers = [a.number for a in asked]
+    assert seen == [numbers[:k] for k in range(4)]
+    assert all(a.trial is None for a in asked)  # drawn before stored, not Optuna's own ask
+
+
+def test_waiting_trials_and_other_samplers_take_optunas_own_ask(tmp_path):
+    study = started_study(f"sqlite:///{tmp_path / 'queue.db'}")
+    study.enqueue_trial({"x": 0.25, "rate": 0.1, "n": 3, "kind": "b", "fixed": 0.5})
+    first, second = ask_trials(study, 2, suggest)
+    assert first.trial is not None and first.suggested == (0.25, 0.1, 3, "b", 0.5)
+    assert second.trial is not None  # the whole batch: Optuna pops waiting trials first
+    study.sampler = optuna.samplers.NSGAIISampler(seed=0)
+    (third,) = ask_trials(study, 1, suggest)
+    assert third.trial is not None
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_workers_creating_trials_at_once_get_distinct_consecutive_numbers(
+    tmp_path, backend, request
+):
+    url = url_of(backend, tmp_path, request)
+    started_study(url, complete=0)
+    numbers: list[int] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            study = optuna.load_study(study_name="asking", storage=storage_at(url),
+                                      sampler=optuna.samplers.RandomSampler())
+            numbers.extend(a.number for a in ask_trials(study, 15, suggest))
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(numbers) == list(range(60))
+    stored = optuna.load_study(study_name="asking", storage=storage_at(url)).trials
+    assert sorted(t.number for t in stored) == list(range(60))
