@@ -94,7 +94,16 @@ def workers_in_flight(url: str) -> dict[str, list[int]]:
 def test_three_workers_finish_one_budget(tmp_path, postgres):
     url = postgres.create_database()
     path = write_study(tmp_path, url, trials=12, pack=2, epochs=3)
-    code, output = finish(sweeper("run", path, "--workers", 3, "--quiet"))
+    # The server trusts local connections, so any password works; none may show in `ps`.
+    with_password = url.replace("://postgres@", "://postgres:s3cret-pw@")
+    assert with_password != url
+    parent = sweeper("run", path, "--workers", 3, "--quiet", "--storage", with_password)
+    wait_for(lambda: len(_children(parent.pid)) == 3 or parent.poll() is not None,
+             what="three workers started")
+    command_lines = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in _children(parent.pid)]
+    assert len(command_lines) == 3
+    assert all(b"worker" in line and b"s3cret" not in line for line in command_lines)
+    code, output = finish(parent)
     assert code == 0, output
     by_state = states(load(url))
     complete = len(by_state[TrialState.COMPLETE])

@@ -266,25 +266,38 @@ def create_trial(
 
     trials = models.TrialModel.__table__
     studies = models.StudyModel.__table__
+    dialect = backend.engine.dialect
     study_row = sa.select(studies.c.study_id).where(studies.c.study_id == study_id)
-    sqlite = backend.engine.dialect.name == "sqlite"
+    sqlite = dialect.name == "sqlite"
     with backend.engine.begin() as connection:
-        if not sqlite:
-            locked = connection.execute(study_row.with_for_update()).first()
-        trial_id = connection.execute(sa.insert(trials).values(
-            study_id=study_id, number=None, state=TrialState.RUNNING,
-            datetime_start=_utc_now(),
-        )).inserted_primary_key[0]
-        if sqlite:
-            locked = connection.execute(study_row).first()
-        if locked is None:
+        # SQLite: the insert below takes the database's write lock, the lock that counts.
+        if not sqlite and connection.execute(study_row.with_for_update()).first() is None:
             raise KeyError(f"No study with study_id {study_id} exists.")
-        number = connection.execute(
-            sa.select(sa.func.count()).select_from(trials)
-            .where(trials.c.study_id == study_id, trials.c.trial_id < trial_id)
-        ).scalar_one()
-        connection.execute(
-            sa.update(trials).where(trials.c.trial_id == trial_id).values(number=number))
+        if dialect.insert_returning:
+            # One statement: the count runs under the lock the insert holds.
+            count = sa.select(
+                sa.literal(study_id, trials.c.study_id.type), sa.func.count(),
+                sa.literal(TrialState.RUNNING, trials.c.state.type),
+                sa.literal(_utc_now(), trials.c.datetime_start.type),
+            ).where(trials.c.study_id == study_id)
+            trial_id, number = connection.execute(
+                sa.insert(trials)
+                .from_select(["study_id", "number", "state", "datetime_start"], count)
+                .returning(trials.c.trial_id, trials.c.number)
+            ).one()
+        else:  # MySQL: no RETURNING
+            trial_id = connection.execute(sa.insert(trials).values(
+                study_id=study_id, number=None, state=TrialState.RUNNING,
+                datetime_start=_utc_now(),
+            )).inserted_primary_key[0]
+            number = connection.execute(
+                sa.select(sa.func.count()).select_from(trials)
+                .where(trials.c.study_id == study_id, trials.c.trial_id < trial_id)
+            ).scalar_one()
+            connection.execute(
+                sa.update(trials).where(trials.c.trial_id == trial_id).values(number=number))
+        if sqlite and connection.execute(study_row).first() is None:
+            raise KeyError(f"No study with study_id {study_id} exists.")
         if template.params:
             connection.execute(sa.insert(models.TrialParamModel.__table__), [
                 {"trial_id": trial_id, "param_name": name,
@@ -339,15 +352,15 @@ def finish_trial(
 
 
 def _insert_attrs(connection: Any, table: Any, trial_id: int, attrs: dict[str, Any]) -> None:
-    """Set a trial's attributes (``key`` -> JSON), replacing any of the same key."""
+    """Add attributes (``key`` -> JSON) the trial does not have yet: a new trial's, or what a
+    running trial gets when it completes (its record, its constraints). A key it has already
+    breaks the table's unique constraint and rolls the whole transaction back."""
     if not attrs:
         return
     import json
 
     import sqlalchemy as sa
 
-    connection.execute(sa.delete(table).where(table.c.trial_id == trial_id,
-                                              table.c.key.in_(list(attrs))))
     connection.execute(sa.insert(table), [
         {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
         for key, value in attrs.items()

@@ -64,10 +64,13 @@ def run_local_workers(
     """Run the workers to completion; return 0 if every worker exited 0, else the first failure.
 
     SIGTERM or Ctrl-C here stops every worker (each fails and requeues its batch in flight),
-    waits for them, and raises ``KeyboardInterrupt``."""
-    command = [sys.executable, "-m", "sweeper.cli", "worker", str(study_file),
-               "--storage", storage_url, "--quiet", *extra_arguments]
-    processes = [subprocess.Popen(command, env=env) for env in environments]
+    waits for them, and raises ``KeyboardInterrupt``. The storage URL reaches the workers in
+    their environment (``SWEEPER_STORAGE``), not on their command line, which any user of the
+    machine can read (``ps``), password included."""
+    command = [sys.executable, "-m", "sweeper.cli", "worker", str(study_file), "--quiet",
+               *extra_arguments]
+    processes = [subprocess.Popen(command, env={**env, "SWEEPER_STORAGE": storage_url})
+                 for env in environments]
 
     interrupted = []
 
