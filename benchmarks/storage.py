@@ -15,7 +15,7 @@ study that already holds 100, 1,000 and 10,000 complete trials (filled with copi
 own first records), on SQLite and on PostgreSQL: milliseconds per trial of everything but
 training, the sampler's share timed apart, and the one-off read of the whole study into
 Optuna's cache when the worker joins (``first_read_s``, not in the per-trial figures). Each row
-also times, on the same study right after, the baseline: Optuna's own ask / ``suggest_*`` /
+also times, on the same study just before, the baseline: Optuna's own ask / ``suggest_*`` /
 tell loop with the same record (``optuna_loop_ms_per_trial``, ``ratio_to_optuna_loop``).
 
 Per case it writes ``trials_per_s`` (complete trials / wall time) and ``overhead_ms_per_trial``
@@ -212,13 +212,15 @@ def scaling_case(url: str, sizes: list[int], window: int, sampler: str,
     """Per-trial cost of the loop (everything but training, one worker) when the study already
     holds each of ``sizes`` complete trials (increasing, each at least ``window``): the study is
     filled up to the size with copies of the loop's own first ``window`` trials (real records),
-    then ``window`` more trials of the real loop are timed, the sampler apart."""
+    then ``window`` trials of Optuna's own loop (the baseline) and ``window`` more of the
+    sweeper's are timed, the sampler apart."""
     run_instant(prepared_study(url, window, sampler, sampler_window))
     templates = complete(prepared_study(url, window, sampler, sampler_window).study)
     held = len(templates)
     rows = []
     for size in sizes:
-        prepared = prepared_study(url, size + window, sampler, sampler_window)
+        # Budget: `window` trials of the baseline, then `window` of the sweeper's loop.
+        prepared = prepared_study(url, size + 2 * window, sampler, sampler_window)
         prefill(prepared.study, templates, size - held)
         # A worker reads the whole study into Optuna's cache once, when it joins: timed
         # apart, so the rows show what every further trial costs.
@@ -227,12 +229,15 @@ def scaling_case(url: str, sizes: list[int], window: int, sampler: str,
         cold_s = time.perf_counter() - started
         timed = TimedSampler(prepared.study.sampler)
         prepared.study.sampler = timed
-        wall = run_instant(prepared)
-        held = len(complete(prepared.study))
-        done = held - size
-        sampler_s, timed.seconds = timed.seconds, 0.0
+        # The baseline first: the sweeper's loop then runs on the larger study (by `window`
+        # trials), which leans the ratio against it, not for it.
+        done = window
         optuna_wall = run_optuna_loop(prepared, done)
+        optuna_sampler_s, timed.seconds = timed.seconds, 0.0
+        wall = run_instant(prepared)
+        sampler_s = timed.seconds
         held = len(complete(prepared.study))
+        assert held == size + 2 * window, held
         rows.append({
             "trials_in_study": size,
             "trials_timed": done,
@@ -240,7 +245,7 @@ def scaling_case(url: str, sizes: list[int], window: int, sampler: str,
             "sampler_ms_per_trial": 1000 * sampler_s / done,
             "rest_ms_per_trial": 1000 * (wall - sampler_s) / done,
             "optuna_loop_ms_per_trial": 1000 * optuna_wall / done,
-            "optuna_loop_sampler_ms_per_trial": 1000 * timed.seconds / done,
+            "optuna_loop_sampler_ms_per_trial": 1000 * optuna_sampler_s / done,
             "ratio_to_optuna_loop": wall / optuna_wall,
             "first_read_s": cold_s,
         })

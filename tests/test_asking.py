@@ -6,17 +6,22 @@ in one write and stores its record, constraints and values with its completion i
 on SQLite and on the PostgreSQL server.
 """
 
+import math
 import threading
-from datetime import datetime, timedelta
+import time
+import warnings
+from datetime import datetime, timedelta, timezone
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweeper.study import open_storage
-from sweeper.study._asking import ask_trials, tell_trial
+from sweeper.study import _storage, open_storage
+from sweeper.study._asking import ask_trials, fail_trial, tell_trial
 from sweeper.study._optuna import study_id_of
-
+from sweeper.study._runner import _count
+from sweeper.study._study import WindowedSampler
+from tests.conftest import free_port
 
 OPENED = []
 
@@ -32,6 +37,9 @@ def close_storages():
     yield
     while OPENED:
         OPENED.pop().close()
+
+
+NAMES = ("x", "rate", "n", "kind", "fixed")
 
 
 def suggest(trial):
@@ -75,15 +83,27 @@ def comparable(trial: optuna.trial.FrozenTrial) -> dict:
     }
 
 
+@pytest.fixture
+def five_hours_west(monkeypatch):
+    """Local time five hours behind UTC, so that a UTC / local mix-up shows."""
+    monkeypatch.setenv("TZ", "XST+5")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_trial_asked_and_told_in_one_write_each_reads_back_as_optunas_own(
-    tmp_path, backend, request
+    tmp_path, backend, request, five_hours_west
 ):
+    assert abs(datetime.now() - datetime.now(timezone.utc).replace(tzinfo=None)) > timedelta(
+        hours=4)
     url = url_of(backend, tmp_path, request)
     study = started_study(url)
     # Optuna's own path, for comparison.
     own = study.ask()
-    own_suggested = suggest(own)
+    suggest(own)
     own.set_user_attr("record", {"recall": 0.5, "curve": [0.1, 0.2]})
     own.set_constraint("min_precision", 0.25)
     study.tell(own, [0.5, 0.75])
@@ -95,8 +115,7 @@ def test_a_trial_asked_and_told_in_one_write_each_reads_back_as_optunas_own(
     for a in asked:
         stored = fresh.get_trial(a.trial_id)
         assert stored.number == a.number and stored.state == TrialState.RUNNING
-        assert tuple(stored.params[name] for name in ("x", "rate", "n", "kind", "fixed")) \
-            == a.suggested
+        assert tuple(stored.params[name] for name in NAMES) == a.suggested
         assert stored.distributions == study.trials[own.number].distributions
         assert abs(stored.datetime_start - datetime.now()) < timedelta(minutes=1)  # local time
         assert any(key.startswith("tpe:relative_params") for key in stored.system_attrs)
@@ -106,10 +125,21 @@ def test_a_trial_asked_and_told_in_one_write_each_reads_back_as_optunas_own(
         told = fresh.get_trial(a.trial_id)
         expected = comparable(fresh.get_trial(fresh.get_trial_id_from_study_id_trial_number(
             study_id, own.number)))
-        expected["params"] = dict(zip(("x", "rate", "n", "kind", "fixed"), a.suggested))
+        expected["params"] = dict(zip(NAMES, a.suggested, strict=True))
+        # The sweeper's own token (``sweeper:ask``: a retried creation finds its trial).
+        expected["system_attr_keys"] = sorted([*expected["system_attr_keys"], "sweeper:ask"])
         assert comparable(told) == expected
         assert told.datetime_complete >= told.datetime_start
-    assert own_suggested[4] == 0.5
+    # Optuna's own trial and the sweeper's store the same instants (naive UTC in the column).
+    import sqlalchemy
+    from optuna.storages._rdb.models import TrialModel
+
+    table = TrialModel.__table__
+    with fresh.inner._backend.engine.connect() as connection:
+        raw = dict(connection.execute(
+            sqlalchemy.select(table.c.number, table.c.datetime_start)).all())
+    utc_now = datetime.now(timezone.utc).replace(tzinfo=None)
+    assert all(abs(raw[n] - utc_now) < timedelta(minutes=1) for n in (own.number, 7, 8, 9))
     # Optuna's cache in this process sees the told trials complete too.
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 10
 
@@ -180,3 +210,84 @@ def test_workers_creating_trials_at_once_get_distinct_consecutive_numbers(
     assert sorted(numbers) == list(range(60))
     stored = optuna.load_study(study_name="asking", storage=storage_at(url)).trials
     assert sorted(t.number for t in stored) == list(range(60))
+
+
+def test_a_nan_value_fails_the_trial_as_optuna_does_and_keeps_its_record(tmp_path):
+    study = started_study(f"sqlite:///{tmp_path / 'nan.db'}")
+    (asked,) = ask_trials(study, 1, suggest)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna's own warning names the NaN
+        tell_trial(study, asked, [math.nan, 0.5], {"record": {"diverged": True}}, {})
+    stored = storage_at(f"sqlite:///{tmp_path / 'nan.db'}").get_trial(asked.trial_id)
+    assert stored.state == TrialState.FAIL and stored.user_attrs["record"] == {"diverged": True}
+
+
+def test_a_failed_trial_from_the_fast_path_can_be_requeued(tmp_path):
+    study = started_study(f"sqlite:///{tmp_path / 'fail.db'}")
+    (asked,) = ask_trials(study, 1, suggest)
+    frozen = fail_trial(study, asked, "interrupted")
+    assert frozen.state == TrialState.FAIL and frozen.user_attrs["failed_because"] == "interrupted"
+    assert frozen.params == dict(zip(NAMES, asked.suggested, strict=True))
+    assert fail_trial(study, asked, "error") is None  # already finished: left as it is
+
+
+def test_a_window_caps_the_trials_the_sampler_learns_from(tmp_path):
+    complete_seen = []
+
+    class Watching(optuna.samplers.TPESampler):
+        def sample_relative(self, study, trial, search_space):
+            complete_seen.append(len(study.get_trials(states=(TrialState.COMPLETE,))))
+            return super().sample_relative(study, trial, search_space)
+
+    study = started_study(f"sqlite:///{tmp_path / 'window.db'}", complete=12)
+    study.sampler = WindowedSampler(
+        Watching(seed=0, multivariate=True, constant_liar=True, n_startup_trials=4), window=5)
+    asked = list(ask_trials(study, 3, suggest))
+    assert complete_seen == [5, 5, 5] and all(a.trial is None for a in asked)
+
+
+def test_a_commit_whose_answer_was_lost_is_found_not_made_twice(tmp_path, monkeypatch):
+    """The database committed the new trial, then the connection dropped before the answer:
+    the retry finds the trial by its token instead of creating a second one."""
+    import sqlalchemy.exc
+
+    study = started_study(f"sqlite:///{tmp_path / 'lost.db'}")
+    real = _storage.create_trial
+    lost = []
+
+    def commit_then_drop(*args):
+        created = real(*args)
+        if not lost:
+            lost.append(created)
+            raise sqlalchemy.exc.OperationalError("COMMIT", {}, Exception("connection lost"))
+        return created
+
+    monkeypatch.setattr(_storage, "create_trial", commit_then_drop)
+    monkeypatch.setattr(_storage, "FIRST_BACKOFF_S", 0.01)
+    (asked,) = ask_trials(study, 1, suggest)
+    assert lost and (asked.trial_id, asked.number) == lost[0]
+    assert len(storage_at(f"sqlite:///{tmp_path / 'lost.db'}").get_all_trials(
+        study_id_of(study))) == 7
+
+
+def test_through_the_grpc_proxy_queued_trials_are_asked_first(tmp_path):
+    """A storage without transactions counts waiting trials too, and asks through Optuna."""
+    pytest.importorskip("grpc")
+    from optuna.storages._grpc.server import make_server
+
+    port = free_port()
+    server = make_server(storage_at(f"sqlite:///{tmp_path / 'proxied.db'}"), "127.0.0.1", port)
+    server.start()
+    try:
+        study = started_study(f"grpc://127.0.0.1:{port}")
+        params = {"x": 0.25, "rate": 0.1, "n": 3, "kind": "b", "fixed": 0.5}
+        study.enqueue_trial(params)
+        assert _count(study).get(TrialState.WAITING) == 1
+        first, _ = ask_trials(study, 2, suggest)
+        assert first.suggested == tuple(params.values()) and first.trial is not None
+        tell_trial(study, first, [0.5, 0.5], {"record": {"a": 1}}, {"min_precision": 0.2})
+        told = study.trials[first.number]
+        assert told.state == TrialState.COMPLETE and told.constraints == {"min_precision": 0.2}
+        assert told.user_attrs["record"] == {"a": 1}
+    finally:
+        server.stop(0)

@@ -7,11 +7,15 @@ trials. Here a trial's parameters are drawn first, against a view of the study r
 batch (:class:`~sweeper.study._optuna.SamplingView`), and the trial is created with them in one
 write; its record, constraints and values are stored with its completion in one transaction.
 
-What the sampler sees is what ``Study.ask`` would show it: the stored trials, and the batch's
-own trials as running ones. Optuna's own path is kept where this one would behave otherwise:
-when trials wait in the queue (parameters enqueued or requeued, which ``Study.ask`` takes
-first), and for samplers other than TPE, GP and random (NSGA-II keeps per-trial state through
-its storage hooks).
+The sampler sees the study as ``Study.ask`` would show it at the batch's start, with the
+batch's own trials added as running ones (TPE's constant liar draws each apart from the
+earlier); trials other workers create during the batch's asks, milliseconds, are seen from the
+next batch on. Parameters are checked as ``Trial`` and the storage check them: against the
+distribution the study stored for the same name, and a relative draw outside the asked range
+is drawn again independently. Optuna's own path is kept where this one would behave
+otherwise: when trials wait in the queue (parameters enqueued or requeued, which ``Study.ask``
+takes first), for samplers other than TPE, GP and random (NSGA-II keeps per-trial state through
+its storage hooks), and on a storage without transactions (the gRPC proxy).
 """
 
 from __future__ import annotations
@@ -38,12 +42,13 @@ from sweeper.study._optuna import (
     PENDING_TRIAL_ID,
     SamplingView,
     constraint_key,
+    engine_of,
     recent_trials,
     storage_of,
     study_id_of,
     trial_id_of,
-    trial_number_of,
 )
+from sweeper.study._storage import ResilientStorage
 
 __all__ = ["AskedTrial", "ask_trials", "fail_trial", "tell_trial"]
 
@@ -75,7 +80,15 @@ def _sampler_chain(sampler: Any) -> Iterator[Any]:
 
 
 def draws_before_storing(sampler: optuna.samplers.BaseSampler) -> bool:
-    return isinstance(list(_sampler_chain(sampler))[-1], DRAWS_BEFORE_STORING)
+    """A sampler whose draws need no stored trial: TPE, GP or random (wrapped or not), without
+    a ``constraints_func`` (whose ``after_trial`` writes to the trial)."""
+    innermost = list(_sampler_chain(sampler))[-1]
+    return (isinstance(innermost, DRAWS_BEFORE_STORING)
+            and getattr(innermost, "_constraints_func", None) is None)
+
+
+def _has_transactions(storage: object) -> bool:
+    return isinstance(storage, ResilientStorage) and engine_of(storage.inner) is not None
 
 
 def ask_trials(
@@ -88,7 +101,7 @@ def ask_trials(
     if waiting is None:
         waiting = len(storage.get_all_trials(study_id, deepcopy=False,
                                              states=(TrialState.WAITING,)))
-    if waiting or not draws_before_storing(study.sampler):
+    if waiting or not draws_before_storing(study.sampler) or not _has_transactions(storage):
         for _ in range(size):
             trial = study.ask()
             suggested = suggest(trial)
@@ -98,16 +111,14 @@ def ask_trials(
     window = max((getattr(s, "window", 0) for s in _sampler_chain(study.sampler)), default=0)
     trials = storage.get_all_trials(study_id, deepcopy=False)
     view = SamplingView(study, recent_trials(trials, window) if window else trials)
+    stored_distributions = _StoredDistributions(trials)
     for _ in range(size):
         drawing = DrawingTrial(study.sampler, view)
         suggested = suggest(drawing)
         template = drawing.template()
-        create = getattr(storage, "create_trial", None)
-        created = None if create is None else create(study_id, template)
-        if created is None:  # a storage without transactions (gRPC)
-            trial_id = storage.create_new_trial(study_id, template_trial=template)
-            created = trial_id, trial_number_of(storage, trial_id)
-        trial_id, number = created
+        for name, distribution in template.distributions.items():
+            stored_distributions.check(name, distribution)
+        trial_id, number = storage.create_trial(study_id, template)
         stored = _frozen(number, trial_id, template.datetime_start, template.params,
                          template.distributions, template.system_attrs)
         view.add(stored)
@@ -127,14 +138,14 @@ def tell_trial(
     storage = storage_of(study)
     values = [float(v) for v in values]
     system_attrs = {constraint_key(name): float(v) for name, v in constraints.items()}
-    finish = getattr(storage, "finish_trial", None)
     try:
-        if finish is not None and all(map(math.isfinite, values)) and finish(
-            asked.trial_id, values, user_attrs, system_attrs
-        ):
+        if _has_transactions(storage) and not any(map(math.isnan, values)):
+            # As Study.tell: the sampler hears of the trial before it is stored complete.
             study.sampler.after_trial(study, asked.frozen, TrialState.COMPLETE, values)
+            storage.finish_trial(asked.trial_id, values, user_attrs, system_attrs)
             return
-        # A storage without transactions (gRPC), or values Optuna fails the trial for.
+        # A storage without transactions (gRPC), or NaN values, for which Optuna fails the
+        # trial (with a warning saying why).
         for key, value in user_attrs.items():
             storage.set_trial_user_attr(asked.trial_id, key, value)
         for key, value in system_attrs.items():
@@ -150,7 +161,9 @@ def fail_trial(study: optuna.Study, asked: AskedTrial, reason: str) -> FrozenTri
     storage = storage_of(study)
     try:
         storage.set_trial_user_attr(asked.trial_id, "failed_because", reason)
-        study.tell(asked.trial or asked.number, state=TrialState.FAIL)
+        study.sampler.after_trial(study, asked.frozen, TrialState.FAIL, None)
+        if not storage.set_trial_state_values(asked.trial_id, state=TrialState.FAIL):
+            return None
     except UpdateFinishedTrialError:
         return None
     return storage.get_trial(asked.trial_id)
@@ -209,8 +222,7 @@ class DrawingTrial:
             return frozen.params[name]
         if distribution.single():
             value = _single_value(distribution)
-        elif name in self._relative():
-            check_distribution_compatibility(self._relative_space[name], distribution)
+        elif self._is_relative(name, distribution):
             value = self._relative_params[name]
         else:
             value = self._sampler.sample_independent(self._view, frozen, name, distribution)
@@ -218,6 +230,17 @@ class DrawingTrial:
         frozen.params[name] = value
         frozen.distributions[name] = distribution
         return value
+
+    def _is_relative(self, name: str, distribution: BaseDistribution) -> bool:
+        """As ``Trial._is_relative_param``: the relative draw answers a parameter of its
+        search space when the asked distribution is compatible and holds the drawn value."""
+        if name not in self._relative():
+            return False
+        if name not in self._relative_space:
+            raise ValueError(f"The parameter {name} was sampled by `sample_relative` method "
+                             "but it is not contained in the relative search space.")
+        check_distribution_compatibility(self._relative_space[name], distribution)
+        return distribution._contains(distribution.to_internal_repr(self._relative_params[name]))
 
     def _relative(self) -> dict[str, Any]:
         """The sampler's relative draw, made once at the first suggestion (as ``Trial`` does:
@@ -228,6 +251,24 @@ class DrawingTrial:
             self._relative_params = self._sampler.sample_relative(
                 self._view, self._frozen, self._relative_space)
         return self._relative_params
+
+
+class _StoredDistributions:
+    """The distribution the study stored for each parameter name, looked up in the batch's
+    trials (latest first, once per name), so that a parameter drawn anew is checked as the
+    storage checks it: a name stored with another kind or other choices is refused."""
+
+    def __init__(self, trials: list[FrozenTrial]) -> None:
+        self._trials = trials
+        self._found: dict[str, BaseDistribution | None] = {}
+
+    def check(self, name: str, distribution: BaseDistribution) -> None:
+        if name not in self._found:
+            self._found[name] = next((t.distributions[name] for t in reversed(self._trials)
+                                      if name in t.distributions), None)
+        if self._found[name] is None:
+            self._found[name] = distribution
+        check_distribution_compatibility(self._found[name], distribution)
 
 
 def _single_value(distribution: BaseDistribution) -> Any:

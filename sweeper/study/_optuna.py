@@ -28,8 +28,6 @@ storage directly in a few places where Optuna's public API has no equivalent:
   sees it while the runner draws a batch's parameters before the trials are stored, so that a
   trial is created with its parameters in one write (``Trial`` would write each parameter, and
   TPE's constant-liar copy of them, in a commit of its own).
-- :func:`trial_number_of` (``_CachedStorage._trial_id_to_study_id_and_number``): the number
-  Optuna's cache gave the trial it just created, without a query.
 - :func:`create_trial` and :func:`finish_trial` (``optuna.storages._rdb.models``: the tables of
   Optuna's schema): a trial with its parameters, and its record, constraints, values and
   completion, each in one transaction of a few plain statements. Optuna's ORM path costs a
@@ -63,7 +61,7 @@ __all__ = [
     "study_id_of",
     "study_system_attrs_with_prefix",
     "trial_id_of",
-    "trial_number_of",
+    "trial_with_system_attr",
 ]
 
 
@@ -221,15 +219,6 @@ class _PendingTrialStorage:
             self._storage.set_trial_system_attr(trial_id, key, value)
 
 
-def trial_number_of(storage: BaseStorage, trial_id: int) -> int:
-    """The number of a trial this process just created: from Optuna's cache where it holds
-    it, else asked of the storage."""
-    cache = getattr(getattr(storage, "inner", storage), "_trial_id_to_study_id_and_number", None)
-    if cache is not None and trial_id in cache:
-        return cache[trial_id][1]
-    return storage.get_trial_number_from_id(trial_id)
-
-
 def constraint_key(name: str) -> str:
     from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
 
@@ -308,6 +297,32 @@ def create_trial(
         _insert_attrs(connection, models.TrialSystemAttributeModel.__table__, trial_id,
                       template.system_attrs)
     return trial_id, number
+
+
+def trial_with_system_attr(
+    storage: BaseStorage, study_id: int, key: str, value: Any
+) -> tuple[int, int] | None:
+    """The id and number of the study's trial whose system attribute ``key`` is ``value``
+    (an RDB storage; ``None`` when there is none)."""
+    backend = _rdb_backend(storage)
+    if backend is None:
+        return None
+    import json
+
+    import sqlalchemy as sa
+    from optuna.storages._rdb import models
+
+    trials = models.TrialModel.__table__
+    attrs = models.TrialSystemAttributeModel.__table__
+    query = (
+        sa.select(trials.c.trial_id, trials.c.number)
+        .join(attrs, attrs.c.trial_id == trials.c.trial_id)
+        .where(trials.c.study_id == study_id, attrs.c.key == key,
+               attrs.c.value_json == json.dumps(value))
+    )
+    with backend.engine.connect() as connection:
+        row = connection.execute(query).first()
+    return None if row is None else (row[0], row[1])
 
 
 def finish_trial(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Container
 from pathlib import Path
@@ -34,12 +35,14 @@ from sweeper.study._optuna import (
     engine_of,
     finish_trial,
     study_system_attrs_with_prefix,
+    trial_with_system_attr,
 )
 
 __all__ = ["ResilientStorage", "is_sqlite", "open_storage", "redact"]
 
 FIRST_BACKOFF_S = 0.5
 TRANSIENT_STATES = {TrialState.WAITING, TrialState.RUNNING}
+ASK_TOKEN_ATTR = "sweeper:ask"
 MAX_BACKOFF_S = 10.0
 
 
@@ -149,7 +152,8 @@ class ResilientStorage(BaseStorage):
         counts = self.call(count_trials, self.inner, study_id)
         if counts is None:
             counts = {state: self.call(self.inner.get_n_trials, study_id, state=(state,))
-                      for state in (TrialState.COMPLETE, TrialState.RUNNING)}
+                      for state in (TrialState.COMPLETE, TrialState.RUNNING,
+                                    TrialState.WAITING)}
         return counts
 
     def get_all_trials(
@@ -179,9 +183,21 @@ class ResilientStorage(BaseStorage):
     def create_trial(self, study_id: int, template: FrozenTrial) -> tuple[int, int] | None:
         """A running trial with ``template``'s parameters in one transaction: its id and number
         (``None`` where the storage has no transactions: gRPC), retried while the database is
-        away. A commit whose answer was lost leaves a trial nobody claims; the stale-trial
-        check fails it and queues its parameters again."""
-        return self.call(create_trial, self.inner, study_id, template)
+        away. The trial carries a token (system attribute ``sweeper:ask``): a retry first looks
+        for it, so a commit whose answer the outage lost is found instead of made twice."""
+        template.system_attrs[ASK_TOKEN_ATTR] = token = uuid.uuid4().hex
+        attempted = False
+
+        def attempt() -> tuple[int, int] | None:
+            nonlocal attempted
+            if attempted:
+                found = trial_with_system_attr(self.inner, study_id, ASK_TOKEN_ATTR, token)
+                if found is not None:
+                    return found
+            attempted = True
+            return create_trial(self.inner, study_id, template)
+
+        return self.call(attempt)
 
     def finish_trial(self, trial_id: int, values: list[float], user_attrs: dict[str, Any],
                      system_attrs: dict[str, Any]) -> bool:
