@@ -17,7 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 from sweeper.study import _storage, open_storage
-from sweeper.study._asking import ask_trials, fail_trial, tell_trial
+from sweeper.study._asking import ask_trials, fail_trial, tell_trial, tell_trials
 from sweeper.study._optuna import study_id_of
 from sweeper.study._runner import _count
 from sweeper.study._study import WindowedSampler
@@ -162,15 +162,33 @@ def test_each_member_of_a_batch_is_drawn_seeing_the_earlier_ones_running(tmp_pat
 
     class Watching(optuna.samplers.TPESampler):
         def sample_relative(self, study, trial, search_space):
-            seen.append(sorted(t.number for t in study.get_trials(states=(TrialState.RUNNING,))))
+            running = study.get_trials(states=(TrialState.RUNNING,))
+            seen.append(sorted(t.params["x"] for t in running))
             return super().sample_relative(study, trial, search_space)
 
     study = started_study(f"sqlite:///{tmp_path / 'liar.db'}")
     study.sampler = Watching(seed=0, multivariate=True, constant_liar=True, n_startup_trials=4)
     asked = list(ask_trials(study, 4, suggest))
-    numbers = [a.number for a in asked]
-    assert seen == [numbers[:k] for k in range(4)]
+    drawn_x = [a.suggested[0] for a in asked]
+    assert seen == [sorted(drawn_x[:k]) for k in range(4)]
     assert all(a.trial is None for a in asked)  # drawn before stored, not Optuna's own ask
+    assert [a.number for a in asked] == [6, 7, 8, 9]
+
+
+def test_a_batch_told_at_once_leaves_a_member_failed_elsewhere_as_it_is(tmp_path):
+    url = f"sqlite:///{tmp_path / 'batch.db'}"
+    study = started_study(url)
+    first, second, third = ask_trials(study, 3, suggest)
+    study._storage.set_trial_state_values(second.trial_id, TrialState.FAIL)
+    tell_trials(study, [(a, [0.5, 0.25], {"record": {"n": a.number}}, {"min_recall": 0.0})
+                        for a in (first, second, third)])
+    fresh = storage_at(url)
+    states = [fresh.get_trial(a.trial_id) for a in (first, second, third)]
+    assert [t.state for t in states] == [TrialState.COMPLETE, TrialState.FAIL,
+                                         TrialState.COMPLETE]
+    assert states[0].user_attrs["record"] == {"n": first.number}
+    assert states[2].values == [0.5, 0.25] and states[2].constraints == {"min_recall": 0.0}
+    assert states[1].values is None and states[1].user_attrs == {}
 
 
 def test_waiting_trials_and_other_samplers_take_optunas_own_ask(tmp_path):
@@ -252,7 +270,7 @@ def test_a_commit_whose_answer_was_lost_is_found_not_made_twice(tmp_path, monkey
     import sqlalchemy.exc
 
     study = started_study(f"sqlite:///{tmp_path / 'lost.db'}")
-    real = _storage.create_trial
+    real = _storage.create_trials
     lost = []
 
     def commit_then_drop(*args):
@@ -262,12 +280,12 @@ def test_a_commit_whose_answer_was_lost_is_found_not_made_twice(tmp_path, monkey
             raise sqlalchemy.exc.OperationalError("COMMIT", {}, Exception("connection lost"))
         return created
 
-    monkeypatch.setattr(_storage, "create_trial", commit_then_drop)
+    monkeypatch.setattr(_storage, "create_trials", commit_then_drop)
     monkeypatch.setattr(_storage, "FIRST_BACKOFF_S", 0.01)
-    (asked,) = ask_trials(study, 1, suggest)
-    assert lost and (asked.trial_id, asked.number) == lost[0]
+    asked = list(ask_trials(study, 3, suggest))
+    assert lost and [(a.trial_id, a.number) for a in asked] == lost[0]
     assert len(storage_at(f"sqlite:///{tmp_path / 'lost.db'}").get_all_trials(
-        study_id_of(study))) == 7
+        study_id_of(study))) == 9
 
 
 def test_through_the_grpc_proxy_queued_trials_are_asked_first(tmp_path):

@@ -4,8 +4,9 @@ Optuna's ``Study.ask``, ``Trial.suggest_*`` and ``Study.tell`` write each parame
 constant-liar copy of them, the record and the completion in a commit of their own and read the
 trial back three times: 13 ms per trial on SQLite before any sampler work, measured at 10,000
 trials. Here a trial's parameters are drawn first, against a view of the study read once per
-batch (:class:`~sweeper.study._optuna.SamplingView`), and the trial is created with them in one
-write; its record, constraints and values are stored with its completion in one transaction.
+batch (:class:`~sweeper.study._optuna.SamplingView`), and the batch's trials are created with
+them in one transaction; their records, constraints and values are stored with their
+completion in one more.
 
 The sampler sees the study as ``Study.ask`` would show it at the batch's start, with the
 batch's own trials added as running ones (TPE's constant liar draws each apart from the
@@ -50,7 +51,7 @@ from sweeper.study._optuna import (
 )
 from sweeper.study._storage import ResilientStorage
 
-__all__ = ["AskedTrial", "ask_trials", "fail_trial", "tell_trial"]
+__all__ = ["AskedTrial", "ask_trials", "fail_trial", "tell_trial", "tell_trials"]
 
 DRAWS_BEFORE_STORING = (
     optuna.samplers.TPESampler, optuna.samplers.GPSampler, optuna.samplers.RandomSampler,
@@ -94,9 +95,10 @@ def _has_transactions(storage: object) -> bool:
 def ask_trials(
     study: optuna.Study, size: int, suggest: Callable[[Any], Any], *, waiting: int | None = None
 ) -> Iterator[AskedTrial]:
-    """Ask ``size`` trials, one at a time, ``suggest(trial)`` drawing each one's parameters
-    through the ``suggest_*`` methods; each trial is stored before it is yielded. ``waiting``:
-    the study's waiting trials as the caller just counted them (``None``: look)."""
+    """Ask ``size`` trials, ``suggest(trial)`` drawing each one's parameters through the
+    ``suggest_*`` methods; the trials are stored before they are yielded (on a database, all
+    of the batch in one transaction). ``waiting``: the study's waiting trials as the caller
+    just counted them (``None``: look)."""
     storage, study_id = storage_of(study), study_id_of(study)
     if waiting is None:
         waiting = len(storage.get_all_trials(study_id, deepcopy=False,
@@ -112,17 +114,61 @@ def ask_trials(
     trials = storage.get_all_trials(study_id, deepcopy=False)
     view = SamplingView(study, recent_trials(trials, window) if window else trials)
     stored_distributions = _StoredDistributions(trials)
-    for _ in range(size):
+    drawn: list[tuple[Any, FrozenTrial]] = []
+    for member in range(size):
         drawing = DrawingTrial(study.sampler, view)
         suggested = suggest(drawing)
         template = drawing.template()
         for name, distribution in template.distributions.items():
             stored_distributions.check(name, distribution)
-        trial_id, number = storage.create_trial(study_id, template)
+        drawn.append((suggested, template))
+        # The next member is drawn seeing this one running (ids and numbers below -1 stand
+        # for the batch's trials until they are stored).
+        placeholder = PENDING_TRIAL_ID - 1 - member
+        view.add(_frozen(placeholder, placeholder, template.datetime_start, template.params,
+                         template.distributions, template.system_attrs))
+    created = storage.create_trials(study_id, [template for _, template in drawn])
+    for (suggested, template), (trial_id, number) in zip(drawn, created, strict=True):
         stored = _frozen(number, trial_id, template.datetime_start, template.params,
                          template.distributions, template.system_attrs)
-        view.add(stored)
         yield AskedTrial(trial_id, number, suggested, stored)
+
+
+Told = tuple[AskedTrial, Sequence[float], dict[str, Any], dict[str, float]]
+"""A trial to tell: the trial, its values, its user attributes, its constraints."""
+
+
+def tell_trials(study: optuna.Study, told: Sequence[Told]) -> None:
+    """Store each trial's user attributes and constraints and complete it with its values;
+    on a database all in one transaction. A trial already failed as stale (its worker looked
+    dead during a long database outage) keeps that state, and its requeued copy runs again."""
+    storage = storage_of(study)
+    fast, slow = [], []
+    for asked, values, user_attrs, constraints in told:
+        values = [float(v) for v in values]
+        system_attrs = {constraint_key(name): float(v) for name, v in constraints.items()}
+        item = (asked, values, user_attrs, system_attrs)
+        if _has_transactions(storage) and not any(map(math.isnan, values)):
+            fast.append(item)
+        else:
+            slow.append(item)
+    if fast:
+        for asked, values, _, _ in fast:
+            # As Study.tell: the sampler hears of a trial before it is stored complete.
+            study.sampler.after_trial(study, asked.frozen, TrialState.COMPLETE, values)
+        storage.finish_trials([(asked.trial_id, values, user_attrs, system_attrs)
+                               for asked, values, user_attrs, system_attrs in fast])
+    for asked, values, user_attrs, system_attrs in slow:
+        # A storage without transactions (gRPC), or NaN values, for which Optuna fails the
+        # trial (with a warning saying why).
+        try:
+            for key, value in user_attrs.items():
+                storage.set_trial_user_attr(asked.trial_id, key, value)
+            for key, value in system_attrs.items():
+                storage.set_trial_system_attr(asked.trial_id, key, value)
+            study.tell(asked.trial or asked.number, values)
+        except UpdateFinishedTrialError:
+            continue
 
 
 def tell_trial(
@@ -132,27 +178,8 @@ def tell_trial(
     user_attrs: dict[str, Any],
     constraints: dict[str, float],
 ) -> None:
-    """Store the trial's user attributes and constraints and complete it with ``values``; one
-    transaction on a database. A trial already failed as stale (its worker looked dead during
-    a long database outage) keeps that state, and its requeued copy runs again."""
-    storage = storage_of(study)
-    values = [float(v) for v in values]
-    system_attrs = {constraint_key(name): float(v) for name, v in constraints.items()}
-    try:
-        if _has_transactions(storage) and not any(map(math.isnan, values)):
-            # As Study.tell: the sampler hears of the trial before it is stored complete.
-            study.sampler.after_trial(study, asked.frozen, TrialState.COMPLETE, values)
-            storage.finish_trial(asked.trial_id, values, user_attrs, system_attrs)
-            return
-        # A storage without transactions (gRPC), or NaN values, for which Optuna fails the
-        # trial (with a warning saying why).
-        for key, value in user_attrs.items():
-            storage.set_trial_user_attr(asked.trial_id, key, value)
-        for key, value in system_attrs.items():
-            storage.set_trial_system_attr(asked.trial_id, key, value)
-        study.tell(asked.trial or asked.number, values)
-    except UpdateFinishedTrialError:
-        pass
+    """:func:`tell_trials` for one trial."""
+    tell_trials(study, [(asked, values, user_attrs, constraints)])
 
 
 def fail_trial(study: optuna.Study, asked: AskedTrial, reason: str) -> FrozenTrial | None:

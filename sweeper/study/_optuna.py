@@ -28,12 +28,13 @@ storage directly in a few places where Optuna's public API has no equivalent:
   sees it while the runner draws a batch's parameters before the trials are stored, so that a
   trial is created with its parameters in one write (``Trial`` would write each parameter, and
   TPE's constant-liar copy of them, in a commit of its own).
-- :func:`create_trial` and :func:`finish_trial` (``optuna.storages._rdb.models``: the tables of
-  Optuna's schema): a trial with its parameters, and its record, constraints, values and
-  completion, each in one transaction of a few plain statements. Optuna's ORM path costs a
-  query per parameter and attribute on top of a commit each (about 13 ms per trial on SQLite).
+- :func:`create_trials` and :func:`finish_trials` (``optuna.storages._rdb.models``: the tables
+  of Optuna's schema): a batch's trials with their parameters, and their records, constraints,
+  values and completion, each in one transaction of a few plain statements. Optuna's ORM path
+  costs a query per parameter and attribute on top of a commit each (about 13 ms per trial on
+  SQLite).
 - :func:`constraint_key` (``optuna.study._constrained_optimization._CONSTRAINTS_KEY``): where
-  ``Trial.set_constraint`` stores a constraint, for :func:`finish_trial` to store it alike.
+  ``Trial.set_constraint`` stores a constraint, for :func:`finish_trials` to store it alike.
 
 If Optuna renames them, this module is the one to change.
 """
@@ -45,7 +46,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import optuna
-from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
@@ -54,14 +54,14 @@ __all__ = [
     "SamplingView",
     "constraint_key",
     "count_trials",
-    "create_trial",
+    "create_trials",
     "engine_of",
-    "finish_trial",
+    "finish_trials",
     "storage_of",
     "study_id_of",
     "study_system_attrs_with_prefix",
     "trial_id_of",
-    "trial_with_system_attr",
+    "trials_with_system_attr",
 ]
 
 
@@ -235,15 +235,15 @@ def _utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def create_trial(
-    storage: BaseStorage, study_id: int, template: FrozenTrial
-) -> tuple[int, int] | None:
-    """Store a running trial with ``template``'s parameters and system attributes in one
-    transaction of an RDB storage (behind Optuna's cache or not), as ``create_new_trial`` would
-    with a template but in a few plain statements: its id and number. ``None`` for a storage
-    without one (gRPC), where the caller uses ``create_new_trial``.
+def create_trials(
+    storage: BaseStorage, study_id: int, templates: list[FrozenTrial]
+) -> list[tuple[int, int]] | None:
+    """Store running trials with the ``templates``' parameters and system attributes, all in
+    one transaction of an RDB storage (behind Optuna's cache or not), as ``create_new_trial``
+    would with a template but in a few plain statements: their ids and numbers, in order.
+    ``None`` for a storage without transactions (gRPC).
 
-    The number is what Optuna gives: the count of the study's trials created before this one,
+    Each number is what Optuna gives: the count of the study's trials created before it,
     counted while the study's row is locked (on SQLite, while the insert holds the database's
     write lock), so that two workers creating trials at once cannot count alike."""
     backend = _rdb_backend(storage)
@@ -258,52 +258,66 @@ def create_trial(
     dialect = backend.engine.dialect
     study_row = sa.select(studies.c.study_id).where(studies.c.study_id == study_id)
     sqlite = dialect.name == "sqlite"
+    created: list[tuple[int, int]] = []
     with backend.engine.begin() as connection:
-        # SQLite: the insert below takes the database's write lock, the lock that counts.
+        # SQLite: the first insert below takes the database's write lock, the lock that counts.
         if not sqlite and connection.execute(study_row.with_for_update()).first() is None:
             raise KeyError(f"No study with study_id {study_id} exists.")
-        if dialect.insert_returning:
-            # One statement: the count runs under the lock the insert holds.
-            count = sa.select(
-                sa.literal(study_id, trials.c.study_id.type), sa.func.count(),
-                sa.literal(TrialState.RUNNING, trials.c.state.type),
-                sa.literal(_utc_now(), trials.c.datetime_start.type),
-            ).where(trials.c.study_id == study_id)
-            trial_id, number = connection.execute(
-                sa.insert(trials)
-                .from_select(["study_id", "number", "state", "datetime_start"], count)
-                .returning(trials.c.trial_id, trials.c.number)
-            ).one()
-        else:  # MySQL: no RETURNING
-            trial_id = connection.execute(sa.insert(trials).values(
-                study_id=study_id, number=None, state=TrialState.RUNNING,
-                datetime_start=_utc_now(),
-            )).inserted_primary_key[0]
-            number = connection.execute(
-                sa.select(sa.func.count()).select_from(trials)
-                .where(trials.c.study_id == study_id, trials.c.trial_id < trial_id)
-            ).scalar_one()
-            connection.execute(
-                sa.update(trials).where(trials.c.trial_id == trial_id).values(number=number))
+        for _ in templates:
+            created.append(_insert_trial(connection, trials, study_id, dialect.insert_returning))
         if sqlite and connection.execute(study_row).first() is None:
             raise KeyError(f"No study with study_id {study_id} exists.")
-        if template.params:
-            connection.execute(sa.insert(models.TrialParamModel.__table__), [
-                {"trial_id": trial_id, "param_name": name,
-                 "param_value": template.distributions[name].to_internal_repr(value),
-                 "distribution_json": distribution_to_json(template.distributions[name])}
-                for name, value in template.params.items()
-            ])
-        _insert_attrs(connection, models.TrialSystemAttributeModel.__table__, trial_id,
-                      template.system_attrs)
+        params = [
+            {"trial_id": trial_id, "param_name": name,
+             "param_value": template.distributions[name].to_internal_repr(value),
+             "distribution_json": distribution_to_json(template.distributions[name])}
+            for (trial_id, _), template in zip(created, templates, strict=True)
+            for name, value in template.params.items()
+        ]
+        if params:
+            connection.execute(sa.insert(models.TrialParamModel.__table__), params)
+        _insert_attrs(connection, models.TrialSystemAttributeModel.__table__,
+                      {trial_id: t.system_attrs
+                       for (trial_id, _), t in zip(created, templates, strict=True)})
+    return created
+
+
+def _insert_trial(connection: Any, trials: Any, study_id: int,
+                  returning: bool) -> tuple[int, int]:
+    """One running trial, numbered by the count of the study's trials before it."""
+    import sqlalchemy as sa
+
+    if returning:
+        # One statement: the count runs under the lock the insert holds.
+        count = sa.select(
+            sa.literal(study_id, trials.c.study_id.type), sa.func.count(),
+            sa.literal(TrialState.RUNNING, trials.c.state.type),
+            sa.literal(_utc_now(), trials.c.datetime_start.type),
+        ).where(trials.c.study_id == study_id)
+        trial_id, number = connection.execute(
+            sa.insert(trials)
+            .from_select(["study_id", "number", "state", "datetime_start"], count)
+            .returning(trials.c.trial_id, trials.c.number)
+        ).one()
+        return trial_id, number
+    # MySQL: no RETURNING
+    trial_id = connection.execute(sa.insert(trials).values(
+        study_id=study_id, number=None, state=TrialState.RUNNING, datetime_start=_utc_now(),
+    )).inserted_primary_key[0]
+    number = connection.execute(
+        sa.select(sa.func.count()).select_from(trials)
+        .where(trials.c.study_id == study_id, trials.c.trial_id < trial_id)
+    ).scalar_one()
+    connection.execute(sa.update(trials).where(trials.c.trial_id == trial_id)
+                       .values(number=number))
     return trial_id, number
 
 
-def trial_with_system_attr(
-    storage: BaseStorage, study_id: int, key: str, value: Any
-) -> tuple[int, int] | None:
-    """The id and number of the study's trial whose system attribute ``key`` is ``value``
-    (an RDB storage; ``None`` when there is none)."""
+def trials_with_system_attr(
+    storage: BaseStorage, study_id: int, key: str, values: list[Any]
+) -> dict[Any, tuple[int, int]] | None:
+    """The id and number of the study's trials whose system attribute ``key`` is one of
+    ``values``, by value (an RDB storage; ``None`` for another)."""
     backend = _rdb_backend(storage)
     if backend is None:
         return None
@@ -315,68 +329,66 @@ def trial_with_system_attr(
     trials = models.TrialModel.__table__
     attrs = models.TrialSystemAttributeModel.__table__
     query = (
-        sa.select(trials.c.trial_id, trials.c.number)
+        sa.select(attrs.c.value_json, trials.c.trial_id, trials.c.number)
         .join(attrs, attrs.c.trial_id == trials.c.trial_id)
         .where(trials.c.study_id == study_id, attrs.c.key == key,
-               attrs.c.value_json == json.dumps(value))
+               attrs.c.value_json.in_([json.dumps(value) for value in values]))
     )
     with backend.engine.connect() as connection:
-        row = connection.execute(query).first()
-    return None if row is None else (row[0], row[1])
+        rows = connection.execute(query).all()
+    return {json.loads(value): (trial_id, number) for value, trial_id, number in rows}
 
 
-def finish_trial(
+def finish_trials(
     storage: BaseStorage,
-    trial_id: int,
-    values: list[float],
-    user_attrs: dict[str, Any],
-    system_attrs: dict[str, Any],
-) -> bool:
-    """Store a running trial's attributes and values and complete it, in one transaction of an
-    RDB storage (behind Optuna's cache or not). ``False`` for a storage without one (gRPC),
-    where the caller makes the calls one by one. Raises ``UpdateFinishedTrialError`` if the
-    trial is already finished (another worker failed it as stale)."""
+    finished: list[tuple[int, list[float], dict[str, Any], dict[str, Any]]],
+) -> list[bool] | None:
+    """Complete running trials, each ``(trial_id, values, user_attrs, system_attrs)``, all in
+    one transaction of an RDB storage (behind Optuna's cache or not): per trial ``True``, or
+    ``False`` for one finished already (another worker failed it as stale), which is left as
+    it is. ``None`` for a storage without transactions (gRPC)."""
     backend = _rdb_backend(storage)
     if backend is None:
-        return False
+        return None
     import sqlalchemy as sa
     from optuna.storages._rdb import models
 
     trials = models.TrialModel.__table__
     value_model = models.TrialValueModel
+    completed: list[bool] = []
     with backend.engine.begin() as connection:
-        # The state test and the update are one statement: a trial another worker failed
-        # meanwhile is left as it is.
-        completed = connection.execute(
-            sa.update(trials)
-            .where(trials.c.trial_id == trial_id, trials.c.state == TrialState.RUNNING)
-            .values(state=TrialState.COMPLETE, datetime_complete=_utc_now())
-        ).rowcount
-        if completed != 1:
-            raise UpdateFinishedTrialError(f"trial {trial_id} is finished already.")
-        rows = []
-        for objective, value in enumerate(values):
-            stored, value_type = value_model.value_to_stored_repr(value)
-            rows.append({"trial_id": trial_id, "objective": objective, "value": stored,
-                         "value_type": value_type})
-        connection.execute(sa.insert(value_model.__table__), rows)
-        _insert_attrs(connection, models.TrialUserAttributeModel.__table__, trial_id, user_attrs)
-        _insert_attrs(connection, models.TrialSystemAttributeModel.__table__, trial_id,
-                      system_attrs)
-    return True
+        for trial_id, *_ in finished:
+            # The state test and the update are one statement.
+            completed.append(connection.execute(
+                sa.update(trials)
+                .where(trials.c.trial_id == trial_id, trials.c.state == TrialState.RUNNING)
+                .values(state=TrialState.COMPLETE, datetime_complete=_utc_now())
+            ).rowcount == 1)
+        done = [item for item, ok in zip(finished, completed, strict=True) if ok]
+        values = []
+        for trial_id, trial_values, _, _ in done:
+            for objective, value in enumerate(trial_values):
+                stored, value_type = value_model.value_to_stored_repr(value)
+                values.append({"trial_id": trial_id, "objective": objective, "value": stored,
+                               "value_type": value_type})
+        if values:
+            connection.execute(sa.insert(value_model.__table__), values)
+        _insert_attrs(connection, models.TrialUserAttributeModel.__table__,
+                      {trial_id: user for trial_id, _, user, _ in done})
+        _insert_attrs(connection, models.TrialSystemAttributeModel.__table__,
+                      {trial_id: system for trial_id, _, _, system in done})
+    return completed
 
 
-def _insert_attrs(connection: Any, table: Any, trial_id: int, attrs: dict[str, Any]) -> None:
-    """Add attributes (``key`` -> JSON) the trial does not have yet: a new trial's, or what a
-    running trial gets when it completes (its record, its constraints). A key it has already
-    breaks the table's unique constraint and rolls the whole transaction back."""
-    if not attrs:
-        return
+def _insert_attrs(connection: Any, table: Any, attrs: dict[int, dict[str, Any]]) -> None:
+    """Add attributes (``key`` -> JSON) per trial id that the trials do not have yet: new
+    trials', or what running trials get when they complete (records, constraints). A key a
+    trial has already breaks the table's unique constraint and rolls the transaction back."""
     import json
 
     import sqlalchemy as sa
 
-    connection.execute(sa.insert(table), [
-        {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
-        for key, value in attrs.items()
-    ])
+    rows = [{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+            for trial_id, trial_attrs in attrs.items() for key, value in trial_attrs.items()]
+    if rows:
+        connection.execute(sa.insert(table), rows)

@@ -5,8 +5,8 @@ study's complete trials and the running ones (its own and other workers'), and a
 is left, so several workers sharing one database finish the study's number of trials together.
 Each asked trial keeps a heartbeat while it trains; stale trials of dead workers are failed and
 their parameters enqueued again, so a crash loses no finished trial and skips no candidate.
-Trials are asked and told through :mod:`sweeper.study._asking`: one write creates a trial with
-its parameters, one stores its record and completes it.
+Trials are asked and told through :mod:`sweeper.study._asking`: on a database, one transaction
+creates a batch's trials with their parameters, one stores their records and completes them.
 
 An interrupt (Ctrl-C, SIGTERM) fails the batch in flight, enqueues its parameters for the next run
 and re-raises; every trial told before it stays in the study.
@@ -31,7 +31,7 @@ from sweeper.config import SweepConfig
 from sweeper.data import Splits
 from sweeper.evaluation import Constraints
 from sweeper.search import suggest_candidate
-from sweeper.study._asking import AskedTrial, ask_trials, fail_trial, tell_trial
+from sweeper.study._asking import AskedTrial, ask_trials, fail_trial, tell_trials
 from sweeper.study._baselines import (
     BASELINES_ATTR,
     baseline_candidates,
@@ -125,20 +125,23 @@ def _run_batch(
         scores = trainer.train_and_score(np.stack([
             c.loss_weights(counts, info.n_train, info.task, cost_matrix) for c in candidates
         ]))
-        for member, (asked, candidate) in enumerate(zip(trials, candidates, strict=True)):
-            record = record_member(
+        records = [
+            record_member(
                 info=info, splits=splits, scores=scores, member=member,
                 number=asked.number, candidate=candidate, weights=weights[member],
                 cost_matrix=cost_matrix,
             )
-            # One write: the record, its constraints (only with floors) and its values.
-            tell_trial(
-                study, asked, [record.validation.recall, record.validation.precision],
-                {RECORD_ATTR: record.to_dict()},
-                constraints.violations(record.validation.recall, record.validation.precision),
-            )
-            pending.remove(asked)
-            told.append(record)
+            for member, (asked, candidate) in enumerate(zip(trials, candidates, strict=True))
+        ]
+        # One write for the batch: each record, its constraints (only with floors), its values.
+        tell_trials(study, [
+            (asked, [record.validation.recall, record.validation.precision],
+             {RECORD_ATTR: record.to_dict()},
+             constraints.violations(record.validation.recall, record.validation.precision))
+            for asked, record in zip(trials, records, strict=True)
+        ])
+        pending.clear()
+        told.extend(records)
     except (KeyboardInterrupt, SystemExit):
         _fail_and_requeue(study, pending, "interrupted", heartbeat.liveness)
         raise

@@ -31,11 +31,11 @@ from sweeper.config import StudyConfig
 from sweeper.errors import StorageError, StorageLostError
 from sweeper.study._optuna import (
     count_trials,
-    create_trial,
+    create_trials,
     engine_of,
-    finish_trial,
+    finish_trials,
     study_system_attrs_with_prefix,
-    trial_with_system_attr,
+    trials_with_system_attr,
 )
 
 __all__ = ["ResilientStorage", "is_sqlite", "open_storage", "redact"]
@@ -180,32 +180,38 @@ class ResilientStorage(BaseStorage):
                      if key.startswith(prefix)}
         return found
 
-    def create_trial(self, study_id: int, template: FrozenTrial) -> tuple[int, int] | None:
-        """A running trial with ``template``'s parameters in one transaction: its id and number
-        (``None`` where the storage has no transactions: gRPC), retried while the database is
-        away. The trial carries a token (system attribute ``sweeper:ask``): a retry first looks
-        for it, so a commit whose answer the outage lost is found instead of made twice."""
-        template.system_attrs[ASK_TOKEN_ATTR] = token = uuid.uuid4().hex
+    def create_trials(
+        self, study_id: int, templates: list[FrozenTrial]
+    ) -> list[tuple[int, int]] | None:
+        """Running trials with the ``templates``' parameters, in one transaction: their ids and
+        numbers (``None`` where the storage has no transactions: gRPC), retried while the
+        database is away. Each trial carries a token (system attribute ``sweeper:ask``): a
+        retry first looks for them, so a commit whose answer the outage lost is found instead
+        of made twice (the transaction stored all of them or none)."""
+        tokens = [uuid.uuid4().hex for _ in templates]
+        for template, token in zip(templates, tokens, strict=True):
+            template.system_attrs[ASK_TOKEN_ATTR] = token
         attempted = False
 
-        def attempt() -> tuple[int, int] | None:
+        def attempt() -> list[tuple[int, int]] | None:
             nonlocal attempted
             if attempted:
-                found = trial_with_system_attr(self.inner, study_id, ASK_TOKEN_ATTR, token)
-                if found is not None:
-                    return found
+                found = trials_with_system_attr(self.inner, study_id, ASK_TOKEN_ATTR, tokens)
+                if found:
+                    return [found[token] for token in tokens]
             attempted = True
-            return create_trial(self.inner, study_id, template)
+            return create_trials(self.inner, study_id, templates)
 
         return self.call(attempt)
 
-    def finish_trial(self, trial_id: int, values: list[float], user_attrs: dict[str, Any],
-                     system_attrs: dict[str, Any]) -> bool:
-        """A trial's attributes, values and completion in one transaction (``False`` where the
-        storage has none: gRPC), retried while the database is away. A transaction committed
-        just before the connection dropped makes the retry find the trial finished
-        (``UpdateFinishedTrialError``), as the caller expects of a trial finished elsewhere."""
-        return self.call(finish_trial, self.inner, trial_id, values, user_attrs, system_attrs)
+    def finish_trials(
+        self, finished: list[tuple[int, list[float], dict[str, Any], dict[str, Any]]]
+    ) -> list[bool] | None:
+        """Trials' attributes, values and completion in one transaction (per trial ``False``
+        if it was finished already; ``None`` where the storage has no transactions: gRPC),
+        retried while the database is away. A commit whose answer was lost makes the retry
+        find every trial finished, as it is."""
+        return self.call(finish_trials, self.inner, finished)
 
     def close(self) -> None:
         """Return the database connections this storage holds (its pool); it stays usable."""
