@@ -143,12 +143,13 @@ def tell_trials(study: optuna.Study, told: Sequence[Told]) -> None:
     on a database all in one transaction. A trial already failed as stale (its worker looked
     dead during a long database outage) keeps that state, and its requeued copy runs again."""
     storage = storage_of(study)
+    transactions = _has_transactions(storage)
     fast, slow = [], []
     for asked, values, user_attrs, constraints in told:
         values = [float(v) for v in values]
         system_attrs = {constraint_key(name): float(v) for name, v in constraints.items()}
         item = (asked, values, user_attrs, system_attrs)
-        if _has_transactions(storage) and not any(map(math.isnan, values)):
+        if transactions and not any(map(math.isnan, values)):
             fast.append(item)
         else:
             slow.append(item)
@@ -219,10 +220,6 @@ class DrawingTrial:
         sampler.before_trial(view, self._frozen)
         self._relative_space: dict[str, BaseDistribution] | None = None
         self._relative_params: dict[str, Any] = {}
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self._frozen.params)
 
     def template(self) -> FrozenTrial:
         """The trial to store: running, with its parameters and the sampler's attributes."""

@@ -152,16 +152,14 @@ class RecentTrials:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
 
-    def _recent(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
-        return recent_trials(trials, self._window)
-
     def _get_trials(self, deepcopy: bool = True, states: Any = None,
                     use_cache: bool = False) -> list[FrozenTrial]:
-        return self._recent(self._study._get_trials(deepcopy=deepcopy, states=states,
-                                                    use_cache=use_cache))
+        return recent_trials(self._study._get_trials(deepcopy=deepcopy, states=states,
+                                                     use_cache=use_cache), self._window)
 
     def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
-        return self._recent(self._study.get_trials(deepcopy=deepcopy, states=states))
+        return recent_trials(self._study.get_trials(deepcopy=deepcopy, states=states),
+                             self._window)
 
 
 PENDING_TRIAL_ID = -1
