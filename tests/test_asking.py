@@ -309,3 +309,18 @@ def test_through_the_grpc_proxy_queued_trials_are_asked_first(tmp_path):
         assert told.user_attrs["record"] == {"a": 1}
     finally:
         server.stop(0)
+
+
+def test_a_resumed_study_whose_search_changed_is_refused_naming_the_parameter(tmp_path):
+    from sweeper.errors import ConfigError
+
+    study = started_study(f"sqlite:///{tmp_path / 'changed.db'}")
+
+    def narrower(trial):
+        return trial.suggest_categorical("kind", ["a", "b"])
+
+    with pytest.raises(ConfigError, match=r"searched 'kind' as .*'c'.*now asks for .*'b'\)") \
+            as raised:
+        list(ask_trials(study, 2, narrower))
+    assert raised.value.section == "search" and raised.value.key == "kind"
+    assert len(study.trials) == 6  # nothing stored

@@ -39,6 +39,7 @@ from optuna.distributions import (
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from sweeper.errors import ConfigError
 from sweeper.study._optuna import (
     PENDING_TRIAL_ID,
     SamplingView,
@@ -113,14 +114,12 @@ def ask_trials(
     window = max((getattr(s, "window", 0) for s in _sampler_chain(study.sampler)), default=0)
     trials = storage.get_all_trials(study_id, deepcopy=False)
     view = SamplingView(study, recent_trials(trials, window) if window else trials)
-    stored_distributions = _StoredDistributions(trials)
+    stored = _StoredDistributions(study.study_name, trials)
     drawn: list[tuple[Any, FrozenTrial]] = []
     for member in range(size):
-        drawing = DrawingTrial(study.sampler, view)
+        drawing = DrawingTrial(study.sampler, view, stored)
         suggested = suggest(drawing)
         template = drawing.template()
-        for name, distribution in template.distributions.items():
-            stored_distributions.check(name, distribution)
         drawn.append((suggested, template))
         # The next member is drawn seeing this one running (ids and numbers below -1 stand
         # for the batch's trials until they are stored).
@@ -212,9 +211,11 @@ class DrawingTrial:
     methods, answered as ``Trial`` answers them (the sampler's relative draw where its search
     space covers the parameter, its independent draw otherwise), with nothing written."""
 
-    def __init__(self, sampler: optuna.samplers.BaseSampler, view: SamplingView) -> None:
+    def __init__(self, sampler: optuna.samplers.BaseSampler, view: SamplingView,
+                 stored: _StoredDistributions) -> None:
         self._sampler = sampler
         self._view = view
+        self._stored = stored
         view.pending_system_attrs.clear()
         self._frozen = _frozen(PENDING_TRIAL_ID, PENDING_TRIAL_ID, datetime.now(), {}, {}, {})
         sampler.before_trial(view, self._frozen)
@@ -244,6 +245,7 @@ class DrawingTrial:
         if name in frozen.distributions:
             check_distribution_compatibility(frozen.distributions[name], distribution)
             return frozen.params[name]
+        self._stored.check(name, distribution)
         if distribution.single():
             value = _single_value(distribution)
         elif self._is_relative(name, distribution):
@@ -279,10 +281,12 @@ class DrawingTrial:
 
 class _StoredDistributions:
     """The distribution the study stored for each parameter name, looked up in the batch's
-    trials (latest first, once per name), so that a parameter drawn anew is checked as the
-    storage checks it: a name stored with another kind or other choices is refused."""
+    trials (latest first, once per name), so that a parameter is checked as the storage checks
+    it before it is drawn: a name stored with another kind or other choices (a resumed study
+    whose ``[search]`` changed) is refused in one line naming both."""
 
-    def __init__(self, trials: list[FrozenTrial]) -> None:
+    def __init__(self, study_name: str, trials: list[FrozenTrial]) -> None:
+        self._study_name = study_name
         self._trials = trials
         self._found: dict[str, BaseDistribution | None] = {}
 
@@ -292,7 +296,14 @@ class _StoredDistributions:
                                       if name in t.distributions), None)
         if self._found[name] is None:
             self._found[name] = distribution
-        check_distribution_compatibility(self._found[name], distribution)
+        try:
+            check_distribution_compatibility(self._found[name], distribution)
+        except ValueError:
+            raise ConfigError(
+                f"study {self._study_name!r} searched {name!r} as {self._found[name]}, but "
+                f"[search] now asks for {distribution}; restore [search] or use a new study "
+                "name.", key=name, section="search",
+            ) from None
 
 
 def _single_value(distribution: BaseDistribution) -> Any:
