@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from sweeper import __version__, interrupts, logs
+from sweeper import __version__, holds, interrupts, logs
 from sweeper.config import StudyConfig, argument_type
 from sweeper.errors import (
     EXIT_FAILED,
@@ -536,6 +536,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         with interrupts.quiet_unraisable():
+            holds.reach("started")
             args = build_parser().parse_args(argv)
             logs.set_level(args.log_level or logs.level_from_environment())
             import optuna

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+
+from tests.holds import Holds
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -33,6 +37,32 @@ def postgres():
     server.start()
     yield server
     server.destroy()
+
+
+@pytest.fixture
+def holds(tmp_path: Path) -> Holds:
+    """Hold points for the sweeper processes a test starts (tests/holds.py)."""
+    return Holds(tmp_path / "holds")
+
+
+@pytest.fixture
+def processes() -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start subprocesses (``subprocess.Popen`` arguments) that are ended, with every process
+    they started, when the test ends, however it ends: each is the leader of a new process
+    group, killed whole, then reaped and its pipes closed. One failure leaves nothing running
+    that could disturb the next test."""
+    started: list[subprocess.Popen] = []
+
+    def start(command: Sequence[str], **options: Any) -> subprocess.Popen:
+        process = subprocess.Popen(list(map(str, command)), start_new_session=True, **options)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)  # workers a killed parent left behind too
+        process.communicate()
 
 
 def free_port() -> int:
@@ -58,7 +88,7 @@ def running_dashboard(
     with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd,
                           env=env) as server:
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 300  # it stays up until stopped: ends a hang only
             while True:
                 try:
                     urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2)

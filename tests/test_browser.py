@@ -41,6 +41,14 @@ def browser():
         instance.close()
 
 
+def new_page(browser):
+    """A page whose waits for an element allow any machine's pace (Playwright's default of
+    30 s is a timing window a loaded machine can miss); they only turn a hang into a failure."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(300_000)
+    return page
+
+
 def test_report_page_draws_the_front(browser, finished_study, tmp_path):
     page_path, facts_path = tmp_path / "report.html", tmp_path / "report.json"
     assert (
@@ -48,7 +56,7 @@ def test_report_page_draws_the_front(browser, finished_study, tmp_path):
         == 0
     )
     facts = json.loads(facts_path.read_text())
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = new_page(browser)
     page.goto(page_path.as_uri())
     page.wait_for_selector("#pareto-plot .scatterlayer .trace path.point")
     drawn = page.evaluate("""() => {
@@ -71,7 +79,7 @@ def test_report_page_draws_the_front(browser, finished_study, tmp_path):
 
 def test_dashboard_lists_the_study_and_its_objectives(browser, finished_study):
     with running_dashboard(finished_study) as port:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = new_page(browser)
         page.goto(f"http://127.0.0.1:{port}/dashboard/")
         listed = page.get_by_text(re.compile(r"\bsmall\b")).first
         listed.wait_for()

@@ -112,10 +112,19 @@ def test_a_worker_heartbeat_touches_the_health_file(tmp_path, monkeypatch):
     monkeypatch.setenv(health.HEALTH_FILE_VARIABLE, str(path))
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}",
                                 directions=["maximize", "maximize"])
-    with WorkerHeartbeat(study, Liveness(interval=0.2, grace=5, max_retries=1)):
-        first = path.stat().st_mtime
-        time.sleep(0.6)
-        assert path.stat().st_mtime > first
+    long_ago = time.time() - 3600
+    with WorkerHeartbeat(study, Liveness(interval=0.2, grace=5, max_retries=1)) as heartbeat:
+        assert path.is_file()  # the first beat, on entering
+        os.utime(path, (long_ago, long_ago))
+        heartbeat.beat()
+        assert path.stat().st_mtime > long_ago + 3000
+        os.utime(path, (long_ago, long_ago))
+        # The beating thread touches it again by itself; the deadline only ends a hang.
+        deadline = time.monotonic() + 600
+        while path.stat().st_mtime == long_ago:
+            assert time.monotonic() < deadline, "the heartbeat thread never beat"
+            time.sleep(0.05)
+    assert path.stat().st_mtime > long_ago + 3000
 
 
 def test_the_http_and_tcp_probes_against_real_servers(capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -42,16 +43,21 @@ def write_study(folder: Path, url: str, *, trials: int, pack: int, epochs: int) 
     return path
 
 
-def sweeper(*args: object) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sweeper.cli", *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+@pytest.fixture
+def sweeper(processes, holds):
+    """Start ``python -m sweeper.cli ARGS`` (output captured), under the test's hold points."""
+
+    def start(*args: object) -> subprocess.Popen:
+        return processes(
+            [sys.executable, "-m", "sweeper.cli", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=holds.environment(),
+        )
+
+    return start
 
 
-def finish(process: subprocess.Popen, timeout: float = 240) -> tuple[int, str]:
+def finish(process: subprocess.Popen, timeout: float = 600) -> tuple[int, str]:
+    """Wait for a process to exit (the deadline only turns a hang into a failure)."""
     output, _ = process.communicate(timeout=timeout)
     return process.returncode, output
 
@@ -78,31 +84,26 @@ def states(study: optuna.Study) -> dict[TrialState, list[optuna.trial.FrozenTria
     return {state: [t for t in trials if t.state == state] for state in TrialState}
 
 
-def wait_for(condition, timeout: float = 120, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def workers_in_flight(url: str) -> dict[str, list[int]]:
     study = load(url)
     attrs = storage_of(study).get_study_system_attrs(study_id_of(study))
     return {k: v["trials"] for k, v in attrs.items() if k.startswith(WORKER_PREFIX)}
 
 
-def test_three_workers_finish_one_budget(tmp_path, postgres):
+def test_three_workers_finish_one_budget(tmp_path, postgres, sweeper, holds):
     url = postgres.create_database()
     path = write_study(tmp_path, url, trials=12, pack=2, epochs=3)
     # The server trusts local connections, so any password works; none may show in `ps`.
     with_password = url.replace("://postgres@", "://postgres:s3cret-pw@")
     assert with_password != url
+    holds.hold("training")  # each worker waits with its first batch until all three are seen
     parent = sweeper("run", path, "--workers", 3, "--quiet", "--storage", with_password)
-    wait_for(lambda: len(_children(parent.pid)) == 3 or parent.poll() is not None,
-             what="three workers started")
-    command_lines = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in _children(parent.pid)]
-    assert len(command_lines) == 3
+    visits = holds.wait("training", 3, processes=[parent])
+    workers = _children(parent.pid)
+    assert sorted(workers) == sorted(visit.pid for visit in visits)
+    command_lines = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in workers]
     assert all(b"worker" in line and b"s3cret" not in line for line in command_lines)
+    holds.release_all("training")
     code, output = finish(parent)
     assert code == 0, output
     by_state = states(load(url))
@@ -116,21 +117,21 @@ def test_three_workers_finish_one_budget(tmp_path, postgres):
     assert "fleet: " in output and "points on the validation front" in output
 
 
-def test_killed_worker_trial_is_retried_and_the_budget_completes(tmp_path, postgres):
+def test_killed_worker_trial_is_retried_and_the_budget_completes(
+    tmp_path, postgres, sweeper, holds
+):
     url = postgres.create_database()
-    path = write_study(tmp_path, url, trials=5, pack=1, epochs=60)
+    path = write_study(tmp_path, url, trials=5, pack=1, epochs=3)
+    holds.hold("training")
     victim = sweeper("worker", path, "--quiet")
-
-    def training() -> bool:
-        if not _study_exists(url):
-            return False
-        running = states(load(url))[TrialState.RUNNING]
-        return len(running) == 1 and len(running[0].params) == 3
-
-    wait_for(training, what="the first worker's trial in training")
+    holds.wait("training", processes=[victim])  # its first trial RUNNING, parameters drawn
+    (running,) = states(load(url))[TrialState.RUNNING]
+    assert len(running.params) == 3
     (in_flight,) = [trials for trials in workers_in_flight(url).values() if trials]
+    assert in_flight == [trial_id_of(running)]
     victim.send_signal(signal.SIGKILL)
     finish(victim)
+    holds.release_all("training")
     code, output = finish(sweeper("worker", path, "--quiet"))
     assert code == 0, output
     study = load(url)
@@ -145,24 +146,21 @@ def test_killed_worker_trial_is_retried_and_the_budget_completes(tmp_path, postg
     assert not by_state[TrialState.RUNNING]
 
 
-def _study_exists(url: str) -> bool:
-    try:
-        load(url)
-    except KeyError:
-        return False
-    return True
-
-
-def test_database_restart_mid_study_loses_nothing(tmp_path, postgres):
+def test_database_restart_mid_study_loses_nothing(tmp_path, postgres, sweeper, holds):
+    """The server restarts while the worker's third trial is RUNNING, two already told."""
     url = postgres.create_database()
-    path = write_study(tmp_path, url, trials=6, pack=1, epochs=20)
+    path = write_study(tmp_path, url, trials=6, pack=1, epochs=3)
+    holds.hold("training")
     worker = sweeper("worker", path, "--quiet")
-    wait_for(
-        lambda: _study_exists(url) and len(states(load(url))[TrialState.COMPLETE]) >= 2,
-        what="two complete trials",
-    )
-    before = {t.number for t in states(load(url))[TrialState.COMPLETE]}
+    for n in (1, 2):
+        (visit,) = [v for v in holds.wait("training", n, processes=[worker]) if v.n == n]
+        holds.release(visit)
+    holds.wait("training", 3, processes=[worker])
+    by_state = states(load(url))
+    before = {t.number for t in by_state[TrialState.COMPLETE]}
+    assert len(before) == 2 and len(by_state[TrialState.RUNNING]) == 1
     postgres.restart(down_seconds=3)
+    holds.release_all("training")
     code, output = finish(worker)
     assert code == 0, output
     by_state = states(load(url))
@@ -172,19 +170,20 @@ def test_database_restart_mid_study_loses_nothing(tmp_path, postgres):
     assert not by_state[TrialState.RUNNING]
 
 
-def test_sigterm_fails_the_batch_cleanly_and_exits_130(tmp_path, postgres):
+def test_sigterm_fails_the_batch_cleanly_and_exits_130(tmp_path, postgres, sweeper, holds):
+    """SIGTERM lands inside the packed training loop (the worker is held after an epoch of its
+    first batch of two): both trials fail as interrupted and wait in the queue."""
     url = postgres.create_database()
-    # Long enough that the signal lands in training on either backend (JAX's compiled epochs
-    # finish 200 epochs of this small model in about a second).
-    path = write_study(tmp_path, url, trials=4, pack=2, epochs=5000)
+    path = write_study(tmp_path, url, trials=4, pack=2, epochs=5)
+    holds.hold("training")
     worker = sweeper("worker", path, "--quiet")
-
-    def training() -> bool:
-        running = states(load(url))[TrialState.RUNNING] if _study_exists(url) else []
-        return len(running) == 2 and all(len(t.params) == 3 for t in running)
-
-    wait_for(training, what="a batch of two in training")
-    time.sleep(1.0)
+    holds.wait("training", processes=[worker])
+    running = states(load(url))[TrialState.RUNNING]
+    assert len(running) == 2 and all(len(t.params) == 3 for t in running)
+    epochs_so_far = len(holds.visits("epoch"))  # the baselines' pass; the worker waits now
+    holds.hold("epoch")
+    holds.release_all("training")
+    holds.wait("epoch", epochs_so_far + 1, processes=[worker])
     worker.send_signal(signal.SIGTERM)
     code, output = finish(worker)
     assert code == 130, output  # interrupted: `sweeper worker && sweeper export` stops here
@@ -197,24 +196,37 @@ def test_sigterm_fails_the_batch_cleanly_and_exits_130(tmp_path, postgres):
     assert len(by_state[TrialState.WAITING]) == 2
 
 
-def test_workers_through_the_grpc_proxy(tmp_path, postgres):
+def test_workers_through_the_grpc_proxy(tmp_path, postgres, sweeper):
     pytest.importorskip("grpc")
     url = postgres.create_database()
     path = write_study(tmp_path, url, trials=4, pack=2, epochs=2)
     port = free_port()
     proxy = sweeper("proxy", path, "--storage", url, "--port", port)
-    try:
-        code, output = finish(
-            sweeper("worker", path, "--storage", f"grpc://127.0.0.1:{port}", "--quiet")
-        )
-        assert code == 0, output
-    finally:
-        proxy.send_signal(signal.SIGTERM)
-        finish(proxy, timeout=30)
+    _wait_until_listening(port, proxy)
+    code, output = finish(
+        sweeper("worker", path, "--storage", f"grpc://127.0.0.1:{port}", "--quiet")
+    )
+    assert code == 0, output
+    proxy.send_signal(signal.SIGTERM)
+    assert finish(proxy)[0] == 130
     assert len(states(load(url))[TrialState.COMPLETE]) == 4
 
 
-def test_several_workers_on_sqlite_are_refused(tmp_path):
+def _wait_until_listening(port: int, server: subprocess.Popen) -> None:
+    """Wait until ``server`` accepts connections on ``port`` (it stays up until the test stops
+    it; the deadline only turns a hang into a failure)."""
+    deadline = time.monotonic() + 600
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            return
+        except OSError:
+            assert server.poll() is None, finish(server)[1]
+            assert time.monotonic() < deadline, f"nothing listens on port {port}"
+            time.sleep(0.1)
+
+
+def test_several_workers_on_sqlite_are_refused(tmp_path, sweeper):
     path = write_study(tmp_path, f"sqlite:///{tmp_path / 's.db'}", trials=4, pack=2, epochs=1)
     code, output = finish(sweeper("run", path, "--workers", 2))
     assert code == 2
@@ -236,20 +248,18 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_a_dead_worker_makes_the_run_exit_1(tmp_path, postgres):
+def test_a_dead_worker_makes_the_run_exit_1(tmp_path, postgres, sweeper, holds):
     """A worker killed mid-batch: the other finishes the budget (the dead one's trial is failed
     and retried), and `run` exits 1, a runtime failure, not 0 and not a usage error."""
     url = postgres.create_database()
-    path = write_study(tmp_path, url, trials=4, pack=1, epochs=40)
+    path = write_study(tmp_path, url, trials=4, pack=1, epochs=3)
+    holds.hold("training")
     parent = sweeper("run", path, "--workers", 2, "--quiet")
-
-    def both_training() -> bool:
-        return _study_exists(url) and len(states(load(url))[TrialState.RUNNING]) == 2
-
-    wait_for(both_training, what="both workers training")
-    workers = _children(parent.pid)
-    assert len(workers) == 2
-    os.kill(workers[0], signal.SIGKILL)
+    first, second = holds.wait("training", 2, processes=[parent])
+    assert {first.pid, second.pid} == set(_children(parent.pid))
+    assert len(states(load(url))[TrialState.RUNNING]) == 2
+    os.kill(first.pid, signal.SIGKILL)
+    holds.release_all("training")
     code, output = finish(parent)
     assert code == 1, output
     assert output.strip().splitlines()[-1].startswith("sweeper: error: a worker exited with code")
@@ -257,18 +267,21 @@ def test_a_dead_worker_makes_the_run_exit_1(tmp_path, postgres):
     assert len(states(load(url))[TrialState.COMPLETE]) >= 4
 
 
-def test_a_database_gone_past_the_reconnect_timeout_exits_1(tmp_path, postgres):
+def test_a_database_gone_past_the_reconnect_timeout_exits_1(tmp_path, postgres, sweeper, holds):
+    """The server stops while the worker's first trial is RUNNING; it trains, cannot tell the
+    result, waits out its 2 s reconnect timeout and exits 1."""
     url = postgres.create_database()
-    path = write_study(tmp_path, url, trials=4, pack=1, epochs=2000)
+    path = write_study(tmp_path, url, trials=4, pack=1, epochs=2)
     path.write_text(path.read_text().replace("reconnect_timeout = 60", "reconnect_timeout = 2"))
+    holds.hold("training")
     worker = sweeper("worker", path, "--quiet")
     try:
-        wait_for(lambda: _study_exists(url) and states(load(url))[TrialState.RUNNING],
-                 what="a trial in training")
+        holds.wait("training", processes=[worker])
         while STORAGES:  # this test's own connections go first
             STORAGES.popitem()[1].engine.dispose()
         postgres.stop()
-        code, output = finish(worker, timeout=120)
+        holds.release_all("training")
+        code, output = finish(worker)
     finally:
         postgres.start()
     assert code == 1, output

@@ -26,7 +26,7 @@ import optuna
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
-from sweeper import interrupts
+from sweeper import holds, interrupts
 from sweeper.config import SweepConfig
 from sweeper.data import Splits
 from sweeper.evaluation import Constraints
@@ -122,6 +122,7 @@ def _run_batch(
         cost_matrix = config.search.cost_matrix
         constraints = Constraints(config.study.min_precision, config.study.min_recall)
         weights = [c.weights(counts, info.n_train, info.task) for c in candidates]
+        holds.reach("training")
         scores = trainer.train_and_score(np.stack([
             c.loss_weights(counts, info.n_train, info.task, cost_matrix) for c in candidates
         ]))
@@ -192,6 +193,7 @@ def run_study(
     """
     from sweeper.training import PackedTrainer, pack_size
 
+    holds.reach("prepared")
     if make_trainer is None:
 
         def make_trainer(members: int) -> PackedTrainer:

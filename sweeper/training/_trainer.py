@@ -26,6 +26,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from sweeper import holds
 from sweeper.config import ModelConfig, Task
 from sweeper.data import Splits
 from sweeper.evaluation import probabilities
@@ -241,6 +242,7 @@ class PackedTrainer:
         stopping = _EarlyStopping(self, weights) if self.spec.patience else None
         for epoch, (order, mask) in enumerate(orders):
             self._epoch(order, mask, weights)
+            holds.reach("epoch")
             if stopping is not None and stopping.after_epoch(epoch):
                 break
         if stopping is None:
