@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import os
 import signal
@@ -43,6 +42,9 @@ from sweeper.config import (
     SearchConfig,
     StudyConfig,
     SweepConfig,
+    default_storage_url,
+    derived_study_name,
+    legacy_study_name,
     load_study_file,
 )
 from sweeper.config._studyfile import StudyFile, errors_in
@@ -75,6 +77,7 @@ from sweeper.study import (
     run_study,
     select_point,
     stored_constraints,
+    study_exists,
     study_info,
     worker_environments,
 )
@@ -283,13 +286,21 @@ def _config(value: Any, kind: type, key: str) -> Any:
     )
 
 
-def _derived_name(dataset: Dataset, config: SweepConfig) -> str:
-    """A study name that follows from the data and the settings: the same call resumes the same
-    sweep, a changed one starts another."""
-    digest = hashlib.sha256(dataset.fingerprint().encode())
-    settings = [config.data, config.model.describe(), config.search, config.study.average]
-    digest.update(repr(settings).encode())
-    return f"sweep-{digest.hexdigest()[:12]}"
+def _derived_name(
+    dataset: Dataset, config: SweepConfig, storage: str | None
+) -> tuple[str, str | None]:
+    """The study name that follows from the data and the settings (the same call resumes the
+    same sweep, a changed one starts another; see :mod:`sweeper.config._identity`), and the
+    name sweeper 0.1 derived for it when that study may exist (``None`` if not)."""
+    name = derived_study_name(dataset.fingerprint(), config)
+    legacy = legacy_study_name(dataset.fingerprint(), config)
+    if legacy is None or legacy == name:
+        return name, None
+    if storage is None:  # the default SQLite file is named after the study
+        here, before = (Path(default_storage_url(n).removeprefix("sqlite:///"))
+                        for n in (name, legacy))
+        return (legacy, None) if before.is_file() and not here.exists() else (name, None)
+    return name, legacy
 
 
 def sweep(
@@ -368,12 +379,13 @@ def prepare(
         model=_model_config(model),
         search=_config(search, SearchConfig, "search"),
     )
+    legacy_name = None
     if config.study.name is None:
-        name = _derived_name(dataset, config)
+        name, legacy_name = _derived_name(dataset, config, storage)
         config = dataclasses.replace(
             config, study=dataclasses.replace(config.study, name=name, storage=storage)
         )
-    return _prepare(config, dataset, source="arrays", folder=None)
+    return _prepare(config, dataset, source="arrays", folder=None, legacy_name=legacy_name)
 
 
 @contextlib.contextmanager
@@ -482,16 +494,20 @@ class PreparedSweep:
 
 
 def _prepare(
-    config: SweepConfig, dataset: Dataset, *, source: str, folder: Path | None
+    config: SweepConfig, dataset: Dataset, *, source: str, folder: Path | None,
+    legacy_name: str | None = None,
 ) -> PreparedSweep:
     """Check everything, then create or resume the study: in this order, so that bad input
-    leaves no study behind."""
+    leaves no study behind. ``legacy_name``: a derived study's 0.1 name, resumed instead when
+    the storage holds a study by that name and none by the new one."""
     with _interrupts_held():  # start-up imports swallow interrupts: raise them after
-        return _checked_and_created(config, dataset, source=source, folder=folder)
+        return _checked_and_created(config, dataset, source=source, folder=folder,
+                                    legacy_name=legacy_name)
 
 
 def _checked_and_created(
-    config: SweepConfig, dataset: Dataset, *, source: str, folder: Path | None
+    config: SweepConfig, dataset: Dataset, *, source: str, folder: Path | None,
+    legacy_name: str | None = None,
 ) -> PreparedSweep:
     choose_backend()
     _import_keras_quietly()
@@ -514,6 +530,11 @@ def _checked_and_created(
                           splits.train.X[:PROBE_ROWS])
         storage = open_storage(config.study.url,
                                reconnect_timeout=config.study.reconnect_timeout)
+        if legacy_name is not None and not study_exists(storage, config.study.name) \
+                and study_exists(storage, legacy_name):
+            config = dataclasses.replace(
+                config, study=dataclasses.replace(config.study, name=legacy_name)
+            )
         info = study_info(config, splits, source=source, factory=factory)
         study = create_or_resume(config.study, info, storage)
     rows = (f"{info.n_train} training rows" if info.folds == 1

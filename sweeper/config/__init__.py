@@ -15,6 +15,7 @@ from sweeper.config._configs import (
     SweepConfig,
     default_storage_url,
 )
+from sweeper.config._identity import derived_study_name, legacy_study_name
 from sweeper.config._options import Config, argument_type, invalid
 from sweeper.config._studyfile import StudyFile, load_study_file, parse_study_file
 from sweeper.config._vocabulary import (
@@ -52,7 +53,9 @@ __all__ = [
     "Task",
     "argument_type",
     "default_storage_url",
+    "derived_study_name",
     "invalid",
+    "legacy_study_name",
     "load_study_file",
     "parse_study_file",
 ]

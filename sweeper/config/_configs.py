@@ -123,59 +123,63 @@ class StudyConfig(Config):
 
     name: str | None = option(
         Text("a non-empty name of at most 512 characters", longest=512), None,
-        "Optuna study name (the API derives one if unset)",
+        "Optuna study name (the API derives one if unset)", pins=False,
     )
     storage: str | None = option(
         Text("an SQLAlchemy URL"), None,
-        "SQLAlchemy URL or grpc://HOST:PORT; default sqlite:///.sweeper/NAME.db",
+        "SQLAlchemy URL or grpc://HOST:PORT; default sqlite:///.sweeper/NAME.db", pins=False,
     )
     trials: int = option(
-        Integer(1, maximum=10_000_000), 60, "total budget of complete trials, all workers together"
+        Integer(1, maximum=10_000_000), 60, "total budget of complete trials, all workers together",
+        pins=False,
     )
     average: str = option(
         OneOf(AVERAGES), "auto", "auto: micro for multi-label, macro for multi-class"
     )
     sampler: str = option(
-        OneOf(SAMPLERS), "tpe", "tpe (multivariate TPE), nsga2, or gp (needs PyTorch)"
+        OneOf(SAMPLERS), "tpe", "tpe (multivariate TPE), nsga2, or gp (needs PyTorch)", pins=False,
     )
     sampler_window: int = option(
         Integer(0, maximum=10_000_000), 0,
         "learn from the latest N complete trials only (0: all); caps each ask's cost in a "
-        "large study"
+        "large study", pins=False,
     )
     sampler_seed: int = option(
         Integer(0, maximum=MAX_SEED), 0,
-        "the same settings and seed give the same trials on one worker"
+        "the same settings and seed give the same trials on one worker", pins=False,
     )
     min_precision: float | None = option(
-        Number(0, 1), None, "trials below this validation precision are infeasible"
+        Number(0, 1), None, "trials below this validation precision are infeasible", pins=False,
     )
     min_recall: float | None = option(
-        Number(0, 1), None, "trials below this validation recall are infeasible"
+        Number(0, 1), None, "trials below this validation recall are infeasible", pins=False,
     )
     heartbeat_interval: float = option(
         Number(0, 3600, open_low=True, expected="seconds in (0, 3600]"), 10.0,
-        "seconds between a worker's heartbeats",
+        "seconds between a worker's heartbeats", pins=False,
     )
     grace_period: float = option(
         Number(0, 86400, open_low=True, expected="seconds in (0, 86400]"), 60.0,
         "seconds without a heartbeat after which a worker's trials are failed and retried",
+        pins=False,
     )
     max_retries: int = option(
-        Integer(0), 2, "how often the parameters of a trial whose worker died are tried again"
+        Integer(0), 2, "how often the parameters of a trial whose worker died are tried again",
+        pins=False,
     )
     reconnect_timeout: float = option(
         Number(0, 86400, expected="seconds in [0, 86400]"), 300.0,
-        "seconds a worker keeps retrying a database (or proxy) that is away",
+        "seconds a worker keeps retrying a database (or proxy) that is away", pins=False,
     )
     artifacts: str = option(
         Text("a folder path"), ".sweeper/artifacts",
         "folder of the study's Optuna artifacts (uploads of your own) the dashboard serves",
+        pins=False,
     )
     export: str = option(
         ExportRule(), "recommended",
         "the rule of an export that names none: recommended (the verdict's point), or e.g. "
-        "min_precision=0.9",
+        "min_precision=0.9", pins=False,
     )
 
     @property
@@ -293,6 +297,7 @@ class ModelConfig(Config):
     pack: int | None = option(
         AutoCount(), None,
         'trials trained together per pass, or "auto" (None) to let the sweeper choose',
+        pins=False,
     )
 
     def check(self) -> None:
@@ -343,23 +348,26 @@ class ModelConfig(Config):
             'leave them out ("auto").'
         )
 
+    def settings(self) -> dict[str, Any]:
+        """The pinning settings (:meth:`Config.settings`), the model named as it is built:
+        ``hidden`` the built-in MLP's layers (``None`` with a factory), ``factory`` as
+        ``"module:function"`` and, for a callable factory, its code (``factory_code``)."""
+        facts = super().settings()
+        facts["hidden"] = None if self.layers is None else list(self.layers)
+        facts["factory"] = self.factory_name
+        if callable(self.factory):
+            facts["factory_code"] = code_fingerprint(self.factory)
+        return facts
+
     def describe(self, factory: Callable[..., Any] | None = None) -> dict[str, Any]:
         """What a study pins and an export records: resuming with another model is refused.
 
         A factory is pinned by its name and its code (``factory``: the function a
         ``"module:function"`` name was imported as; a callable factory speaks for itself).
         """
-        facts: dict[str, Any] = {
-            "hidden": None if self.layers is None else list(self.layers),
-            "factory": self.factory_name,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "learning_rate": self.learning_rate,
-            "patience": self.patience,
-        }
-        function = self.factory if callable(self.factory) else factory
-        if function is not None:
-            facts["factory_code"] = code_fingerprint(function)
+        facts = self.settings()
+        if factory is not None and "factory_code" not in facts:
+            facts["factory_code"] = code_fingerprint(factory)
         return facts
 
 
@@ -463,6 +471,13 @@ class SweepConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+
+    def canonical(self) -> dict[str, dict[str, Any]]:
+        """What pins a study, per section, without the settings left at their defaults
+        (:meth:`Config.canonical`); a section with nothing set is left out."""
+        parts = {part.section: part.canonical()
+                 for part in (self.study, self.data, self.model, self.search)}
+        return {section: settings for section, settings in parts.items() if settings}
 
     def with_overrides(
         self, *, storage: str | None = None, trials: int | None = None

@@ -43,6 +43,7 @@ __all__ = [
     "Texts",
     "argument_type",
     "invalid",
+    "json_value",
     "option",
 ]
 
@@ -308,12 +309,17 @@ def option(
     constraint: Constraint,
     default: Any = _REQUIRED,
     help: str = "",
+    *,
+    pins: bool = True,
 ) -> Any:
     """A config field: its constraint, its default (none: required) and its help text.
 
     A default of ``None`` means "not set" and is always accepted; tuples stay immutable.
+    ``pins``: whether the setting is part of what a study's trials mean (the data, the model,
+    the search space), so that another value is another study (:meth:`Config.canonical`);
+    where and how a study runs (its storage, budget, sampler, pack size) does not pin it.
     """
-    metadata = {"constraint": constraint, "help": help}
+    metadata = {"constraint": constraint, "help": help, "pins": pins}
     if default is _REQUIRED:
         return dataclasses.field(metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -373,12 +379,41 @@ class Config:
         raise KeyError(key)
 
     @classmethod
+    def pinning_keys(cls) -> tuple[str, ...]:
+        """The settings declared with ``pins=True`` (see :func:`option`)."""
+        return tuple(
+            field.name for field in dataclasses.fields(cls)
+            if "constraint" in field.metadata and field.metadata["pins"]
+        )
+
+    def settings(self) -> dict[str, Any]:
+        """The pinning settings as JSON values (tuples as lists), in declaration order."""
+        return {key: json_value(getattr(self, key)) for key in self.pinning_keys()}
+
+    def canonical(self) -> dict[str, Any]:
+        """The pinning settings whose value is not the default's: the part of a study's
+        identity this config gives. A setting added in a later release, left at its default,
+        does not appear, so names derived from it and checks against it do not change."""
+        defaults = type(self)().settings()
+        return {
+            key: value for key, value in self.settings().items()
+            if key not in defaults or value != defaults[key]
+        }
+
+    @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> Config:
         """Build from a mapping (a TOML table, keyword arguments); an unknown key is an error."""
         unknown = sorted(set(values) - set(cls.keys()))
         if unknown:
             raise cls.fail(unknown[0], "unknown key.")
         return cls(**values)
+
+
+def json_value(value: Any) -> Any:
+    """A setting as JSON holds it: tuples as lists, all the way down."""
+    if isinstance(value, (tuple, list)):
+        return [json_value(item) for item in value]
+    return value
 
 
 def argument_type(config: type[Config], key: str, flag: str) -> Callable[[str], Any]:

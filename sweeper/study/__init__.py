@@ -40,6 +40,7 @@ from sweeper.study._study import (
     resolve_average,
     splits_fingerprint,
     stored_constraints,
+    study_exists,
     study_info,
 )
 from sweeper.study._workers import (
@@ -90,6 +91,7 @@ __all__ = [
     "splits_fingerprint",
     "store_baselines",
     "stored_constraints",
+    "study_exists",
     "study_info",
     "validation_front",
     "worker_environments",

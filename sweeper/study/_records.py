@@ -14,15 +14,47 @@ import numpy as np
 from optuna.trial import FrozenTrial
 
 from sweeper.config import Split, Task
+from sweeper.errors import StorageError
 from sweeper.evaluation import Evaluation, PRCurve
 from sweeper.search import Candidate
 
-__all__ = ["RECORD_ATTR", "STUDY_ATTR", "StudyInfo", "TrialRecord"]
+__all__ = [
+    "RECORD_ATTR",
+    "SCHEMA_VERSION",
+    "STUDY_ATTR",
+    "StudyInfo",
+    "TrialRecord",
+    "UnreadableRecordError",
+]
 
 STUDY_ATTR = "sweeper"
 RECORD_ATTR = "record"
 """The trial's user attribute holding its whole record: one storage write per trial (eight
 separate attributes cost a commit each, most of the loop's time besides the sampler)."""
+
+SCHEMA_VERSION = 2
+"""The version of the stored records this sweeper writes (``schema_version`` in each study's
+and each trial's record). Version 1, sweeper 0.1's records, had no version field; they are
+read as they are (every field added since has a default). A record of a higher version, written
+by a newer sweeper sharing the database, is refused by name rather than misread."""
+
+
+class UnreadableRecordError(StorageError):
+    """A stored record this version cannot read (written by a newer sweeper)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, key=None)
+
+
+def _schema_version(data: dict[str, Any], what: str) -> int:
+    """The record's schema version (1 when absent: sweeper 0.1), refused if newer than ours."""
+    version = data.get("schema_version", 1)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise UnreadableRecordError(
+            f"{what} was written by a newer sweeper (record schema {version}; this sweeper "
+            f"reads up to {SCHEMA_VERSION}): upgrade the sweeper to read it."
+        )
+    return version
 
 
 @dataclass(frozen=True)
@@ -69,6 +101,7 @@ class StudyInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "schema_version": SCHEMA_VERSION,
             "task": self.task.value,
             "labels": list(self.labels),
             "average": self.average,
@@ -90,6 +123,8 @@ class StudyInfo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StudyInfo:
+        """Read a stored study record of any schema version up to :data:`SCHEMA_VERSION`."""
+        _schema_version(data, "the study's record")
         return cls(
             task=data["task"],
             labels=tuple(data["labels"]),
@@ -162,6 +197,7 @@ class TrialRecord:
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON (stored whole as the trial's :data:`RECORD_ATTR`)."""
         return {
+            "schema_version": SCHEMA_VERSION,
             "candidate": self.candidate.to_dict(),
             "weights": list(self.weights),
             "thresholds": None if self.thresholds is None else list(self.thresholds),
@@ -186,7 +222,9 @@ class TrialRecord:
 
     @classmethod
     def from_attrs(cls, number: int, attrs: dict[str, Any], feasible: bool = True) -> TrialRecord:
-        """Read back what :meth:`to_dict` wrote."""
+        """Read back what :meth:`to_dict` wrote, in any schema version up to
+        :data:`SCHEMA_VERSION`."""
+        _schema_version(attrs, f"trial {number}'s record" if number >= 0 else "a baseline's record")
         curves = attrs.get("curves")
         thresholds = attrs.get("thresholds")
         cost_matrix = attrs.get("cost_matrix")

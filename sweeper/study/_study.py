@@ -19,7 +19,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from sweeper import __version__
-from sweeper.config import StudyConfig, SweepConfig, Task
+from sweeper.config import ModelConfig, StudyConfig, SweepConfig, Task
 from sweeper.data import Splits, unevaluable
 from sweeper.errors import DataError, NoFinishedTrialsError, StorageError
 from sweeper.evaluation import Constraints
@@ -36,6 +36,7 @@ __all__ = [
     "make_sampler",
     "resolve_average",
     "stored_constraints",
+    "study_exists",
     "study_info",
 ]
 
@@ -209,20 +210,43 @@ def _stored_info(name: str, stored: dict) -> StudyInfo:
 
 
 def _check_same_setup(name: str, stored: StudyInfo, current: StudyInfo) -> None:
+    """Refuse to resume a study with other data, average, seed or model, naming what changed.
+
+    The model is compared setting by setting: a setting the stored record lacks (added by a
+    later release) counts as its default, the value the study's trials were trained with, so
+    an upgrade resumes old studies while a non-default value of the new setting is refused.
+    A factory's code is compared only where the record holds it (studies since 0.1.x)."""
     for field, label, key in (
         ("fingerprint", "data (fingerprint)", "data"),
         ("average", "[study] average", "average"),
-        ("model", "[model]", "model"),
         ("seed", "[data] seed", "seed"),
     ):
         before, now = getattr(stored, field), getattr(current, field)
-        if field == "model" and "factory_code" not in before:
-            now = {k: v for k, v in now.items() if k != "factory_code"}  # an older study
         if before != now:
             raise DataError(
                 f"study {name!r} was created with another {label}: stored {before!r}, "
                 f"now {now!r}; use a new study name to sweep this setup.", key=key,
             )
+    defaults = ModelConfig().describe()
+    for key in dict.fromkeys([*stored.model, *current.model]):
+        if key == "factory_code" and key not in stored.model:
+            continue
+        before = stored.model.get(key, defaults.get(key))
+        now = current.model.get(key, defaults.get(key))
+        if before != now:
+            raise DataError(
+                f"study {name!r} was created with another [model] {key}: stored {before!r}, "
+                f"now {now!r}; use a new study name to sweep this setup.", key="model",
+            )
+
+
+def study_exists(storage: BaseStorage, name: str) -> bool:
+    """Whether ``storage`` holds a study named ``name``."""
+    try:
+        storage.get_study_id_from_name(name)
+    except KeyError:
+        return False
+    return True
 
 
 def load_study(name: str, storage: BaseStorage, url: str) -> tuple[optuna.Study, StudyInfo]:
