@@ -63,9 +63,10 @@ from sweeper.report import (
     write_html,
     write_json,
 )
-from sweeper.search import check_search
+from sweeper.search import check_search, space_distributions
 from sweeper.study import (
     StudyInfo,
+    check_search_unchanged,
     check_worker_storage,
     create_or_resume,
     finished_records,
@@ -537,6 +538,7 @@ def _checked_and_created(
             )
         info = study_info(config, splits, source=source, factory=factory)
         study = create_or_resume(config.study, info, storage)
+        check_search_unchanged(study, space_distributions(config.search, info.task, info.labels))
     rows = (f"{info.n_train} training rows" if info.folds == 1
             else f"{info.n_train} rows in {info.folds} folds")
     logger.info(

@@ -11,6 +11,7 @@ from sweeper.search._space import (
     SKLEARN_BALANCED,
     Candidate,
     check_search,
+    space_distributions,
     suggest_candidate,
 )
 from sweeper.search._weights import (
@@ -36,6 +37,7 @@ __all__ = [
     "multilabel_loss_weights",
     "normalise",
     "sklearn_balanced",
+    "space_distributions",
     "suggest_candidate",
     "weight_vector",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_PER_LABEL_MULTIPLIERS",
     "Candidate",
     "check_search",
+    "space_distributions",
     "suggest_candidate",
 ]
 
@@ -198,6 +199,62 @@ def suggest_candidate(
         return Candidate(threshold=None, threshold_rule=rule, fbeta=fbeta, **common)
     threshold = trial.suggest_float("threshold", *search.threshold)
     return Candidate(threshold=threshold, threshold_rule=rule, **common)
+
+
+def space_distributions(
+    search: SearchConfig, task: Task, labels: tuple[str, ...] = ()
+) -> dict[str, optuna.distributions.BaseDistribution]:
+    """Every parameter :func:`suggest_candidate` may draw for these settings, with its
+    distribution: the space as Optuna stores it, read without a study.
+
+    :func:`suggest_candidate` is run on a recording trial once along each path through its
+    categorical choices (each family, normalisation, rule...: a few dozen paths at most), so
+    a parameter only one branch draws is found too, and a family added to it later needs
+    nothing here."""
+    found: dict[str, optuna.distributions.BaseDistribution] = {}
+    path: list[int] = []
+    while True:
+        recorder = _RecordingTrial(path)
+        suggest_candidate(recorder, search, task, labels)  # type: ignore[arg-type]
+        found.update(recorder.distributions)
+        taken, sizes = recorder.taken, recorder.sizes
+        position = len(taken) - 1  # the next path: the last choice with options left, + 1
+        while position >= 0 and taken[position] + 1 >= sizes[position]:
+            position -= 1
+        if position < 0:
+            return found
+        path = [*taken[:position], taken[position] + 1]
+
+
+class _RecordingTrial:
+    """A stand-in for ``optuna.Trial`` that records each suggested distribution, takes the
+    categorical choices ``path`` gives (the first where it gives none) and the low end of
+    every range."""
+
+    def __init__(self, path: list[int]) -> None:
+        self._path = path
+        self.distributions: dict[str, optuna.distributions.BaseDistribution] = {}
+        self.taken: list[int] = []
+        self.sizes: list[int] = []
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        index = self._path[len(self.taken)] if len(self.taken) < len(self._path) else 0
+        self.distributions[name] = optuna.distributions.CategoricalDistribution(choices)
+        self.taken.append(index)
+        self.sizes.append(len(choices))
+        return choices[index]
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float:
+        self.distributions[name] = optuna.distributions.FloatDistribution(
+            low, high, step=step, log=log)
+        return low
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1,
+                    log: bool = False) -> int:
+        self.distributions[name] = optuna.distributions.IntDistribution(
+            low, high, step=step, log=log)
+        return low
 
 
 def check_search(search: SearchConfig, task: Task, n_outputs: int) -> None:

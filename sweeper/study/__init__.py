@@ -7,6 +7,7 @@ starts, so report and export never load TensorFlow.
 
 from __future__ import annotations
 
+from sweeper.study._asking import check_search_unchanged
 from sweeper.study._baselines import (
     BASELINES_ATTR,
     baseline_candidates,
@@ -66,6 +67,7 @@ __all__ = [
     "TrialRecord",
     "WorkerHeartbeat",
     "baseline_candidates",
+    "check_search_unchanged",
     "check_worker_storage",
     "compute_baselines",
     "create_or_resume",

@@ -52,7 +52,15 @@ from sweeper.study._optuna import (
 )
 from sweeper.study._storage import ResilientStorage
 
-__all__ = ["AskedTrial", "ask_trials", "fail_trial", "tell_trial", "tell_trials"]
+__all__ = [
+    "AskedTrial",
+    "StoredDistributions",
+    "ask_trials",
+    "check_search_unchanged",
+    "fail_trial",
+    "tell_trial",
+    "tell_trials",
+]
 
 DRAWS_BEFORE_STORING = (
     optuna.samplers.TPESampler, optuna.samplers.GPSampler, optuna.samplers.RandomSampler,
@@ -114,7 +122,7 @@ def ask_trials(
     window = max((getattr(s, "window", 0) for s in _sampler_chain(study.sampler)), default=0)
     trials = storage.get_all_trials(study_id, deepcopy=False)
     view = SamplingView(study, recent_trials(trials, window) if window else trials)
-    stored = _StoredDistributions(study.study_name, trials)
+    stored = StoredDistributions(study.study_name, trials)
     drawn: list[tuple[Any, FrozenTrial]] = []
     for member in range(size):
         drawing = DrawingTrial(study.sampler, view, stored)
@@ -212,7 +220,7 @@ class DrawingTrial:
     space covers the parameter, its independent draw otherwise), with nothing written."""
 
     def __init__(self, sampler: optuna.samplers.BaseSampler, view: SamplingView,
-                 stored: _StoredDistributions) -> None:
+                 stored: StoredDistributions) -> None:
         self._sampler = sampler
         self._view = view
         self._stored = stored
@@ -279,7 +287,23 @@ class DrawingTrial:
         return self._relative_params
 
 
-class _StoredDistributions:
+def check_search_unchanged(
+    study: optuna.Study, distributions: dict[str, BaseDistribution]
+) -> None:
+    """Refuse, in one line naming both, a resumed study whose ``[search]`` now asks for a
+    parameter in a form its trials did not store it in (another kind, other choices).
+
+    Optuna itself refuses it only when a trial draws the parameter, with a traceback, the
+    trial left RUNNING. Checked once when the study opens, against ``distributions`` (every
+    parameter the space may draw: :func:`sweeper.search.space_distributions`), before any
+    trial is asked: the same refusal whichever path would ask (the batched path, Optuna's ask
+    for queued trials or nsga2, the gRPC proxy)."""
+    stored = StoredDistributions(study.study_name, study.get_trials(deepcopy=False))
+    for name, distribution in distributions.items():
+        stored.check(name, distribution)
+
+
+class StoredDistributions:
     """The distribution the study stored for each parameter name, looked up in the batch's
     trials (latest first, once per name), so that a parameter is checked as the storage checks
     it before it is drawn: a name stored with another kind or other choices (a resumed study
