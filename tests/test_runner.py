@@ -336,3 +336,47 @@ def test_a_record_is_one_attribute_and_older_records_still_read(finished_study):
         user_attrs=trial.user_attrs[RECORD_ATTR],
     )
     assert TrialRecord.from_trial(legacy) == dataclasses.replace(record, number=legacy.number)
+
+
+def test_a_diverged_multiclass_trial_is_never_chosen(tmp_path, write_study):
+    """Real training where the first member of each batch of trials diverges (its loss weights
+    are infinite): its NaN scores take argmax 0 and earn finite macro figures, yet the front,
+    the verdict, the default export and every export rule leave it out, and exporting it by
+    number is refused by name."""
+    from sweeper.errors import ExportError
+    from sweeper.report import build_report
+    from tests.conftest import make_multiclass_arrays
+
+    X, y = make_multiclass_arrays()
+    np.savez(tmp_path / "small.npz", X=X, y=y)
+    path = write_study(trials=4, pack=2, epochs=2)
+    path.write_text(path.read_text().replace("threshold = [0.05, 0.95]\n", ""))
+    prepared = prepare_study_file(path)
+
+    class FirstMemberDiverges(PackedTrainer):
+        def train_and_score(self, weights):
+            weights = np.array(weights, dtype=np.float32)
+            weights[0] = np.inf
+            return super().train_and_score(weights)
+
+    def make_trainer(members):
+        kind = FirstMemberDiverges if members == 2 else PackedTrainer  # baselines: 3
+        return kind(prepared.splits, prepared.config.model, members=members,
+                    seed=prepared.info.seed)
+
+    run(prepared, make_trainer=make_trainer)
+    report = build_report(prepared.study, prepared.info)
+    diverged = {r.number for r in report.records if r.diverged}
+    assert len(diverged) == 2 and set(report.diverged) == diverged
+    for record in report.records:
+        if record.diverged:  # the trap: finite figures from NaN scores
+            assert np.isfinite([record.validation.recall, record.validation.precision]).all()
+    assert not {p.record.number for p in report.front if p.baseline is None} & diverged
+    assert report.recommendation.point.record.number not in diverged
+    result = prepared.result()
+    chosen = [result.export(), *(result.export(**rule) for rule in (
+        {"min_recall": 0.0}, {"min_precision": 0.0}, {"best_fbeta": 1.0}, {"best_fbeta": 8.0},
+    ))]
+    assert all(exported.trial not in diverged for exported in chosen)
+    with pytest.raises(ExportError, match=f"trial {min(diverged)} diverged"):
+        result.export(trial=min(diverged))

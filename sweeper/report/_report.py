@@ -375,9 +375,8 @@ def build_report(
     """
     records = finished_records(study)
     baselines = load_baselines(study)
-    trained = [r for r in records if not r.diverged]  # non-finite scores rank nothing
     front = tuple(validation_front(
-        [*trained, *baselines.values()],
+        [*records, *baselines.values()],
         min_precision=constraints.min_precision, min_recall=constraints.min_recall,
     ))
     states = Counter(trial.state.name for trial in study.get_trials(deepcopy=False))
@@ -387,7 +386,7 @@ def build_report(
         records=tuple(records),
         front=front,
         recommendation=recommend(
-            trained, list(baselines.values()), constraints=constraints,
+            records, list(baselines.values()), constraints=constraints,
             positives=info.selection_positives(),
         ),
         importances=_importances(study, len(records)),

@@ -27,6 +27,7 @@ __all__ = [
     "front_hypervolume",
     "noise_margin",
     "operating_points",
+    "rankable",
     "recommend",
     "select_point",
     "validation_front",
@@ -121,6 +122,16 @@ class OperatingPoint:
         return f"tau={value:.2f}*" if self.tau is not None else f"{value:.3f}*"
 
 
+def rankable(records: Iterable[TrialRecord]) -> list[TrialRecord]:
+    """The records that may be chosen: all but the trials whose training diverged.
+
+    A diverged trial's scores are not finite, so its figures mean nothing (in multi-class a
+    NaN score takes ``argmax`` 0 and earns non-zero macro figures). The one filter every
+    choice applies: the front, the recommendation (and so the verdict), every export rule. The
+    report still lists those trials by number."""
+    return [record for record in records if not record.diverged]
+
+
 def operating_points(records: Iterable[TrialRecord]) -> list[OperatingPoint]:
     """Every trial's own rule, then every point of its stored curves."""
     points = []
@@ -164,6 +175,9 @@ def validation_front(
     (every model predicts everything at its lowest threshold) the first is kept: a trial's own
     rule before its curve, earlier trials before later ones.
     """
+    records = rankable(records)
+    if not records:
+        return []
     figures, owners, indices = _validation_figures(records)
     feasible = Constraints(min_precision, min_recall).feasible(figures[:, 0], figures[:, 1])
     candidates = np.flatnonzero(feasible) if feasible.any() else np.arange(len(figures))
@@ -239,10 +253,11 @@ def recommend(
 ) -> Recommendation:
     """See :class:`Recommendation`; ``positives``: what the validation figures rest on
     (:meth:`~sweeper.study.StudyInfo.selection_positives`), for the noise margin."""
-    best_trial = _best_f1(records, constraints)
-    best_baseline = _best_f1(baselines, constraints)
+    best_trial = _best_f1(rankable(records), constraints)
+    best_baseline = _best_f1(rankable(baselines), constraints)
     if best_trial is None and best_baseline is None:
-        raise ExportError("the study has no finished trial and no baseline.", key="rule")
+        raise ExportError("the study has no finished trial (that did not diverge) and no "
+                          "baseline.", key="rule")
     required = GAIN_MARGIN
     if best_baseline is None:
         point = best_trial
@@ -293,9 +308,15 @@ def select_point(
         ).point
     if trial is not None:
         for record in records:
+            if record.number == trial and record.diverged:
+                raise ExportError(
+                    f"trial {trial} diverged (its training gave non-finite scores): it has no "
+                    "figures to export by; choose another trial.", key="trial",
+                )
             if record.number == trial:
                 return OperatingPoint(record)
         raise ExportError(f"trial {trial} is not a finished trial of this study.", key="trial")
+    records, baselines = rankable(records), rankable(baselines)
     if baseline is not None:
         named = [record for record in baselines if record.baseline == baseline]
         if not named:
@@ -304,6 +325,9 @@ def select_point(
                               key="baseline")
         return _best_f1(named, Constraints())
     points = operating_points([*records, *baselines])
+    if not points:
+        raise ExportError("every finished trial diverged and there is no baseline.",
+                          key=given[0])
     if best_fbeta is not None:
         if not best_fbeta > 0:
             raise ExportError(f"best_fbeta: beta must be > 0, got {best_fbeta}.",
