@@ -18,6 +18,7 @@ __all__ = [
     "EXIT_USAGE",
     "ConfigError",
     "DataError",
+    "DependencyError",
     "ExportError",
     "FactoryError",
     "NoFinishedTrialsError",
@@ -107,3 +108,8 @@ class NoFinishedTrialsError(SweeperError):
 
 class ExportError(SweeperError):
     """An export rule selects no trial, or an exported JSON file is invalid."""
+
+
+class DependencyError(SweeperError):
+    """An installed library is outside the versions the sweeper is tested with (exit code 2:
+    installing a supported version fixes it)."""

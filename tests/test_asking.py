@@ -324,3 +324,64 @@ def test_a_resumed_study_whose_search_changed_is_refused_naming_the_parameter(tm
         list(ask_trials(study, 2, narrower))
     assert raised.value.section == "search" and raised.value.key == "kind"
     assert len(study.trials) == 6  # nothing stored
+
+
+@pytest.mark.parametrize("version", ["4.6.0", "5.1.0", "6.0.0"])
+def test_an_optuna_outside_the_tested_range_is_refused_in_one_line(version, monkeypatch):
+    from sweeper.errors import DependencyError
+    from sweeper.study._optuna import ANY_OPTUNA_VARIABLE, check_optuna_version
+
+    monkeypatch.delenv(ANY_OPTUNA_VARIABLE, raising=False)
+    with pytest.raises(DependencyError, match=rf"Optuna {version} is installed, but this "
+                       r"sweeper is tested with optuna>=5\.0,<5\.1"):
+        check_optuna_version(version)
+    monkeypatch.setenv(ANY_OPTUNA_VARIABLE, "1")
+    check_optuna_version(version)  # tried anyway, at the user's word
+
+
+def test_the_installed_optuna_is_in_the_range_pyproject_declares():
+    from pathlib import Path
+
+    from sweeper.study._optuna import OPTUNA_RANGE, check_optuna_version
+
+    check_optuna_version("5.0.0")
+    check_optuna_version(optuna.__version__)
+    project = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    low, high = OPTUNA_RANGE
+    assert f'"optuna>={low},<{high}",' in project
+
+
+def sampler_of(name: str) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        return tpe()
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=0)
+    pytest.importorskip("torch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.GPSampler(seed=0, n_startup_trials=4)
+
+
+@pytest.mark.parametrize("name", ["tpe", "gp", "random"])
+def test_a_batch_draws_what_optunas_own_asks_draw(tmp_path, name):
+    """Two studies with the same sampler seed and the same history: a batch of three drawn
+    by the batched path holds the parameters three of Optuna's own asks draw (each seeing the
+    ones before it running, as the batch's members do)."""
+
+    def study_with_history(path: str) -> optuna.Study:
+        study = optuna.create_study(storage=storage_at(f"sqlite:///{tmp_path / path}"),
+                                    directions=["maximize"] * 2, sampler=sampler_of(name),
+                                    study_name="drawn")
+        for _ in range(6):
+            trial = study.ask()
+            x, rate, n, _, _ = suggest(trial)
+            study.tell(trial, [x, rate * n])
+        return study
+
+    own, batched = study_with_history("own.db"), study_with_history("batched.db")
+    expected = []
+    for _ in range(3):
+        expected.append(suggest(own.ask()))
+    drawn = [asked.suggested for asked in ask_trials(batched, 3, suggest)]
+    assert drawn == expected
+    assert [t.params for t in batched.trials[6:]] == [t.params for t in own.trials[6:]]

@@ -36,20 +36,31 @@ storage directly in a few places where Optuna's public API has no equivalent:
 - :func:`constraint_key` (``optuna.study._constrained_optimization._CONSTRAINTS_KEY``): where
   ``Trial.set_constraint`` stores a constraint, for :func:`finish_trials` to store it alike.
 
-If Optuna renames them, this module is the one to change.
+If Optuna renames them, this module is the one to change, and Optuna's version is fenced
+here: :func:`check_optuna_version` runs when the module is imported and refuses an Optuna
+outside the tested range (:data:`OPTUNA_RANGE`, the same as ``pyproject.toml``'s), in one line
+naming it, before any of the above could misread or miswrite a newer schema.
+``tests/test_asking.py`` holds the batched path to Optuna's own ask/tell on every sampler it
+serves (TPE, GP, random): the same parameters for the same seed and history, the same stored
+rows.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 from datetime import datetime, timezone
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
+from packaging.version import Version
+
+from sweeper.errors import DependencyError
 
 __all__ = [
+    "OPTUNA_RANGE",
     "RecentTrials",
     "SamplingView",
     "constraint_key",
@@ -63,6 +74,28 @@ __all__ = [
     "trial_id_of",
     "trials_with_system_attr",
 ]
+
+OPTUNA_RANGE = ("5.0", "5.1")
+"""The Optuna releases the sweeper is tested with: ``>= 5.0, < 5.1`` (``pyproject.toml``)."""
+ANY_OPTUNA_VARIABLE = "SWEEPER_ANY_OPTUNA"
+"""Set to 1 to run on an Optuna outside :data:`OPTUNA_RANGE` anyway (to try a new release)."""
+
+
+def check_optuna_version(version: str = optuna.__version__) -> None:
+    """Refuse an Optuna outside :data:`OPTUNA_RANGE` (unless ``$SWEEPER_ANY_OPTUNA=1``)."""
+    low, high = OPTUNA_RANGE
+    if os.environ.get(ANY_OPTUNA_VARIABLE) == "1":
+        return
+    if not Version(low) <= Version(version) < Version(high):
+        raise DependencyError(
+            f"Optuna {version} is installed, but this sweeper is tested with "
+            f"optuna>={low},<{high} (it writes trials into Optuna's own tables, which another "
+            f"release may lay out otherwise): pip install 'optuna>={low},<{high}', or set "
+            f"{ANY_OPTUNA_VARIABLE}=1 to try this one anyway.", key="optuna",
+        )
+
+
+check_optuna_version()
 
 
 def storage_of(study: optuna.Study) -> BaseStorage:
