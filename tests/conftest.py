@@ -39,6 +39,21 @@ def postgres():
     server.destroy()
 
 
+@pytest.fixture(scope="module")
+def mariadb():
+    """The machine's MariaDB (MySQL) server (tests/mariadb.py); each database a test creates
+    is dropped when the module ends."""
+    from tests.mariadb import MariaDBServer
+
+    server = MariaDBServer.find()
+    if server is None:
+        if os.environ.get("CI"):
+            pytest.fail("No MariaDB server answers on 127.0.0.1:3306; .ci/run starts it.")
+        pytest.skip("No MariaDB server answers on 127.0.0.1:3306 (or pymysql is missing).")
+    yield server
+    server.close()
+
+
 @pytest.fixture
 def holds(tmp_path: Path) -> Holds:
     """Hold points for the sweeper processes a test starts (tests/holds.py)."""

@@ -26,9 +26,18 @@ from tests.conftest import free_port
 OPENED = []
 
 
+NO_RETURNING: list[bool] = []
+"""Set by the ``mariadb-no-returning`` backend: storages opened here take the branch of
+trial creation for a database without ``INSERT ... RETURNING`` (MySQL), on a real MariaDB."""
+
+
 def storage_at(url: str):
     """A storage closed when the test ends (its pooled connections returned)."""
     OPENED.append(open_storage(url))
+    if NO_RETURNING:
+        from sweeper.study._optuna import _rdb_backend
+
+        _rdb_backend(OPENED[-1].inner).engine.dialect.insert_returning = False
     return OPENED[-1]
 
 
@@ -37,6 +46,7 @@ def close_storages():
     yield
     while OPENED:
         OPENED.pop().close()
+    NO_RETURNING.clear()
 
 
 NAMES = ("x", "rate", "n", "kind", "fixed")
@@ -57,10 +67,16 @@ def tpe() -> optuna.samplers.TPESampler:
                                       n_startup_trials=4)
 
 
+BACKENDS = ["sqlite", "postgresql", "mariadb", "mariadb-no-returning"]
+
+
 def url_of(backend, tmp_path, request) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'asking.db'}"
-    return request.getfixturevalue("postgres").create_database()
+    if backend == "mariadb-no-returning":
+        NO_RETURNING.append(True)
+    fixture = "postgres" if backend == "postgresql" else "mariadb"
+    return request.getfixturevalue(fixture).create_database()
 
 
 def started_study(url: str, complete: int = 6) -> optuna.Study:
@@ -93,7 +109,7 @@ def five_hours_west(monkeypatch):
     time.tzset()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_trial_asked_and_told_in_one_write_each_reads_back_as_optunas_own(
     tmp_path, backend, request, five_hours_west
 ):
@@ -202,7 +218,7 @@ def test_waiting_trials_and_other_samplers_take_optunas_own_ask(tmp_path):
     assert third.trial is not None
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_workers_creating_trials_at_once_get_distinct_consecutive_numbers(
     tmp_path, backend, request
 ):

@@ -1,7 +1,8 @@
 """The storage contract: the sweeper's storage (``ResilientStorage`` around Optuna's RDB storage
 and its cache, as ``open_storage`` builds it) passes Optuna's own storage test cases
 (``optuna.testing.pytest_storages.StorageTestCase``, shipped with the installed package), on
-SQLite and on a real PostgreSQL server, each test on a fresh, empty database."""
+SQLite, on a real PostgreSQL server and on a real MariaDB (MySQL) server, each test on a fresh,
+empty database."""
 
 from __future__ import annotations
 
@@ -14,13 +15,25 @@ from optuna.testing.pytest_storages import StorageTestCase
 
 from sweeper.study import ResilientStorage, open_storage
 
+SECOND_PRECISION = {
+    "test_create_new_trial[mariadb]", "test_get_trial[mariadb]", "test_get_all_trials[mariadb]",
+    "test_create_new_trial_with_template_trial[mariadb-start_time0-complete_time0]",
+}
+"""Optuna's cases that compare trial timestamps to the microsecond: MySQL's ``DATETIME``
+columns, as Optuna creates them, keep whole seconds (Optuna's own behaviour on MySQL; the
+sweeper needs no finer times). Expected to fail there, strictly: a change shows."""
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def storage(request, tmp_path) -> BaseStorage:
+    if request.node.name in SECOND_PRECISION:
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="MySQL DATETIME keeps whole seconds (Optuna's schema)"))
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'contract.db'}"
     else:
-        url = request.getfixturevalue("postgres").create_database()
+        fixture = "postgres" if request.param == "postgresql" else request.param
+        url = request.getfixturevalue(fixture).create_database()
     opened = open_storage(url, reconnect_timeout=5)
     assert isinstance(opened, ResilientStorage)
     yield opened
