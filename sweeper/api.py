@@ -42,6 +42,7 @@ from sweeper.config import (
     SearchConfig,
     StudyConfig,
     SweepConfig,
+    check_export_rule,
     default_storage_url,
     derived_study_name,
     legacy_study_name,
@@ -228,12 +229,10 @@ class SweepResult:
 
         Returns what :func:`sweeper.load_export` returns for that file.
         """
-        rule = {
-            key: value for key, value in (
-                ("trial", trial), ("baseline", baseline), ("min_precision", min_precision),
-                ("min_recall", min_recall), ("best_fbeta", best_fbeta),
-            ) if value is not None
-        } or self.export_rule
+        rule = check_export_rule(
+            trial=trial, baseline=baseline, min_precision=min_precision, min_recall=min_recall,
+            best_fbeta=best_fbeta,
+        ) or self.export_rule
         point = select_point(
             finished_records(self.study), baselines=list(load_baselines(self.study).values()),
             constraints=self.constraints, positives=self.info.selection_positives(), **rule,
@@ -579,8 +578,8 @@ def run_study_file(
     in local worker processes (``workers`` of them, or one per GPU in ``gpus``)."""
     if workers is not None and gpus is not None:
         raise ConfigError(
-            "workers and gpus cannot both be given (--workers, --gpus): gpus starts one worker "
-            "per GPU.", key="gpus",
+            "`workers` and `gpus` cannot both be given: gpus starts one worker per GPU.",
+            key="gpus",
         )
     if workers is not None and workers < 1:
         raise ConfigError(f"workers: expected an integer >= 1, got {workers!r}.", key="workers")

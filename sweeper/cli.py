@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import re
 import signal
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from sweeper import __version__, holds, interrupts, logs
-from sweeper.config import StudyConfig, argument_type
+from sweeper.config import EXPORT_RULES, StudyConfig, argument_type, constraint_argument
 from sweeper.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -89,16 +88,6 @@ def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
 
 _positive = _integer(1)
 _port = _integer(1, 65535)
-
-
-def _fbeta(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
 
 
 def _gpu_list(text: str) -> list[str]:
@@ -244,9 +233,8 @@ def _export(args: argparse.Namespace) -> int:
     from sweeper.api import open_study_file
 
     result = open_study_file(args.study, storage=_storage(args))
-    rule = {key: getattr(args, key) for key in (
-        "trial", "baseline", "min_precision", "min_recall", "best_fbeta"
-    ) if getattr(args, key) is not None}
+    rule = {spec.name: getattr(args, spec.name) for spec in EXPORT_RULES
+            if getattr(args, spec.name) is not None}
     exported = result.export(args.output, **rule)
     if not rule:
         default = ", ".join(f"{key}={value}" for key, value in result.export_rule.items())
@@ -446,25 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
         "recommended one)", _export,
     )
     rule = export.add_mutually_exclusive_group()
-    rule.add_argument("--trial", type=_integer(0), metavar="N", help="this trial number")
-    rule.add_argument(
-        "--baseline", metavar="NAME",
-        help="a baseline (unweighted, neg_pos, sklearn_balanced) at its best validation F1",
-    )
-    rule.add_argument(
-        "--min-precision", metavar="P",
-        type=argument_type(StudyConfig, "min_precision", "--min-precision"),
-        help="the best recall among trials with validation precision >= P",
-    )
-    rule.add_argument(
-        "--min-recall", metavar="R",
-        type=argument_type(StudyConfig, "min_recall", "--min-recall"),
-        help="the best precision among trials with validation recall >= R",
-    )
-    rule.add_argument(
-        "--best-fbeta", type=_fbeta, metavar="BETA",
-        help="the best validation F-beta (BETA > 1 favours recall, < 1 precision)",
-    )
+    for spec in EXPORT_RULES:
+        rule.add_argument(spec.flag, dest=spec.name, metavar=spec.metavar, help=spec.help,
+                          type=constraint_argument(spec.constraint, spec.flag))
     export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.json")
 
     proxy = command(

@@ -88,8 +88,8 @@ def test_rules_select_the_right_trial(rule, number):
         ),
         ({"trial": 7}, "trial 7 is not a finished trial"),
         ({"baseline": "unweighted"}, r"no baseline named 'unweighted' \(the study has: none"),
-        ({"best_fbeta": 0.0}, "beta must be > 0"),
-        ({"trial": 1, "min_recall": 0.2}, "choose one rule, not trial and min_recall"),
+        ({"best_fbeta": 0.0}, r"best_fbeta: expected a finite number > 0, got 0.0"),
+        ({"trial": 1, "min_recall": 0.2}, "choose one export rule, not trial and min_recall"),
         ({"min_precision": 1.5}, r"min_precision: expected a number in \[0, 1\]"),
     ],
 )
@@ -179,3 +179,31 @@ def test_unreadable_exports(tmp_path):
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(ExportError, match="cannot read export"):
         load_export(tmp_path / "broken.json")
+
+
+def test_one_table_of_export_rules_drives_the_api_the_command_line_and_the_study_file():
+    """Every rule of EXPORT_RULES is a keyword of SweepResult.export and select_point, a flag
+    of `sweeper export` with the table's help, and a form of `[study] export`; nothing else."""
+    import inspect
+
+    from sweeper.api import SweepResult
+    from sweeper.cli import build_parser
+    from sweeper.config import EXPORT_RULES, StudyConfig, check_export_rule
+
+    names = [rule.name for rule in EXPORT_RULES]
+    for function in (SweepResult.export, select_point):
+        keywords = [p.name for p in inspect.signature(function).parameters.values()
+                    if p.kind is p.KEYWORD_ONLY]
+        assert [k for k in keywords if k in names] == names
+    parser = build_parser()
+    export = next(a for a in parser._subparsers._group_actions[0].choices.values()
+                  if a.prog.endswith(" export"))
+    flags = {a.dest: a for a in export._actions if a.option_strings}
+    for rule in EXPORT_RULES:
+        assert flags[rule.name].option_strings == [rule.flag]
+        assert flags[rule.name].help == rule.help
+        value = {"trial": "0", "baseline": "unweighted"}.get(rule.name, "0.5")
+        expected = check_export_rule(**{rule.name: rule.constraint.parse(value)})
+        assert StudyConfig(export=f"{rule.name}={value}").export_rule == expected
+    with pytest.raises(ExportError, match="bogus: unknown export rule"):
+        check_export_rule(bogus=1)

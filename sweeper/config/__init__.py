@@ -16,7 +16,8 @@ from sweeper.config._configs import (
     default_storage_url,
 )
 from sweeper.config._identity import derived_study_name, legacy_study_name
-from sweeper.config._options import Config, argument_type, invalid
+from sweeper.config._options import Config, argument_type, constraint_argument, invalid
+from sweeper.config._rules import EXPORT_RULES, RECOMMENDED, ExportRuleSpec, check_export_rule
 from sweeper.config._studyfile import StudyFile, load_study_file, parse_study_file
 from sweeper.config._vocabulary import (
     AVERAGES,
@@ -34,16 +35,19 @@ __all__ = [
     "AUTO_FOLDS",
     "AVERAGES",
     "CLASS_WEIGHTINGS",
+    "EXPORT_RULES",
     "FAMILIES",
     "MIN_VALIDATION_POSITIVES",
     "MULTICLASS_KEYS",
     "MULTILABEL_KEYS",
     "MULTIPLIER_MODES",
     "NORMALISATIONS",
+    "RECOMMENDED",
     "SAMPLERS",
     "THRESHOLD_RULES",
     "Config",
     "DataConfig",
+    "ExportRuleSpec",
     "ModelConfig",
     "SearchConfig",
     "Split",
@@ -52,6 +56,8 @@ __all__ = [
     "SweepConfig",
     "Task",
     "argument_type",
+    "check_export_rule",
+    "constraint_argument",
     "default_storage_url",
     "derived_study_name",
     "invalid",

@@ -28,7 +28,6 @@ from sweeper.config._options import (
     AutoCount,
     Config,
     CostMatrix,
-    ExportRule,
     Factory,
     Flag,
     Integer,
@@ -40,6 +39,7 @@ from sweeper.config._options import (
     Texts,
     option,
 )
+from sweeper.config._rules import RECOMMENDED, ExportRule, parse_export_rule
 from sweeper.config._vocabulary import (
     AVERAGES,
     CLASS_WEIGHTINGS,
@@ -177,7 +177,7 @@ class StudyConfig(Config):
         pins=False,
     )
     export: str = option(
-        ExportRule(), "recommended",
+        ExportRule(), RECOMMENDED,
         "the rule of an export that names none: recommended (the verdict's point), or e.g. "
         "min_precision=0.9", pins=False,
     )
@@ -185,7 +185,7 @@ class StudyConfig(Config):
     @property
     def export_rule(self) -> dict[str, Any]:
         """:attr:`export` as keyword arguments of the export functions."""
-        return ExportRule.parse_rule(self.export)
+        return parse_export_rule(self.export)
 
     @property
     def url(self) -> str:

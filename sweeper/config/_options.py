@@ -31,7 +31,6 @@ __all__ = [
     "Config",
     "Constraint",
     "CostMatrix",
-    "ExportRule",
     "Factory",
     "Flag",
     "Integer",
@@ -42,6 +41,7 @@ __all__ = [
     "Text",
     "Texts",
     "argument_type",
+    "constraint_argument",
     "invalid",
     "json_value",
     "option",
@@ -270,38 +270,6 @@ class Factory(Constraint):
         return value
 
 
-class ExportRule(Constraint):
-    """The default export rule: ``recommended``, or ``RULE=VALUE`` with RULE one of
-    ``min_precision``, ``min_recall`` (a number in [0, 1]), ``best_fbeta`` (> 0), ``trial`` (an
-    integer >= 0), ``baseline`` (a name)."""
-
-    expected = (
-        '"recommended", or "min_precision=P", "min_recall=R", "best_fbeta=B", "trial=N" or '
-        '"baseline=NAME"'
-    )
-
-    def convert(self, value: Any) -> str:
-        self.parse_rule(value)
-        return value
-
-    @classmethod
-    def parse_rule(cls, value: Any) -> dict[str, Any]:
-        """``{}`` for ``recommended``, else ``{rule: value}`` as the export functions take it."""
-        if not isinstance(value, str):
-            raise TypeError
-        if value == "recommended":
-            return {}
-        rule, equals, text = value.partition("=")
-        values: dict[str, Constraint] = {
-            "min_precision": Number(0, 1), "min_recall": Number(0, 1),
-            "best_fbeta": Number(0, math.inf, open_low=True), "trial": Integer(0),
-            "baseline": Text(),
-        }
-        if not equals or rule not in values:
-            raise ValueError
-        return {rule: values[rule].parse(text)}
-
-
 _REQUIRED = dataclasses.MISSING
 
 
@@ -420,7 +388,11 @@ def argument_type(config: type[Config], key: str, flag: str) -> Callable[[str], 
     """An argparse ``type=`` that parses a command-line word with ``config``'s constraint for
     ``key``; its error message is the same template's, naming ``flag``."""
     field = next(f for f in dataclasses.fields(config) if f.name == key)
-    constraint: Constraint = field.metadata["constraint"]
+    return constraint_argument(field.metadata["constraint"], flag)
+
+
+def constraint_argument(constraint: Constraint, flag: str) -> Callable[[str], Any]:
+    """An argparse ``type=`` that parses a command-line word with ``constraint``."""
 
     def parse(text: str) -> Any:
         try:

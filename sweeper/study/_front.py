@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sweeper.config import Split
+from sweeper.config import Split, check_export_rule
 from sweeper.errors import ExportError
 from sweeper.evaluation import Constraints, fbeta, hypervolume_2d, pareto_front
 from sweeper.study._records import TrialRecord
@@ -290,18 +290,12 @@ def select_point(
     a rule, :func:`recommend` (with the study's ``constraints`` and validation ``positives``)
     chooses.
     """
-    given = [name for name, value in (
-        ("trial", trial), ("baseline", baseline), ("min_precision", min_precision),
-        ("min_recall", min_recall), ("best_fbeta", best_fbeta),
-    ) if value is not None]
-    if len(given) > 1:
-        raise ExportError(
-            f"choose one rule, not {' and '.join(given)} (on the command line --trial, "
-            "--baseline, --min-precision, --min-recall, --best-fbeta).", key=given[-1],
-        )
-    for key, floor in (("min_precision", min_precision), ("min_recall", min_recall)):
-        if floor is not None and not 0 <= floor <= 1:
-            raise ExportError(f"{key}: expected a number in [0, 1], got {floor!r}.", key=key)
+    rule = check_export_rule(trial=trial, baseline=baseline, min_precision=min_precision,
+                             min_recall=min_recall, best_fbeta=best_fbeta)
+    given = list(rule)
+    trial, baseline = rule.get("trial"), rule.get("baseline")
+    min_precision, min_recall = rule.get("min_precision"), rule.get("min_recall")
+    best_fbeta = rule.get("best_fbeta")
     if not given:
         return recommend(
             records, baselines, constraints=constraints, positives=positives
@@ -329,9 +323,6 @@ def select_point(
         raise ExportError("every finished trial diverged and there is no baseline.",
                           key=given[0])
     if best_fbeta is not None:
-        if not best_fbeta > 0:
-            raise ExportError(f"best_fbeta: beta must be > 0, got {best_fbeta}.",
-                              key="best_fbeta")
         return max(points, key=lambda p: fbeta(*p.validation, best_fbeta))
     floors = Constraints(min_precision=min_precision, min_recall=min_recall)
     eligible = [p for p in points if floors.feasible(*p.validation)]

@@ -48,7 +48,8 @@ def check_worker_storage(url: str, count: int, key: str) -> None:
     if count > 1 and is_sqlite(url):
         raise SweeperError(
             f"{key}: {count} workers cannot share one SQLite file (it locks on every write); "
-            "use PostgreSQL, e.g. --storage postgresql+psycopg://USER@HOST/DB.", key=key,
+            "use PostgreSQL (a storage URL such as postgresql+psycopg://USER@HOST/DB).",
+            key=key,
         )
 
 
