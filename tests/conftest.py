@@ -21,6 +21,28 @@ from tests.holds import Holds
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+SLOW_FIXTURES = {"postgres", "mariadb", "processes", "finished_study", "browser"}
+"""A test that uses one of these starts servers or processes, or a trained study."""
+SLOW_MODULES = {"test_workers", "test_backend", "test_browser", "test_train", "test_runner",
+                "test_resume", "test_api", "test_logs"}
+"""Modules whose tests (nearly all) train a model or start processes."""
+SLOW_PARAMETERS = {"postgresql", "mariadb", "mariadb-no-returning", "gp"}
+"""A parametrised case on a database server (or PyTorch's GP) is slow where its SQLite one is
+not."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the slow tests ``slow`` (servers, processes, training), so that ``pytest -m "not
+    slow"`` runs the rest, in well under a minute on 2 cores: a developer's quick check. A
+    slow test outside these rules carries ``@pytest.mark.slow`` itself."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        callspec = getattr(item, "callspec", None)
+        parameters = {str(v) for v in callspec.params.values()} if callspec else set()
+        if (module in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+                or SLOW_PARAMETERS & parameters):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="module")
 def postgres():

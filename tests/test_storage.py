@@ -56,6 +56,7 @@ def test_storage_gives_up_after_the_reconnect_timeout(tmp_path):
         storage.call(down)
 
 
+@pytest.mark.slow  # waits out the gRPC client's connection attempts
 def test_grpc_url_without_a_proxy(tmp_path):
     with pytest.raises(StorageError, match=r"no gRPC storage proxy answers|gRPC support"):
         open_storage("grpc://127.0.0.1:9")
