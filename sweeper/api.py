@@ -37,6 +37,7 @@ from optuna.storages import BaseStorage
 from sweeper import logs
 from sweeper.backend import choose_backend
 from sweeper.config import (
+    Config,
     DataConfig,
     ModelConfig,
     SearchConfig,
@@ -272,7 +273,7 @@ def _model_config(model: ModelConfig | Callable[..., Any] | Mapping[str, Any] | 
     )
 
 
-def _config(value: Any, kind: type, key: str) -> Any:
+def _config(value: Any, kind: type[Config], key: str) -> Any:
     """A config object given as itself, a mapping of its keys, or ``None`` (the defaults)."""
     if value is None:
         return kind()
@@ -530,6 +531,7 @@ def _checked_and_created(
                           splits.train.X[:PROBE_ROWS])
         storage = open_storage(config.study.url,
                                reconnect_timeout=config.study.reconnect_timeout)
+        assert config.study.name is not None  # sweep() derives it; a study file must set it
         if legacy_name is not None and not study_exists(storage, config.study.name) \
                 and study_exists(storage, legacy_name):
             config = dataclasses.replace(
@@ -562,6 +564,7 @@ def prepare_study_file(
 def _prepare_file(study_file: StudyFile, config: SweepConfig) -> PreparedSweep:
     with errors_in(study_file.path):  # errors found against the data are the file's too
         dataset = load_source(config.data, study_file.folder)
+        assert config.data.source is not None  # a study file must set [data] source
         return _prepare(config, dataset, source=config.data.source, folder=study_file.folder)
 
 
@@ -652,4 +655,5 @@ def _open(config: StudyConfig) -> tuple[optuna.Study, StudyInfo]:
     one left behind by a report or an export."""
     storage = open_storage(config.url, reconnect_timeout=config.reconnect_timeout,
                            read_only=True)
+    assert config.name is not None  # load() is given it; a study file must set it
     return load_study(config.name, storage, config.url)

@@ -305,6 +305,7 @@ def _fleet_kubernetes(args: argparse.Namespace) -> int:
             "relative path resolves from /study (the study file's mount); give an absolute path "
             "to a file in the image or on a mounted volume", source,
         )
+    assert study.config.study.name is not None  # a study file must set [study] name
     manifests = kubernetes_manifests(
         args.workers, study_name=study.config.study.name,
         study_text=args.study.read_text(encoding="utf-8"), namespace=args.namespace,
@@ -355,6 +356,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     config = load_study_file(args.study).config.with_overrides(storage=_storage(args)).study
     storage = open_storage(config.url, reconnect_timeout=config.reconnect_timeout,
                            read_only=is_sqlite(config.url))
+    assert config.name is not None  # a study file must set [study] name
     try:
         load_study(config.name, storage, config.url)
         waiting = ""

@@ -483,7 +483,7 @@ class SweepConfig:
         self, *, storage: str | None = None, trials: int | None = None
     ) -> SweepConfig:
         """The config with command-line or API overrides applied (validated like the rest)."""
-        changes = {
+        changes: dict[str, Any] = {
             key: value for key, value in (("storage", storage), ("trials", trials))
             if value is not None
         }

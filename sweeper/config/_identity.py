@@ -51,8 +51,8 @@ def derived_study_name(data_fingerprint: str, config: SweepConfig) -> str:
 def legacy_study_name(data_fingerprint: str, config: SweepConfig) -> str | None:
     """The name sweeper 0.1 derived for the same call, or ``None`` when a setting 0.1 did not
     have is set (0.1 cannot have run that study)."""
-    for section, settings in config.canonical().items():
-        if not set(settings) <= set(_LEGACY_KEYS[section]):
+    for section, section_settings in config.canonical().items():
+        if not set(section_settings) <= set(_LEGACY_KEYS[section]):
             return None
     model = {key: value for key, value in config.model.settings().items()
              if key in _LEGACY_MODEL_KEYS}

@@ -21,7 +21,7 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sweeper.errors import ConfigError
 
@@ -91,9 +91,10 @@ class Integer(Constraint):
         # numbers.Integral: NumPy's integers too; a bool is no count.
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise ValueError
-        if value < self.minimum or (self.maximum is not None and value > self.maximum):
+        number = int(value)  # exact for any Integral; compared as int (typeshed's Integral is not)
+        if number < self.minimum or (self.maximum is not None and number > self.maximum):
             raise ValueError
-        return int(value)
+        return number
 
     def parse(self, text: str) -> int:
         return self.convert(int(text))
@@ -272,6 +273,8 @@ class Factory(Constraint):
 
 _REQUIRED = dataclasses.MISSING
 
+_C = TypeVar("_C", bound="Config")
+
 
 def option(
     constraint: Constraint,
@@ -301,6 +304,9 @@ class Config:
     """
 
     section: ClassVar[str]
+    if TYPE_CHECKING:
+        # Every subclass is a dataclass: this tells type checkers so (dataclasses.fields(cls)).
+        __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -369,7 +375,7 @@ class Config:
         }
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> Config:
+    def from_mapping(cls: type[_C], values: dict[str, Any]) -> _C:
         """Build from a mapping (a TOML table, keyword arguments); an unknown key is an error."""
         unknown = sorted(set(values) - set(cls.keys()))
         if unknown:

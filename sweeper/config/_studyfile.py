@@ -83,7 +83,9 @@ def parse_study_file(text: str, path: Path) -> StudyFile:
     unknown = sorted(set(document) - set(TABLES))
     if unknown:
         raise StudyFileError(f"{path}: [{unknown[0]}]: unknown table.", section=unknown[0])
-    sections = {name: _read_table(path, name, document.get(name, {})) for name in TABLES}
+    sections: dict[str, Any] = {
+        name: _read_table(path, name, document.get(name, {})) for name in TABLES
+    }
     return StudyFile(path=path, config=SweepConfig(**sections))
 
 

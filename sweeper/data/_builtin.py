@@ -6,6 +6,7 @@ Their generative models are known, so their Bayes-optimal scores are too (the po
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,7 +153,7 @@ def make_longtail_multilabel(
     return Dataset(X=X, y=y, task=Task.MULTILABEL, labels=labels)
 
 
-BUILTIN_SOURCES = {
+BUILTIN_SOURCES: dict[str, Callable[..., Dataset]] = {
     "seed-multilabel": make_seed_multilabel,
     "seed-multiclass": make_seed_multiclass,
     "longtail-multilabel": make_longtail_multilabel,

@@ -165,6 +165,7 @@ def _load_csv(path: Path, section: DataConfig) -> Dataset:
             dtype=np.float64,
         ).reshape(len(body), len(section.label_columns))
         return validated_dataset(X, y, Task.MULTILABEL, section.label_columns, where)
+    assert section.label_column is not None  # checked on entry: label_columns is None here
     values = [row[index[section.label_column]].strip() for row in body]
     if any(value == "" for value in values):
         raise DataError(f"{where}: column {section.label_column!r} has empty class names.")
@@ -183,6 +184,7 @@ def load_source(section: DataConfig, base_dir: Path) -> Dataset:
     Relative paths are resolved against ``base_dir``, the study file's folder.
     """
     source = section.source
+    assert source is not None  # a study file must set [data] source
     if source.startswith("builtin:"):
         name = source.removeprefix("builtin:")
         if name not in BUILTIN_SOURCES:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ class PRCurve:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> PRCurve:
+    def from_dict(cls, data: dict[str, Any]) -> PRCurve:
         spreads = data.get("recall_spread"), data.get("precision_spread")
         return cls(
             parameter=str(data["parameter"]),
@@ -153,7 +154,7 @@ def adjustment_curve(
     y_true: np.ndarray,
     scores: np.ndarray,
     log_prior: np.ndarray,
-    taus: Sequence[float],
+    taus: Sequence[float] | np.ndarray,
     *,
     average: str,
 ) -> PRCurve:

@@ -12,6 +12,7 @@ constraints, the front's feasible points and the export rules all ask it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,7 @@ def probabilities(logits: Any, task: Task) -> np.ndarray:
 def predict(
     scores: np.ndarray,
     task: Task,
-    threshold: float | np.ndarray | None = None,
+    threshold: float | Sequence[float] | np.ndarray | None = None,
     offset: np.ndarray | None = None,
 ) -> np.ndarray:
     """Decisions from scores (probabilities): ``scores >= threshold`` per label, or the class

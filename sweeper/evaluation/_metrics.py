@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +88,7 @@ class Evaluation:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> Evaluation:
+    def from_dict(cls, data: dict[str, Any]) -> Evaluation:
         spread = data.get("spread")
         return cls(
             recall=float(data["recall"]),

@@ -87,12 +87,13 @@ def export_document(
     multipliers = None
     if candidate.multipliers is not None:
         per_label = candidate.label_multipliers(np.asarray(info.train_counts))
+        assert per_label is not None  # None only without multipliers
         multipliers = {
             "mode": candidate.multiplier_mode,
             "values": list(candidate.multipliers),
             "label_multipliers": per_label.tolist(),
         }
-    threshold = point.threshold
+    threshold: float | tuple[float, ...] | list[float] | None = point.threshold
     if isinstance(threshold, tuple):
         threshold = list(threshold)
     threshold_rule = None

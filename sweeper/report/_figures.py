@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from sweeper.config import Split, Task
@@ -25,7 +27,7 @@ def _name(record: TrialRecord) -> str:
     return f"trial {record.number}"
 
 
-def _hover(point: OperatingPoint, split: str) -> str:
+def _hover(point: OperatingPoint, split: Split) -> str:
     recall, precision = point.figures(split)
     record = point.record
     return (
@@ -56,6 +58,7 @@ def pareto_figure(report: FrontReport):
         ), row=1, col=column)
         for dash, (name, record) in zip(dashes, report.baselines.items(), strict=False):
             curve = record.curve(split)
+            assert curve is not None  # a baseline is stored with its curves
             figure.add_trace(go.Scatter(
                 x=list(curve.recall), y=list(curve.precision), mode="lines",
                 name=f"baseline {BASELINE_NAMES.get(name, name)} ({split})",
@@ -66,9 +69,11 @@ def pareto_figure(report: FrontReport):
         spreads = [p.spread for p in report.front]
         error_bars = {}
         if split is Split.VALIDATION and all(s is not None for s in spreads):
+            # Every spread is set (checked above); "if s is not None" only tells mypy so.
+            known = [s for s in spreads if s is not None]
             error_bars = {  # cross-validation: each point's spread across folds
-                "error_x": {"type": "data", "array": [s[0] for s in spreads], "thickness": 1},
-                "error_y": {"type": "data", "array": [s[1] for s in spreads], "thickness": 1},
+                "error_x": {"type": "data", "array": [s[0] for s in known], "thickness": 1},
+                "error_y": {"type": "data", "array": [s[1] for s in known], "thickness": 1},
             }
         figure.add_trace(go.Scatter(
             x=[p.figures(split)[0] for p in report.front],
@@ -166,7 +171,7 @@ def importance_figure(report: FrontReport):
 
 
 
-def named_figures(report: FrontReport) -> list[tuple[str, object]]:
+def named_figures(report: FrontReport) -> list[tuple[str, Any]]:
     """Every figure of the report with its stable name (an HTML id, and the dashboard's graph
     object id): the front, the PR curves, the per-label figures, the weights, and the
     importances once the study has enough trials for them."""

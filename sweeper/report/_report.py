@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import optuna
 
@@ -88,6 +88,7 @@ class Verdict:
         trial, baseline = recommendation.best_trial, recommendation.best_baseline
         if baseline is None:
             return "no baselines yet: they are trained with the study's first batch."
+        assert baseline.baseline is not None  # the best baseline's point is a baseline's
         label = BASELINE_NAMES.get(baseline.baseline, baseline.baseline)
         against = (
             f"validation F1 {trial.f1():.3f} (test {trial.f1(Split.TEST):.3f}) for trial "
@@ -303,7 +304,8 @@ class FrontReport:
             self.recommendation,
             front_hypervolume=self.hypervolume(Split.TEST),
             baseline_hypervolume=None if best is None
-            else self.baseline_hypervolume(best.baseline, Split.TEST),
+            # The best baseline's point is a baseline's (cast: no runtime change).
+            else self.baseline_hypervolume(cast(str, best.baseline), Split.TEST),
         )
 
     def label_frequencies(self) -> list[float]:
@@ -351,9 +353,13 @@ def _importances(study: optuna.Study, n_complete: int) -> dict[str, dict[str, fl
         evaluator = optuna.importance.PedAnovaImportanceEvaluator()
         result = {}
         for index, name in enumerate(METRIC_NAMES):
+            # A def: mypy cannot type a lambda with a default argument here.
+            def target(trial: optuna.trial.FrozenTrial, i: int = index) -> float:
+                return -trial.values[i]
+
             try:
                 scores = optuna.importance.get_param_importances(
-                    study, evaluator=evaluator, target=lambda t, i=index: -t.values[i]
+                    study, evaluator=evaluator, target=target
                 )
             except (ValueError, RuntimeError):
                 return {}  # e.g. every parameter constant so far

@@ -182,7 +182,7 @@ def suggest_candidate(
             trial.suggest_float(name, *search.multiplier, log=True) for name in names
         )
     normalisation = choose("normalisation", search.normalisations)
-    common = {
+    common: dict[str, Any] = {
         "exponent": exponent, "normalisation": normalisation, "family": family, "beta": beta,
         "multiplier_mode": search.multipliers, "multipliers": multipliers,
     }

@@ -44,6 +44,8 @@ This module must not import TensorFlow: it is used by reports and exports that n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from sweeper.config import CLASS_WEIGHTINGS, FAMILIES, NORMALISATIONS, Task
@@ -163,7 +165,9 @@ def multilabel_loss_weights(
 
 
 def multiclass_loss_weights(
-    class_weight: np.ndarray, weighting: str = "true_class", cost_matrix: np.ndarray | None = None
+    class_weight: np.ndarray,
+    weighting: str = "true_class",
+    cost_matrix: np.ndarray | Sequence[Sequence[float]] | None = None,
 ) -> np.ndarray:
     """The ``(K, K)`` matrix ``M`` the multi-class loss takes (see the module docstring)."""
     class_weight = np.asarray(class_weight, dtype=np.float64)

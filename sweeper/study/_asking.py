@@ -119,6 +119,7 @@ def ask_trials(
             yield AskedTrial(trial_id_of(trial), trial.number, suggested,
                              storage.get_trial(trial_id_of(trial)), trial)
         return
+    assert isinstance(storage, ResilientStorage)  # _has_transactions(storage) above
     window = max((getattr(s, "window", 0) for s in _sampler_chain(study.sampler)), default=0)
     trials = storage.get_all_trials(study_id, deepcopy=False)
     view = SamplingView(study, recent_trials(trials, window) if window else trials)
@@ -135,10 +136,11 @@ def ask_trials(
         view.add(_frozen(placeholder, placeholder, template.datetime_start, template.params,
                          template.distributions, template.system_attrs))
     created = storage.create_trials(study_id, [template for _, template in drawn])
+    assert created is not None  # None only without transactions (gRPC), ruled out above
     for (suggested, template), (trial_id, number) in zip(drawn, created, strict=True):
-        stored = _frozen(number, trial_id, template.datetime_start, template.params,
+        frozen = _frozen(number, trial_id, template.datetime_start, template.params,
                          template.distributions, template.system_attrs)
-        yield AskedTrial(trial_id, number, suggested, stored)
+        yield AskedTrial(trial_id, number, suggested, frozen)
 
 
 Told = tuple[AskedTrial, Sequence[float], dict[str, Any], dict[str, float]]
@@ -161,6 +163,7 @@ def tell_trials(study: optuna.Study, told: Sequence[Told]) -> None:
         else:
             slow.append(item)
     if fast:
+        assert isinstance(storage, ResilientStorage)  # fast only where _has_transactions
         for asked, values, _, _ in fast:
             # As Study.tell: the sampler hears of a trial before it is stored complete.
             study.sampler.after_trial(study, asked.frozen, TrialState.COMPLETE, values)
@@ -226,7 +229,9 @@ class DrawingTrial:
         self._stored = stored
         view.pending_system_attrs.clear()
         self._frozen = _frozen(PENDING_TRIAL_ID, PENDING_TRIAL_ID, datetime.now(), {}, {}, {})
-        sampler.before_trial(view, self._frozen)
+        # Optuna types a sampler's study as Study; the view stands in for one (duck-typed),
+        # hence the type: ignore[arg-type] where it is passed.
+        sampler.before_trial(view, self._frozen)  # type: ignore[arg-type]
         self._relative_space: dict[str, BaseDistribution] | None = None
         self._relative_params: dict[str, Any] = {}
 
@@ -259,7 +264,8 @@ class DrawingTrial:
         elif self._is_relative(name, distribution):
             value = self._relative_params[name]
         else:
-            value = self._sampler.sample_independent(self._view, frozen, name, distribution)
+            value = self._sampler.sample_independent(  # the view: a Study stand-in
+                self._view, frozen, name, distribution)  # type: ignore[arg-type]
         distribution.to_internal_repr(value)  # refuses an invalid value (NaN), as Trial does
         frozen.params[name] = value
         frozen.distributions[name] = distribution
@@ -270,6 +276,7 @@ class DrawingTrial:
         search space when the asked distribution is compatible and holds the drawn value."""
         if name not in self._relative():
             return False
+        assert self._relative_space is not None  # set by self._relative()
         if name not in self._relative_space:
             raise ValueError(f"The parameter {name} was sampled by `sample_relative` method "
                              "but it is not contained in the relative search space.")
@@ -281,9 +288,9 @@ class DrawingTrial:
         the search space is as late as it can be)."""
         if self._relative_space is None:
             self._relative_space = self._sampler.infer_relative_search_space(
-                self._view, self._frozen)
+                self._view, self._frozen)  # type: ignore[arg-type]  # a Study stand-in
             self._relative_params = self._sampler.sample_relative(
-                self._view, self._frozen, self._relative_space)
+                self._view, self._frozen, self._relative_space)  # type: ignore[arg-type]
         return self._relative_params
 
 
@@ -312,14 +319,13 @@ class StoredDistributions:
     def __init__(self, study_name: str, trials: list[FrozenTrial]) -> None:
         self._study_name = study_name
         self._trials = trials
-        self._found: dict[str, BaseDistribution | None] = {}
+        self._found: dict[str, BaseDistribution] = {}
 
     def check(self, name: str, distribution: BaseDistribution) -> None:
         if name not in self._found:
-            self._found[name] = next((t.distributions[name] for t in reversed(self._trials)
-                                      if name in t.distributions), None)
-        if self._found[name] is None:
-            self._found[name] = distribution
+            found = next((t.distributions[name] for t in reversed(self._trials)
+                          if name in t.distributions), None)
+            self._found[name] = distribution if found is None else found
         try:
             check_distribution_compatibility(self._found[name], distribution)
         except ValueError:
@@ -333,4 +339,5 @@ class StoredDistributions:
 def _single_value(distribution: BaseDistribution) -> Any:
     if isinstance(distribution, CategoricalDistribution):
         return distribution.choices[0]
+    assert isinstance(distribution, (FloatDistribution, IntDistribution))  # what suggest_* make
     return distribution.low

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -62,6 +63,7 @@ class OperatingPoint:
             evaluation = self.record.evaluation(split)
             return evaluation.recall, evaluation.precision
         curve = self.record.curve(split)
+        assert curve is not None  # a curve point: its trial has curves (operating_points)
         return curve.recall[self.index], curve.precision[self.index]
 
     @property
@@ -75,6 +77,7 @@ class OperatingPoint:
         if self.index is None:
             return self.record.validation.spread
         curve = self.record.validation_curve
+        assert curve is not None  # a curve point: its trial has curves (operating_points)
         if curve.recall_spread is None or curve.precision_spread is None:
             return None
         return curve.recall_spread[self.index], curve.precision_spread[self.index]
@@ -91,7 +94,9 @@ class OperatingPoint:
         """The curve's threshold (or tau) at this point; ``None`` for the trial's own rule."""
         if self.index is None:
             return None
-        return self.record.validation_curve.values[self.index]
+        curve = self.record.validation_curve
+        assert curve is not None  # a curve point: its trial has curves (operating_points)
+        return curve.values[self.index]
 
     @property
     def threshold(self) -> float | tuple[float, ...] | None:
@@ -155,6 +160,7 @@ def _validation_figures(records: Sequence[TrialRecord]):
         block = np.empty((size + 1, 2))
         block[0] = own
         if size:
+            assert curve is not None  # size > 0
             block[1:, 0], block[1:, 1] = curve.recall, curve.precision
         figures.append(block)
         owners.append(np.full(size + 1, position))
@@ -265,6 +271,7 @@ def recommend(
         required = max(GAIN_MARGIN, noise_margin(best_baseline.f1(), positives))
         beats = best_trial is not None and best_trial.f1() > best_baseline.f1() * (1 + required)
         point = best_trial if beats else best_baseline
+    assert point is not None  # both None is refused above; beats implies a best_trial
     return Recommendation(point, best_trial, best_baseline, required)
 
 
@@ -314,16 +321,25 @@ def select_point(
     if baseline is not None:
         named = [record for record in baselines if record.baseline == baseline]
         if not named:
-            known = ", ".join(record.baseline for record in baselines) or "none yet"
+            # A baseline's record names it (cast: no runtime change).
+            known = ", ".join(cast(str, record.baseline) for record in baselines) or "none yet"
             raise ExportError(f"no baseline named {baseline!r} (the study has: {known}).",
                               key="baseline")
-        return _best_f1(named, Constraints())
+        point = _best_f1(named, Constraints())
+        assert point is not None  # named is not empty
+        return point
     points = operating_points([*records, *baselines])
     if not points:
         raise ExportError("every finished trial diverged and there is no baseline.",
                           key=given[0])
     if best_fbeta is not None:
-        return max(points, key=lambda p: fbeta(*p.validation, best_fbeta))
+
+        # Not a lambda: mypy types a lambda's argument given to max() as Any, and then refuses
+        # *p.validation followed by another argument.
+        def score(point: OperatingPoint) -> float:
+            return fbeta(*point.validation, best_fbeta)
+
+        return max(points, key=score)
     floors = Constraints(min_precision=min_precision, min_recall=min_recall)
     eligible = [p for p in points if floors.feasible(*p.validation)]
     if not eligible:

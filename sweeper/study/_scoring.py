@@ -56,6 +56,7 @@ def record_member(
     thresholds = offset = log_prior = None
     if info.task == Task.MULTILABEL:
         if candidate.threshold_rule == "per_label":
+            assert candidate.fbeta is not None  # the per_label rule comes with its fbeta
             thresholds = fbeta_thresholds(
                 validation.y, member_scores[Split.VALIDATION], candidate.fbeta
             )
@@ -72,6 +73,7 @@ def record_member(
         )
         if info.task == Task.MULTILABEL:
             return evaluation, pr_curve(truth, split_scores, grid, average=info.average)
+        assert log_prior is not None  # set above for a multi-class task
         return evaluation, adjustment_curve(
             truth, split_scores, log_prior, default_tau_grid(), average=info.average
         )

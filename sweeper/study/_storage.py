@@ -15,9 +15,9 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import optuna
 import sqlalchemy
@@ -71,10 +71,11 @@ def _is_connection_error(error: BaseException) -> bool:
     Optuna re-raises some driver errors as ``StorageInternalError``, so the causes count too.
     """
     seen = 0
-    while error is not None and seen < 8:
-        if _is_connection_error_itself(error):
+    current: BaseException | None = error
+    while current is not None and seen < 8:
+        if _is_connection_error_itself(current):
             return True
-        error, seen = error.__cause__ or error.__context__, seen + 1
+        current, seen = current.__cause__ or current.__context__, seen + 1
     return False
 
 
@@ -164,9 +165,11 @@ class ResilientStorage(BaseStorage):
         running ones, each time), Optuna's cache would scan every trial of the study; when the
         database counts none in those states, the answer is the empty list at the cost of one
         ``GROUP BY``."""
-        if states is not None and set(states) <= TRANSIENT_STATES:
+        # Optuna declares a Container but passes a tuple or list of states.
+        listed = cast("Iterable[TrialState] | None", states)
+        if listed is not None and set(listed) <= TRANSIENT_STATES:
             counts = self.call(count_trials, self.inner, study_id)
-            if counts is not None and not any(counts.get(state) for state in states):
+            if counts is not None and not any(counts.get(state) for state in listed):
                 return []
         return self.call(self.inner.get_all_trials, study_id, deepcopy=deepcopy, states=states)
 
@@ -286,24 +289,25 @@ def open_storage(
     behind.
     """
     if url.startswith("grpc://"):
-        return ResilientStorage(_open_grpc(url), url, reconnect_timeout)
+        # mypy: the abstract methods are set after the class (_forward), out of its sight.
+        return ResilientStorage(_open_grpc(url), url, reconnect_timeout)  # type: ignore[abstract]
     shown = redact(url)
     try:
         parsed = make_url(url)
     except (sqlalchemy.exc.ArgumentError, ValueError):
         raise StorageError(f"storage {url!r}: not a valid SQLAlchemy URL.") from None
-    sqlite_file = (parsed.get_backend_name() == "sqlite"
-                   and parsed.database not in (None, "", ":memory:"))
-    if sqlite_file and read_only and not Path(parsed.database).is_file():
+    database = parsed.database or ""  # the SQLite file's path ("" where the URL names none)
+    sqlite_file = parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:")
+    if sqlite_file and read_only and not Path(database).is_file():
         raise StorageError(f"storage {shown}: no such SQLite file; give the storage the sweep "
                            "used.")
-    if sqlite_file and not read_only and Path(parsed.database).is_file() and not os.access(
-        parsed.database, os.W_OK
+    if sqlite_file and not read_only and Path(database).is_file() and not os.access(
+        database, os.W_OK
     ):
         raise StorageError(f"storage {shown}: the SQLite file is read-only; a run writes to it.")
     if sqlite_file:
         try:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StorageError(
                 f"storage {shown}: cannot create the folder of the SQLite file: "
@@ -325,7 +329,10 @@ def open_storage(
     if parsed.get_backend_name() == "sqlite":
         _use_write_ahead_log(rdb.engine)
     # Optuna's cache of finished trials in front of the database, as create_study would add.
-    return ResilientStorage(optuna.storages.get_storage(rdb), url, reconnect_timeout)
+    # mypy: the abstract methods are set after the class (_forward), out of its sight.
+    return ResilientStorage(  # type: ignore[abstract]
+        optuna.storages.get_storage(rdb), url, reconnect_timeout
+    )
 
 
 def _require_optuna_tables(url: str, shown: str) -> None:

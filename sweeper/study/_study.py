@@ -116,7 +116,7 @@ def make_sampler(study: StudyConfig) -> optuna.samplers.BaseSampler:
                 raise StudyConfig.fail(
                     "sampler", "'gp' needs PyTorch (pip install torch)."
                 ) from None
-            sampler = optuna.samplers.GPSampler(seed=seed)
+            sampler: optuna.samplers.BaseSampler = optuna.samplers.GPSampler(seed=seed)
         else:
             sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True,
                                                  multivariate=True)
@@ -138,15 +138,20 @@ class WindowedSampler(optuna.samplers.BaseSampler):
         self.inner = inner
         self.window = window
 
+    # Optuna types a sampler's study as Study; RecentTrials stands in for one (duck-typed),
+    # hence the type: ignore[arg-type] where it is passed.
     def infer_relative_search_space(self, study, trial):
-        return self.inner.infer_relative_search_space(RecentTrials(study, self.window), trial)
+        return self.inner.infer_relative_search_space(
+            RecentTrials(study, self.window), trial)  # type: ignore[arg-type]  # a Study stand-in
 
     def sample_relative(self, study, trial, search_space):
-        return self.inner.sample_relative(RecentTrials(study, self.window), trial, search_space)
+        return self.inner.sample_relative(
+            RecentTrials(study, self.window), trial, search_space)  # type: ignore[arg-type]
 
     def sample_independent(self, study, trial, param_name, param_distribution):
         return self.inner.sample_independent(
-            RecentTrials(study, self.window), trial, param_name, param_distribution
+            RecentTrials(study, self.window),  # type: ignore[arg-type]  # a Study stand-in
+            trial, param_name, param_distribution,
         )
 
     def before_trial(self, study, trial) -> None:
@@ -163,6 +168,7 @@ def create_or_resume(
     config: StudyConfig, info: StudyInfo, storage: BaseStorage
 ) -> optuna.Study:
     """Create the study, or resume it when its stored setup matches ``info``."""
+    assert config.name is not None  # sweep() derives it; a study file must set it
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweeper says it in its own words
     try:

@@ -179,7 +179,7 @@ class CostSensitiveSparseCategoricalCrossentropy(keras.losses.Loss):
 
     def __init__(
         self,
-        weight_matrix: Sequence[Sequence[float]],
+        weight_matrix: Sequence[Sequence[float]] | np.ndarray,
         name: str = "cost_sensitive_sparse_categorical_crossentropy",
         reduction: str = "sum_over_batch_size",
         dtype: Any = None,

@@ -242,10 +242,11 @@ def build_packed_model(
     n_features: int,
     n_outputs: int,
     seeds: Sequence[int],
-    hidden: Sequence[int],
+    hidden: Sequence[int] | None,
     factory: ModelFactory | None = None,
 ) -> keras.Model:
     """The built-in :class:`PackedMLP`, or the user's factory packed by copies."""
     if factory is None:
+        assert hidden is not None  # ModelConfig.layers is None only with a factory
         return PackedMLP(n_features, n_outputs, hidden, seeds)
     return pack_factory_models(factory, n_features, n_outputs, seeds)

@@ -113,6 +113,7 @@ def check_fits(model: ModelConfig, *, n_features: int, n_outputs: int, folds: in
     with an allocation error)."""
     if model.factory is not None or model.batch_size is None:
         return
+    assert model.layers is not None  # no factory: the built-in MLP's layers
     needed = folds * member_bytes(
         n_features=n_features, n_outputs=n_outputs, hidden=model.layers,
         batch_size=model.batch_size,
@@ -142,10 +143,12 @@ def pack_size(
         return model.pack
     if factory is None:
         hidden = model.layers
+        assert hidden is not None  # no factory: the built-in MLP's layers
     else:
         # A user's model: size it as an MLP of one hidden layer with as many parameters.
         parameters = factory(n_features, n_outputs).count_params()
         hidden = (max(1, parameters // (n_features + n_outputs + 2)),)
+    assert model.batch_size is not None  # a prepared sweep's model is fitted (fitted_to)
     per_member = member_bytes(
         n_features=n_features, n_outputs=n_outputs, hidden=hidden, batch_size=model.batch_size
     )

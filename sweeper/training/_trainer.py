@@ -238,6 +238,8 @@ class PackedTrainer:
         weights = np.repeat(weights, self.folds, axis=0)  # each candidate's fold members
         self._reset()
         n_rows = self.splits.train.X.shape[0]
+        # fitted_to sets both ("auto" is resolved for the rows at hand).
+        assert self.spec.batch_size is not None and self.spec.epochs is not None
         orders = batch_order(n_rows, self.spec.batch_size, self.spec.epochs, self.seed)
         stopping = _EarlyStopping(self, weights) if self.spec.patience else None
         for epoch, (order, mask) in enumerate(orders):
