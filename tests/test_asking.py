@@ -401,3 +401,42 @@ def test_a_batch_draws_what_optunas_own_asks_draw(tmp_path, name):
     drawn = [asked.suggested for asked in ask_trials(batched, 3, suggest)]
     assert drawn == expected
     assert [t.params for t in batched.trials[6:]] == [t.params for t in own.trials[6:]]
+
+
+@pytest.mark.parametrize("backend", BACKENDS[:3])
+@pytest.mark.parametrize("window", [1, 4, 50])
+def test_a_windowed_sampler_reads_what_the_cache_gives_without_the_records(
+    tmp_path, backend, window, request
+):
+    """The lean read of a windowed sampler's trials (``sampling_trials``) holds the trials and
+    fields Optuna's own storage gives (``recent_trials`` of ``get_all_trials``): number, id,
+    state, values (infinite ones too), parameters, distributions, system attributes (TPE's,
+    constraints); only the user attributes (the records) are left out."""
+    from sweeper.study._optuna import recent_trials, sampling_trials
+
+    url = url_of(backend, tmp_path, request)
+    study = started_study(url, complete=6)
+    running = study.ask()
+    suggest(running)
+    failed = study.ask()
+    suggest(failed)
+    study.tell(failed, state=TrialState.FAIL)
+    study.enqueue_trial({"x": 0.5})
+    told = study.ask()
+    suggest(told)
+    told.set_user_attr("record", {"big": list(range(100))})
+    told.set_constraint("min_precision", 0.25)
+    study.tell(told, [math.inf, -1.0])
+    storage = storage_at(url)
+    study_id = study_id_of(study)
+    lean = sampling_trials(storage.inner, study_id, window)
+    full = recent_trials(storage.get_all_trials(study_id), window)
+
+    def sampled(trial):
+        return (trial.number, trial._trial_id, trial.state, trial.values, trial.params,
+                trial.distributions, trial.system_attrs, trial.datetime_start)
+
+    assert [sampled(t) for t in lean] == [sampled(t) for t in full]
+    assert all(t.user_attrs == {} for t in lean)
+    assert any(t.user_attrs for t in full)
+    assert running.number in {t.number for t in lean}
