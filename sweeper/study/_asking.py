@@ -34,7 +34,6 @@ from optuna.distributions import (
     CategoricalDistribution,
     FloatDistribution,
     IntDistribution,
-    check_distribution_compatibility,
 )
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
@@ -43,9 +42,12 @@ from sweeper.errors import ConfigError
 from sweeper.study._optuna import (
     PENDING_TRIAL_ID,
     SamplingView,
+    check_distribution_compatibility,
     constraint_key,
+    distribution_contains,
     engine_of,
     recent_trials,
+    sampler_constraints_func,
     storage_of,
     study_id_of,
     trial_id_of,
@@ -94,7 +96,7 @@ def draws_before_storing(sampler: optuna.samplers.BaseSampler) -> bool:
     a ``constraints_func`` (whose ``after_trial`` writes to the trial)."""
     innermost = list(_sampler_chain(sampler))[-1]
     return (isinstance(innermost, DRAWS_BEFORE_STORING)
-            and getattr(innermost, "_constraints_func", None) is None)
+            and sampler_constraints_func(innermost) is None)
 
 
 def _has_transactions(storage: object) -> bool:
@@ -285,7 +287,7 @@ class DrawingTrial:
             raise ValueError(f"The parameter {name} was sampled by `sample_relative` method "
                              "but it is not contained in the relative search space.")
         check_distribution_compatibility(self._relative_space[name], distribution)
-        return distribution._contains(distribution.to_internal_repr(self._relative_params[name]))
+        return distribution_contains(distribution, self._relative_params[name])
 
     def _relative(self) -> dict[str, Any]:
         """The sampler's relative draw, made once at the first suggestion (as ``Trial`` does:

@@ -36,6 +36,14 @@ storage directly in a few places where Optuna's public API has no equivalent:
 - :func:`sampling_trials` (``optuna.storages._rdb.models``): the trials a windowed sampler
   learns from, read without their user attributes (the records), in a few queries; Optuna's
   cache re-reads every told trial's record and sorts the whole study per batch.
+- :func:`sampler_constraints_func` (``_constraints_func`` of TPE, GP and NSGA-II): a sampler
+  with one writes constraints to the trial in ``after_trial``, so its trials must exist before
+  they are drawn (Optuna's own ask); the samplers keep it private.
+- :func:`distribution_contains` (``BaseDistribution._contains``): ``Trial`` keeps a relative
+  draw only where the asked distribution holds it; the batched draw decides alike.
+- :func:`check_distribution_compatibility` (``optuna.distributions``, undocumented): the
+  storage's test of a parameter stored with another kind or other choices, applied before a
+  trial is asked (a changed ``[search]``).
 - :func:`constraint_key` (``optuna.study._constrained_optimization._CONSTRAINTS_KEY``): where
   ``Trial.set_constraint`` stores a constraint, for :func:`finish_trials` to store it alike.
 
@@ -56,6 +64,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution, check_distribution_compatibility
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 from packaging.version import Version
@@ -66,11 +75,14 @@ __all__ = [
     "OPTUNA_RANGE",
     "RecentTrials",
     "SamplingView",
+    "check_distribution_compatibility",
     "constraint_key",
     "count_trials",
     "create_trials",
+    "distribution_contains",
     "engine_of",
     "finish_trials",
+    "sampler_constraints_func",
     "sampling_trials",
     "storage_of",
     "study_id_of",
@@ -252,6 +264,16 @@ class _PendingTrialStorage:
             self._kept[key] = value
         else:
             self._storage.set_trial_system_attr(trial_id, key, value)
+
+
+def sampler_constraints_func(sampler: optuna.samplers.BaseSampler) -> Any | None:
+    """The sampler's ``constraints_func`` (``None``: it has none)."""
+    return getattr(sampler, "_constraints_func", None)
+
+
+def distribution_contains(distribution: BaseDistribution, value: Any) -> bool:
+    """Whether ``distribution`` holds ``value`` (its external representation)."""
+    return bool(distribution._contains(distribution.to_internal_repr(value)))
 
 
 def constraint_key(name: str) -> str:
