@@ -123,12 +123,8 @@ def ask_trials(
         return
     assert isinstance(storage, ResilientStorage)  # _has_transactions(storage) above
     window = max((getattr(s, "window", 0) for s in _sampler_chain(study.sampler)), default=0)
-    # A windowed sampler's trials, read lean (records left out); else the whole study.
-    trials = storage.sampling_trials(study_id, window) if window else None
-    if trials is None:
-        trials = storage.get_all_trials(study_id, deepcopy=False)
-        trials = recent_trials(trials, window) if window else trials
-    view = SamplingView(study, trials)
+    trials = storage.get_all_trials(study_id, deepcopy=False)
+    view = SamplingView(study, recent_trials(trials, window) if window else trials)
     stored = StoredDistributions(study.study_name, trials)
     drawn: list[tuple[Any, FrozenTrial]] = []
     for member in range(size):

@@ -33,9 +33,6 @@ storage directly in a few places where Optuna's public API has no equivalent:
   values and completion, each in one transaction of a few plain statements. Optuna's ORM path
   costs a query per parameter and attribute on top of a commit each (about 13 ms per trial on
   SQLite).
-- :func:`sampling_trials` (``optuna.storages._rdb.models``): the trials a windowed sampler
-  learns from, read without their user attributes (the records), in a few queries; Optuna's
-  cache re-reads every told trial's record and sorts the whole study per batch.
 - :func:`sampler_constraints_func` (``_constraints_func`` of TPE, GP and NSGA-II): a sampler
   with one writes constraints to the trial in ``after_trial``, so its trials must exist before
   they are drawn (Optuna's own ask); the samplers keep it private.
@@ -83,7 +80,6 @@ __all__ = [
     "engine_of",
     "finish_trials",
     "sampler_constraints_func",
-    "sampling_trials",
     "storage_of",
     "study_id_of",
     "study_system_attrs_with_prefix",
@@ -290,86 +286,6 @@ def _rdb_backend(storage: BaseStorage) -> optuna.storages.RDBStorage | None:
 def _utc_now() -> datetime:
     """Optuna 5 stores trial datetimes as naive UTC."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def sampling_trials(
-    storage: BaseStorage, study_id: int, window: int
-) -> list[FrozenTrial] | None:
-    """What a sampler learning from the latest ``window`` complete trials reads (the trials of
-    :func:`recent_trials`), straight from an RDB storage's tables in four queries, without the
-    trials' user attributes (no sampler reads them; they hold the sweeper's records, with PR
-    curves, most of the bytes). ``None`` for a storage without tables (gRPC).
-
-    Optuna's cache would give the same trials, but it keeps every trial of the study and, per
-    batch, reads back the records of the trials told since and sorts them all: at 10,000
-    trials on PostgreSQL the larger part of what a trial cost besides the sampler."""
-    backend = _rdb_backend(storage)
-    if backend is None:
-        return None
-    import json
-
-    import sqlalchemy as sa
-    from optuna.distributions import json_to_distribution
-    from optuna.storages._rdb import models
-
-    trials = models.TrialModel.__table__
-    params = models.TrialParamModel.__table__
-    values = models.TrialValueModel.__table__
-    system = models.TrialSystemAttributeModel.__table__
-    cutoff = (
-        sa.select(trials.c.number)
-        .where(trials.c.study_id == study_id, trials.c.state == TrialState.COMPLETE)
-        .order_by(trials.c.number.desc()).offset(window - 1).limit(1)
-        .scalar_subquery()
-    )
-    with backend.engine.connect() as connection:
-        first = connection.execute(sa.select(cutoff)).scalar()
-        kept = trials.c.study_id == study_id
-        if first is not None:
-            kept = sa.and_(kept, sa.or_(trials.c.number >= first,
-                                        trials.c.state == TrialState.RUNNING))
-        rows = connection.execute(
-            sa.select(trials.c.trial_id, trials.c.number, trials.c.state,
-                      trials.c.datetime_start, trials.c.datetime_complete)
-            .where(kept).order_by(trials.c.number)
-        ).all()
-        ids = [row.trial_id for row in rows]
-        found_params: dict[int, list[Any]] = {trial_id: [] for trial_id in ids}
-        found_values: dict[int, dict[int, float]] = {trial_id: {} for trial_id in ids}
-        found_system: dict[int, dict[str, Any]] = {trial_id: {} for trial_id in ids}
-        if ids:
-            for row in connection.execute(
-                sa.select(params.c.trial_id, params.c.param_id, params.c.param_name,
-                          params.c.param_value, params.c.distribution_json)
-                .where(params.c.trial_id.in_(ids)).order_by(params.c.param_id)
-            ):
-                found_params[row.trial_id].append(row)
-            for row in connection.execute(
-                sa.select(values.c.trial_id, values.c.objective, values.c.value,
-                          values.c.value_type).where(values.c.trial_id.in_(ids))
-            ):
-                found_values[row.trial_id][row.objective] = (
-                    models.TrialValueModel.stored_repr_to_value(row.value, row.value_type))
-            for row in connection.execute(
-                sa.select(system.c.trial_id, system.c.key, system.c.value_json)
-                .where(system.c.trial_id.in_(ids))
-            ):
-                found_system[row.trial_id][row.key] = json.loads(row.value_json)
-    read = []
-    for row in rows:
-        distributions = {p.param_name: json_to_distribution(p.distribution_json)
-                         for p in found_params[row.trial_id]}
-        objectives = found_values[row.trial_id]
-        read.append(FrozenTrial(
-            number=row.number, state=row.state, value=None,
-            values=[objectives[i] for i in sorted(objectives)] if objectives else None,
-            datetime_start=row.datetime_start, datetime_complete=row.datetime_complete,
-            params={p.param_name: distributions[p.param_name].to_external_repr(p.param_value)
-                    for p in found_params[row.trial_id]},
-            distributions=distributions, user_attrs={}, system_attrs=found_system[row.trial_id],
-            intermediate_values={}, trial_id=row.trial_id,
-        ))
-    return read
 
 
 def create_trials(

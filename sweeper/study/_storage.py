@@ -34,7 +34,6 @@ from sweeper.study._optuna import (
     create_trials,
     engine_of,
     finish_trials,
-    sampling_trials,
     study_system_attrs_with_prefix,
     trials_with_system_attr,
 )
@@ -183,12 +182,6 @@ class ResilientStorage(BaseStorage):
                      self.call(self.inner.get_study_system_attrs, study_id).items()
                      if key.startswith(prefix)}
         return found
-
-    def sampling_trials(self, study_id: int, window: int) -> list[FrozenTrial] | None:
-        """The trials a sampler learning from the latest ``window`` complete ones reads,
-        without their records (``None`` where the storage has no tables: gRPC), retried while
-        the database is away."""
-        return self.call(sampling_trials, self.inner, study_id, window)
 
     def create_trials(
         self, study_id: int, templates: list[FrozenTrial]
