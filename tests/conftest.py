@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 SLOW_FIXTURES = {"postgres", "mariadb", "processes", "finished_study", "browser"}
 """A test that uses one of these starts servers or processes, or a trained study."""
 SLOW_MODULES = {"test_workers", "test_backend", "test_browser", "test_train", "test_runner",
-                "test_resume", "test_api", "test_logs"}
+                "test_resume", "test_api", "test_logs", "test_optimizers"}
 """Modules whose tests (nearly all) train a model or start processes."""
 SLOW_PARAMETERS = {"postgresql", "mariadb", "mariadb-no-returning", "gp"}
 """A parametrised case on a database server (or PyTorch's GP) is slow where its SQLite one is

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from sweeper.config._configs import (
     AUTO_FOLDS,
+    CLIP_KEYS,
     MIN_VALIDATION_POSITIVES,
     MULTICLASS_KEYS,
     MULTILABEL_KEYS,
+    OPTIMIZERS,
+    SCHEDULES,
     DataConfig,
     ModelConfig,
     SearchConfig,
@@ -16,7 +19,13 @@ from sweeper.config._configs import (
     default_storage_url,
 )
 from sweeper.config._identity import derived_study_name, legacy_study_name
-from sweeper.config._options import Config, argument_type, constraint_argument, invalid
+from sweeper.config._options import (
+    Config,
+    Named,
+    argument_type,
+    constraint_argument,
+    invalid,
+)
 from sweeper.config._rules import EXPORT_RULES, RECOMMENDED, ExportRuleSpec, check_export_rule
 from sweeper.config._studyfile import StudyFile, load_study_file, parse_study_file
 from sweeper.config._vocabulary import (
@@ -35,6 +44,7 @@ __all__ = [
     "AUTO_FOLDS",
     "AVERAGES",
     "CLASS_WEIGHTINGS",
+    "CLIP_KEYS",
     "EXPORT_RULES",
     "FAMILIES",
     "MIN_VALIDATION_POSITIVES",
@@ -42,13 +52,16 @@ __all__ = [
     "MULTILABEL_KEYS",
     "MULTIPLIER_MODES",
     "NORMALISATIONS",
+    "OPTIMIZERS",
     "RECOMMENDED",
     "SAMPLERS",
+    "SCHEDULES",
     "THRESHOLD_RULES",
     "Config",
     "DataConfig",
     "ExportRuleSpec",
     "ModelConfig",
+    "Named",
     "SearchConfig",
     "Split",
     "StudyConfig",

@@ -32,6 +32,8 @@ from sweeper.config._options import (
     Flag,
     Integer,
     LayerSizes,
+    Named,
+    NamedChoice,
     Number,
     OneOf,
     Range,
@@ -52,9 +54,12 @@ from sweeper.config._vocabulary import (
 
 __all__ = [
     "AUTO_FOLDS",
+    "CLIP_KEYS",
     "MIN_VALIDATION_POSITIVES",
     "MULTICLASS_KEYS",
     "MULTILABEL_KEYS",
+    "OPTIMIZERS",
+    "SCHEDULES",
     "DataConfig",
     "ModelConfig",
     "SearchConfig",
@@ -77,6 +82,15 @@ MIN_VALIDATION_POSITIVES = 20
 """Below this many validation positives of its rarest label or class, one validation split
 ranks trials by noise (a front point moves by several points of recall between splits), so
 ``"auto"`` cross-validates."""
+OPTIMIZERS = (
+    "adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "ftrl",
+    "lion", "lamb", "adafactor",
+)
+"""Keras optimizers a study may name (``keras.optimizers.get`` knows each)."""
+SCHEDULES = ("constant", "cosine", "exponential")
+"""Learning-rate schedules over a trial's epochs (``[model] schedule``)."""
+CLIP_KEYS = ("clipnorm", "global_clipnorm", "clipvalue")
+"""Gradient clipping settings; Keras takes at most one."""
 MULTILABEL_KEYS = ("thresholds", "threshold", "fbeta")
 """``SearchConfig`` keys that only a multi-label task uses."""
 MULTICLASS_KEYS = ("class_weighting", "cost_matrix", "logit_adjustment")
@@ -287,7 +301,8 @@ class ModelConfig(Config):
         f"{MIN_AUTO_BATCH} to {MAX_AUTO_BATCH}",
     )
     learning_rate: float = option(
-        Number(0, 10, open_low=True), 1e-3, "Adam's learning rate"
+        Number(0, 10, open_low=True), 1e-3,
+        "the optimizer's learning rate (the schedule's peak)",
     )
     patience: int = option(
         Integer(0), 10,
@@ -299,10 +314,46 @@ class ModelConfig(Config):
         'trials trained together per pass, or "auto" (None) to let the sweeper choose',
         pins=False,
     )
+    optimizer: Named = option(
+        NamedChoice(OPTIMIZERS, refused={
+            "learning_rate": "[model] learning_rate", "clipnorm": "[model] clipnorm",
+            "global_clipnorm": "[model] global_clipnorm", "clipvalue": "[model] clipvalue",
+        }),
+        Named("adam"),
+        'a Keras optimizer by name, alone or with its arguments: "adam" (default), '
+        '{name = "sgd", momentum = 0.9, nesterov = true}, {name = "adamw", weight_decay = 1e-4}',
+    )
+    schedule: Named = option(
+        NamedChoice(SCHEDULES, arguments={
+            "constant": {},
+            "cosine": {"warmup_epochs": Integer(0), "alpha": Number(0, 1)},
+            "exponential": {"decay_rate": Number(0, 1, open_low=True)},
+        }),
+        Named("constant"),
+        "the learning rate over a trial's epochs: constant (default); cosine (decay to alpha x "
+        "learning_rate at the last epoch, after warmup_epochs of linear warm-up from 0); "
+        "exponential (learning_rate x decay_rate ** epoch)",
+    )
+    clipnorm: float | None = option(
+        Number(0, math.inf, open_low=True, expected="a finite number > 0"), None,
+        "clip each variable's gradient to this norm (Keras's clipnorm), each trial on its own",
+    )
+    global_clipnorm: float | None = option(
+        Number(0, math.inf, open_low=True, expected="a finite number > 0"), None,
+        "clip each trial's whole gradient to this norm (Keras's global_clipnorm)",
+    )
+    clipvalue: float | None = option(
+        Number(0, math.inf, open_low=True, expected="a finite number > 0"), None,
+        "clip every gradient entry to [-clipvalue, clipvalue] (Keras's clipvalue)",
+    )
 
     def check(self) -> None:
         if self.factory is not None and self.hidden is not None:
             raise self.fail("factory", "`factory` and `hidden` cannot both be set.")
+        clips = [key for key in CLIP_KEYS if getattr(self, key) is not None]
+        if len(clips) > 1:
+            raise self.fail(clips[-1], f"`{clips[0]}` and `{clips[1]}` cannot both be set "
+                                       "(Keras takes one of them).")
 
     @property
     def layers(self) -> tuple[int, ...] | None:

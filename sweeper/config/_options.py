@@ -35,6 +35,8 @@ __all__ = [
     "Flag",
     "Integer",
     "LayerSizes",
+    "Named",
+    "NamedChoice",
     "Number",
     "OneOf",
     "Range",
@@ -244,6 +246,80 @@ class CostMatrix(Constraint):
         return tuple(rows)
 
 
+@dataclasses.dataclass(frozen=True)
+class Named:
+    """A choice with arguments, as a study file writes it: ``"adam"`` or
+    ``{name = "sgd", momentum = 0.9}``; immutable (``arguments`` sorted by key)."""
+
+    name: str
+    arguments: tuple[tuple[str, Any], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, **dict(self.arguments)}
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.arguments)
+
+
+class NamedChoice(Constraint):
+    """One of ``choices`` by name, alone or with arguments: a name, a mapping with ``name``
+    and the arguments (numbers, booleans or strings), or a :class:`Named`. ``arguments``, when
+    given, is each choice's accepted arguments with their constraints (others are refused);
+    ``refused`` maps argument names to the setting that replaces them."""
+
+    def __init__(
+        self,
+        choices: tuple[str, ...],
+        *,
+        arguments: dict[str, dict[str, Constraint]] | None = None,
+        refused: dict[str, str] | None = None,
+    ) -> None:
+        self.choices = choices
+        self.arguments = arguments
+        self.refused = refused or {}
+        self.expected = (f"a name from {choices}, or a table with `name` and its arguments")
+
+    def convert(self, value: Any) -> Named:
+        if isinstance(value, Named):
+            value = value.to_json()
+        if isinstance(value, str):
+            value = {"name": value}
+        if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+            raise TypeError
+        name = value["name"].lower()
+        if name not in self.choices:
+            raise ValueError
+        arguments = {key: item for key, item in value.items() if key != "name"}
+        for key, item in arguments.items():
+            if key in self.refused:
+                raise ValueError
+            if isinstance(item, (bool, numbers.Real, str)):
+                continue
+            raise TypeError
+        if self.arguments is not None:
+            accepted = self.arguments.get(name, {})
+            for key in arguments:
+                if key not in accepted:
+                    raise ValueError
+                arguments[key] = accepted[key].convert(arguments[key])
+        return Named(name, tuple(sorted(arguments.items())))
+
+    def problem(self, value: Any) -> str | None:
+        """A precise reason why ``value`` is refused (``None``: the generic message)."""
+        if isinstance(value, dict):
+            for key in value:
+                if key in self.refused:
+                    return f"`{key}` is not set here: use {self.refused[key]}."
+            name = str(value.get("name", "")).lower()
+            if self.arguments is not None and name in self.arguments:
+                unknown = sorted(set(value) - {"name"} - set(self.arguments[name]))
+                if unknown:
+                    known = ", ".join(self.arguments[name]) or "none"
+                    return f"{name!r} takes no argument {unknown[0]!r} (it takes: {known})."
+        return None
+
+
 class AutoCount(Constraint):
     """A count the sweeper may choose: an integer >= 1, or ``"auto"`` (stored as ``None``)."""
 
@@ -317,8 +393,10 @@ class Config:
             try:
                 converted = constraint.convert(value)
             except (TypeError, ValueError):
+                problem = getattr(constraint, "problem", lambda value: None)(value)
                 raise invalid(
-                    self.section, field.name, f"expected {constraint.expected}, got {value!r}."
+                    self.section, field.name,
+                    problem or f"expected {constraint.expected}, got {value!r}.",
                 ) from None
             object.__setattr__(self, field.name, converted)
         self.check()
@@ -384,7 +462,10 @@ class Config:
 
 
 def json_value(value: Any) -> Any:
-    """A setting as JSON holds it: tuples as lists, all the way down."""
+    """A setting as JSON holds it: tuples as lists, all the way down; a :class:`Named` as its
+    table."""
+    if isinstance(value, Named):
+        return value.to_json()
     if isinstance(value, (tuple, list)):
         return [json_value(item) for item in value]
     return value

@@ -120,6 +120,23 @@ class ExportedWeights:
         )
         return training.CostSensitiveSparseCategoricalCrossentropy(matrix)
 
+    def optimizer(self, *, steps_per_epoch: int):
+        """The Keras optimizer the trial trained with, fresh: ``[model] optimizer`` with its
+        arguments, ``learning_rate`` and its ``schedule`` over the model's epochs (as the
+        trial's: train for the exported ``epochs`` to stop where its kept weights did), the
+        gradient clipping; ``steps_per_epoch``: the production model's batches per epoch. An
+        export of a study made before these settings gets Adam at the study's learning rate,
+        as its trials had."""
+        from sweeper.config import ModelConfig
+        from sweeper.training import build_optimizer
+
+        stored = self.document["training"]["model"]
+        settings = {key: stored[key] for key in ModelConfig.pinning_keys()
+                    if key in stored and key not in ("hidden", "factory")}
+        model = ModelConfig.from_mapping(settings)
+        epochs = model.epochs or self.document["training"].get("epochs") or 1
+        return build_optimizer(model, steps_per_epoch=steps_per_epoch, epochs=epochs)
+
     def standardize(self, X: np.ndarray) -> np.ndarray:
         """Features as the study's models saw them: ``(X - mean) / scale`` per feature with the
         exported standardisation (the same float32 arithmetic), or ``X`` unchanged when the

@@ -29,6 +29,7 @@ from sweeper.training._models import (
     load_factory,
     pack_factory_models,
 )
+from sweeper.training._optimizers import build_optimizer, clip_per_member
 from sweeper.training._packing import (
     MAX_PACK_CPU,
     MAX_PACK_GPU,
@@ -59,10 +60,12 @@ __all__ = [
     "available_memory_bytes",
     "batch_order",
     "build_mlp",
+    "build_optimizer",
     "build_packed_model",
     "check_factory",
     "check_fits",
     "choose_pack",
+    "clip_per_member",
     "cost_weighted_softmax_cross_entropy",
     "fit_plain",
     "load_factory",

@@ -32,6 +32,7 @@ from sweeper.data import Splits
 from sweeper.evaluation import probabilities
 from sweeper.training._losses import packed_loss_per_row, packed_member_losses
 from sweeper.training._models import ModelFactory, build_packed_model
+from sweeper.training._optimizers import build_optimizer, clip_per_member
 
 __all__ = [
     "PackedScores",
@@ -178,8 +179,13 @@ class PackedTrainer:
             hidden=model.layers,
             factory=factory,
         )
-        self.optimizer = keras.optimizers.Adam(learning_rate=model.learning_rate)
+        assert self.spec.batch_size is not None and self.spec.epochs is not None  # fitted_to
+        steps_per_epoch = -(-train.X.shape[0] // self.spec.batch_size)
+        # Clipped per member by the epoch loops, not by Keras over the packed whole.
+        self.optimizer = build_optimizer(self.spec, steps_per_epoch=steps_per_epoch,
+                                         epochs=self.spec.epochs, clipping=False)
         self.optimizer.build(self.network.trainable_variables)
+        self.trainable_owners = self.member_owners(self.network.trainable_variables)
         self._initial_model = [keras.ops.convert_to_numpy(v) for v in self.network.variables]
         self._initial_optimizer = [
             keras.ops.convert_to_numpy(v) for v in self.optimizer.variables
@@ -260,14 +266,20 @@ class PackedTrainer:
             self._validation_loss = _compile_validation_loss(self)
         return self._validation_loss(np.asarray(weights, dtype=np.float32))
 
-    def member_owners(self) -> list[int | None]:
-        """For each of the network's variables, the member that owns it whole, or ``None`` when
-        its first axis is the member axis (the built-in :class:`PackedMLP`'s)."""
+    def member_owners(self, variables: Sequence[Any] | None = None) -> list[int | None]:
+        """For each of ``variables`` (default: the network's), the member that owns it whole,
+        or ``None`` when its first axis is the member axis (the built-in :class:`PackedMLP`'s)."""
+        variables = self.network.variables if variables is None else variables
         members = [layer for layer in self.network.layers if isinstance(layer, keras.Model)]
         if len(members) != self.network_members:  # the PackedMLP: member-major weights
-            return [None] * len(self.network.variables)
+            return [None] * len(variables)
         owner = {id(v): m for m, member in enumerate(members) for v in member.variables}
-        return [owner[id(v)] for v in self.network.variables]
+        return [owner[id(v)] for v in variables]
+
+    def clip(self, gradients: Sequence[Any]) -> list[Any]:
+        """Each member's gradient clipped as ``[model]`` says (:func:`clip_per_member`)."""
+        return clip_per_member(gradients, self.trainable_owners, self.network_members,
+                               self.spec)
 
     def logits(self, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
         """``(rows, members, outputs)`` logits, by direct calls in chunks."""
@@ -451,7 +463,7 @@ def _tensorflow_epoch(trainer: PackedTrainer):
                 loss = _masked_mean_loss(trainer, tf.gather(y, rows), logits,
                                          _member_mask(trainer, rows, mask[step]), weights)
                 loss = loss + _model_losses(network.losses)
-            gradients = tape.gradient(loss, network.trainable_variables)
+            gradients = trainer.clip(tape.gradient(loss, network.trainable_variables))
             optimizer.apply(gradients, network.trainable_variables)
         return tf.constant(0)
 
@@ -501,7 +513,7 @@ def _jax_epoch(trainer: PackedTrainer):
                 trainable
             )
             trainable, optimizer_state = optimizer.stateless_apply(
-                optimizer_state, gradients, trainable
+                optimizer_state, trainer.clip(gradients), trainable
             )
             return (trainable, new_non_trainable, optimizer_state), None
 
