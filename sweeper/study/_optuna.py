@@ -316,8 +316,13 @@ def create_trials(
         # SQLite: the first insert below takes the database's write lock, the lock that counts.
         if not sqlite and connection.execute(study_row.with_for_update()).first() is None:
             raise KeyError(f"No study with study_id {study_id} exists.")
-        for _ in templates:
-            created.append(_insert_trial(connection, trials, study_id, dialect.insert_returning))
+        if (not sqlite and dialect.insert_returning
+                and dialect.insert_executemany_returning_sort_by_parameter_order):
+            created = _insert_trials_together(connection, trials, study_id, len(templates))
+        else:
+            for _ in templates:
+                created.append(_insert_trial(connection, trials, study_id,
+                                             dialect.insert_returning))
         if sqlite and connection.execute(study_row).first() is None:
             raise KeyError(f"No study with study_id {study_id} exists.")
         params = [
@@ -333,6 +338,28 @@ def create_trials(
                       {trial_id: t.system_attrs
                        for (trial_id, _), t in zip(created, templates, strict=True)})
     return created
+
+
+def _insert_trials_together(
+    connection: Any, trials: Any, study_id: int, count: int
+) -> list[tuple[int, int]]:
+    """``count`` running trials in one statement, numbered after the study's trials counted
+    once: the study's row is locked (``FOR UPDATE``, as Optuna's own trial creation locks
+    it), so nobody creates a trial between the count and the insert."""
+    import sqlalchemy as sa
+
+    before = connection.execute(
+        sa.select(sa.func.count()).select_from(trials).where(trials.c.study_id == study_id)
+    ).scalar_one()
+    now = _utc_now()
+    rows = [{"study_id": study_id, "number": before + index, "state": TrialState.RUNNING,
+             "datetime_start": now} for index in range(count)]
+    result = connection.execute(
+        sa.insert(trials).returning(trials.c.trial_id, trials.c.number,
+                                    sort_by_parameter_order=True),
+        rows,
+    )
+    return [(trial_id, number) for trial_id, number in result.all()]
 
 
 def _insert_trial(connection: Any, trials: Any, study_id: int,
@@ -410,8 +437,17 @@ def finish_trials(
     value_model = models.TrialValueModel
     completed: list[bool] = []
     with backend.engine.begin() as connection:
-        for trial_id, *_ in finished:
-            # The state test and the update are one statement.
+        ids = [trial_id for trial_id, *_ in finished]
+        if backend.engine.dialect.update_returning:
+            # The state test and the update are one statement for the whole batch.
+            updated = {row.trial_id for row in connection.execute(
+                sa.update(trials)
+                .where(trials.c.trial_id.in_(ids), trials.c.state == TrialState.RUNNING)
+                .values(state=TrialState.COMPLETE, datetime_complete=_utc_now())
+                .returning(trials.c.trial_id)
+            )}
+            completed = [trial_id in updated for trial_id in ids]
+        for trial_id in [] if backend.engine.dialect.update_returning else ids:
             completed.append(connection.execute(
                 sa.update(trials)
                 .where(trials.c.trial_id == trial_id, trials.c.state == TrialState.RUNNING)
