@@ -401,3 +401,53 @@ def test_a_batch_draws_what_optunas_own_asks_draw(tmp_path, name):
     drawn = [asked.suggested for asked in ask_trials(batched, 3, suggest)]
     assert drawn == expected
     assert [t.params for t in batched.trials[6:]] == [t.params for t in own.trials[6:]]
+
+
+@pytest.mark.parametrize("backend", BACKENDS[:3])
+@pytest.mark.parametrize("window", [1, 4, 50])
+def test_a_windowed_samplers_trials_kept_between_batches_are_what_the_study_holds(
+    tmp_path, backend, window, request
+):
+    """``WindowTrials`` reads the window once, then only what changed; after each change of
+    the study (trials told, failed, queued, a queued one asked, a running one finished) it
+    holds the trials and fields Optuna's own storage gives (``recent_trials`` of
+    ``get_all_trials``): number, id, state, values (infinite ones too), parameters,
+    distributions, system attributes (TPE's, constraints); only the records are left out."""
+    from sweeper.study._optuna import WindowTrials, recent_trials
+
+    url = url_of(backend, tmp_path, request)
+    study = started_study(url, complete=6)
+    storage = storage_at(url)
+    study_id = study_id_of(study)
+    kept = WindowTrials(storage.inner, study_id, window)
+
+    def sampled(trial):
+        return (trial.number, trial._trial_id, trial.state, trial.values, trial.params,
+                trial.distributions, trial.system_attrs, trial.datetime_start)
+
+    def check() -> None:
+        lean = kept.read()
+        full = recent_trials(storage.get_all_trials(study_id), window)
+        assert [sampled(t) for t in lean] == [sampled(t) for t in full]
+        assert all(t.user_attrs == {} for t in lean)
+
+    check()
+    running = study.ask()
+    suggest(running)
+    failed = study.ask()
+    suggest(failed)
+    study.tell(failed, state=TrialState.FAIL)
+    study.enqueue_trial({"x": 0.5})
+    check()
+    told = study.ask()  # the queued one
+    suggest(told)
+    told.set_user_attr("record", {"big": list(range(100))})
+    told.set_constraint("min_precision", 0.25)
+    study.tell(told, [math.inf, -1.0])
+    check()
+    study.tell(running, [0.1, 0.2])  # an old running trial finishes
+    for _ in range(3):
+        trial = study.ask()
+        x, rate, n, _, _ = suggest(trial)
+        study.tell(trial, [x, rate * n])
+    check()

@@ -42,6 +42,7 @@ from sweeper.errors import ConfigError
 from sweeper.study._optuna import (
     PENDING_TRIAL_ID,
     SamplingView,
+    WindowTrials,
     check_distribution_compatibility,
     constraint_key,
     distribution_contains,
@@ -60,8 +61,10 @@ __all__ = [
     "ask_trials",
     "check_search_unchanged",
     "fail_trial",
+    "sampler_window",
     "tell_trial",
     "tell_trials",
+    "window_trials",
 ]
 
 DRAWS_BEFORE_STORING = (
@@ -103,13 +106,30 @@ def _has_transactions(storage: object) -> bool:
     return isinstance(storage, ResilientStorage) and engine_of(storage.inner) is not None
 
 
+def sampler_window(sampler: optuna.samplers.BaseSampler) -> int:
+    """The window a (wrapped) sampler learns from; 0: every trial."""
+    return max((getattr(s, "window", 0) for s in _sampler_chain(sampler)), default=0)
+
+
+def window_trials(study: optuna.Study) -> WindowTrials | None:
+    """What keeps a windowed sampler's trials between batches (:class:`WindowTrials`), or
+    ``None`` where the sampler learns from every trial or the storage has no tables."""
+    window, storage = sampler_window(study.sampler), storage_of(study)
+    if not window or not _has_transactions(storage):
+        return None
+    assert isinstance(storage, ResilientStorage)  # _has_transactions
+    return WindowTrials(storage.inner, study_id_of(study), window)
+
+
 def ask_trials(
-    study: optuna.Study, size: int, suggest: Callable[[Any], Any], *, waiting: int | None = None
+    study: optuna.Study, size: int, suggest: Callable[[Any], Any], *, waiting: int | None = None,
+    window: WindowTrials | None = None,
 ) -> Iterator[AskedTrial]:
     """Ask ``size`` trials, ``suggest(trial)`` drawing each one's parameters through the
     ``suggest_*`` methods; the trials are stored before they are yielded (on a database, all
     of the batch in one transaction). ``waiting``: the study's waiting trials as the caller
-    just counted them (``None``: look)."""
+    just counted them (``None``: look). ``window``: a windowed sampler's trials kept between
+    batches (:func:`window_trials`), read instead of the whole study."""
     storage, study_id = storage_of(study), study_id_of(study)
     if waiting is None:
         waiting = len(storage.get_all_trials(study_id, deepcopy=False,
@@ -122,9 +142,13 @@ def ask_trials(
                              storage.get_trial(trial_id_of(trial)), trial)
         return
     assert isinstance(storage, ResilientStorage)  # _has_transactions(storage) above
-    window = max((getattr(s, "window", 0) for s in _sampler_chain(study.sampler)), default=0)
-    trials = storage.get_all_trials(study_id, deepcopy=False)
-    view = SamplingView(study, recent_trials(trials, window) if window else trials)
+    if window is not None:
+        trials = storage.call(window.read)
+    else:
+        trials = storage.get_all_trials(study_id, deepcopy=False)
+        size_of_window = sampler_window(study.sampler)
+        trials = recent_trials(trials, size_of_window) if size_of_window else trials
+    view = SamplingView(study, trials)
     stored = StoredDistributions(study.study_name, trials)
     drawn: list[tuple[Any, FrozenTrial]] = []
     for member in range(size):

@@ -41,6 +41,9 @@ storage directly in a few places where Optuna's public API has no equivalent:
 - :func:`check_distribution_compatibility` (``optuna.distributions``, undocumented): the
   storage's test of a parameter stored with another kind or other choices, applied before a
   trial is asked (a changed ``[search]``).
+- :class:`WindowTrials` (``optuna.storages._rdb.models``): a windowed sampler's trials kept
+  between batches and refreshed by what changed, without the records; Optuna's cache reads
+  each told record back and sorts the whole study per batch.
 - :func:`constraint_key` (``optuna.study._constrained_optimization._CONSTRAINTS_KEY``): where
   ``Trial.set_constraint`` stores a constraint, for :func:`finish_trials` to store it alike.
 
@@ -72,6 +75,7 @@ __all__ = [
     "OPTUNA_RANGE",
     "RecentTrials",
     "SamplingView",
+    "WindowTrials",
     "check_distribution_compatibility",
     "constraint_key",
     "count_trials",
@@ -183,6 +187,127 @@ def recent_trials(trials: list[FrozenTrial], window: int) -> list[FrozenTrial]:
                 running = [t for t in trials[:index] if t.state == TrialState.RUNNING]
                 return running + trials[index:]
     return trials
+
+
+class WindowTrials:
+    """The trials a sampler learning from the latest ``window`` complete ones reads (those of
+    :func:`recent_trials`), kept between batches for one study of an RDB storage, read from
+    Optuna's tables without their user attributes (no sampler reads them; they hold the
+    sweeper's records).
+
+    The first :meth:`read` loads the window; each later one only the trials created since
+    and those that were not finished (running or waiting: their state may have changed), in
+    four small queries. Optuna's cache would serve the same trials, but per batch it reads
+    back each told trial whole (its record too) and sorts every trial of the study: at 10,000
+    trials, most of what a trial cost besides the sampler on PostgreSQL."""
+
+    def __init__(self, storage: BaseStorage, study_id: int, window: int) -> None:
+        self._backend = _rdb_backend(storage)
+        self._study_id = study_id
+        self._window = window
+        self._trials: dict[int, FrozenTrial] = {}
+        self._open: set[int] = set()
+        self._last_id: int | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Whether the storage has tables to read (not the gRPC proxy)."""
+        return self._backend is not None
+
+    def read(self) -> list[FrozenTrial]:
+        """The window's trials as they are now, in trial-number order."""
+        import sqlalchemy as sa
+        from optuna.storages._rdb import models
+
+        assert self._backend is not None  # callers check usable
+        trials = models.TrialModel.__table__
+        mine = trials.c.study_id == self._study_id
+        with self._backend.engine.connect() as connection:
+            if self._last_id is None:
+                first = connection.execute(
+                    sa.select(trials.c.number)
+                    .where(mine, trials.c.state == TrialState.COMPLETE)
+                    .order_by(trials.c.number.desc()).offset(self._window - 1).limit(1)
+                ).scalar()
+                if first is not None:  # older trials matter only while they run or wait
+                    mine = sa.and_(mine, sa.or_(
+                        trials.c.number >= first,
+                        trials.c.state.in_([TrialState.RUNNING, TrialState.WAITING]),
+                    ))
+            else:
+                changed = trials.c.trial_id > self._last_id
+                if self._open:
+                    changed = sa.or_(changed, trials.c.trial_id.in_(sorted(self._open)))
+                mine = sa.and_(mine, changed)
+            for trial in _read_lean(connection, mine):
+                self._trials[trial._trial_id] = trial
+                if trial.state.is_finished():
+                    self._open.discard(trial._trial_id)
+                else:
+                    self._open.add(trial._trial_id)
+                self._last_id = max(self._last_id or 0, trial._trial_id)
+        if self._last_id is None:
+            self._last_id = 0
+        kept = recent_trials(sorted(self._trials.values(), key=lambda t: t.number),
+                             self._window)
+        # Older trials fall out of the window for good, unless they are still open.
+        self._trials = {t._trial_id: t for t in kept}  # an old waiting one is re-read: open
+        return kept
+
+
+def _read_lean(connection: Any, where: Any) -> list[FrozenTrial]:
+    """The trials ``where`` selects, with their parameters, values and system attributes."""
+    import json
+
+    import sqlalchemy as sa
+    from optuna.distributions import json_to_distribution
+    from optuna.storages._rdb import models
+
+    trials = models.TrialModel.__table__
+    params = models.TrialParamModel.__table__
+    values = models.TrialValueModel.__table__
+    system = models.TrialSystemAttributeModel.__table__
+    rows = connection.execute(
+        sa.select(trials.c.trial_id, trials.c.number, trials.c.state, trials.c.datetime_start,
+                  trials.c.datetime_complete).where(where).order_by(trials.c.number)
+    ).all()
+    ids = [row.trial_id for row in rows]
+    found_params: dict[int, list[Any]] = {trial_id: [] for trial_id in ids}
+    found_values: dict[int, dict[int, float]] = {trial_id: {} for trial_id in ids}
+    found_system: dict[int, dict[str, Any]] = {trial_id: {} for trial_id in ids}
+    if ids:
+        for row in connection.execute(
+            sa.select(params.c.trial_id, params.c.param_name, params.c.param_value,
+                      params.c.distribution_json)
+            .where(params.c.trial_id.in_(ids)).order_by(params.c.param_id)
+        ):
+            found_params[row.trial_id].append(row)
+        for row in connection.execute(
+            sa.select(values.c.trial_id, values.c.objective, values.c.value, values.c.value_type)
+            .where(values.c.trial_id.in_(ids))
+        ):
+            found_values[row.trial_id][row.objective] = (
+                models.TrialValueModel.stored_repr_to_value(row.value, row.value_type))
+        for row in connection.execute(
+            sa.select(system.c.trial_id, system.c.key, system.c.value_json)
+            .where(system.c.trial_id.in_(ids))
+        ):
+            found_system[row.trial_id][row.key] = json.loads(row.value_json)
+    read = []
+    for row in rows:
+        distributions = {p.param_name: json_to_distribution(p.distribution_json)
+                         for p in found_params[row.trial_id]}
+        objectives = found_values[row.trial_id]
+        read.append(FrozenTrial(
+            number=row.number, state=row.state, value=None,
+            values=[objectives[i] for i in sorted(objectives)] if objectives else None,
+            datetime_start=row.datetime_start, datetime_complete=row.datetime_complete,
+            params={p.param_name: distributions[p.param_name].to_external_repr(p.param_value)
+                    for p in found_params[row.trial_id]},
+            distributions=distributions, user_attrs={}, system_attrs=found_system[row.trial_id],
+            intermediate_values={}, trial_id=row.trial_id,
+        ))
+    return read
 
 
 class RecentTrials:

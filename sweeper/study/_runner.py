@@ -31,7 +31,13 @@ from sweeper.config import SweepConfig
 from sweeper.data import Splits
 from sweeper.evaluation import Constraints
 from sweeper.search import suggest_candidate
-from sweeper.study._asking import AskedTrial, ask_trials, fail_trial, tell_trials
+from sweeper.study._asking import (
+    AskedTrial,
+    ask_trials,
+    fail_trial,
+    tell_trials,
+    window_trials,
+)
 from sweeper.study._baselines import (
     BASELINES_ATTR,
     baseline_candidates,
@@ -39,7 +45,7 @@ from sweeper.study._baselines import (
     store_baselines,
 )
 from sweeper.study._liveness import Liveness, WorkerHeartbeat, fail_stale_trials, requeue
-from sweeper.study._optuna import storage_of, study_id_of
+from sweeper.study._optuna import WindowTrials, storage_of, study_id_of
 from sweeper.study._records import RECORD_ATTR, StudyInfo, TrialRecord
 from sweeper.study._scoring import record_member
 from sweeper.study._storage import ResilientStorage
@@ -98,16 +104,18 @@ def _run_batch(
     trainer: PackedTrainer,
     *,
     waiting: int | None = None,
+    window: WindowTrials | None = None,
 ) -> list[TrialRecord]:
     """Ask, train and tell one batch; the records told. ``waiting``: the study's waiting
-    trials as just counted (``None``: not counted)."""
+    trials as just counted (``None``: not counted); ``window``: a windowed sampler's trials,
+    kept between batches."""
     told: list[TrialRecord] = []
     trials: list[AskedTrial] = []
     try:
         for asked in ask_trials(
             study, trainer.members,
             lambda trial: suggest_candidate(trial, config.search, info.task, info.labels),
-            waiting=waiting,
+            waiting=waiting, window=window,
         ):
             trials.append(asked)
         heartbeat.track(t.trial_id for t in trials)
@@ -209,6 +217,7 @@ def run_study(
     )
     told = diverged = 0
     best: TrialRecord | None = None
+    window = window_trials(study)
     trainers: dict[int, PackedTrainer] = {}  # one compiled trainer per pack size, reused
     if BASELINES_ATTR not in study.user_attrs:
         # Once per study (workers that start together may each compute them: same results).
@@ -243,7 +252,7 @@ def run_study(
             interrupts.check()  # one the training swallowed: stop between batches
             started = time.perf_counter()
             records = _run_batch(study, heartbeat, config, info, splits, trainers[size],
-                                 waiting=counts.get(TrialState.WAITING, 0))
+                                 waiting=counts.get(TrialState.WAITING, 0), window=window)
             told += len(records)
             diverged += sum(r.diverged for r in records)
             # Other workers' trials told meanwhile show in the next batch's count.
