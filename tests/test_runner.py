@@ -380,3 +380,35 @@ def test_a_diverged_multiclass_trial_is_never_chosen(tmp_path, write_study):
     assert all(exported.trial not in diverged for exported in chosen)
     with pytest.raises(ExportError, match=f"trial {min(diverged)} diverged"):
         result.export(trial=min(diverged))
+
+
+def test_trials_the_epoch_budget_cut_short_are_named_in_a_warning_and_the_report(
+    tmp_path, caplog
+):
+    """Two epochs at a small learning rate: every trial is still improving at its last epoch
+    (early stopping kept it), which the run warns about and the report counts; the same
+    sweep with early stopping off cannot tell, and says nothing."""
+    import logging
+
+    import sweeper
+    from tests.conftest import make_multilabel_arrays
+
+    X, y = make_multilabel_arrays(n_rows=400)
+    model = {"hidden": [8], "epochs": 2, "batch_size": 64, "learning_rate": 0.001,
+             "patience": 5}
+    with caplog.at_level(logging.WARNING, logger="sweeper"):
+        result = sweeper.sweep(X, y, trials=4, model=model, data={"folds": 1},
+                               storage=f"sqlite:///{tmp_path / 'a.db'}", progress=False)
+    report = result.report()
+    numbers = sorted(r.number for r in report.records)
+    assert sorted(report.cut_short) == numbers
+    assert report.to_dict()["cut_short_trials"] == list(report.cut_short)
+    warned = [r.getMessage() for r in caplog.records if "kept their last epoch" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("4 of the 4 trials")
+    assert "[model] epochs = 2" in warned[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sweeper"):
+        off = sweeper.sweep(X, y, trials=2, model={**model, "patience": 0}, data={"folds": 1},
+                            storage=f"sqlite:///{tmp_path / 'b.db'}", progress=False)
+    assert off.report().cut_short == ()
+    assert not [r for r in caplog.records if "kept their last epoch" in r.getMessage()]

@@ -51,6 +51,9 @@ def facts(report: FrontReport) -> list[tuple[str, str]]:
         ("not evaluated", ", ".join(info.unevaluable) or "none"),
         ("diverged trials (off the front)",
          ", ".join(map(str, report.diverged)) or "none"),
+        ("trials the epoch budget cut short (kept their last epoch)",
+         f"{len(report.cut_short)} of {len(report.records)}"
+         + (f" at [model] epochs = {info.model.get('epochs')}" if report.cut_short else "")),
         ("verdict", report.verdict.message),
     ]
 

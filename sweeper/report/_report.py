@@ -31,6 +31,7 @@ from sweeper.study import (
     load_baselines,
     operating_points,
     recommend,
+    trials_cut_short,
     validation_front,
 )
 
@@ -271,6 +272,13 @@ class FrontReport:
         """Numbers of the trials whose training diverged (non-finite scores): off the front."""
         return tuple(r.number for r in self.records if r.diverged)
 
+    @property
+    def cut_short(self) -> tuple[int, ...]:
+        """Numbers of the trials whose kept weights are their last epoch's: early stopping saw
+        the validation loss still falling when the epoch budget ended them (only known with
+        early stopping on; ``()`` without it)."""
+        return trials_cut_short(self.records, self.info)
+
     def front_points(self) -> list[FrontPoint]:
         """The front as plain rows (what the table, the JSON and a DataFrame show)."""
         return [FrontPoint.of(point) for point in self.front]
@@ -327,6 +335,8 @@ class FrontReport:
             "unevaluable": list(self.info.unevaluable),
             "trial_states": self.trial_states,
             "diverged_trials": list(self.diverged),
+            "cut_short_trials": list(self.cut_short),
+            "epochs_budget": self.info.model.get("epochs"),
             "folds": self.info.folds,
             "feasible_trials": sum(r.feasible for r in self.records),
             "training_seconds": self.training_seconds,

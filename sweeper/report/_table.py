@@ -95,6 +95,12 @@ def _summary(report: FrontReport) -> list[str]:
             + (": lower [model] learning_rate, or check the features' scale"
                if len(report.diverged) > len(report.records) / 2 else "")
         )
+    if report.cut_short:
+        lines.append(
+            f"{len(report.cut_short)} of {len(report.records)} trials kept their last epoch "
+            f"([model] epochs = {report.info.model.get('epochs')}): their validation loss was "
+            "still falling when training stopped; raise [model] epochs"
+        )
     if report.info.unevaluable:
         lines.append(
             f"not evaluated (no {report.info.task.unit} sample in validation or test), left out "

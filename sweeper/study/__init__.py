@@ -27,7 +27,13 @@ from sweeper.study._front import (
     validation_front,
 )
 from sweeper.study._liveness import Liveness, WorkerHeartbeat, fail_stale_trials, requeue
-from sweeper.study._records import RECORD_ATTR, STUDY_ATTR, StudyInfo, TrialRecord
+from sweeper.study._records import (
+    RECORD_ATTR,
+    STUDY_ATTR,
+    StudyInfo,
+    TrialRecord,
+    trials_cut_short,
+)
 from sweeper.study._runner import RunSummary, run_study
 from sweeper.study._scoring import record_member
 from sweeper.study._storage import ResilientStorage, is_sqlite, open_storage, redact
@@ -95,6 +101,7 @@ __all__ = [
     "stored_constraints",
     "study_exists",
     "study_info",
+    "trials_cut_short",
     "validation_front",
     "worker_environments",
 ]

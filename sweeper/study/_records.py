@@ -7,6 +7,7 @@ writes and reads those attributes: the runner writes them, report and export rea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "StudyInfo",
     "TrialRecord",
     "UnreadableRecordError",
+    "trials_cut_short",
 ]
 
 STUDY_ATTR = "sweeper"
@@ -261,3 +263,15 @@ class TrialRecord:
         if stored is None:
             raise ValueError(f"trial {trial.number} holds no sweeper record.")
         return cls.from_attrs(trial.number, stored, feasible)
+
+
+def trials_cut_short(records: Sequence[TrialRecord], info: StudyInfo) -> tuple[int, ...]:
+    """Numbers of the trials whose kept weights are their last epoch's: early stopping saw the
+    validation loss still falling when ``[model] epochs`` ended them, so the epoch budget, not
+    the data, decided how far they trained. Only known with early stopping (``patience``)."""
+    budget, patience = info.model.get("epochs"), info.model.get("patience", 0)
+    if not budget or not patience:
+        return ()
+    return tuple(record.number for record in records
+                 if record.epochs is not None and record.epochs >= budget
+                 and not record.diverged)

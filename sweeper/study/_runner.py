@@ -46,7 +46,7 @@ from sweeper.study._baselines import (
 )
 from sweeper.study._liveness import Liveness, WorkerHeartbeat, fail_stale_trials, requeue
 from sweeper.study._optuna import WindowTrials, storage_of, study_id_of
-from sweeper.study._records import RECORD_ATTR, StudyInfo, TrialRecord
+from sweeper.study._records import RECORD_ATTR, StudyInfo, TrialRecord, trials_cut_short
 from sweeper.study._scoring import record_member
 from sweeper.study._storage import ResilientStorage
 
@@ -215,7 +215,7 @@ def run_study(
         config.model, n_features=info.n_features, n_outputs=len(info.labels), budget=budget,
         factory=factory, folds=info.folds,
     )
-    told = diverged = 0
+    told = diverged = cut_short = 0
     best: TrialRecord | None = None
     window = window_trials(study)
     trainers: dict[int, PackedTrainer] = {}  # one compiled trainer per pack size, reused
@@ -255,6 +255,7 @@ def run_study(
                                  waiting=counts.get(TrialState.WAITING, 0), window=window)
             told += len(records)
             diverged += sum(r.diverged for r in records)
+            cut_short += len(trials_cut_short(records, info))
             # Other workers' trials told meanwhile show in the next batch's count.
             best = _log_batch(records, time.perf_counter() - started,
                               complete + len(records), budget, best)
@@ -263,6 +264,13 @@ def run_study(
             "%d of the %d trials this run trained diverged (non-finite scores; they are kept "
             "off the front): lower [model] learning_rate, or check the features' scale.",
             diverged, told,
+        )
+    if cut_short:
+        logger.warning(
+            "%d of the %d trials this run trained kept their last epoch ([model] epochs = %s): "
+            "their validation loss was still falling when training stopped, so the budget, "
+            "not the data, decided how far they trained; raise [model] epochs.",
+            cut_short, told, info.model.get("epochs"),
         )
     return RunSummary(complete=_count(study).get(TrialState.COMPLETE, 0), told=told,
                       diverged=diverged)
