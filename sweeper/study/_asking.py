@@ -50,6 +50,7 @@ from sweeper.study._optuna import (
     recent_trials,
     sampler_constraints_func,
     storage_of,
+    stored_distributions,
     study_id_of,
     trial_id_of,
 )
@@ -331,7 +332,14 @@ def check_search_unchanged(
     parameter the space may draw: :func:`sweeper.search.space_distributions`), before any
     trial is asked: the same refusal whichever path would ask (the batched path, Optuna's ask
     for queued trials or nsga2, the gRPC proxy)."""
-    stored = StoredDistributions(study.study_name, study.get_trials(deepcopy=False))
+    storage = storage_of(study)
+    found = None
+    if _has_transactions(storage):  # one query; else every trial read
+        assert isinstance(storage, ResilientStorage)
+        found = storage.call(stored_distributions, storage.inner, study_id_of(study))
+    stored = StoredDistributions(study.study_name,
+                                 study.get_trials(deepcopy=False) if found is None else [],
+                                 found)
     for name, distribution in distributions.items():
         stored.check(name, distribution)
 
@@ -342,10 +350,11 @@ class StoredDistributions:
     it before it is drawn: a name stored with another kind or other choices (a resumed study
     whose ``[search]`` changed) is refused in one line naming both."""
 
-    def __init__(self, study_name: str, trials: list[FrozenTrial]) -> None:
+    def __init__(self, study_name: str, trials: list[FrozenTrial],
+                 found: dict[str, BaseDistribution] | None = None) -> None:
         self._study_name = study_name
         self._trials = trials
-        self._found: dict[str, BaseDistribution] = {}
+        self._found: dict[str, BaseDistribution] = dict(found or {})
 
     def check(self, name: str, distribution: BaseDistribution) -> None:
         if name not in self._found:

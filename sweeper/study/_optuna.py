@@ -44,6 +44,9 @@ storage directly in a few places where Optuna's public API has no equivalent:
 - :class:`WindowTrials` (``optuna.storages._rdb.models``): a windowed sampler's trials kept
   between batches and refreshed by what changed, without the records; Optuna's cache reads
   each told record back and sorts the whole study per batch.
+- :func:`stored_distributions` (``optuna.storages._rdb.models``): the distributions a study's
+  trials stored, one per name, in one query: the changed-search check when a worker opens a
+  study, without reading every trial.
 - :func:`constraint_key` (``optuna.study._constrained_optimization._CONSTRAINTS_KEY``): where
   ``Trial.set_constraint`` stores a constraint, for :func:`finish_trials` to store it alike.
 
@@ -85,6 +88,7 @@ __all__ = [
     "finish_trials",
     "sampler_constraints_func",
     "storage_of",
+    "stored_distributions",
     "study_id_of",
     "study_system_attrs_with_prefix",
     "trial_id_of",
@@ -385,6 +389,30 @@ class _PendingTrialStorage:
             self._kept[key] = value
         else:
             self._storage.set_trial_system_attr(trial_id, key, value)
+
+
+def stored_distributions(storage: BaseStorage, study_id: int) -> dict[str, Any] | None:
+    """Each parameter name the study's trials stored, with a distribution it was stored with
+    (one query on an RDB storage: ``optuna.storages._rdb.models``; ``None`` for another).
+    Optuna keeps every stored distribution of a name compatible with the others, so any one of
+    them tells whether a new one is."""
+    backend = _rdb_backend(storage)
+    if backend is None:
+        return None
+    import sqlalchemy as sa
+    from optuna.distributions import json_to_distribution
+    from optuna.storages._rdb import models
+
+    params = models.TrialParamModel.__table__
+    trials = models.TrialModel.__table__
+    query = (
+        sa.select(params.c.param_name, params.c.distribution_json).distinct()
+        .join(trials, trials.c.trial_id == params.c.trial_id)
+        .where(trials.c.study_id == study_id)
+    )
+    with backend.engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return {name: json_to_distribution(text) for name, text in rows}
 
 
 def sampler_constraints_func(sampler: optuna.samplers.BaseSampler) -> Any | None:
