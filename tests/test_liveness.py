@@ -17,6 +17,18 @@ def new_study(tmp_path):
     return optuna.create_study(storage=storage, study_name="s", directions=["maximize"] * 2)
 
 
+def claimed(study, key: str, trial_id: int) -> dict:
+    """The study's records once worker ``key`` claims ``trial_id``: its heartbeat thread
+    writes the claim by itself (the deadline only turns a hang into a failure)."""
+    deadline = time.monotonic() + 600
+    while True:
+        records = storage_of(study).get_study_system_attrs(study_id_of(study))
+        if trial_id in records.get(key, {}).get("trials", []):
+            return records
+        assert time.monotonic() < deadline, "the claim was never written"
+        time.sleep(0.05)
+
+
 def test_live_worker_keeps_its_trials_and_a_dead_one_loses_them(tmp_path):
     study = new_study(tmp_path)
     study.enqueue_trial({"x": 0.25})
@@ -27,8 +39,8 @@ def test_live_worker_keeps_its_trials_and_a_dead_one_loses_them(tmp_path):
     dead_worker = WorkerHeartbeat(study, FAST)
     dead_worker.track([trial_id_of(dead)])  # beats once, then never again: SIGKILLed
     with WorkerHeartbeat(study, FAST) as live_worker:
-        live_worker.track([trial_id_of(alive)])  # beats after the dead worker did
-        records = storage_of(study).get_study_system_attrs(study_id_of(study))
+        live_worker.track([trial_id_of(alive)])  # its thread writes the claim, later
+        records = claimed(study, live_worker.key, trial_id_of(alive))
         dead_beat = records[dead_worker.key]["beat"]
         live_beat = records[live_worker.key]["beat"]
         assert live_beat > dead_beat

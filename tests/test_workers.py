@@ -84,6 +84,18 @@ def states(study: optuna.Study) -> dict[TrialState, list[optuna.trial.FrozenTria
     return {state: [t for t in trials if t.state == state] for state in TrialState}
 
 
+def _claimed(url: str) -> list[int]:
+    """The trial ids a (held) worker claims, once its heartbeat thread has written them: a
+    state it reaches by itself and then keeps (the deadline only turns a hang into a
+    failure)."""
+    deadline = time.monotonic() + 600
+    while not (claims := [trials for trials in workers_in_flight(url).values() if trials]):
+        assert time.monotonic() < deadline, "the worker never claimed its trial"
+        time.sleep(0.1)
+    (claimed,) = claims
+    return claimed
+
+
 def workers_in_flight(url: str) -> dict[str, list[int]]:
     study = load(url)
     attrs = storage_of(study).get_study_system_attrs(study_id_of(study))
@@ -127,7 +139,7 @@ def test_killed_worker_trial_is_retried_and_the_budget_completes(
     holds.wait("training", processes=[victim])  # its first trial RUNNING, parameters drawn
     (running,) = states(load(url))[TrialState.RUNNING]
     assert len(running.params) == 3
-    (in_flight,) = [trials for trials in workers_in_flight(url).values() if trials]
+    in_flight = _claimed(url)  # the held worker's heartbeat thread writes the claim
     assert in_flight == [trial_id_of(running)]
     victim.send_signal(signal.SIGKILL)
     finish(victim)

@@ -97,6 +97,7 @@ class WorkerHeartbeat:
         self._trials: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sweeper-heartbeat", daemon=True)
 
     def _record(self, *, stopped: bool = False) -> dict[str, Any]:
@@ -120,17 +121,29 @@ class WorkerHeartbeat:
             mark_alive()
 
     def track(self, trial_ids: Iterable[int]) -> None:
-        """Claim trials (right after asking for them) and beat at once."""
+        """Claim trials (right after asking for them): the beating thread writes the claim at
+        once, while the batch goes on (outside a ``with``, this thread writes it).
+
+        Nothing waits for that write: a running trial no worker claims is failed only after a
+        grace period from its start, and the grace period is more than two intervals, so a
+        claim that lands late still lands in time. The loop saves a write per batch."""
         with self._lock:
             self._trials.update(trial_ids)
-        self.beat()
+        if self._thread.is_alive():
+            self._wake.set()
+        else:
+            self.beat()
 
     def release(self, trial_ids: Iterable[int]) -> None:
         with self._lock:
             self._trials.difference_update(trial_ids)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.liveness.interval):
+        while True:
+            self._wake.wait(self.liveness.interval)  # a claim wakes it before the interval
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.beat()
             except Exception:  # the database is away; the next beat tries again
@@ -148,6 +161,7 @@ class WorkerHeartbeat:
         traceback: TracebackType | None,
     ) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join()
         with contextlib.suppress(Exception):  # leaving anyway; the beat will go stale
             self.beat(stopped=True)
