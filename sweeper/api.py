@@ -293,8 +293,9 @@ def _derived_name(
     """The study name that follows from the data and the settings (the same call resumes the
     same sweep, a changed one starts another; see :mod:`sweeper.config._identity`), and the
     name sweeper 0.1 derived for it when that study may exist (``None`` if not)."""
-    name = derived_study_name(dataset.fingerprint(), config)
-    legacy = legacy_study_name(dataset.fingerprint(), config)
+    fingerprint = dataset.fingerprint()  # a hash of every feature: once
+    name = derived_study_name(fingerprint, config)
+    legacy = legacy_study_name(fingerprint, config)
     if legacy is None or legacy == name:
         return name, None
     if storage is None:  # the default SQLite file is named after the study
@@ -520,10 +521,12 @@ def _checked_and_created(
             logger.warning(warning)
         config = dataclasses.replace(config, model=model)
         factory = _factory(config.model, folder)
-        from sweeper.training import check_fits
+        from sweeper.training import build_optimizer, check_fits
 
         check_fits(config.model, n_features=splits.train.X.shape[1],
                    n_outputs=splits.train.n_outputs, folds=splits.n_folds)
+        # An argument the optimizer refuses is the settings' error, before any study exists.
+        build_optimizer(config.model, steps_per_epoch=1, epochs=config.model.epochs or 1)
         if factory is not None:
             from sweeper.training import check_factory
 

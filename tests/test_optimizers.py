@@ -74,7 +74,10 @@ def test_a_packed_member_trains_as_a_lone_model_with_the_same_settings(
      r"`learning_rate` is not set here: use \[model\] learning_rate"),
     ({"optimizer": "adamx"}, r"\[model\] optimizer: expected a name from"),
     ({"schedule": {"name": "cosine", "decay_steps": 3}}, "'cosine' takes no argument"),
-    ({"schedule": {"name": "exponential", "decay_rate": 0}}, r"\[model\] schedule"),
+    ({"schedule": {"name": "exponential", "decay_rate": 0}},
+     r"\[model\] schedule: 'exponential' decay_rate: expected a number in \(0, 1\], got 0"),
+    ({"schedule": {"name": "cosine", "warmup_epochs": -1}},
+     r"'cosine' warmup_epochs: expected an integer >= 0, got -1"),
     ({"clipnorm": 1.0, "global_clipnorm": 1.0}, "cannot both be set"),
     ({"clipvalue": -1.0}, r"\[model\] clipvalue: expected a finite number > 0"),
 ])
@@ -105,3 +108,23 @@ def test_an_export_gives_back_the_optimizer_its_trial_trained_with(tmp_path):
     assert schedule["class_name"] == "CosineDecay"
     assert schedule["config"]["decay_steps"] == 30 and schedule["config"]["alpha"] == 0.2
     assert schedule["config"]["initial_learning_rate"] == pytest.approx(0.05)
+
+
+def test_an_argument_the_optimizer_refuses_leaves_no_study_behind(tmp_path, capsys):
+    """A study file whose optimizer table has a typo: one line naming the file and the key,
+    exit 2, before the study's database is created."""
+    from sweeper.cli import main
+    from tests.conftest import STUDY_TEMPLATE, make_multilabel_arrays
+
+    X, y = make_multilabel_arrays(n_rows=400)
+    np.savez(tmp_path / "small.npz", X=X, y=y)
+    path = tmp_path / "typo.toml"
+    path.write_text(STUDY_TEMPLATE.format(
+        name="typo", storage=f"sqlite:///{tmp_path / 'typo.db'}", trials=2, source="small.npz",
+        data_extra="", epochs=2, pack=2, artifacts=str(tmp_path / "artifacts"),
+    ).replace("[model]\n", '[model]\noptimizer = {name = "sgd", momentun = 0.9}\n'))
+    assert main(["run", str(path), "--quiet"]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines[-1].startswith(f"sweeper: error: {path}: [model] optimizer: 'sgd' refused")
+    assert "momentun" in lines[-1]
+    assert not (tmp_path / "typo.db").exists()

@@ -317,6 +317,13 @@ class NamedChoice(Constraint):
                 if unknown:
                     known = ", ".join(self.arguments[name]) or "none"
                     return f"{name!r} takes no argument {unknown[0]!r} (it takes: {known})."
+                for key, constraint in self.arguments[name].items():
+                    if key in value:
+                        try:
+                            constraint.convert(value[key])
+                        except (TypeError, ValueError):
+                            return (f"{name!r} {key}: expected {constraint.expected}, got "
+                                    f"{value[key]!r}.")
         return None
 
 
