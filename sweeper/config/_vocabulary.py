@@ -23,16 +23,25 @@ __all__ = [
 
 
 class Task(str, Enum):
-    """What the labels are: several 0/1 labels per row, or one class id per row.
+    """What the labels are: several 0/1 labels per row, one class id per row, or one of two
+    values per row (binary: one logit, the positive class's recall and precision).
 
     A ``str`` enum, so it compares equal to (and serialises as) its value: ``"multilabel"``.
     """
 
     MULTILABEL = "multilabel"
     MULTICLASS = "multiclass"
+    BINARY = "binary"
 
     def __str__(self) -> str:
         return self.value
+
+    @property
+    def sigmoid(self) -> bool:
+        """Whether each output is one logit scored through a sigmoid (binary, multi-label),
+        rather than the outputs together through a softmax (multi-class). A binary task is
+        held as one 0/1 label column, so every sigmoid path serves both."""
+        return self is not Task.MULTICLASS
 
     @property
     def unit(self) -> str:

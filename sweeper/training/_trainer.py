@@ -191,7 +191,7 @@ class PackedTrainer:
             keras.ops.convert_to_numpy(v) for v in self.optimizer.variables
         ]
         self._X = keras.ops.convert_to_tensor(train.X)
-        labels = train.y.astype(np.float32 if self.task == Task.MULTILABEL else np.int32)
+        labels = train.y.astype(np.float32 if self.task.sigmoid else np.int32)
         self._y = keras.ops.convert_to_tensor(labels)
         # Cross-validation: which rows each network member learns from (its training folds).
         self._member_rows = None
@@ -203,7 +203,7 @@ class PackedTrainer:
         validation = splits.validation
         self._X_validation = keras.ops.convert_to_tensor(validation.X)
         self._y_validation = keras.ops.convert_to_tensor(
-            validation.y.astype(np.float32 if self.task == Task.MULTILABEL else np.int32)
+            validation.y.astype(np.float32 if self.task.sigmoid else np.int32)
         )
         self._validation_loss: Callable[[np.ndarray], np.ndarray] | None = None
 
@@ -238,7 +238,7 @@ class PackedTrainer:
         """
         weights = np.asarray(weights, dtype=np.float32)
         n_outputs = self.splits.train.n_outputs
-        expected = (self.members, 2 if self.task == Task.MULTILABEL else n_outputs, n_outputs)
+        expected = (self.members, 2 if self.task.sigmoid else n_outputs, n_outputs)
         if weights.shape != expected:
             raise ValueError(f"`weights` must have shape {expected}, but got {weights.shape}.")
         weights = np.repeat(weights, self.folds, axis=0)  # each candidate's fold members
