@@ -37,7 +37,7 @@ def softmax(logits: Any) -> np.ndarray:
 
 def probabilities(logits: Any, task: Task) -> np.ndarray:
     """A model's scores from its logits: sigmoid per label, or softmax over classes (float32)."""
-    scores = sigmoid(logits) if task.sigmoid else softmax(logits)
+    scores = sigmoid(logits) if Task(task).sigmoid else softmax(logits)
     return scores.astype(np.float32)
 
 
@@ -53,7 +53,7 @@ def predict(
     ``threshold`` is a scalar or one value per label (multi-label only). ``offset`` is one value
     per class (multi-class only; ``None`` is the plain argmax).
     """
-    if task.sigmoid:
+    if Task(task).sigmoid:
         if threshold is None:
             raise ValueError("a multi-label decision needs a threshold.")
         return scores >= np.asarray(threshold, dtype=scores.dtype)

@@ -23,7 +23,7 @@ def confusion_counts(
     y_true: np.ndarray, y_pred: np.ndarray, task: Task, n_outputs: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """True positives, false positives and false negatives per label or class."""
-    if task.sigmoid:
+    if Task(task).sigmoid:
         truth = y_true.astype(bool)
         decided = y_pred.astype(bool)
         tp = np.count_nonzero(truth & decided, axis=0)

@@ -211,7 +211,7 @@ def packed_member_losses(task: Task, y_true: Any, logits: Any, weights: Any) -> 
     the validation rows).
     """
     weights = ops.cast(weights, logits.dtype)
-    if task.sigmoid:
+    if Task(task).sigmoid:
         labels = ops.expand_dims(ops.cast(y_true, logits.dtype), 1)
         per_label = weighted_sigmoid_cross_entropy(
             labels, logits, weights[:, 0, :], weights[:, 1, :]
