@@ -50,7 +50,7 @@ from optuna.trial import TrialState
 from sweeper.api import PreparedSweep, prepare
 from sweeper.search import suggest_candidate
 from sweeper.study import RECORD_ATTR, open_storage, record_member, run_study
-from sweeper.training import PackedScores
+from sweeper.training import BatchScores
 
 LABELS = 30
 ROWS = 300  # validation and test rows each; small, so computing the figures costs little
@@ -82,9 +82,9 @@ class InstantTrainer:
         self.members = members
         self.rng = np.random.default_rng(members)
 
-    def train_and_score(self, weights: np.ndarray) -> PackedScores:
+    def train_and_score(self, weights: np.ndarray) -> BatchScores:
         shape = (self.members, self.splits.validation.y.shape[0], LABELS)
-        return PackedScores(
+        return BatchScores(
             validation=self.rng.random(shape, dtype=np.float32),
             test=self.rng.random((self.members, self.splits.test.y.shape[0], LABELS),
                                  dtype=np.float32),

@@ -449,14 +449,16 @@ def _import_keras_quietly() -> None:
             os.close(saved)
 
 
-def _factory(model: ModelConfig, folder: Path | None) -> Callable[..., Any] | None:
-    """The model factory: the callable given, or ``"module:function"`` imported (the study
-    file's folder importable)."""
-    if model.factory is None or callable(model.factory):
-        return model.factory
+def _function(model: ModelConfig, key: str, folder: Path | None) -> Callable[..., Any] | None:
+    """The model factory (``key="factory"``) or training step (``"fit"``): the callable
+    given, or ``"module:function"`` imported (the study file's folder importable), as every
+    worker imports it."""
+    value = getattr(model, key)
+    if value is None or callable(value):
+        return value
     from sweeper.training import load_factory
 
-    return load_factory(model.factory, folder)
+    return load_factory(value, folder, key=key)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -470,6 +472,8 @@ class PreparedSweep:
     info: StudyInfo
     study: optuna.Study
     factory: Callable[..., Any] | None = None
+    fit: Callable[..., Any] | None = None
+    """The user's training step (``[model] fit``), or ``None`` for the packed trainer."""
 
     def run(self, *, progress: bool = True) -> SweepResult:
         """Train batches of trials until the study holds its budget of complete trials.
@@ -479,7 +483,7 @@ class PreparedSweep:
         """
         try:
             run_study(self.study, config=self.config, info=self.info, splits=self.splits,
-                      factory=self.factory, progress=progress)
+                      factory=self.factory, fit=self.fit, progress=progress)
         except KeyboardInterrupt:
             complete = len(self.study.get_trials(
                 deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
@@ -520,7 +524,8 @@ def _checked_and_created(
         if warning is not None:
             logger.warning(warning)
         config = dataclasses.replace(config, model=model)
-        factory = _factory(config.model, folder)
+        factory = _function(config.model, "factory", folder)
+        fit = _function(config.model, "fit", folder)
         from sweeper.training import build_optimizer, check_fits
 
         check_fits(config.model, n_features=splits.train.X.shape[1],
@@ -532,6 +537,11 @@ def _checked_and_created(
 
             check_factory(factory, splits.train.X.shape[1], splits.train.n_outputs,
                           splits.train.X[:PROBE_ROWS])
+        if fit is not None:
+            from sweeper.training import check_fit
+
+            check_fit(fit, splits, config.model, factory=factory, seed=config.data.seed,
+                      probe_rows=PROBE_ROWS)
         storage = open_storage(config.study.url,
                                reconnect_timeout=config.study.reconnect_timeout)
         assert config.study.name is not None  # sweep() derives it; a study file must set it
@@ -540,7 +550,7 @@ def _checked_and_created(
             config = dataclasses.replace(
                 config, study=dataclasses.replace(config.study, name=legacy_name)
             )
-        info = study_info(config, splits, source=source, factory=factory)
+        info = study_info(config, splits, source=source, factory=factory, fit=fit)
         study = create_or_resume(config.study, info, storage)
         check_search_unchanged(study, space_distributions(config.search, info.task, info.labels))
     rows = (f"{info.n_train} training rows" if info.folds == 1
@@ -551,7 +561,8 @@ def _checked_and_created(
     )
     if splits.note is not None:
         logger.info("validation: %s", splits.note)
-    return PreparedSweep(config=config, splits=splits, info=info, study=study, factory=factory)
+    return PreparedSweep(config=config, splits=splits, info=info, study=study, factory=factory,
+                         fit=fit)
 
 
 def prepare_study_file(

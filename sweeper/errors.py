@@ -88,11 +88,12 @@ class StorageLostError(StorageError):
 
 
 class FactoryError(ConfigError):
-    """The model factory cannot be imported or called, or builds a model the sweeper cannot
-    train: not a Keras model, the wrong output shape, probabilities instead of logits."""
+    """The model factory (or the user's training step, ``key="fit"``) cannot be imported or
+    called, or gives a model the sweeper cannot train or score: not a Keras model, the wrong
+    output shape, probabilities instead of logits."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, key="factory", section="model")
+    def __init__(self, message: str, key: str = "factory") -> None:
+        super().__init__(message, key=key, section="model")
 
 
 class RunFailedError(SweeperError):

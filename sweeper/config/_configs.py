@@ -130,6 +130,14 @@ def _code_text(code: CodeType) -> str:
     return "|".join(parts)
 
 
+def function_name(function: Any) -> str | None:
+    """A factory or training step as ``"module:function"`` text (given text stays as it is)."""
+    if function is None or isinstance(function, str):
+        return function
+    module = getattr(function, "__module__", None) or "?"
+    return f"{module}:{getattr(function, '__qualname__', repr(function))}"
+
+
 def default_storage_url(study_name: str) -> str:
     """SQLite next to where the user runs the sweeper: the embedded, zero-setup default."""
     return f"sqlite:///.sweeper/{study_name}.db"
@@ -297,6 +305,11 @@ class ModelConfig(Config):
         Factory(), None,
         "function(n_features, n_outputs) -> uncompiled keras.Model with logit outputs",
     )
+    fit: Any = option(
+        Factory(), None,
+        "a training step of your own: function(model, loss, arguments) -> the trained "
+        "keras.Model (sweeper.training.FitArguments); its trials are not packed",
+    )
     epochs: int | None = option(
         AutoCount(), None,
         'the most epochs per trial (early stopping ends sooner), or "auto" (None): enough for '
@@ -373,10 +386,12 @@ class ModelConfig(Config):
     @property
     def factory_name(self) -> str | None:
         """The factory as ``"module:function"`` text: what the study stores and exports."""
-        if self.factory is None or isinstance(self.factory, str):
-            return self.factory
-        module = getattr(self.factory, "__module__", None) or "?"
-        return f"{module}:{getattr(self.factory, '__qualname__', repr(self.factory))}"
+        return function_name(self.factory)
+
+    @property
+    def fit_name(self) -> str | None:
+        """The training step as ``"module:function"`` text (``None``: the packed trainer)."""
+        return function_name(self.fit)
 
     def fitted_to(self, n_rows: int) -> tuple[ModelConfig, str | None]:
         """``epochs`` and ``batch_size`` chosen for ``n_rows`` training rows where unset, and a
@@ -415,17 +430,25 @@ class ModelConfig(Config):
         facts["factory"] = self.factory_name
         if callable(self.factory):
             facts["factory_code"] = code_fingerprint(self.factory)
+        facts["fit"] = self.fit_name
+        if callable(self.fit):
+            facts["fit_code"] = code_fingerprint(self.fit)
         return facts
 
-    def describe(self, factory: Callable[..., Any] | None = None) -> dict[str, Any]:
+    def describe(
+        self, factory: Callable[..., Any] | None = None, fit: Callable[..., Any] | None = None
+    ) -> dict[str, Any]:
         """What a study pins and an export records: resuming with another model is refused.
 
-        A factory is pinned by its name and its code (``factory``: the function a
-        ``"module:function"`` name was imported as; a callable factory speaks for itself).
+        A factory (and a training step) is pinned by its name and its code (``factory``,
+        ``fit``: the functions ``"module:function"`` names were imported as; a callable
+        speaks for itself).
         """
         facts = self.settings()
         if factory is not None and "factory_code" not in facts:
             facts["factory_code"] = code_fingerprint(factory)
+        if fit is not None and "fit_code" not in facts:
+            facts["fit_code"] = code_fingerprint(fit)
         return facts
 
 

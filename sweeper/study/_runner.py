@@ -51,7 +51,7 @@ from sweeper.study._scoring import record_member
 from sweeper.study._storage import ResilientStorage
 
 if TYPE_CHECKING:  # training imports Keras; it is imported when a run starts
-    from sweeper.training import PackedTrainer
+    from sweeper.training import Trainer
 
 __all__ = ["RunSummary", "run_study"]
 
@@ -101,7 +101,7 @@ def _run_batch(
     config: SweepConfig,
     info: StudyInfo,
     splits: Splits,
-    trainer: PackedTrainer,
+    trainer: Trainer,
     *,
     waiting: int | None = None,
     window: WindowTrials | None = None,
@@ -188,23 +188,28 @@ def run_study(
     info: StudyInfo,
     splits: Splits,
     factory: Callable[[int, int], Any] | None = None,
+    fit: Callable[..., Any] | None = None,
     progress: bool = True,
     sleep: Callable[[float], None] = time.sleep,
-    make_trainer: Callable[[int], PackedTrainer] | None = None,
+    make_trainer: Callable[[int], Trainer] | None = None,
 ) -> RunSummary:
     """Run batches until the study holds ``config.study.trials`` complete trials.
 
-    A study without baselines gets them first (:mod:`sweeper.study._baselines`): one packed
-    pass. ``make_trainer(members)`` builds the trainer of a pack size (default: a
-    :class:`~sweeper.training.PackedTrainer` on ``splits``); the storage benchmark passes one
-    that returns scores at once, to measure what the loop costs besides training.
+    A study without baselines gets them first (:mod:`sweeper.study._baselines`): one batch.
+    ``make_trainer(members)`` builds the :class:`~sweeper.training.Trainer` of a batch size
+    (default: a :class:`~sweeper.training.PackedTrainer` on ``splits``, or with ``fit``, the
+    user's training step, a :class:`~sweeper.training.FitTrainer`); the storage benchmark
+    passes one that returns scores at once, to measure what the loop costs besides training.
     """
-    from sweeper.training import PackedTrainer, pack_size
+    from sweeper.training import FitTrainer, PackedTrainer, pack_size
 
     holds.reach("prepared")
     if make_trainer is None:
 
-        def make_trainer(members: int) -> PackedTrainer:
+        def make_trainer(members: int) -> Trainer:
+            if fit is not None:
+                return FitTrainer(splits, config.model, members=members, seed=info.seed,
+                                  fit=fit, factory=factory)
             return PackedTrainer(splits, config.model, members=members, seed=info.seed,
                                  factory=factory)
 
@@ -218,7 +223,7 @@ def run_study(
     told = diverged = cut_short = 0
     best: TrialRecord | None = None
     window = window_trials(study)
-    trainers: dict[int, PackedTrainer] = {}  # one compiled trainer per pack size, reused
+    trainers: dict[int, Trainer] = {}  # one (compiled) trainer per batch size, reused
     if BASELINES_ATTR not in study.user_attrs:
         # Once per study (workers that start together may each compute them: same results).
         members = len(baseline_candidates(info.task))

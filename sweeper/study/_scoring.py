@@ -26,7 +26,7 @@ from sweeper.search import Candidate
 from sweeper.study._records import StudyInfo, TrialRecord
 
 if TYPE_CHECKING:  # training imports TensorFlow; reports read baselines without it
-    from sweeper.training import PackedScores
+    from sweeper.training import BatchScores
 
 __all__ = ["record_member"]
 
@@ -35,7 +35,7 @@ def record_member(
     *,
     info: StudyInfo,
     splits: Splits,
-    scores: PackedScores,
+    scores: BatchScores,
     member: int,
     number: int,
     candidate: Candidate,

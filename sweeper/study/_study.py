@@ -58,10 +58,11 @@ def study_info(
     *,
     source: str,
     factory: Callable[..., Any] | None = None,
+    fit: Callable[..., Any] | None = None,
 ) -> StudyInfo:
     """The facts a study pins when it is created: data, task, model; ``source`` names the data
     (a study file's ``[data] source``, or ``arrays``), ``factory`` is the imported model
-    factory (its code is pinned too)."""
+    factory and ``fit`` the imported training step (their code is pinned too)."""
     dataset = splits.train
     return StudyInfo(
         task=dataset.task,
@@ -75,7 +76,7 @@ def study_info(
         n_validation=int(splits.validation.X.shape[0]),
         n_test=int(splits.test.X.shape[0]),
         seed=config.data.seed,
-        model=config.model.describe(factory),
+        model=config.model.describe(factory, fit),
         version=__version__,
         unevaluable=unevaluable(splits),
         validation_counts=tuple(int(c) for c in splits.validation.label_counts()),
@@ -235,7 +236,7 @@ def _check_same_setup(name: str, stored: StudyInfo, current: StudyInfo) -> None:
             )
     defaults = ModelConfig().describe()
     for key in dict.fromkeys([*stored.model, *current.model]):
-        if key == "factory_code" and key not in stored.model:
+        if key in ("factory_code", "fit_code") and key not in stored.model:
             continue
         before = stored.model.get(key, defaults.get(key))
         now = current.model.get(key, defaults.get(key))

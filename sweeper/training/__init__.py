@@ -1,5 +1,6 @@
-"""Training: the packed trainer (TensorFlow and JAX epoch loops), the built-in and packed models,
-the weighted losses, and the pack size.
+"""Training: the :class:`Trainer` seam and its two implementations (the packed trainer with its
+TensorFlow and JAX epoch loops; the user's own training step), the built-in and packed models,
+the loss registry, the optimizer, and the pack size.
 
 This is the only package that imports Keras (and through it TensorFlow or JAX); reports and
 exports never import it. Keras's backend is chosen first (:func:`sweeper.backend.choose_backend`).
@@ -11,12 +12,24 @@ from sweeper.backend import choose_backend
 
 choose_backend()
 
+from sweeper.training._batches import batch_order, fit_plain
+from sweeper.training._fit import FitArguments, FitStep, FitTrainer, check_fit
+from sweeper.training._interface import BatchScores, Trainer
 from sweeper.training._losses import (
+    LOSSES,
     CostSensitiveSparseCategoricalCrossentropy,
+    LossParameters,
+    SigmoidCrossEntropy,
+    SoftmaxCrossEntropy,
+    TrainingLoss,
     WeightedBinaryCrossentropy,
     WeightedSparseCategoricalCrossentropy,
+    as_loss_parameters,
     cost_weighted_softmax_cross_entropy,
+    loss_for,
     packed_loss_per_row,
+    packed_member_losses,
+    register_loss,
     weighted_sigmoid_cross_entropy,
     weighted_softmax_cross_entropy,
 )
@@ -30,6 +43,7 @@ from sweeper.training._models import (
     pack_factory_models,
 )
 from sweeper.training._optimizers import build_optimizer, clip_per_member
+from sweeper.training._packed import PackedTrainer, train_and_score
 from sweeper.training._packing import (
     MAX_PACK_CPU,
     MAX_PACK_GPU,
@@ -39,40 +53,47 @@ from sweeper.training._packing import (
     member_bytes,
     pack_size,
 )
-from sweeper.training._trainer import (
-    PackedScores,
-    PackedTrainer,
-    batch_order,
-    fit_plain,
-    train_and_score,
-)
 
 __all__ = [
+    "LOSSES",
     "MAX_PACK_CPU",
     "MAX_PACK_GPU",
+    "BatchScores",
     "CostSensitiveSparseCategoricalCrossentropy",
+    "FitArguments",
+    "FitStep",
+    "FitTrainer",
+    "LossParameters",
     "ModelFactory",
     "PackedMLP",
-    "PackedScores",
     "PackedTrainer",
+    "SigmoidCrossEntropy",
+    "SoftmaxCrossEntropy",
+    "Trainer",
+    "TrainingLoss",
     "WeightedBinaryCrossentropy",
     "WeightedSparseCategoricalCrossentropy",
+    "as_loss_parameters",
     "available_memory_bytes",
     "batch_order",
     "build_mlp",
     "build_optimizer",
     "build_packed_model",
     "check_factory",
+    "check_fit",
     "check_fits",
     "choose_pack",
     "clip_per_member",
     "cost_weighted_softmax_cross_entropy",
     "fit_plain",
     "load_factory",
+    "loss_for",
     "member_bytes",
     "pack_factory_models",
     "pack_size",
     "packed_loss_per_row",
+    "packed_member_losses",
+    "register_loss",
     "train_and_score",
     "weighted_sigmoid_cross_entropy",
     "weighted_softmax_cross_entropy",

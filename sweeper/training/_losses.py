@@ -20,12 +20,18 @@ so a model compiled with them saves and loads. :func:`packed_loss_per_row` is th
 used to train several weight candidates at once: the model outputs ``(batch, members, labels)``
 logits, and the loss is the *sum* over members of each member's own loss, so each member's
 gradient is exactly the gradient it would get alone.
+
+**The loss registry** (:data:`LOSSES`, :func:`loss_for`, :func:`register_loss`): each entry is a
+:class:`TrainingLoss`, the loss of a task in both forms, the packed per-member one and a Keras
+loss object for one member, so the packed trainer, a user's own training step and production
+training from an export use one definition. A new loss is one entry (and its tests).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import abc
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -34,12 +40,20 @@ from keras import ops
 from sweeper.config import Task
 
 __all__ = [
+    "LOSSES",
     "CostSensitiveSparseCategoricalCrossentropy",
+    "LossParameters",
+    "SigmoidCrossEntropy",
+    "SoftmaxCrossEntropy",
+    "TrainingLoss",
     "WeightedBinaryCrossentropy",
     "WeightedSparseCategoricalCrossentropy",
+    "as_loss_parameters",
     "cost_weighted_softmax_cross_entropy",
+    "loss_for",
     "packed_loss_per_row",
     "packed_member_losses",
+    "register_loss",
     "weighted_sigmoid_cross_entropy",
     "weighted_softmax_cross_entropy",
 ]
@@ -202,24 +216,129 @@ class CostSensitiveSparseCategoricalCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "weight_matrix": [list(r) for r in self.weight_matrix]}
 
 
+LossParameters = Mapping[str, Any]
+"""A loss's parameters by name (``weights`` always; a registry entry may read more), each an
+array whose first axis is the member (packed form) or, for :meth:`TrainingLoss.keras_loss`,
+one member's values without that axis."""
+
+
+def as_loss_parameters(weights: Any) -> dict[str, np.ndarray]:
+    """``weights`` alone (an array) or a mapping of parameters, as a dict of float32 arrays."""
+    if isinstance(weights, Mapping):
+        if "weights" not in weights:
+            raise ValueError("loss parameters must hold `weights`.")
+        return {name: np.asarray(value, dtype=np.float32) for name, value in weights.items()}
+    return {"weights": np.asarray(weights, dtype=np.float32)}
+
+
+class TrainingLoss(abc.ABC):
+    """One entry of the loss registry: the loss of a task, in the two forms training needs.
+
+    The packed trainer calls :meth:`member_losses` on a packed model's logits; a user's own
+    training step (and production training from an export) gets :meth:`keras_loss`, a Keras
+    loss object for one member. The contract, which tests hold every entry to: for the same
+    labels, logits and parameters, ``keras_loss(p_m)(y, logits[:, m])`` equals the mean over
+    rows of ``member_losses(y, logits, p)[:, m]``, so a member trained packed and a model
+    compiled with its Keras loss minimise the same function.
+
+    Subclasses set :attr:`name` (the registry key) and :attr:`tasks` (the tasks it trains).
+    """
+
+    name: ClassVar[str]
+    tasks: ClassVar[tuple[Task, ...]]
+
+    def weights_shape(self, n_outputs: int) -> tuple[int, int]:
+        """One member's ``weights`` shape for ``n_outputs`` labels or classes."""
+        return (2, n_outputs)
+
+    @abc.abstractmethod
+    def member_losses(self, y_true: Any, logits: Any, parameters: LossParameters) -> Any:
+        """``(batch, members)``: each row's loss under each member's parameters, for
+        ``(batch, members, outputs)`` logits."""
+
+    @abc.abstractmethod
+    def keras_loss(self, parameters: LossParameters) -> keras.losses.Loss:
+        """The Keras loss of one member (``parameters`` without the member axis), for a model
+        with ``(batch, outputs)`` logits."""
+
+
+class SigmoidCrossEntropy(TrainingLoss):
+    """Binary and multi-label: :func:`weighted_sigmoid_cross_entropy` averaged over labels;
+    ``weights`` is ``(2, labels)`` per member, the positives' then the negatives' weights."""
+
+    name = "sigmoid_cross_entropy"
+    tasks = (Task.BINARY, Task.MULTILABEL)
+
+    def member_losses(self, y_true: Any, logits: Any, parameters: LossParameters) -> Any:
+        weights = ops.cast(parameters["weights"], logits.dtype)
+        labels = ops.expand_dims(ops.cast(y_true, logits.dtype), 1)
+        per_label = weighted_sigmoid_cross_entropy(
+            labels, logits, weights[:, 0, :], weights[:, 1, :]
+        )
+        return ops.mean(per_label, axis=-1)
+
+    def keras_loss(self, parameters: LossParameters) -> keras.losses.Loss:
+        weights = np.asarray(parameters["weights"], dtype=np.float64)
+        return WeightedBinaryCrossentropy(pos_weight=weights[0], neg_weight=weights[1])
+
+
+class SoftmaxCrossEntropy(TrainingLoss):
+    """Multi-class: :func:`cost_weighted_softmax_cross_entropy`; ``weights`` is the ``(K, K)``
+    matrix ``M`` per member (true-class weighting, predicted-class weighting and cost matrices
+    are all such matrices, see :mod:`sweeper.search`)."""
+
+    name = "softmax_cross_entropy"
+    tasks = (Task.MULTICLASS,)
+
+    def weights_shape(self, n_outputs: int) -> tuple[int, int]:
+        return (n_outputs, n_outputs)
+
+    def member_losses(self, y_true: Any, logits: Any, parameters: LossParameters) -> Any:
+        weights = ops.cast(parameters["weights"], logits.dtype)
+        ids = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+        one_hot = ops.one_hot(ids, logits.shape[-1], dtype=logits.dtype)
+        return cost_weighted_softmax_cross_entropy(one_hot, logits, weights)
+
+    def keras_loss(self, parameters: LossParameters) -> keras.losses.Loss:
+        return CostSensitiveSparseCategoricalCrossentropy(np.asarray(parameters["weights"]))
+
+
+LOSSES: dict[str, TrainingLoss] = {}
+"""The loss registry, by name: what both training paths and the export look losses up in."""
+_TASK_LOSSES: dict[Task, str] = {}
+
+
+def register_loss(loss: TrainingLoss, *, default: bool = False) -> TrainingLoss:
+    """Add ``loss`` to the registry under its name; ``default``: the loss of its tasks."""
+    if loss.name in LOSSES:
+        raise ValueError(f"a loss named {loss.name!r} is registered already.")
+    LOSSES[loss.name] = loss
+    if default:
+        for task in loss.tasks:
+            _TASK_LOSSES[task] = loss.name
+    return loss
+
+
+register_loss(SigmoidCrossEntropy(), default=True)
+register_loss(SoftmaxCrossEntropy(), default=True)
+
+
+def loss_for(task: Task | str) -> TrainingLoss:
+    """The registry's loss of ``task``."""
+    return LOSSES[_TASK_LOSSES[Task(task)]]
+
+
 def packed_member_losses(task: Task, y_true: Any, logits: Any, weights: Any) -> Any:
-    """``(batch, members)``: each row's loss under each member's own weights.
+    """``(batch, members)``: each row's loss under each member's own weights (the task's
+    registry entry, :meth:`TrainingLoss.member_losses`).
 
     ``logits`` is ``(batch, members, outputs)``; ``weights`` is ``(members, 2, labels)``
     (positive and negative weights) or ``(members, classes, classes)`` (the cost-weight matrix).
     A member's mean over rows is the loss its lone model reports (early stopping watches it on
     the validation rows).
     """
-    weights = ops.cast(weights, logits.dtype)
-    if Task(task).sigmoid:
-        labels = ops.expand_dims(ops.cast(y_true, logits.dtype), 1)
-        per_label = weighted_sigmoid_cross_entropy(
-            labels, logits, weights[:, 0, :], weights[:, 1, :]
-        )
-        return ops.mean(per_label, axis=-1)
-    ids = ops.reshape(ops.cast(y_true, "int32"), (-1,))
-    one_hot = ops.one_hot(ids, logits.shape[-1], dtype=logits.dtype)
-    return cost_weighted_softmax_cross_entropy(one_hot, logits, weights)
+    parameters = weights if isinstance(weights, Mapping) else {"weights": weights}
+    return loss_for(task).member_losses(y_true, logits, parameters)
 
 
 def packed_loss_per_row(task: Task, y_true: Any, logits: Any, weights: Any) -> Any:

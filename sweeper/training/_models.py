@@ -129,8 +129,11 @@ def build_mlp(
     return model
 
 
-def load_factory(reference: str, search_dir: Path | None = None) -> ModelFactory:
-    """Import ``"package.module:function"``; ``search_dir`` (the study's folder) is importable."""
+def load_factory(
+    reference: str, search_dir: Path | None = None, *, key: str = "factory"
+) -> Callable[..., Any]:
+    """Import ``"package.module:function"``; ``search_dir`` (the study's folder) is importable.
+    ``key`` names the setting in messages (``factory``, or ``fit`` for a training step)."""
     module_name, _, attribute = reference.partition(":")
     if search_dir is not None and str(search_dir) not in sys.path:
         sys.path.insert(0, str(search_dir))
@@ -138,22 +141,22 @@ def load_factory(reference: str, search_dir: Path | None = None) -> ModelFactory
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise FactoryError(
-            f"[model] factory: cannot import module {module_name!r}: {error}."
+            f"[model] {key}: cannot import module {module_name!r}: {error}.", key=key
         ) from None
     except (Exception, SystemExit) as error:  # the module fails: SyntaxError, sys.exit(), ...
         raise FactoryError(
-            f"[model] factory: importing module {module_name!r} raised "
-            f"{_one_line(error)}."
+            f"[model] {key}: importing module {module_name!r} raised "
+            f"{one_line(error)}.", key=key,
         ) from None
-    factory = getattr(module, attribute, None)
-    if not callable(factory):
+    function = getattr(module, attribute, None)
+    if not callable(function):
         raise FactoryError(
-            f"[model] factory: module {module_name!r} has no function {attribute!r}."
+            f"[model] {key}: module {module_name!r} has no function {attribute!r}.", key=key
         )
-    return factory
+    return function
 
 
-def _one_line(error: BaseException, limit: int = 240) -> str:
+def one_line(error: BaseException, limit: int = 240) -> str:
     """``SyntaxError: invalid syntax (models.py, line 3)``: an exception as one line (terminal
     colour codes out, at most ``limit`` characters: Keras's messages span paragraphs)."""
     text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split())
@@ -180,7 +183,7 @@ def check_factory(
         model = factory(n_features, n_outputs)
     except (Exception, SystemExit) as error:
         raise FactoryError(
-            f"[model] factory: {name}({n_features}, {n_outputs}) raised {_one_line(error)}."
+            f"[model] factory: {name}({n_features}, {n_outputs}) raised {one_line(error)}."
         ) from None
     if not isinstance(model, keras.Model):
         raise FactoryError(
@@ -191,7 +194,7 @@ def check_factory(
     except Exception as error:
         raise FactoryError(
             f"[model] factory: the model of {name} fails on a batch of shape "
-            f"{probe.shape}: {_one_line(error)}."
+            f"{probe.shape}: {one_line(error)}."
         ) from None
     if outputs.shape != (probe.shape[0], n_outputs):
         raise FactoryError(

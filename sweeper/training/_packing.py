@@ -111,7 +111,7 @@ def check_fits(model: ModelConfig, *, n_features: int, n_outputs: int, folds: in
     """Refuse a built-in MLP whose one trial (``folds`` members) cannot fit in the memory at
     hand, naming ``[model] hidden``, before a study exists (TensorFlow would fail mid-batch
     with an allocation error)."""
-    if model.factory is not None or model.batch_size is None:
+    if model.factory is not None or model.fit is not None or model.batch_size is None:
         return
     assert model.layers is not None  # no factory: the built-in MLP's layers
     needed = folds * member_bytes(
@@ -138,9 +138,13 @@ def pack_size(
     folds: int = 1,
 ) -> int:
     """Trials per training pass: ``model.pack`` if set, else the smallest of the three limits
-    for this model, the memory at hand, the budget and the folds per trial."""
+    for this model, the memory at hand, the budget and the folds per trial. A training step of
+    the user's own (``[model] fit``) trains one model at a time: one trial per batch, so the
+    sampler learns from every trial before the next."""
     if model.pack is not None:
         return model.pack
+    if model.fit is not None:
+        return 1
     if factory is None:
         hidden = model.layers
         assert hidden is not None  # no factory: the built-in MLP's layers

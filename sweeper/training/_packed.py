@@ -1,4 +1,4 @@
-"""Training: fit one batch of weight candidates together and score the validation and test rows.
+"""The packed trainer: fit one batch of loss candidates together in one network and score them.
 
 :class:`PackedTrainer` trains ``P`` members (one per trial of a batch) in one packed model. It is
 built once per pack size and reused for every batch: between batches it restores the initial
@@ -6,20 +6,21 @@ weights and the optimizer's initial state, so the compiled training function (an
 resident on the device as backend tensors) is reused rather than rebuilt.
 
 One epoch is one compiled call with no per-step Python work: the batch order is a ``(steps,
-batch)`` index matrix drawn from ``numpy.random.default_rng(seed)`` (the last batch padded and
-masked, so every step has the same shape), and the loop over steps runs inside the compiled
-function: ``tf.function`` compiled with XLA on TensorFlow, ``jax.jit`` with ``lax.scan`` on JAX.
-The model and loss are ``keras.ops`` code shared by both backends.
+batch)`` index matrix (:func:`~sweeper.training.batch_order`; the last batch padded and masked,
+so every step has the same shape), and the loop over steps runs inside the compiled function:
+``tf.function`` compiled with XLA on TensorFlow, ``jax.jit`` with ``lax.scan`` on JAX. Both
+loops are built from one :class:`_Pass` (the network, the optimizer, the registry's loss, the
+resident data) and run the same step: the loss of :func:`_step_loss`, each member's gradient
+clipped on its own, one optimizer update.
 
 Thresholds and every figure are computed from the returned scores, in :mod:`sweeper.evaluation`.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,115 +31,40 @@ from sweeper import holds
 from sweeper.config import ModelConfig, Task
 from sweeper.data import Splits
 from sweeper.evaluation import probabilities
-from sweeper.training._losses import packed_loss_per_row, packed_member_losses
+from sweeper.training._batches import batch_order
+from sweeper.training._interface import BatchScores, Trainer
+from sweeper.training._losses import LossParameters, TrainingLoss, as_loss_parameters, loss_for
 from sweeper.training._models import ModelFactory, build_packed_model
 from sweeper.training._optimizers import build_optimizer, clip_per_member
 
-__all__ = [
-    "PackedScores",
-    "PackedTrainer",
-    "batch_order",
-    "fit_plain",
-    "train_and_score",
-]
+__all__ = ["PackedTrainer", "train_and_score"]
+
+
+def label_array(y: np.ndarray, task: Task) -> np.ndarray:
+    """Labels as the losses take them: 0/1 floats per label, or int32 class ids."""
+    return y.astype(np.float32 if task.sigmoid else np.int32)
 
 
 @dataclass(frozen=True)
-class PackedScores:
-    """Each member's probabilities on the validation and test rows, and the wall time spent."""
+class _Pass:
+    """What a compiled epoch and the validation loss need, handed to the backend's loop
+    explicitly (the loops read nothing else of the trainer)."""
 
-    validation: np.ndarray
-    """``(members, validation rows, outputs)``"""
-    test: np.ndarray
-    """``(members, test rows, outputs)``"""
-    seconds: float
-    epochs: np.ndarray | None = None
-    """Per member, the epochs its kept weights trained for (early stopping's best epoch + 1);
-    ``None`` when every member trained all epochs."""
-
-    @functools.cached_property
-    def diverged(self) -> np.ndarray:
-        """Per member: whether training produced non-finite scores (computed once)."""
-        finite = np.isfinite(self.validation).all(axis=(1, 2)) & np.isfinite(self.test).all(
-            axis=(1, 2)
-        )
-        return ~finite
+    network: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    loss: TrainingLoss
+    X: Any
+    """Training features, resident (a backend tensor)."""
+    y: Any
+    member_rows: Any
+    """``(rows, network members)``: the rows each member learns from under cross-validation;
+    ``None`` when every member learns from every row."""
+    clip: Callable[[Sequence[Any]], list[Any]]
+    """Each member's gradient clipped on its own (:func:`clip_per_member`)."""
 
 
-def batch_order(
-    n_rows: int, batch_size: int, epochs: int, seed: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per epoch, the shuffled row indices as a ``(steps, batch_size)`` matrix and its mask.
-
-    The last batch is padded with row 0 and masked out, so a masked mean over each batch equals
-    Keras's mean over a short last batch.
-    """
-    rng = np.random.default_rng(seed)
-    steps = -(-n_rows // batch_size)
-    padding = steps * batch_size - n_rows
-    mask = np.concatenate([np.ones(n_rows, np.float32), np.zeros(padding, np.float32)])
-    orders = []
-    for _ in range(epochs):
-        order = np.concatenate([rng.permutation(n_rows), np.zeros(padding, np.int64)])
-        orders.append((order.reshape(steps, batch_size).astype(np.int32),
-                       mask.reshape(steps, batch_size)))
-    return orders
-
-
-class _SweeperBatches(keras.utils.PyDataset):
-    """The sweeper's batch order as a Keras dataset: epoch ``e`` yields the batches of
-    :func:`batch_order`'s ``e``-th permutation (the last one short, as Keras's own).
-
-    The epoch is set by a callback at each epoch's start (:meth:`follow`): Keras also calls
-    ``on_epoch_end`` after probing the first batches, so counting those calls would drift."""
-
-    def __init__(self, X: np.ndarray, y: np.ndarray, batch_size: int, epochs: int, seed: int):
-        super().__init__()
-        self.X, self.y = X, y
-        self.orders = batch_order(X.shape[0], batch_size, epochs, seed)
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return self.orders[0][0].shape[0]
-
-    def __getitem__(self, step: int) -> tuple[np.ndarray, np.ndarray]:
-        order, mask = self.orders[min(self.epoch, len(self.orders) - 1)]
-        rows = order[step][mask[step] > 0]
-        return self.X[rows], self.y[rows]
-
-    def follow(self) -> keras.callbacks.Callback:
-        """A callback that points the dataset at the epoch ``fit`` is starting."""
-        return keras.callbacks.LambdaCallback(
-            on_epoch_begin=lambda epoch, logs=None: setattr(self, "epoch", epoch)
-        )
-
-
-def fit_plain(
-    model: keras.Model,
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    epochs: int,
-    batch_size: int,
-    seed: int,
-    validation_data: tuple[np.ndarray, np.ndarray] | None = None,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
-) -> keras.Model:
-    """Train a compiled plain model with the sweeper's batch order (for production training).
-
-    With :func:`sweeper.training.build_mlp`, an exported trial's seed and its ``training``
-    epochs, this reproduces the trial's training; any other compiled model trains on the same
-    sequence of batches. ``validation_data`` and ``callbacks`` go to ``model.fit`` (Keras's
-    ``EarlyStopping(restore_best_weights=True)`` stops as the sweeper's early stopping does).
-    """
-    batches = _SweeperBatches(X, y, batch_size, epochs, seed)
-    model.fit(batches, epochs=epochs, shuffle=False, validation_data=validation_data,
-              callbacks=[batches.follow(), *callbacks], verbose=0)
-    return model
-
-
-class PackedTrainer:
-    """Trains ``members`` weight candidates at once; reusable across batches of trials.
+class PackedTrainer(Trainer):
+    """Trains ``members`` loss candidates at once; reusable across batches of trials.
 
     With K-fold cross-validation (``splits.folds``) each candidate trains K fold members in the
     same pass (``members * K`` in the network, candidate-major): fold ``k``'s member learns from
@@ -148,10 +74,11 @@ class PackedTrainer:
 
     Args:
         splits: the study's train / validation / test data (the training rows become resident).
-        model: the study's model section (hidden sizes, epochs, batch size, learning rate).
+        model: the study's model section (hidden sizes, epochs, batch size, optimizer, ...).
         members: the pack size ``P``: candidates trained together.
         seed: every member's initialisation seed and the batch-order seed.
         factory: a user model factory, or ``None`` for the built-in :class:`PackedMLP`.
+        loss: the registry's loss to train with (default: the task's, :func:`loss_for`).
     """
 
     def __init__(
@@ -162,6 +89,7 @@ class PackedTrainer:
         members: int,
         seed: int,
         factory: ModelFactory | None = None,
+        loss: TrainingLoss | None = None,
     ) -> None:
         self.splits = splits
         self.spec, _ = model.fitted_to(splits.rows_per_model)  # "auto" epochs, batch size
@@ -170,6 +98,7 @@ class PackedTrainer:
         self.network_members = members * self.folds
         self.seed = seed
         self.task: Task = splits.train.task
+        self.loss = loss_for(self.task) if loss is None else loss
         train = splits.train
         keras.utils.set_random_seed(seed)
         self.network = build_packed_model(
@@ -185,27 +114,29 @@ class PackedTrainer:
         self.optimizer = build_optimizer(self.spec, steps_per_epoch=steps_per_epoch,
                                          epochs=self.spec.epochs, clipping=False)
         self.optimizer.build(self.network.trainable_variables)
-        self.trainable_owners = self.member_owners(self.network.trainable_variables)
+        trainable_owners = self.member_owners(self.network.trainable_variables)
         self._initial_model = [keras.ops.convert_to_numpy(v) for v in self.network.variables]
         self._initial_optimizer = [
             keras.ops.convert_to_numpy(v) for v in self.optimizer.variables
         ]
-        self._X = keras.ops.convert_to_tensor(train.X)
-        labels = train.y.astype(np.float32 if self.task.sigmoid else np.int32)
-        self._y = keras.ops.convert_to_tensor(labels)
-        # Cross-validation: which rows each network member learns from (its training folds).
-        self._member_rows = None
+        member_rows = None  # cross-validation: which rows each network member learns from
         if splits.folds is not None:
             fold_of_member = np.tile(np.arange(self.folds), members)
             learns = splits.folds[:, None] != fold_of_member[None, :]
-            self._member_rows = keras.ops.convert_to_tensor(learns.astype(np.float32))
-        self._epoch = self._compile_epoch()
-        validation = splits.validation
-        self._X_validation = keras.ops.convert_to_tensor(validation.X)
-        self._y_validation = keras.ops.convert_to_tensor(
-            validation.y.astype(np.float32 if self.task.sigmoid else np.int32)
+            member_rows = keras.ops.convert_to_tensor(learns.astype(np.float32))
+        self._pass = _Pass(
+            network=self.network,
+            optimizer=self.optimizer,
+            loss=self.loss,
+            X=keras.ops.convert_to_tensor(train.X),
+            y=keras.ops.convert_to_tensor(label_array(train.y, self.task)),
+            member_rows=member_rows,
+            clip=lambda gradients: clip_per_member(
+                gradients, trainable_owners, self.network_members, self.spec
+            ),
         )
-        self._validation_loss: Callable[[np.ndarray], np.ndarray] | None = None
+        self._epoch = _compile_epoch(self._pass, reset=self._reset)
+        self._validation_loss: Callable[[LossParameters], np.ndarray] | None = None
 
     def _reset(self) -> None:
         for variable, value in zip(self.network.variables, self._initial_model, strict=True):
@@ -213,43 +144,40 @@ class PackedTrainer:
         for variable, value in zip(self.optimizer.variables, self._initial_optimizer, strict=True):
             variable.assign(value)
 
-    def _compile_epoch(self) -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
-        backend = keras.backend.backend()
-        if backend == "tensorflow":
-            return _tensorflow_epoch(self)
-        if backend == "jax":
-            return _jax_epoch(self)
-        raise RuntimeError(f"the sweeper trains on TensorFlow or JAX, not on {backend!r}.")
+    def _parameters(self, weights: np.ndarray | Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """The batch's loss parameters, checked, each repeated for the candidates' fold
+        members (candidate-major)."""
+        parameters = as_loss_parameters(weights)
+        expected = (self.members, *self.loss.weights_shape(self.splits.train.n_outputs))
+        shape = parameters["weights"].shape
+        if shape != expected:
+            raise ValueError(f"`weights` must have shape {expected}, but got {shape}.")
+        return {name: np.repeat(value, self.folds, axis=0) for name, value in parameters.items()}
 
-    def train(self, weights: np.ndarray) -> np.ndarray | None:
+    def train(self, weights: np.ndarray | Mapping[str, Any]) -> np.ndarray | None:
         """Train every member from its initial state, member ``m`` with loss weights
         ``weights[m]``: ``(members, 2, labels)`` or ``(members, classes, classes)`` (see
-        :mod:`sweeper.search`).
+        :mod:`sweeper.search`), or a mapping of loss parameters holding ``weights``.
 
         The training loss is each member's weighted loss plus the model's own losses (a
         factory's regularisers), as ``model.fit`` would minimise. With ``patience`` (the model
         config's), each member stops as Keras's
         ``EarlyStopping(monitor="val_loss", restore_best_weights=True)`` would stop it alone:
         after each epoch its own weighted loss on the validation rows is measured (without
-        regulariser terms); a member
-        whose loss has not improved for ``patience`` epochs is done, and every member ends at
-        the weights of its best epoch. The pass ends when all are done or at ``epochs``.
-        Returns the epochs each member's kept weights trained for (``None`` without patience).
+        regulariser terms); a member whose loss has not improved for ``patience`` epochs is
+        done, and every member ends at the weights of its best epoch. The pass ends when all
+        are done or at ``epochs``. Returns the epochs each member's kept weights trained for
+        (``None`` without patience).
         """
-        weights = np.asarray(weights, dtype=np.float32)
-        n_outputs = self.splits.train.n_outputs
-        expected = (self.members, 2 if self.task.sigmoid else n_outputs, n_outputs)
-        if weights.shape != expected:
-            raise ValueError(f"`weights` must have shape {expected}, but got {weights.shape}.")
-        weights = np.repeat(weights, self.folds, axis=0)  # each candidate's fold members
+        parameters = self._parameters(weights)
         self._reset()
         n_rows = self.splits.train.X.shape[0]
         # fitted_to sets both ("auto" is resolved for the rows at hand).
         assert self.spec.batch_size is not None and self.spec.epochs is not None
         orders = batch_order(n_rows, self.spec.batch_size, self.spec.epochs, self.seed)
-        stopping = _EarlyStopping(self, weights) if self.spec.patience else None
+        stopping = _EarlyStopping(self, parameters) if self.spec.patience else None
         for epoch, (order, mask) in enumerate(orders):
-            self._epoch(order, mask, weights)
+            self._epoch(order, mask, parameters)
             holds.reach("epoch")
             if stopping is not None and stopping.after_epoch(epoch):
                 break
@@ -258,13 +186,15 @@ class PackedTrainer:
         stopping.restore()
         return stopping.best_epoch + 1
 
-    def validation_loss(self, weights: np.ndarray) -> np.ndarray:
+    def validation_loss(self, weights: np.ndarray | Mapping[str, Any]) -> np.ndarray:
         """``(network members,)``: each member's mean weighted loss on its validation rows (its
-        own fold under cross-validation), as its lone model's ``val_loss``; ``weights`` per
-        network member. Compiled on first use (TensorFlow with XLA, or JAX)."""
+        own fold under cross-validation), as its lone model's ``val_loss``; ``weights`` (or
+        the loss parameters) per network member. Compiled on first use."""
         if self._validation_loss is None:
-            self._validation_loss = _compile_validation_loss(self)
-        return self._validation_loss(np.asarray(weights, dtype=np.float32))
+            self._validation_loss = _compile_validation_loss(
+                self._pass, self.splits, self.members, self.task
+            )
+        return self._validation_loss(as_loss_parameters(weights))
 
     def member_owners(self, variables: Sequence[Any] | None = None) -> list[int | None]:
         """For each of ``variables`` (default: the network's), the member that owns it whole,
@@ -276,11 +206,6 @@ class PackedTrainer:
         owner = {id(v): m for m, member in enumerate(members) for v in member.variables}
         return [owner[id(v)] for v in variables]
 
-    def clip(self, gradients: Sequence[Any]) -> list[Any]:
-        """Each member's gradient clipped as ``[model]`` says (:func:`clip_per_member`)."""
-        return clip_per_member(gradients, self.trainable_owners, self.network_members,
-                               self.spec)
-
     def logits(self, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
         """``(rows, members, outputs)`` logits, by direct calls in chunks."""
         parts = [
@@ -289,7 +214,7 @@ class PackedTrainer:
         ]
         return np.concatenate(parts, axis=0)
 
-    def train_and_score(self, weights: np.ndarray) -> PackedScores:
+    def train_and_score(self, weights: np.ndarray | Mapping[str, Any]) -> BatchScores:
         """Train (see :meth:`train`) and score: per candidate, its validation scores (out of
         fold under cross-validation) and its test scores (the mean of its fold members')."""
         started = time.perf_counter()
@@ -300,19 +225,35 @@ class PackedTrainer:
             )
             for split in (self.splits.validation, self.splits.test)
         )
-        if self.splits.folds is None:
-            validation = validation[:, :, 0]
-        else:  # row r's score from the member that did not learn from it
-            fold = self.splits.folds[:, None, None, None]
-            validation = np.take_along_axis(validation, fold, axis=2)[:, :, 0]
-            if epochs is not None:  # production trains once: the folds' typical length
-                epochs = np.round(epochs.reshape(self.members, self.folds).mean(axis=1))
-        return PackedScores(
-            validation=np.moveaxis(validation, 1, 0),
-            test=np.moveaxis(test.mean(axis=2), 1, 0),
-            seconds=time.perf_counter() - started,
-            epochs=None if epochs is None else epochs.astype(np.int64),
-        )
+        return fold_scores(validation, test, self.splits, epochs, time.perf_counter() - started)
+
+
+def fold_scores(
+    validation: np.ndarray,
+    test: np.ndarray,
+    splits: Splits,
+    epochs: np.ndarray | None,
+    seconds: float,
+) -> BatchScores:
+    """Scores per candidate from scores per fold member: ``validation`` and ``test`` are
+    ``(rows, candidates, folds, outputs)``; ``epochs`` per fold member, candidate-major. Row
+    ``r``'s validation score is that of the member that did not learn from it; test scores and
+    epochs are the means over folds (production trains once: the folds' typical length)."""
+    members, folds = validation.shape[1], validation.shape[2]
+    if splits.folds is None:
+        validation = validation[:, :, 0]
+    else:
+        fold = splits.folds[:, None, None, None]
+        validation = np.take_along_axis(validation, fold, axis=2)[:, :, 0]
+        if epochs is not None:
+            epochs = np.round(np.asarray(epochs, dtype=np.float64).reshape(members, folds)
+                              .mean(axis=1))
+    return BatchScores(
+        validation=np.moveaxis(validation, 1, 0),
+        test=np.moveaxis(test.mean(axis=2), 1, 0),
+        seconds=seconds,
+        epochs=None if epochs is None else np.asarray(epochs).astype(np.int64),
+    )
 
 
 class _EarlyStopping:
@@ -323,9 +264,9 @@ class _EarlyStopping:
     epoch) ends that member.
     """
 
-    def __init__(self, trainer: PackedTrainer, weights: np.ndarray) -> None:
+    def __init__(self, trainer: PackedTrainer, parameters: LossParameters) -> None:
         self.trainer = trainer
-        self.weights = weights
+        self.parameters = parameters
         self.owners = trainer.member_owners()
         self.best = [keras.ops.convert_to_numpy(v) for v in trainer.network.variables]
         self.best_loss = np.full(trainer.network_members, np.inf)
@@ -335,7 +276,7 @@ class _EarlyStopping:
 
     def losses(self) -> np.ndarray:
         """Each member's mean weighted loss on the validation rows (one compiled call)."""
-        return np.asarray(self.trainer.validation_loss(self.weights), dtype=np.float64)
+        return np.asarray(self.trainer.validation_loss(self.parameters), dtype=np.float64)
 
     def after_epoch(self, epoch: int) -> bool:
         """Judge every member after ``epoch`` (0-based); ``True`` when all are done."""
@@ -372,15 +313,16 @@ class _EarlyStopping:
             variable.assign(value)
 
 
-def _masked_mean_loss(trainer: PackedTrainer, y_batch: Any, logits: Any, mask: Any, weights: Any):
-    """The batch's training loss: each member's mean over the rows it learns from, summed.
+def _step_loss(loss: TrainingLoss, y_batch: Any, logits: Any, mask: Any,
+               parameters: LossParameters) -> Any:
+    """The batch's training loss: each member's mean over the rows it learns from, summed
+    (each member's gradient is then its lone model's).
 
     ``mask`` is ``(batch,)`` (padding only: every member learns from every row) or
     ``(batch, members)`` (cross-validation: each member's own training folds)."""
+    losses = loss.member_losses(y_batch, logits, parameters)
     if len(mask.shape) == 1:
-        per_row = packed_loss_per_row(trainer.task, y_batch, logits, weights)
-        return keras.ops.sum(per_row * mask) / keras.ops.sum(mask)
-    losses = packed_member_losses(trainer.task, y_batch, logits, weights)
+        return keras.ops.sum(keras.ops.sum(losses, axis=-1) * mask) / keras.ops.sum(mask)
     return keras.ops.sum(_mean_over_rows(losses, mask))
 
 
@@ -393,20 +335,11 @@ def _model_losses(losses: Sequence[Any]) -> Any:
     return keras.ops.sum(keras.ops.stack([keras.ops.sum(loss) for loss in losses]))
 
 
-def _member_mask(trainer: PackedTrainer, rows: Any, mask: Any) -> Any:
-    """A batch's row mask, per member under cross-validation (see :func:`_masked_mean_loss`)."""
-    if trainer._member_rows is None:
+def _member_mask(member_rows: Any, rows: Any, mask: Any) -> Any:
+    """A batch's row mask, per member under cross-validation (see :func:`_step_loss`)."""
+    if member_rows is None:
         return mask
-    return keras.ops.expand_dims(mask, 1) * keras.ops.take(trainer._member_rows, rows, axis=0)
-
-
-def _validation_mask(trainer: PackedTrainer) -> np.ndarray | None:
-    """``(validation rows, network members)``: the rows each member is judged on (its own
-    fold) under cross-validation; ``None`` when every member is judged on every row."""
-    if trainer.splits.folds is None:
-        return None
-    fold_of_member = np.tile(np.arange(trainer.folds), trainer.members)
-    return (trainer.splits.folds[:, None] == fold_of_member[None, :]).astype(np.float32)
+    return keras.ops.expand_dims(mask, 1) * keras.ops.take(member_rows, rows, axis=0)
 
 
 def _mean_over_rows(losses: Any, mask: Any) -> Any:
@@ -418,10 +351,22 @@ def _mean_over_rows(losses: Any, mask: Any) -> Any:
     )
 
 
-def _compile_validation_loss(trainer: PackedTrainer) -> Callable[[np.ndarray], np.ndarray]:
-    network, task = trainer.network, trainer.task
-    X, y = trainer._X_validation, trainer._y_validation
-    mask = _validation_mask(trainer)
+def _validation_mask(splits: Splits, members: int) -> np.ndarray | None:
+    """``(validation rows, network members)``: the rows each member is judged on (its own
+    fold) under cross-validation; ``None`` when every member is judged on every row."""
+    if splits.folds is None:
+        return None
+    fold_of_member = np.tile(np.arange(splits.n_folds), members)
+    return (splits.folds[:, None] == fold_of_member[None, :]).astype(np.float32)
+
+
+def _compile_validation_loss(
+    packed: _Pass, splits: Splits, members: int, task: Task
+) -> Callable[[LossParameters], np.ndarray]:
+    network, loss = packed.network, packed.loss
+    X = keras.ops.convert_to_tensor(splits.validation.X)
+    y = keras.ops.convert_to_tensor(label_array(splits.validation.y, task))
+    mask = _validation_mask(splits, members)
     if mask is not None:
         mask = keras.ops.convert_to_tensor(mask)
     if keras.backend.backend() == "jax":
@@ -429,49 +374,66 @@ def _compile_validation_loss(trainer: PackedTrainer) -> Callable[[np.ndarray], n
         import jax.numpy as jnp
 
         @jax.jit
-        def run(trainable, non_trainable, weights):
+        def run(trainable, non_trainable, parameters):
             logits, _ = network.stateless_call(trainable, non_trainable, X, training=False)
-            return _mean_over_rows(packed_member_losses(task, y, logits, weights), mask)
+            return _mean_over_rows(loss.member_losses(y, logits, parameters), mask)
 
-        def jax_loss(weights: np.ndarray) -> np.ndarray:
+        def jax_loss(parameters: LossParameters) -> np.ndarray:
             trainable = [v.value for v in network.trainable_variables]
             non_trainable = [v.value for v in network.non_trainable_variables]
-            return np.asarray(run(trainable, non_trainable, jnp.asarray(weights)))
+            arrays = {name: jnp.asarray(value) for name, value in parameters.items()}
+            return np.asarray(run(trainable, non_trainable, arrays))
 
         return jax_loss
     import tensorflow as tf
 
     @tf.function
-    def compiled(weights):
+    def compiled(parameters):
         logits = network(X, training=False)
-        return _mean_over_rows(packed_member_losses(task, y, logits, weights), mask)
+        return _mean_over_rows(loss.member_losses(y, logits, parameters), mask)
 
-    return lambda weights: compiled(tf.constant(weights)).numpy()
+    return lambda parameters: compiled(
+        {name: tf.constant(value) for name, value in parameters.items()}
+    ).numpy()
 
 
-def _tensorflow_epoch(trainer: PackedTrainer):
+EpochFunction = Callable[[np.ndarray, np.ndarray, LossParameters], None]
+
+
+def _compile_epoch(packed: _Pass, *, reset: Callable[[], None]) -> EpochFunction:
+    """One epoch as one compiled call on the backend Keras runs on; ``reset`` restores the
+    initial state (TensorFlow falls back from XLA, once, for a model XLA cannot compile)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return _tensorflow_epoch(packed, reset)
+    if backend == "jax":
+        return _jax_epoch(packed)
+    raise RuntimeError(f"the sweeper trains on TensorFlow or JAX, not on {backend!r}.")
+
+
+def _tensorflow_epoch(packed: _Pass, reset: Callable[[], None]) -> EpochFunction:
     import tensorflow as tf
 
-    network, optimizer = trainer.network, trainer.optimizer
-    X, y = trainer._X, trainer._y
+    network, optimizer, X, y = packed.network, packed.optimizer, packed.X, packed.y
 
-    def run(order: tf.Tensor, mask: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+    def run(order: tf.Tensor, mask: tf.Tensor, parameters: dict[str, tf.Tensor]) -> tf.Tensor:
         for step in tf.range(tf.shape(order)[0]):
             rows = order[step]
             with tf.GradientTape() as tape:
                 logits = network(tf.gather(X, rows), training=True)
-                loss = _masked_mean_loss(trainer, tf.gather(y, rows), logits,
-                                         _member_mask(trainer, rows, mask[step]), weights)
+                loss = _step_loss(packed.loss, tf.gather(y, rows), logits,
+                                  _member_mask(packed.member_rows, rows, mask[step]), parameters)
                 loss = loss + _model_losses(network.losses)
-            gradients = trainer.clip(tape.gradient(loss, network.trainable_variables))
+            gradients = packed.clip(tape.gradient(loss, network.trainable_variables))
             optimizer.apply(gradients, network.trainable_variables)
         return tf.constant(0)
 
     compiled = {"xla": tf.function(run, jit_compile=True), "plain": tf.function(run)}
     mode = ["xla"]
 
-    def epoch(order: np.ndarray, mask: np.ndarray, weights: np.ndarray) -> None:
-        arguments = (tf.constant(order), tf.constant(mask), tf.constant(weights))
+    def epoch(order: np.ndarray, mask: np.ndarray, parameters: LossParameters) -> None:
+        arguments = (tf.constant(order), tf.constant(mask),
+                     {name: tf.constant(value) for name, value in parameters.items()})
         if mode[0] == "xla":
             try:
                 compiled["xla"](*arguments)
@@ -482,21 +444,20 @@ def _tensorflow_epoch(trainer: PackedTrainer):
                     "XLA.", RuntimeWarning, stacklevel=2,
                 )
                 mode[0] = "plain"
-                trainer._reset()
+                reset()
         compiled["plain"](*arguments)
 
     return epoch
 
 
-def _jax_epoch(trainer: PackedTrainer):
+def _jax_epoch(packed: _Pass) -> EpochFunction:
     import jax
     import jax.numpy as jnp
 
-    network, optimizer = trainer.network, trainer.optimizer
-    X, y = trainer._X, trainer._y
+    network, optimizer, X, y = packed.network, packed.optimizer, packed.X, packed.y
 
     @jax.jit
-    def run(state, order, mask, weights):
+    def run(state, order, mask, parameters):
         def step(state, batch):
             trainable, non_trainable, optimizer_state = state
             rows, batch_mask = batch
@@ -505,29 +466,30 @@ def _jax_epoch(trainer: PackedTrainer):
                 logits, new_non_trainable, losses = network.stateless_call(
                     trainable, non_trainable, X[rows], training=True, return_losses=True
                 )
-                loss = _masked_mean_loss(trainer, y[rows], logits,
-                                         _member_mask(trainer, rows, batch_mask), weights)
+                loss = _step_loss(packed.loss, y[rows], logits,
+                                  _member_mask(packed.member_rows, rows, batch_mask), parameters)
                 return loss + _model_losses(losses), new_non_trainable
 
             (_, new_non_trainable), gradients = jax.value_and_grad(loss_of, has_aux=True)(
                 trainable
             )
             trainable, optimizer_state = optimizer.stateless_apply(
-                optimizer_state, trainer.clip(gradients), trainable
+                optimizer_state, packed.clip(gradients), trainable
             )
             return (trainable, new_non_trainable, optimizer_state), None
 
         state, _ = jax.lax.scan(step, state, (order, mask))
         return state
 
-    def epoch(order: np.ndarray, mask: np.ndarray, weights: np.ndarray) -> None:
+    def epoch(order: np.ndarray, mask: np.ndarray, parameters: LossParameters) -> None:
         state = (
             [v.value for v in network.trainable_variables],
             [v.value for v in network.non_trainable_variables],
             [v.value for v in optimizer.variables],
         )
+        arrays = {name: jnp.asarray(value) for name, value in parameters.items()}
         trainable, non_trainable, optimizer_state = run(
-            state, jnp.asarray(order), jnp.asarray(mask), jnp.asarray(weights)
+            state, jnp.asarray(order), jnp.asarray(mask), arrays
         )
         for variables, values in (
             (network.trainable_variables, trainable),
@@ -543,13 +505,14 @@ def _jax_epoch(trainer: PackedTrainer):
 def train_and_score(
     splits: Splits,
     model: ModelConfig,
-    weights: np.ndarray,
+    weights: np.ndarray | Mapping[str, Any],
     *,
     seed: int,
     factory: ModelFactory | None = None,
-) -> PackedScores:
+) -> BatchScores:
     """One-off convenience: build a trainer for ``len(weights)`` members and use it once
     (``weights`` as :meth:`PackedTrainer.train` takes them)."""
-    weights = np.asarray(weights, dtype=np.float32)
-    trainer = PackedTrainer(splits, model, members=weights.shape[0], seed=seed, factory=factory)
-    return trainer.train_and_score(weights)
+    parameters = as_loss_parameters(weights)
+    trainer = PackedTrainer(splits, model, members=parameters["weights"].shape[0], seed=seed,
+                            factory=factory)
+    return trainer.train_and_score(parameters)

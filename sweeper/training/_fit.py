@@ -1,0 +1,256 @@
+"""A training step of the user's own: :class:`FitTrainer` trains each candidate with the user's
+``fit`` function instead of the packed trainer.
+
+The contract of a training step (``[model] fit = "module:function"``, or ``model={"fit":
+function}`` in the API)::
+
+    def fit(model: keras.Model, loss: keras.losses.Loss, arguments: FitArguments) -> keras.Model
+
+- ``model`` is a fresh, uncompiled model: the user's factory's (``[model] factory``) or the
+  built-in MLP (:func:`~sweeper.training.build_mlp`), built with the study's seed, so every
+  candidate starts from the same weights;
+- ``loss`` is the candidate's weighted loss, a Keras loss object from the loss registry (the
+  same function the packed trainer minimises for that candidate), for ``(batch, outputs)``
+  logits;
+- ``arguments`` (:class:`FitArguments`) holds the training rows ``x``, ``y``, the
+  ``validation_data`` (the member's own fold under cross-validation), the epoch budget, the
+  batch size, the seed, and helpers for the study's optimizer and early stopping;
+- it trains the model its own way (``model.compile`` + ``model.fit`` with any callbacks and
+  arguments, or a loop of its own) and returns the trained model, whose logits the sweeper
+  then scores on the validation and test rows exactly as it scores packed members.
+
+Trials on this path are not packed: each candidate (each fold member under cross-validation)
+is one model trained on its own, so a batch costs one ``fit`` per member.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from sweeper.config import ModelConfig, Task
+from sweeper.data import Splits
+from sweeper.errors import FactoryError
+from sweeper.evaluation import probabilities
+from sweeper.training._interface import BatchScores, Trainer
+from sweeper.training._losses import TrainingLoss, as_loss_parameters, loss_for
+from sweeper.training._models import ModelFactory, build_mlp, one_line
+from sweeper.training._optimizers import build_optimizer
+from sweeper.training._packed import fold_scores, label_array
+
+__all__ = ["FitArguments", "FitStep", "FitTrainer", "check_fit"]
+
+FitStep = Callable[[keras.Model, keras.losses.Loss, "FitArguments"], keras.Model]
+"""``fit(model, loss, arguments) -> trained model`` (see the module docstring)."""
+
+
+@dataclass
+class FitArguments:
+    """What a training step gets besides the model and the loss: the rows, the budget, and
+    the study's training settings as ready-made Keras objects."""
+
+    x: np.ndarray
+    """Training features (standardised as the study says)."""
+    y: np.ndarray
+    """Training labels: 0/1 floats per label (binary, multi-label) or int32 class ids."""
+    validation_data: tuple[np.ndarray, np.ndarray]
+    """``(x, y)`` of the rows this model is judged on: the validation split, or the member's
+    own fold under cross-validation."""
+    epochs: int
+    """The epoch budget (``[model] epochs``, ``"auto"`` resolved): the most epochs to train."""
+    batch_size: int
+    seed: int
+    model_config: ModelConfig = field(repr=False)
+    """The study's ``[model]`` settings."""
+    early_stopping_callbacks: list[keras.callbacks.EarlyStopping] = field(
+        default_factory=list, repr=False
+    )
+
+    def optimizer(self) -> keras.optimizers.Optimizer:
+        """A fresh optimizer of ``[model] optimizer``, with its learning rate, schedule over
+        :attr:`epochs` and clipping: what a packed member trains with."""
+        steps = -(-self.x.shape[0] // self.batch_size)
+        return build_optimizer(self.model_config, steps_per_epoch=steps, epochs=self.epochs)
+
+    def early_stopping(self) -> keras.callbacks.EarlyStopping:
+        """Keras's ``EarlyStopping`` on ``val_loss`` with ``[model] patience`` and the best
+        weights restored, as the packed trainer stops; the sweeper records its best epoch."""
+        callback = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=max(self.model_config.patience, 1),
+            restore_best_weights=True,
+        )
+        self.early_stopping_callbacks.append(callback)
+        return callback
+
+    def trained_epochs(self, model: keras.Model) -> int | None:
+        """The epochs the returned model's weights trained for: early stopping's best epoch
+        (+1) when :meth:`early_stopping` was used and restored it, else the epochs Keras's
+        history of the last ``fit`` ran; ``None`` when neither is known (a loop of its own)."""
+        for callback in self.early_stopping_callbacks:
+            best_epoch = getattr(callback, "best_epoch", None)
+            if best_epoch is not None and getattr(callback, "best_weights", None) is not None:
+                return int(best_epoch) + 1
+        history = getattr(model, "history", None)
+        epochs = getattr(history, "epoch", None)
+        return len(epochs) if epochs else None
+
+
+def _function_name(function: Callable[..., Any]) -> str:
+    return getattr(function, "__name__", "the training step")
+
+
+class FitTrainer(Trainer):
+    """Trains each member with the user's training step (:data:`FitStep`), one model at a time.
+
+    Args:
+        splits: the study's splits (cross-validation: one model per fold and candidate).
+        model: the study's ``[model]`` settings.
+        members: candidates per batch.
+        seed: every model's initialisation seed (the factory is called after
+            ``keras.utils.set_random_seed(seed)``; the built-in MLP is built from it).
+        fit: the training step.
+        factory: the user's model factory, or ``None`` for the built-in MLP.
+        loss: the registry's loss (default: the task's).
+    """
+
+    def __init__(
+        self,
+        splits: Splits,
+        model: ModelConfig,
+        *,
+        members: int,
+        seed: int,
+        fit: FitStep,
+        factory: ModelFactory | None = None,
+        loss: TrainingLoss | None = None,
+    ) -> None:
+        self.splits = splits
+        self.spec, _ = model.fitted_to(splits.rows_per_model)
+        self.members = members
+        self.seed = seed
+        self.fit = fit
+        self.factory = factory
+        self.task: Task = splits.train.task
+        self.loss = loss_for(self.task) if loss is None else loss
+
+    def fresh_model(self) -> keras.Model:
+        """A new, uncompiled model from the study's seed: the factory's or the built-in MLP."""
+        train = self.splits.train
+        keras.utils.set_random_seed(self.seed)
+        if self.factory is not None:
+            return self.factory(train.X.shape[1], train.n_outputs)
+        assert self.spec.layers is not None  # no factory: the built-in MLP
+        return build_mlp(train.X.shape[1], train.n_outputs, self.spec.layers, seed=self.seed)
+
+    def fold_rows(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per fold member, the training rows it learns from and the rows it is judged on."""
+        train = self.splits.train
+        if self.splits.folds is None:
+            return [(np.arange(train.X.shape[0]), np.array([], dtype=np.int64))]
+        return [(np.flatnonzero(self.splits.folds != k), np.flatnonzero(self.splits.folds == k))
+                for k in range(self.splits.n_folds)]
+
+    def train_one(self, parameters: Mapping[str, np.ndarray], learn: np.ndarray,
+                  judge: np.ndarray) -> tuple[keras.Model, int | None]:
+        """One model trained by the user's step with one member's loss parameters."""
+        assert self.spec.epochs is not None and self.spec.batch_size is not None
+        train, validation = self.splits.train, self.splits.validation
+        y = label_array(train.y, self.task)
+        if self.splits.folds is None:
+            held = (validation.X, label_array(validation.y, self.task))
+        else:
+            held = (train.X[judge], y[judge])
+        arguments = FitArguments(
+            x=train.X[learn], y=y[learn], validation_data=held, epochs=self.spec.epochs,
+            batch_size=self.spec.batch_size, seed=self.seed, model_config=self.spec,
+        )
+        trained = call_fit(self.fit, self.fresh_model(), self.loss.keras_loss(parameters),
+                           arguments)
+        return trained, arguments.trained_epochs(trained)
+
+    def train_and_score(self, weights: np.ndarray | Mapping[str, Any]) -> BatchScores:
+        """Train every member (every fold member) with the user's step and score it."""
+        started = time.perf_counter()
+        parameters = as_loss_parameters(weights)
+        folds = self.fold_rows()
+        n_outputs = self.splits.train.n_outputs
+        shape = lambda split: (split.X.shape[0], self.members, len(folds), n_outputs)  # noqa: E731
+        validation = np.zeros(shape(self.splits.validation), np.float32)
+        test = np.zeros(shape(self.splits.test), np.float32)
+        epochs: list[int | None] = []
+        for member in range(self.members):
+            one = {name: value[member] for name, value in parameters.items()}
+            for k, (learn, judge) in enumerate(folds):
+                trained, trained_epochs = self.train_one(one, learn, judge)
+                epochs.append(trained_epochs)
+                for split, out in ((self.splits.validation, validation),
+                                   (self.splits.test, test)):
+                    out[:, member, k] = probabilities(
+                        scored_logits(trained, split.X, n_outputs, self.fit), self.task
+                    )
+        known = None if any(e is None for e in epochs) else np.asarray(epochs)
+        return fold_scores(validation, test, self.splits, known, time.perf_counter() - started)
+
+
+def call_fit(fit: FitStep, model: keras.Model, loss: keras.losses.Loss,
+             arguments: FitArguments) -> keras.Model:
+    """The user's step called; what it returns must be a Keras model."""
+    trained = fit(model, loss, arguments)
+    if not isinstance(trained, keras.Model):
+        raise FactoryError(
+            f"[model] fit: {_function_name(fit)} returned {type(trained).__name__}, not a "
+            "keras.Model; return the model it trained.", key="fit",
+        )
+    return trained
+
+
+def scored_logits(model: keras.Model, X: np.ndarray, n_outputs: int, fit: FitStep,
+                  chunk: int = 8192) -> np.ndarray:
+    """``(rows, outputs)`` logits of a trained model, by direct calls in chunks."""
+    parts = [keras.ops.convert_to_numpy(model(X[start:start + chunk], training=False))
+             for start in range(0, X.shape[0], chunk)]
+    logits = np.concatenate(parts, axis=0) if parts else np.zeros((0, n_outputs), np.float32)
+    if logits.shape != (X.shape[0], n_outputs):
+        raise FactoryError(
+            f"[model] fit: the model {_function_name(fit)} returned outputs of shape "
+            f"{logits.shape}, expected ({X.shape[0]}, {n_outputs}) logits.", key="fit",
+        )
+    return logits
+
+
+def check_fit(fit: FitStep, splits: Splits, model: ModelConfig, *,
+              factory: ModelFactory | None, seed: int, probe_rows: int) -> None:
+    """Run the user's step once on a few rows for one epoch, unweighted, before a study exists:
+    an exception it raises, or a return that is not a trained Keras model with ``(batch,
+    outputs)`` logits, is one line naming ``[model] fit``."""
+    fitted, _ = model.fitted_to(splits.rows_per_model)
+    probe = _probe_splits(splits, probe_rows)
+    trainer = FitTrainer(probe, dataclasses.replace(fitted, epochs=1), members=1, seed=seed,
+                         fit=fit, factory=factory)
+    ones = np.ones((1, *trainer.loss.weights_shape(splits.train.n_outputs)), np.float32)
+    try:
+        trainer.train_and_score(ones)
+    except FactoryError:
+        raise
+    except (Exception, SystemExit) as error:
+        raise FactoryError(
+            f"[model] fit: {_function_name(fit)} raised {one_line(error)} on a probe of "
+            f"{probe.train.X.shape[0]} training rows.", key="fit",
+        ) from None
+
+
+def _probe_splits(splits: Splits, rows: int) -> Splits:
+    """The first ``rows`` of each split, without cross-validation: enough to call a step."""
+    head = np.arange(min(rows, splits.train.X.shape[0]))
+    validation = splits.validation
+    return dataclasses.replace(
+        splits, train=splits.train.subset(head),
+        validation=validation.subset(np.arange(min(rows, validation.X.shape[0]))),
+        test=splits.test.subset(np.arange(min(rows, splits.test.X.shape[0]))), folds=None,
+    )

@@ -1,0 +1,73 @@
+"""The seam between the trial loop and training: a :class:`Trainer` turns a batch of loss
+parameters into scores.
+
+The trial loop (:mod:`sweeper.study`) asks Optuna for a batch of trials, turns each trial's
+candidate into its loss parameters, and hands the batch to a trainer; everything after it
+(records, storage, the front, the verdict, the export) reads only the :class:`BatchScores` it
+returns. :class:`~sweeper.training.PackedTrainer` (every member in one packed network) and
+:class:`~sweeper.training.FitTrainer` (the user's own training step, one model per member)
+are the two implementations; the storage benchmark adds one that returns scores at once.
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BatchScores", "Trainer"]
+
+
+@dataclass(frozen=True)
+class BatchScores:
+    """Each member's probabilities on the validation and test rows, and the wall time spent."""
+
+    validation: np.ndarray
+    """``(members, validation rows, outputs)``; out of fold under cross-validation."""
+    test: np.ndarray
+    """``(members, test rows, outputs)``; the mean of the fold members' under cross-validation."""
+    seconds: float
+    epochs: np.ndarray | None = None
+    """Per member, the epochs its kept weights trained for (early stopping's best epoch + 1);
+    ``None`` when unknown or when every member trained all epochs."""
+
+    @functools.cached_property
+    def diverged(self) -> np.ndarray:
+        """Per member: whether training produced non-finite scores (computed once)."""
+        finite = np.isfinite(self.validation).all(axis=(1, 2)) & np.isfinite(self.test).all(
+            axis=(1, 2)
+        )
+        return ~finite
+
+
+class Trainer(abc.ABC):
+    """Trains a batch of ``members`` loss candidates from their initial state and scores them.
+
+    The contract:
+
+    - **Built with** the study's splits (train, validation, test, and the folds under
+      cross-validation), its model settings (``[model]``, with ``epochs`` and ``batch_size``
+      resolved), the number of members and the seed; reused for every batch of that size.
+    - **Receives**, per call of :meth:`train_and_score`, the batch's loss parameters: an array of
+      loss weights, ``(members, 2, labels)`` for binary and multi-label (positives' and
+      negatives' weights) or ``(members, classes, classes)`` for multi-class (see
+      :mod:`sweeper.search`), or a mapping of named parameters holding ``weights`` (the loss
+      registry's :class:`~sweeper.training.TrainingLoss` reads them).
+    - **Returns** :class:`BatchScores`: each member's probabilities on the validation rows (out
+      of fold under K-fold cross-validation: row ``r`` scored by the member that did not learn
+      from it) and on the test rows (the mean of the K fold members'), the best epochs and the
+      seconds spent. Every member trains as it would alone: the same initial weights for the
+      same seed, whatever the batch's size or its other members.
+    """
+
+    members: int
+    """Candidates per batch."""
+
+    @abc.abstractmethod
+    def train_and_score(self, weights: np.ndarray | Mapping[str, Any]) -> BatchScores:
+        """Train every member from its initial state with its own loss parameters and score
+        the validation and test rows."""
