@@ -268,9 +268,10 @@ class TrialRecord:
 def trials_cut_short(records: Sequence[TrialRecord], info: StudyInfo) -> tuple[int, ...]:
     """Numbers of the trials whose kept weights are their last epoch's: early stopping saw the
     validation loss still falling when ``[model] epochs`` ended them, so the epoch budget, not
-    the data, decided how far they trained. Only known with early stopping (``patience``)."""
+    the data, decided how far they trained. Only known with the packed trainer's early stopping
+    (``patience``): a training step of the user's own (``[model] fit``) stops as it likes."""
     budget, patience = info.model.get("epochs"), info.model.get("patience", 0)
-    if not budget or not patience:
+    if not budget or not patience or info.model.get("fit"):
         return ()
     return tuple(record.number for record in records
                  if record.epochs is not None and record.epochs >= budget
