@@ -80,6 +80,7 @@ from sweeper.study import (
     run_study,
     select_point,
     stored_constraints,
+    stored_model_settings,
     study_exists,
     study_info,
     worker_environments,
@@ -511,6 +512,19 @@ def _prepare(
                                     legacy_name=legacy_name)
 
 
+def _automatic_as_stored(
+    requested: ModelConfig, fitted: ModelConfig, stored: Mapping[str, Any]
+) -> ModelConfig:
+    """A resumed study's ``"auto"`` settings as its record resolved them when it was created:
+    a later release's meaning of ``"auto"`` (a longer epoch cap, say) must not change the
+    epochs of a study whose trials were trained with the earlier one."""
+    changes = {
+        key: stored[key] for key in ("epochs", "batch_size")
+        if getattr(requested, key) is None and isinstance(stored.get(key), int)
+    }
+    return dataclasses.replace(fitted, **changes) if changes else fitted
+
+
 def _checked_and_created(
     config: SweepConfig, dataset: Dataset, *, source: str, folder: Path | None,
     legacy_name: str | None = None,
@@ -520,6 +534,7 @@ def _checked_and_created(
     with logs.held_back():  # warnings are shown only if the input passes every check
         splits = make_splits(dataset, config.data)
         check_search(config.search, splits.train.task, splits.train.n_outputs)
+        requested = config.model
         model, warning = config.model.fitted_to(splits.rows_per_model)
         if warning is not None:
             logger.warning(warning)
@@ -549,6 +564,11 @@ def _checked_and_created(
                 and study_exists(storage, legacy_name):
             config = dataclasses.replace(
                 config, study=dataclasses.replace(config.study, name=legacy_name)
+            )
+        stored = stored_model_settings(storage, config.study.name)
+        if stored is not None:
+            config = dataclasses.replace(
+                config, model=_automatic_as_stored(requested, config.model, stored)
             )
         info = study_info(config, splits, source=source, factory=factory, fit=fit)
         study = create_or_resume(config.study, info, storage)

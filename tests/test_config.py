@@ -113,3 +113,18 @@ def test_command_line_values_use_the_same_constraint(capsys):
     constraint = trials.metadata["constraint"]
     assert f"--trials: expected {constraint.expected}, got '0'" in capsys.readouterr().err
     assert parser.parse_args(["run", "demo.toml", "--trials", "7"]).trials == 7
+
+
+@pytest.mark.parametrize(("settings", "rows", "epochs"), [
+    ({}, 18_000, 212),                          # batch 256, 71 steps: 15,000 steps with patience
+    ({}, 300, 790),                             # batch 16, 19 steps
+    ({}, 100, 2000),                            # 7 steps: the cap of 2,000 epochs
+    ({"patience": 0}, 18_000, 22),              # no early stopping: about 1,500 steps
+    ({"schedule": {"name": "cosine"}}, 18_000, 22),  # a cosine needs its length up front
+    ({"epochs": 7}, 18_000, 7),
+])
+def test_automatic_epochs_follow_the_validation_loss_up_to_a_cap(settings, rows, epochs):
+    """With early stopping an automatic budget is a cap that early stopping ends (training goes
+    on while the validation loss improves); without it, or with a cosine schedule, a plan."""
+    fitted, _ = ModelConfig.from_mapping(settings).fitted_to(rows)
+    assert fitted.epochs == epochs

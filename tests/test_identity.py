@@ -151,3 +151,24 @@ def test_setting_canonical_forms_are_json():
         "model": {"hidden": [16], "epochs": 5}, "search": {"exponent": [0.0, 2.0]},
     }
     assert SweepConfig().canonical() == {}
+
+
+def test_a_study_of_the_earlier_automatic_epochs_resumes_with_its_stored_epochs(tmp_path):
+    """``epochs = "auto"`` meant about 1,500 gradient steps before it followed the validation
+    loss: a study created then (its record holds the epochs it resolved, without the settings
+    added since) resumes with those epochs instead of being refused; a number set now that
+    differs is still refused by name."""
+    X, y = make_multilabel_arrays(n_rows=400)
+    options = {"storage": f"sqlite:///{tmp_path / 's.db'}", "study_name": "auto",
+               "model": {"hidden": [8]}}
+    study = sweeper.prepare(X, y, **options).study
+    stored = dict(study.user_attrs[STUDY_ATTR])
+    assert stored["model"]["epochs"] > 100  # today's cap
+    stored["model"] = {k: v for k, v in stored["model"].items() if k not in ("fit", "optimizer")}
+    stored["model"]["epochs"] = 94  # what the earlier "auto" resolved to
+    study.set_user_attr(STUDY_ATTR, stored)
+    resumed = sweeper.prepare(X, y, **options)
+    assert resumed.config.model.epochs == 94 and resumed.info.model["epochs"] == 94
+    changed = {**options, "model": {"hidden": [8], "epochs": 50}}
+    with pytest.raises(sweeper.DataError, match=r"another \[model\] epochs: stored 94, now 50"):
+        sweeper.prepare(X, y, **changed)

@@ -412,3 +412,22 @@ def test_trials_the_epoch_budget_cut_short_are_named_in_a_warning_and_the_report
                             storage=f"sqlite:///{tmp_path / 'b.db'}", progress=False)
     assert off.report().cut_short == ()
     assert not [r for r in caplog.records if "kept their last epoch" in r.getMessage()]
+
+
+def test_automatic_epochs_train_each_trial_until_its_validation_loss_stops_improving(tmp_path):
+    """The same small learning rate with ``epochs = "auto"``: the budget is a cap (15,000
+    steps), early stopping ends every trial well before it, and no trial is cut short; the
+    packed pass ends when its last member stops, not at the cap."""
+    import sweeper
+    from tests.conftest import make_multilabel_arrays
+
+    X, y = make_multilabel_arrays(n_rows=400)
+    model = {"hidden": [8], "batch_size": 64, "learning_rate": 0.01, "patience": 3}
+    result = sweeper.sweep(X, y, trials=4, model=model, data={"folds": 1},
+                           storage=f"sqlite:///{tmp_path / 'a.db'}", progress=False)
+    cap = result.info.model["epochs"]
+    assert cap == 2000  # 240 training rows, 4 steps an epoch: the most epochs the cap allows
+    report = result.report()
+    epochs = [record.epochs for record in report.records]
+    assert report.cut_short == ()
+    assert all(2 < e < cap for e in epochs), epochs

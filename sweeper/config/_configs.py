@@ -71,8 +71,16 @@ __all__ = [
 MLP_HIDDEN = (100, 100)
 """Hidden layers of the built-in MLP when neither ``hidden`` nor ``factory`` is set (seed 000)."""
 TARGET_STEPS = 1500
-"""Gradient steps an automatic ``epochs`` aims at (early stopping usually ends sooner)."""
+"""Gradient steps an automatic ``epochs`` gives without early stopping (``patience = 0``) or
+with a cosine schedule, whose length must be known before training starts."""
+AUTO_CAP_STEPS = 15_000
+"""With early stopping, an automatic ``epochs`` is a cap, not a plan: training goes on while
+the validation loss improves, up to this many gradient steps (10x :data:`TARGET_STEPS`). A
+budget of 1,500 steps cut short small conv nets that were still improving (every trial's best
+epoch was its last); early stopping ends a trial ``patience`` epochs after its best."""
 MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 10, 300
+MAX_AUTO_CAP_EPOCHS = 2000
+"""The most epochs an automatic cap allows (tiny data sets have few steps per epoch)."""
 MIN_AUTO_BATCH, MAX_AUTO_BATCH = 16, 256
 MIN_STEPS = 300
 """Fewer gradient steps than this in a trial draw a warning naming ``epochs``/``batch_size``."""
@@ -312,8 +320,11 @@ class ModelConfig(Config):
     )
     epochs: int | None = option(
         AutoCount(), None,
-        'the most epochs per trial (early stopping ends sooner), or "auto" (None): enough for '
-        f"about {TARGET_STEPS} gradient steps, {MIN_AUTO_EPOCHS} to {MAX_AUTO_EPOCHS} epochs",
+        'the most epochs per trial (early stopping ends sooner), or "auto" (None): with early '
+        "stopping, train while the validation loss improves, up to "
+        f"{AUTO_CAP_STEPS:,} gradient steps ({MIN_AUTO_EPOCHS} to {MAX_AUTO_CAP_EPOCHS} "
+        f"epochs); without it (patience = 0) or with a cosine schedule, about {TARGET_STEPS:,} "
+        f"steps ({MIN_AUTO_EPOCHS} to {MAX_AUTO_EPOCHS} epochs)",
     )
     batch_size: int | None = option(
         AutoCount(), None,
@@ -393,6 +404,17 @@ class ModelConfig(Config):
         """The training step as ``"module:function"`` text (``None``: the packed trainer)."""
         return function_name(self.fit)
 
+    def auto_epochs(self, steps_per_epoch: int) -> int:
+        """What ``epochs = "auto"`` means for ``steps_per_epoch``: with early stopping (and a
+        schedule that needs no length), a cap of :data:`AUTO_CAP_STEPS` steps that early
+        stopping ends ``patience`` epochs after each trial's best; otherwise about
+        :data:`TARGET_STEPS` steps."""
+        if self.patience and self.schedule.name != "cosine":
+            epochs = math.ceil(AUTO_CAP_STEPS / steps_per_epoch)
+            return int(min(max(epochs, MIN_AUTO_EPOCHS), MAX_AUTO_CAP_EPOCHS))
+        epochs = math.ceil(TARGET_STEPS / steps_per_epoch)
+        return int(min(max(epochs, MIN_AUTO_EPOCHS), MAX_AUTO_EPOCHS))
+
     def fitted_to(self, n_rows: int) -> tuple[ModelConfig, str | None]:
         """``epochs`` and ``batch_size`` chosen for ``n_rows`` training rows where unset, and a
         warning (naming the keys) when the values set give fewer than :data:`MIN_STEPS`
@@ -403,10 +425,7 @@ class ModelConfig(Config):
             batch_size = 2 ** round(math.log2(max(n_rows, 1) / 64))
             batch_size = int(min(max(batch_size, MIN_AUTO_BATCH), MAX_AUTO_BATCH))
         steps_per_epoch = math.ceil(n_rows / batch_size)
-        epochs = self.epochs
-        if epochs is None:
-            epochs = math.ceil(TARGET_STEPS / steps_per_epoch)
-            epochs = int(min(max(epochs, MIN_AUTO_EPOCHS), MAX_AUTO_EPOCHS))
+        epochs = self.epochs if self.epochs is not None else self.auto_epochs(steps_per_epoch)
         fitted = dataclasses.replace(self, epochs=epochs, batch_size=batch_size)
         steps = epochs * steps_per_epoch
         if steps >= MIN_STEPS or (self.epochs is None and self.batch_size is None):

@@ -47,6 +47,7 @@ from sweeper.study._study import (
     resolve_average,
     splits_fingerprint,
     stored_constraints,
+    stored_model_settings,
     study_exists,
     study_info,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "splits_fingerprint",
     "store_baselines",
     "stored_constraints",
+    "stored_model_settings",
     "study_exists",
     "study_info",
     "trials_cut_short",

@@ -36,6 +36,7 @@ __all__ = [
     "make_sampler",
     "resolve_average",
     "stored_constraints",
+    "stored_model_settings",
     "study_exists",
     "study_info",
 ]
@@ -245,6 +246,19 @@ def _check_same_setup(name: str, stored: StudyInfo, current: StudyInfo) -> None:
                 f"study {name!r} was created with another [model] {key}: stored {before!r}, "
                 f"now {now!r}; use a new study name to sweep this setup.", key="model",
             )
+
+
+def stored_model_settings(storage: BaseStorage, name: str) -> dict[str, Any] | None:
+    """The ``[model]`` settings a stored study was created with (``epochs`` and
+    ``batch_size`` as they were resolved then), or ``None`` when there is no such study."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    stored = storage.get_study_user_attrs(study_id).get(STUDY_ATTR)
+    if not isinstance(stored, dict) or not isinstance(stored.get("model"), dict):
+        return None
+    return stored["model"]
 
 
 def study_exists(storage: BaseStorage, name: str) -> bool:
