@@ -279,7 +279,7 @@ def test_two_workers_share_a_user_step_study_on_postgresql(tmp_path, postgres):
         complete = study.get_trials(states=(TrialState.COMPLETE,))
         assert 4 <= len(complete) <= 5  # at most (workers - 1) x pack over the budget
         assert len({t.number for t in complete}) == len(complete)
-        assert all(TrialState.RUNNING != t.state for t in study.trials)
+        assert all(t.state != TrialState.RUNNING for t in study.trials)
         assert all(t.user_attrs["record"]["training"]["epochs"] == 4 for t in complete)
     finally:
         storage.engine.dispose()
