@@ -19,6 +19,11 @@ and batch 256, it measures:
 - on a machine with ``nvidia-smi``, the GPU's utilisation and memory, sampled every 200 ms while
   each side runs (mean and max).
 
+- with ``--fit-trials N``, the sweeper's run loop with a training step of the user's own
+  (``[model] fit``: ``model.compile`` and one ``model.fit`` per trial, the same epochs and
+  batch size), which is not packed: what a user's own loop costs against the packed path,
+  everything else (storage, records, scoring) the same.
+
 ``--packs 64 256 1024`` runs the sweeper side once per pack size (``auto``: the size
 ``sweeper run`` chooses), each in its own study. On a GPU with the JAX backend::
 
@@ -172,13 +177,22 @@ def trial_flops(n_rows: int, n_features: int, n_outputs: int) -> float:
     return 6.0 * n_rows * EPOCHS * multiply_adds
 
 
-def prepared_sweep(folder: Path, name: str, trials: int, pack: int | None) -> PreparedSweep:
+def keras_fit_step(model, loss, arguments):
+    """A user's training step as a newcomer writes it: compile, then one ``fit``."""
+    model.compile(optimizer=arguments.optimizer(), loss=loss)
+    model.fit(arguments.x, arguments.y, epochs=arguments.epochs,
+              batch_size=arguments.batch_size, verbose=0)
+    return model
+
+
+def prepared_sweep(folder: Path, name: str, trials: int, pack: int | None,
+                   fit=None) -> PreparedSweep:
     """The seed-multilabel sweep through the API: data checked and split, study created."""
     data = make_seed_multilabel(seed=0)
     return prepare(
         data.X, data.y, labels=data.labels, trials=trials, study_name=name,
         storage=f"sqlite:///{folder / name}.db",
-        model=ModelConfig(hidden=HIDDEN, epochs=EPOCHS, batch_size=BATCH, pack=pack),
+        model=ModelConfig(hidden=HIDDEN, epochs=EPOCHS, batch_size=BATCH, pack=pack, fit=fit),
     )
 
 
@@ -214,12 +228,14 @@ def naive(folder: Path, prepared: PreparedSweep, trials: int) -> float:
     return (time.perf_counter() - started) / trials
 
 
-def sweeper_path(folder: Path, trials: int, pack: int | None) -> dict[str, float | int]:
+def sweeper_path(folder: Path, trials: int, pack: int | None,
+                 fit=None) -> dict[str, float | int]:
     """The sweeper's run loop: seconds per trial, the pack size it used, and the share of the
     wall time outside training."""
     from sweeper.study import TrialRecord
 
-    prepared = prepared_sweep(folder, f"sweeper-{pack or 'auto'}", trials, pack)
+    name = "sweeper-fit" if fit is not None else f"sweeper-{pack or 'auto'}"
+    prepared = prepared_sweep(folder, name, trials, pack, fit)
     started = time.perf_counter()
     prepared.run(progress=False)
     wall = time.perf_counter() - started
@@ -242,6 +258,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=128, help="trials per side (default 128)")
     parser.add_argument("--naive-trials", type=int, default=None,
                         help="trials for the naive side (default: --trials)")
+    parser.add_argument("--fit-trials", type=int, default=0,
+                        help="also run N trials with a training step of the user's own "
+                        "(not packed; default 0: skip)")
     parser.add_argument("--packs", nargs="+", default=["auto"], metavar="P",
                         help="the sweeper's pack sizes, one run each; auto: chosen as "
                         "`sweeper run` does (default: auto)")
@@ -270,6 +289,16 @@ def main() -> None:
                 "peak_memory_mb": memory.above_start_mb,
                 "gpu": gpu.figures(),
             })
+        user_step = None
+        if args.fit_trials:
+            with PeakMemory() as memory:
+                user_step = sweeper_path(folder, args.fit_trials, None, fit=keras_fit_step)
+            user_step.update({
+                "trials": args.fit_trials,
+                "peak_memory_mb": memory.above_start_mb,
+                "slowdown_vs_packed": user_step["s_per_trial"] / sweeper_runs[0]["s_per_trial"],
+                "speedup_vs_naive": naive_s / user_step["s_per_trial"],
+            })
 
     figures = {
         "backend": keras.backend.backend(),
@@ -288,11 +317,12 @@ def main() -> None:
         "trial_gflop": flops / 1e9,
         "flop_bound_s_per_trial": flops / peak,
         "sweeper": sweeper_runs,
+        "user_step": user_step,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(figures, indent=2) + "\n")
     for key, value in figures.items():
-        if key != "sweeper":
+        if key not in ("sweeper", "user_step"):
             shown = f"{value:.4g}" if isinstance(value, float) else str(value)
             print(f"{key.ljust(24)}  {shown}")
     print(f"{'pack':>6} {'s/trial':>9} {'x naive':>8} {'x bound':>8} {'outside':>8} "
@@ -301,6 +331,10 @@ def main() -> None:
         gpu = run["gpu"]["gpu_utilisation_mean_pct"] if run["gpu"] else float("nan")
         print(f"{run['pack']:>6} {run['s_per_trial']:>9.4f} {run['speedup_vs_naive']:>8.2f} "
               f"{run['limit_ratio']:>8.2f} {run['outside_training_share']:>8.1%} {gpu:>9.1f}")
+    if user_step is not None:
+        print(f"user step (not packed): {user_step['s_per_trial']:.4f} s/trial, "
+              f"{user_step['slowdown_vs_packed']:.2f}x the packed path's, "
+              f"{user_step['speedup_vs_naive']:.2f}x naive's speed")
 
 
 if __name__ == "__main__":
