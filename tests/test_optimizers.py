@@ -128,3 +128,29 @@ def test_an_argument_the_optimizer_refuses_leaves_no_study_behind(tmp_path, caps
     assert lines[-1].startswith(f"sweeper: error: {path}: [model] optimizer: 'sgd' refused")
     assert "momentun" in lines[-1]
     assert not (tmp_path / "typo.db").exists()
+
+
+@pytest.mark.parametrize("factory", [None, small_factory], ids=["packed-mlp", "factory-copies"])
+def test_mixed_bfloat16_computes_in_bfloat16_as_a_lone_keras_model_does(
+    multilabel_splits, factory  # noqa: F811
+):
+    """``precision = "mixed_bfloat16"``: the packed network computes in bfloat16 (float32
+    variables), its member agrees with a lone Keras model built under the same policy within
+    0.05 (bfloat16 keeps 8 bits of mantissa, and the two sum in different orders), differs from
+    the float32 member (the setting took effect), and Keras's global policy is left as it was."""
+    from sweeper.training import PackedTrainer
+    from sweeper.training._models import dtype_policy
+
+    model = ModelConfig.from_mapping({**BASE_SETTINGS, "precision": "mixed_bfloat16"})
+    weights = np.stack([multilabel_loss_weights(w) for w in POS_WEIGHTS])
+    trainer = PackedTrainer(multilabel_splits, model, members=3, seed=7, factory=factory)
+    assert keras.config.dtype_policy().name == "float32"
+    outputs = trainer.network(multilabel_splits.validation.X[:4])
+    assert keras.backend.standardize_dtype(outputs.dtype) == "bfloat16"
+    assert all(v.dtype == "float32" for v in trainer.network.trainable_variables)
+    packed = trainer.train_and_score(weights)
+    with dtype_policy("mixed_bfloat16"):
+        expected = lone_scores(multilabel_splits, model, factory, POS_WEIGHTS[1])
+    np.testing.assert_allclose(packed.validation[1], expected, atol=0.05)
+    plain = train_and_score(multilabel_splits, BASE, weights[1:2], seed=7, factory=factory)
+    assert np.abs(plain.validation[0] - packed.validation[1]).max() > 1e-3

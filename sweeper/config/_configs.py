@@ -59,6 +59,7 @@ __all__ = [
     "MULTICLASS_KEYS",
     "MULTILABEL_KEYS",
     "OPTIMIZERS",
+    "PRECISIONS",
     "SCHEDULES",
     "DataConfig",
     "ModelConfig",
@@ -103,6 +104,11 @@ OPTIMIZERS = (
 """Keras optimizers a study may name (``keras.optimizers.get`` knows each)."""
 SCHEDULES = ("constant", "cosine", "exponential")
 """Learning-rate schedules over a trial's epochs (``[model] schedule``)."""
+PRECISIONS = ("float32", "mixed_bfloat16")
+"""``[model] precision``: Keras's dtype policies a study may train under. ``mixed_bfloat16``
+computes in bfloat16 and keeps float32 variables (GPUs from NVIDIA's Ampere on, and TPUs, run it
+natively); float16 would need loss scaling, which a packed network's per-member updates do not
+have, so it is not offered."""
 CLIP_KEYS = ("clipnorm", "global_clipnorm", "clipvalue")
 """Gradient clipping settings; Keras takes at most one."""
 MULTILABEL_KEYS = ("thresholds", "threshold", "fbeta")
@@ -376,6 +382,13 @@ class ModelConfig(Config):
     clipvalue: float | None = option(
         Number(0, math.inf, open_low=True, expected="a finite number > 0"), None,
         "clip every gradient entry to [-clipvalue, clipvalue] (Keras's clipvalue)",
+    )
+
+    precision: str = option(
+        OneOf(PRECISIONS), "float32",
+        "float32, or mixed_bfloat16: layers compute in bfloat16 with float32 variables "
+        "(Keras's mixed precision; fast on GPUs with bfloat16 and on TPUs, slow on a CPU); "
+        "losses are computed in float32",
     )
 
     def check(self) -> None:

@@ -40,7 +40,7 @@ from sweeper.errors import FactoryError
 from sweeper.evaluation import probabilities
 from sweeper.training._interface import BatchScores, Trainer
 from sweeper.training._losses import TrainingLoss, as_loss_parameters, loss_for
-from sweeper.training._models import ModelFactory, build_mlp, one_line
+from sweeper.training._models import ModelFactory, build_mlp, dtype_policy, one_line
 from sweeper.training._optimizers import build_optimizer
 from sweeper.training._packed import fold_scores, label_array
 
@@ -143,10 +143,12 @@ class FitTrainer(Trainer):
         """A new, uncompiled model from the study's seed: the factory's or the built-in MLP."""
         train = self.splits.train
         keras.utils.set_random_seed(self.seed)
-        if self.factory is not None:
-            return self.factory(train.X.shape[1], train.n_outputs)
-        assert self.spec.layers is not None  # no factory: the built-in MLP
-        return build_mlp(train.X.shape[1], train.n_outputs, self.spec.layers, seed=self.seed)
+        with dtype_policy(self.spec.precision):
+            if self.factory is not None:
+                return self.factory(train.X.shape[1], train.n_outputs)
+            assert self.spec.layers is not None  # no factory: the built-in MLP
+            return build_mlp(train.X.shape[1], train.n_outputs, self.spec.layers,
+                             seed=self.seed)
 
     def fold_rows(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per fold member, the training rows it learns from and the rows it is judged on."""

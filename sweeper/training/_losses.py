@@ -254,7 +254,8 @@ class TrainingLoss(abc.ABC):
     @abc.abstractmethod
     def member_losses(self, y_true: Any, logits: Any, parameters: LossParameters) -> Any:
         """``(batch, members)``: each row's loss under each member's parameters, for
-        ``(batch, members, outputs)`` logits."""
+        ``(batch, members, outputs)`` logits, computed in float32 (whatever the logits' dtype:
+        under mixed precision they are bfloat16)."""
 
     @abc.abstractmethod
     def keras_loss(self, parameters: LossParameters) -> keras.losses.Loss:
@@ -270,6 +271,7 @@ class SigmoidCrossEntropy(TrainingLoss):
     tasks = (Task.BINARY, Task.MULTILABEL)
 
     def member_losses(self, y_true: Any, logits: Any, parameters: LossParameters) -> Any:
+        logits = ops.cast(logits, "float32")  # in float32 under mixed precision too
         weights = ops.cast(parameters["weights"], logits.dtype)
         labels = ops.expand_dims(ops.cast(y_true, logits.dtype), 1)
         per_label = weighted_sigmoid_cross_entropy(
@@ -294,6 +296,7 @@ class SoftmaxCrossEntropy(TrainingLoss):
         return (n_outputs, n_outputs)
 
     def member_losses(self, y_true: Any, logits: Any, parameters: LossParameters) -> Any:
+        logits = ops.cast(logits, "float32")  # in float32 under mixed precision too
         weights = ops.cast(parameters["weights"], logits.dtype)
         ids = ops.reshape(ops.cast(y_true, "int32"), (-1,))
         one_hot = ops.one_hot(ids, logits.shape[-1], dtype=logits.dtype)

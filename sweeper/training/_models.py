@@ -13,11 +13,12 @@ trial of a batch. Members share nothing but their input, so each trains exactly 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "build_mlp",
     "build_packed_model",
     "check_factory",
+    "dtype_policy",
     "load_factory",
     "pack_factory_models",
 ]
@@ -238,6 +240,19 @@ def pack_factory_models(
             )
         outputs.append(output)
     return keras.Model(inputs, ops.stack(outputs, axis=1))
+
+
+@contextlib.contextmanager
+def dtype_policy(precision: str) -> Iterator[None]:
+    """Keras's global dtype policy set to ``precision`` (``[model] precision``) while models
+    are built, then restored: a layer keeps the policy it was built under, and a sweep in a
+    notebook must not change the user's own."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def build_packed_model(

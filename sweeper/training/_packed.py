@@ -34,7 +34,7 @@ from sweeper.evaluation import probabilities
 from sweeper.training._batches import batch_order
 from sweeper.training._interface import BatchScores, Trainer
 from sweeper.training._losses import LossParameters, TrainingLoss, as_loss_parameters, loss_for
-from sweeper.training._models import ModelFactory, build_packed_model
+from sweeper.training._models import ModelFactory, build_packed_model, dtype_policy
 from sweeper.training._optimizers import build_optimizer, clip_per_member
 
 __all__ = ["PackedTrainer", "train_and_score"]
@@ -101,13 +101,14 @@ class PackedTrainer(Trainer):
         self.loss = loss_for(self.task) if loss is None else loss
         train = splits.train
         keras.utils.set_random_seed(seed)
-        self.network = build_packed_model(
-            n_features=train.X.shape[1],
-            n_outputs=train.n_outputs,
-            seeds=[seed] * self.network_members,
-            hidden=model.layers,
-            factory=factory,
-        )
+        with dtype_policy(self.spec.precision):
+            self.network = build_packed_model(
+                n_features=train.X.shape[1],
+                n_outputs=train.n_outputs,
+                seeds=[seed] * self.network_members,
+                hidden=model.layers,
+                factory=factory,
+            )
         assert self.spec.batch_size is not None and self.spec.epochs is not None  # fitted_to
         steps_per_epoch = -(-train.X.shape[0] // self.spec.batch_size)
         # Clipped per member by the epoch loops, not by Keras over the packed whole.
