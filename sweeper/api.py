@@ -559,13 +559,13 @@ def _checked_and_created(
                       probe_rows=PROBE_ROWS)
         storage = open_storage(config.study.url,
                                reconnect_timeout=config.study.reconnect_timeout)
-        assert config.study.name is not None  # sweep() derives it; a study file must set it
-        if legacy_name is not None and not study_exists(storage, config.study.name) \
+        name = config.study.name
+        assert name is not None  # sweep() derives it; a study file must set it
+        if legacy_name is not None and not study_exists(storage, name) \
                 and study_exists(storage, legacy_name):
-            config = dataclasses.replace(
-                config, study=dataclasses.replace(config.study, name=legacy_name)
-            )
-        stored = stored_model_settings(storage, config.study.name)
+            name = legacy_name
+            config = dataclasses.replace(config, study=dataclasses.replace(config.study, name=name))
+        stored = stored_model_settings(storage, name)
         if stored is not None:
             config = dataclasses.replace(
                 config, model=_automatic_as_stored(requested, config.model, stored)
