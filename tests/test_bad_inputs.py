@@ -249,7 +249,7 @@ DATA_CASES = [
          (npz(labels=np.array(["a", "b", "c"])), study())),
     Case("npz-duplicate-labels", ("run", S), "label name 'a' appears more than once",
          (npz(labels=np.array(["a", "b", "a", "d"])), study())),
-    Case("npz-features-1d", ("run", S), "features must be a 2-D array",
+    Case("npz-features-1d", ("run", S), "features must be an array of shape (rows, ...)",
          (npz(change=lambda X, y: (X[:, 0], y)), study())),
     Case("npz-y-3d", ("run", S), "y must be 1-D",
          (npz(change=lambda X, y: (X, y[:, :, None])), study())),

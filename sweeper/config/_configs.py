@@ -286,8 +286,9 @@ class DataConfig(Config):
     )
     standardize: bool = option(
         Flag(), True,
-        "scale each feature to mean 0 and variance 1, fitted on the training rows (exported, "
-        "so production applies the same)",
+        "scale each feature (flat features) or channel (the last axis of sequences and images) "
+        "to mean 0 and variance 1, fitted on the training rows (exported, so production "
+        "applies the same); integer features (token ids, uint8 pixels) are never scaled",
     )
 
     def check(self) -> None:

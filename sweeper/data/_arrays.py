@@ -40,8 +40,10 @@ def _features(X: Any) -> np.ndarray:
                 key=non_numeric[0],
             )
         return X.to_numpy(dtype=np.float64)
+    if isinstance(X, np.ndarray):
+        return X  # its own dtype and shape (a memory map stays one): checked by the Dataset
     try:
-        return np.asarray(X, dtype=np.float64)
+        return np.asarray(X)
     except (TypeError, ValueError):
         raise DataError("X: features are not numeric.", key="X") from None
 
@@ -61,7 +63,8 @@ def _label_names(given: Sequence[str] | None, found: Sequence[Any] | None, count
 
 
 def dataset_from_arrays(X: Any, y: Any, *, labels: Sequence[str] | None = None) -> Dataset:
-    """A validated :class:`Dataset` from features ``X`` ``(n, features)`` and labels ``y``."""
+    """A validated :class:`Dataset` from features ``X`` ``(n, ...)`` (flat features, sequences,
+    images, integer token ids; a DataFrame is flat) and labels ``y``."""
     features = _features(X)
     found = None
     if _is_pandas(y) and getattr(y, "ndim", 1) == 2:

@@ -1,6 +1,7 @@
 """A data set of one task, validated, and its train / validation / test splits.
 
-A :class:`Dataset` is features ``X`` (float32, finite) and labels ``y``: a 0/1 matrix of shape
+A :class:`Dataset` is features ``X`` of any shape ``(rows, ...)`` (float32 and finite, or
+integers in their own dtype: pixels, token ids) and labels ``y``: a 0/1 matrix of shape
 ``(n, L)`` for a multi-label task, or a vector of class ids in ``[0, K)`` for a multi-class task.
 Every loader (files, built-ins, arrays in memory) ends in :func:`validated_dataset`, so the same
 checks run on every source, before a study is created, each raising
@@ -10,6 +11,7 @@ checks run on every source, before a study is created, each raising
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +38,16 @@ class Dataset:
     @property
     def n_outputs(self) -> int:
         return len(self.labels)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample's shape: ``(features,)``, ``(steps, channels)``, ``(h, w, channels)``."""
+        return tuple(int(d) for d in self.X.shape[1:])
+
+    @property
+    def n_features(self) -> int:
+        """Values per sample (the product of :attr:`input_shape`)."""
+        return int(np.prod(self.input_shape))
 
     def label_counts(self) -> np.ndarray:
         """Positives per label (multi-label) or samples per class (multi-class)."""
@@ -97,36 +109,90 @@ class Splits:
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+INTEGER_LIMIT = np.iinfo(np.int32).max
+"""Integer features (token ids, counts, pixels) are held in their own dtype when it has 32 bits
+or fewer, else as int32 (the device's integer width): a wider value is refused by name."""
+
+
+CHECK_CHUNK_BYTES = 64 * 2**20
+"""Features are checked a block of rows at a time, so a memory-mapped array larger than the
+host's memory is read once and never held whole."""
+
+
+def _scan(X: np.ndarray, bad: Callable[[np.ndarray], np.ndarray]) -> tuple[int, np.ndarray | None]:
+    """How many values ``bad`` marks, and the index of the first, scanning blocks of rows."""
+    rows = max(1, CHECK_CHUNK_BYTES // max(X[:1].nbytes, 1))
+    count, first = 0, None
+    for start in range(0, X.shape[0], rows):
+        marked = bad(X[start:start + rows])
+        found = int(np.count_nonzero(marked))
+        if found and first is None:
+            first = np.argwhere(marked)[0]
+            first[0] += start
+        count += found
+    return count, first
+
+
+def _position(index: np.ndarray) -> str:
+    """Where a value sits: ``row 3, feature 2`` (flat features), ``row 3, position (4, 5, 0)``."""
+    row, *rest = (int(i) for i in index)
+    if len(rest) == 1:
+        return f"row {row}, feature {rest[0]}"
+    return f"row {row}, position {tuple(rest)}"
+
+
 def _check_features(X: np.ndarray, where: str) -> np.ndarray:
-    """Finite float32 features, or a :class:`DataError` naming the first bad value (checked in
-    float64 first, so a value beyond float32's range is named instead of becoming inf)."""
-    if X.ndim != 2:
+    """Checked features of any shape ``(rows, ...)``: flat features, sequences ``(rows, steps,
+    channels)``, images ``(rows, height, width, channels)``, integer token ids.
+
+    Floating features become float32 (checked in their own precision first, so a float64
+    value beyond float32's range is named instead of becoming inf); integer features keep their
+    dtype (uint8 images stay uint8; int64 ids become int32 when they fit); booleans become
+    uint8. Each problem is a :class:`DataError` naming the first bad value."""
+    X = np.asarray(X) if not isinstance(X, np.ndarray) else X
+    if X.dtype == object or X.dtype.kind in "USV":
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"{where}: features are not numeric.", key="X") from None
+    if X.ndim < 2:
         raise DataError(
-            f"{where}: features must be a 2-D array, but got shape {X.shape}.", key="X"
+            f"{where}: features must be an array of shape (rows, ...) with one row per sample, "
+            f"but got shape {X.shape}.", key="X",
         )
-    if X.shape[0] == 0 or X.shape[1] == 0:
+    if X.size == 0:
         raise DataError(f"{where}: features are empty (shape {X.shape}).", key="X")
     if np.iscomplexobj(X):
         raise DataError(f"{where}: features are complex numbers; give real ones.", key="X")
-    try:
-        wide = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DataError(f"{where}: features are not numeric.", key="X") from None
-    bad = ~np.isfinite(wide)
-    if bad.any():
-        row, column = np.argwhere(bad)[0]
+    if X.dtype == bool:
+        return X.astype(np.uint8)
+    if X.dtype.kind in "iu":
+        if X.dtype.itemsize <= 4 and X.dtype != np.uint32:
+            return X
+        _, first = _scan(X, lambda block: (block < -INTEGER_LIMIT - 1) | (block > INTEGER_LIMIT))
+        if first is not None:
+            raise DataError(
+                f"{where}: integer feature at {_position(first)} is {X[tuple(first)]}, beyond "
+                "int32's range; integer features are ids or counts the device holds as int32.",
+                key="X",
+            )
+        return X.astype(np.int32)
+    if X.dtype.kind != "f":
+        raise DataError(f"{where}: features of dtype {X.dtype} are not numeric.", key="X")
+    count, first = _scan(X, lambda block: ~np.isfinite(block))
+    if first is not None:
         raise DataError(
-            f"{where}: features contain NaN or inf ({int(bad.sum())} values; "
-            f"first at row {row}, feature {column}).", key="X",
+            f"{where}: features contain NaN or inf ({count} values; "
+            f"first at {_position(first)}).", key="X",
         )
-    huge = np.abs(wide) > FLOAT32_MAX
-    if huge.any():
-        row, column = np.argwhere(huge)[0]
-        raise DataError(
-            f"{where}: feature {column} at row {row} is {wide[row, column]:.3g}, beyond float32's "
-            f"range (about 3.4e38); rescale it.", key="X",
-        )
-    return wide.astype(np.float32)
+    if X.dtype.itemsize > 4:
+        _, first = _scan(X, lambda block: np.abs(block) > FLOAT32_MAX)
+        if first is not None:
+            raise DataError(
+                f"{where}: feature at {_position(first)} is {X[tuple(first)]:.3g}, beyond "
+                "float32's range (about 3.4e38); rescale it.", key="X",
+            )
+    return X if X.dtype == np.float32 else X.astype(np.float32)
 
 
 def _check_multilabel(y: np.ndarray, labels: tuple[str, ...], where: str) -> np.ndarray:

@@ -208,7 +208,9 @@ def make_splits(dataset: Dataset, config: DataConfig) -> Splits:
             "left out of macro averages.", dataset.task.units, ", ".join(map(repr, missing)),
             "positives" if dataset.task is Task.MULTILABEL else "samples",
         )
-    return standardized(splits) if config.standardize else splits
+    if config.standardize and Standardizer.applies(dataset.X):
+        return standardized(splits)
+    return splits
 
 
 def standardized(splits: Splits) -> Splits:

@@ -148,7 +148,7 @@ class ExportedWeights:
 
         standardizer = Standardizer.from_dict(scaling)
         X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != standardizer.mean.size:
+        if X.ndim < 2 or X.shape[-1] != standardizer.mean.size:
             raise ExportError(
                 f"features must have {standardizer.mean.size} columns (the study's), but got "
                 f"shape {X.shape}.", key="standardize",
