@@ -46,7 +46,18 @@ DIRECTIONS = [StudyDirection.MAXIMIZE, StudyDirection.MAXIMIZE]
 
 
 def resolve_average(average: str, task: Task) -> str:
-    """``auto`` means micro for multi-label (rare labels pooled) and macro for multi-class."""
+    """``auto`` means micro for multi-label (rare labels pooled) and macro for multi-class.
+
+    Binary: the positive class's figures, which is ``micro`` over its one label; ``macro`` is
+    refused, since it reads as the macro average of both classes, which a binary task never
+    scores (``[data] task = "multiclass"`` sweeps a 2-valued y that way)."""
+    if Task(task) is Task.BINARY:
+        if average == "macro":
+            raise StudyConfig.fail(
+                "average", "'macro' does not apply to a binary task, which is scored by its "
+                "positive class's recall and precision (micro, the default); `[data] task = "
+                "'multiclass'` scores a 2-valued y by the macro average of both classes.")
+        return "micro"
     if average != "auto":
         return average
     return "micro" if task == Task.MULTILABEL else "macro"
@@ -81,6 +92,7 @@ def study_info(
         validation_counts=tuple(int(c) for c in splits.validation.label_counts()),
         folds=splits.n_folds,
         scaling=None if splits.scaling is None else splits.scaling.to_dict(),
+        classes=dataset.classes if dataset.task is Task.BINARY else None,
     )
 
 
