@@ -83,6 +83,7 @@ from sweeper.study import (
     load_study,
     open_storage,
     redact,
+    resolve_average,
     run_local_workers,
     run_study,
     select_point,
@@ -526,6 +527,7 @@ def _checked_and_created(
     with logs.held_back():  # warnings are shown only if the input passes every check
         splits = make_splits(dataset, config.data)
         check_search(config.search, splits.train.task, splits.train.n_outputs)
+        resolve_average(config.study.average, splits.train.task)  # binary refuses "macro"
         model, warning = config.model.fitted_to(splits.rows_per_model)
         if warning is not None:
             logger.warning(warning)

@@ -46,9 +46,23 @@ def export_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
+def _schema_of(document: Any) -> dict[str, Any]:
+    """The schema with its task branch chosen by the document's ``task``: the same verdict as
+    the whole schema's ``oneOf`` (the other branches fail on ``task`` alone), but an error names
+    the document's own field, not another task's."""
+    schema = export_schema()
+    task = document.get("task") if isinstance(document, dict) else None
+    branches = [branch for branch in schema["oneOf"]
+                if branch["properties"]["task"].get("const") == task]
+    if len(branches) != 1:
+        return schema
+    return {**{key: value for key, value in schema.items() if key != "oneOf"},
+            "allOf": branches}
+
+
 def validate_export(document: Any, where: str) -> None:
     """Raise :class:`~sweeper.errors.ExportError` naming the first schema violation."""
-    errors = list(jsonschema.Draft202012Validator(export_schema()).iter_errors(document))
+    errors = list(jsonschema.Draft202012Validator(_schema_of(document)).iter_errors(document))
     # A field's own error ("task" is not one of ...) says more than the task/weights pairing.
     direct = [e for e in errors if e.validator != "oneOf" or e.absolute_path]
     error = jsonschema.exceptions.best_match(direct or errors)
