@@ -136,6 +136,22 @@ def test_a_csv_label_column_and_an_npz_y_of_two_values_are_binary(tmp_path):
     assert npz.task is Task.BINARY and npz.labels == ("fraud",) and npz.classes == (0, 1)
 
 
+def test_a_study_file_with_a_two_valued_label_column_is_binary(tmp_path):
+    from sweeper.api import prepare_study_file
+    from sweeper.report._table import weight_summary
+
+    (tmp_path / "d.csv").write_text("f1,f2,kind\n" + "".join(
+        f"{i % 7},{i % 5},{'bad' if i % 8 == 0 else 'good'}\n" for i in range(400)))
+    (tmp_path / "s.toml").write_text(
+        f'[study]\nname = "b"\nstorage = "sqlite:///{tmp_path / "s.db"}"\ntrials = 2\n'
+        '[data]\nsource = "d.csv"\nlabel_column = "kind"\npositive_label = "bad"\nfolds = 1\n'
+    )
+    prepared = prepare_study_file(tmp_path / "s.toml")
+    assert prepared.info.describe_task() == "binary, positive label 'bad'"
+    assert prepared.info.classes == ("good", "bad") and prepared.info.train_counts[0] == 30
+    assert weight_summary((9.5,)) == "9.5"  # the table's weights column: the pos_weight
+
+
 # ----------------------------------------------------------------------------- bad inputs
 
 
@@ -477,6 +493,19 @@ def test_a_binary_export_retrained_in_plain_keras_reproduces_its_figures(binary_
     recall, precision = _figures(truth, decided == "fraud")
     assert recall == pytest.approx(exported.validation["recall"], abs=0.02)
     assert precision == pytest.approx(exported.validation["precision"], abs=0.02)
+
+
+def test_a_two_class_study_of_an_earlier_release_resumes_with_task_multiclass(tmp_path):
+    X, y = make_binary_arrays(n_rows=400)
+    options = {"storage": f"sqlite:///{tmp_path / 'o.db'}", "study_name": "old",
+               "data": {"folds": 1}}
+    sweeper.prepare(X, y, **{**options, "data": {"folds": 1, "task": "multiclass"}})
+    with pytest.raises(sweeper.DataError, match=r"created as a two-class softmax .* set "
+                       r"`\[data\] task = \"multiclass\"` to resume it") as caught:
+        sweeper.prepare(X, y, **options)
+    assert caught.value.key == "task"
+    again = sweeper.prepare(X, y, **{**options, "data": {"folds": 1, "task": "multiclass"}})
+    assert again.info.task is Task.MULTICLASS
 
 
 @pytest.mark.slow

@@ -24,6 +24,9 @@ HEADER = ("trial", "val R", "val P", "test R", "test P", "decision", "family", "
 
 
 def weight_summary(weights: tuple[float, ...]) -> str:
+    """``0.5..12`` (the range of a vector), or the one weight (binary: ``pos_weight``)."""
+    if len(weights) == 1:
+        return f"{weights[0]:.3g}"
     return f"{min(weights):.3g}..{max(weights):.3g}"
 
 

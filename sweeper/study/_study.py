@@ -234,6 +234,14 @@ def _check_same_setup(name: str, stored: StudyInfo, current: StudyInfo) -> None:
     later release) counts as its default, the value the study's trials were trained with, so
     an upgrade resumes old studies while a non-default value of the new setting is refused.
     A factory's code is compared only where the record holds it (studies since 0.1.x)."""
+    if (stored.task is Task.MULTICLASS and len(stored.labels) == 2
+            and current.task is Task.BINARY):
+        raise DataError(
+            f"study {name!r} was created as a two-class softmax (multiclass, classes "
+            f"{stored.labels[0]!r} and {stored.labels[1]!r}), but a 2-valued y is now binary; "
+            "set `[data] task = \"multiclass\"` to resume it, or use a new study name.",
+            key="task",
+        )
     for field, label, key in (
         ("fingerprint", "data (fingerprint)", "data"),
         ("average", "[study] average", "average"),
