@@ -335,6 +335,9 @@ def test_a_binary_export_without_normalisation_has_no_neg_weight_and_one_thresho
     assert "neg_weight" not in document and document["pos_weight"] == pytest.approx(9.0)
     assert document["threshold"] == 0.25  # the positive class's F-beta-optimal threshold
     assert document["threshold_rule"] == {"rule": "per_label", "fbeta": 2.0}
+    from sweeper.study import OperatingPoint
+
+    assert OperatingPoint(per_label).decision_summary() == "0.250 (F2)"
     bools = StudyInfo(**{**INFO.__dict__, "classes": (False, True), "labels": ("True",)})
     exported = sweeper.ExportedWeights.from_document(
         export_document(per_label, bools, study_name="s", storage_url="sqlite:///x"))
