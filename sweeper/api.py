@@ -50,7 +50,14 @@ from sweeper.config import (
     load_study_file,
 )
 from sweeper.config._studyfile import StudyFile, errors_in
-from sweeper.data import Dataset, Splits, dataset_from_arrays, load_source, make_splits
+from sweeper.data import (
+    Dataset,
+    Splits,
+    dataset_from_arrays,
+    load_source,
+    make_splits,
+    resolve_task,
+)
 from sweeper.errors import ConfigError, RunFailedError, SweeperError
 from sweeper.evaluation import Constraints
 from sweeper.export import ExportedWeights, export_document, write_export
@@ -76,6 +83,7 @@ from sweeper.study import (
     load_study,
     open_storage,
     redact,
+    resolve_average,
     run_local_workers,
     run_study,
     select_point,
@@ -325,7 +333,9 @@ def sweep(
     Args:
         X: features ``(rows, features)``: a NumPy array or a pandas DataFrame of numbers.
         y: labels: a 0/1 matrix (or DataFrame) for multi-label, a vector (or Series) of class
-            ids or names for multi-class.
+            ids or names for multi-class; a vector of two values is binary (its rarer value the
+            positive class, unless ``data={"positive_label": ...}``; ``data={"task":
+            "multiclass"}`` keeps it a two-class softmax).
         labels: label or class names (default: the DataFrame's columns, the class names, or
             ``label_0, label_1, ...``).
         model: a :class:`~sweeper.ModelConfig` (the built-in MLP's layers, epochs, batch
@@ -372,6 +382,7 @@ def prepare(
     for key in ("source", "label_columns", "label_column", "feature_columns"):
         if getattr(data_config, key) is not None:
             raise DataConfig.fail(key, "applies to study files; sweep() takes the arrays.")
+    dataset = resolve_task(dataset, data_config)  # a 2-valued y is binary unless told not
     given = {"trials": trials, "storage": storage, "name": study_name}
     study_config = StudyConfig.from_mapping(
         {**study_options, **{key: value for key, value in given.items() if value is not None}}
@@ -534,6 +545,7 @@ def _checked_and_created(
     with logs.held_back():  # warnings are shown only if the input passes every check
         splits = make_splits(dataset, config.data)
         check_search(config.search, splits.train.task, splits.train.n_outputs)
+        resolve_average(config.study.average, splits.train.task)  # binary refuses "macro"
         requested = config.model
         model, warning = config.model.fitted_to(splits.rows_per_model)
         if warning is not None:
@@ -576,8 +588,8 @@ def _checked_and_created(
     rows = (f"{info.n_train} training rows" if info.folds == 1
             else f"{info.n_train} rows in {info.folds} folds")
     logger.info(
-        "study %r in %s: %s, %d labels, %s, %d test rows", config.study.name,
-        redact(config.study.url), info.task, len(info.labels), rows, info.n_test,
+        "study %r in %s: %s, %s, %d test rows", config.study.name,
+        redact(config.study.url), info.describe_task(), rows, info.n_test,
     )
     if splits.note is not None:
         logger.info("validation: %s", splits.note)
@@ -597,7 +609,7 @@ def prepare_study_file(
 
 def _prepare_file(study_file: StudyFile, config: SweepConfig) -> PreparedSweep:
     with errors_in(study_file.path):  # errors found against the data are the file's too
-        dataset = load_source(config.data, study_file.folder)
+        dataset = resolve_task(load_source(config.data, study_file.folder), config.data)
         assert config.data.source is not None  # a study file must set [data] source
         return _prepare(config, dataset, source=config.data.source, folder=study_file.folder)
 

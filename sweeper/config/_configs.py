@@ -31,6 +31,7 @@ from sweeper.config._options import (
     Factory,
     Flag,
     Integer,
+    LabelValue,
     LayerSizes,
     Named,
     NamedChoice,
@@ -49,6 +50,7 @@ from sweeper.config._vocabulary import (
     MULTIPLIER_MODES,
     NORMALISATIONS,
     SAMPLERS,
+    TASK_SETTINGS,
     THRESHOLD_RULES,
 )
 
@@ -176,7 +178,9 @@ class StudyConfig(Config):
         pins=False,
     )
     average: str = option(
-        OneOf(AVERAGES), "auto", "auto: micro for multi-label, macro for multi-class"
+        OneOf(AVERAGES), "auto",
+        "auto: micro for multi-label and binary (the positive class's figures), macro for "
+        "multi-class; binary refuses macro",
     )
     sampler: str = option(
         OneOf(SAMPLERS), "tpe", "tpe (multivariate TPE), nsga2, or gp (needs PyTorch)", pins=False,
@@ -290,6 +294,21 @@ class DataConfig(Config):
         "to mean 0 and variance 1, fitted on the training rows (exported, so production "
         "applies the same); integer features (token ids, uint8 pixels) are never scaled",
     )
+    # task and positive_label do not pin through the settings: what they decide (the task, the
+    # positive class, the 0/1 column) is part of the data's fingerprint, which pins the study.
+    # So `task = "multiclass"` on a 2-valued y finds the two-class studies of earlier releases.
+    task: str = option(
+        OneOf(TASK_SETTINGS), "auto",
+        'auto: a 1-D y with two values is binary, with more multi-class, a 2-D y multi-label; '
+        '"binary" insists on two values; "multiclass" keeps a 2-valued y a two-class softmax',
+        pins=False,
+    )
+    positive_label: str | int | bool | None = option(
+        LabelValue(), None,
+        "binary: the class whose recall and precision are searched (default: the rarer value; "
+        "on a tie, the second in sorted order)",
+        pins=False,
+    )
 
     def check(self) -> None:
         if self.label_columns is not None and self.label_column is not None:
@@ -297,6 +316,12 @@ class DataConfig(Config):
                 "label_column",
                 "`label_columns` (multi-label) and `label_column` (multi-class) cannot both be "
                 "set.",
+            )
+        if self.positive_label is not None and self.task == "multiclass":
+            raise self.fail(
+                "positive_label",
+                "applies to a binary task, but `task = 'multiclass'` is set (a two-class "
+                "softmax has no positive class).",
             )
         if self.validation_fraction + self.test_fraction >= 1:
             raise self.fail(

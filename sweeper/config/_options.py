@@ -34,6 +34,7 @@ __all__ = [
     "Factory",
     "Flag",
     "Integer",
+    "LabelValue",
     "LayerSizes",
     "Named",
     "NamedChoice",
@@ -163,6 +164,26 @@ class Text(Constraint):
         if self.longest is not None and len(value) > self.longest:
             raise ValueError
         return value
+
+
+class LabelValue(Constraint):
+    """One of the values a label column holds, as the user writes it: a string, an integer or a
+    boolean (``"fraud"``, ``1``, ``true``)."""
+
+    expected = "a class value (a string, an integer or true/false)"
+
+    def convert(self, value: Any) -> str | int | bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, str) and value.strip():
+            return value
+        raise TypeError
+
+    def parse(self, text: str) -> str | int | bool:
+        """A command-line word as text: it is matched against the values as text too."""
+        return self.convert(text)
 
 
 class Texts(Constraint):

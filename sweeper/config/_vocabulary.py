@@ -16,6 +16,7 @@ __all__ = [
     "MULTIPLIER_MODES",
     "NORMALISATIONS",
     "SAMPLERS",
+    "TASK_SETTINGS",
     "THRESHOLD_RULES",
     "Split",
     "Task",
@@ -45,7 +46,8 @@ class Task(str, Enum):
 
     @property
     def unit(self) -> str:
-        """What one output is called in messages: ``label`` or ``class``."""
+        """What one output is called in messages: ``label`` or ``class`` (binary: the
+        positive class)."""
         return "label" if self is Task.MULTILABEL else "class"
 
     @property
@@ -64,6 +66,9 @@ class Split(str, Enum):
 
 
 AVERAGES = ("auto", "micro", "macro")
+TASK_SETTINGS = ("auto", "binary", "multiclass")
+"""``[data] task``: ``auto`` follows from ``y``; the others insist (a 2-D ``y`` is always
+multi-label)."""
 SAMPLERS = ("tpe", "nsga2", "gp")
 NORMALISATIONS = ("none", "sum_to_one", "mean_one", "balanced")
 FAMILIES = ("inverse_frequency", "effective_number")

@@ -6,6 +6,7 @@ Pure NumPy: this package never imports Keras or TensorFlow.
 from __future__ import annotations
 
 from sweeper.data._arrays import dataset_from_arrays
+from sweeper.data._binary import positive_index, resolve_task
 from sweeper.data._builtin import (
     BUILTIN_SOURCES,
     LongtailSpec,
@@ -35,6 +36,8 @@ __all__ = [
     "make_seed_multiclass",
     "make_seed_multilabel",
     "make_splits",
+    "positive_index",
+    "resolve_task",
     "seed_multilabel_optimal_hypervolume",
     "seed_multilabel_posterior",
     "split_dataset",

@@ -5,7 +5,9 @@ What :func:`sweeper.sweep` accepts, turned into a validated :class:`Dataset`:
 - ``y`` 2-D (an array, or a DataFrame of 0/1 columns): multi-label, one column per label;
 - ``y`` 1-D (an array or a Series) of integer ids ``0..K-1``: multi-class; of any other values
   (class names, or ids that are not ``0..K-1``): multi-class with the sorted distinct values as
-  class names.
+  class names. The distinct values are kept as the dataset's ``classes`` (ints, booleans or
+  strings), so that a 1-D ``y`` of two values becomes binary one step later
+  (:func:`sweeper.data.resolve_task`).
 
 Label names come from ``labels``, else from a DataFrame's columns or the class names, else
 ``label_0, label_1, ...``. pandas is imported only when it is given: the sweeper does not need it.
@@ -83,8 +85,11 @@ def dataset_from_arrays(X: Any, y: Any, *, labels: Sequence[str] | None = None) 
         raise DataError(
             f"y: must be 1-D (classes) or 2-D (0/1 labels), but got shape {values.shape}.", key="y"
         )
+    booleans = values.dtype == bool
     values = _class_values(values)
     classes, ids = np.unique(values, return_inverse=True)
+    found_values = tuple(bool(v) for v in classes.tolist()) if booleans else tuple(
+        classes.tolist())
     integer_ids = np.issubdtype(values.dtype, np.integer) and np.array_equal(
         classes, np.arange(classes.size)
     )
@@ -92,7 +97,8 @@ def dataset_from_arrays(X: Any, y: Any, *, labels: Sequence[str] | None = None) 
         names = tuple(f"label_{j}" for j in range(classes.size))
     else:
         names = _label_names(labels, None if integer_ids else classes.tolist(), classes.size)
-    return validated_dataset(features, ids.astype(np.int64), Task.MULTICLASS, names, "arrays")
+    return validated_dataset(features, ids.astype(np.int64), Task.MULTICLASS, names, "arrays",
+                             classes=found_values)
 
 
 def _class_values(values: np.ndarray) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 A :class:`Dataset` is features ``X`` of any shape ``(rows, ...)`` (float32 and finite, or
 integers in their own dtype: pixels, token ids) and labels ``y``: a 0/1 matrix of shape
-``(n, L)`` for a multi-label task, or a vector of class ids in ``[0, K)`` for a multi-class task.
+``(n, L)`` for a multi-label task, a vector of class ids in ``[0, K)`` for a multi-class task,
+or for a binary task one 0/1 column ``(n, 1)`` (1: the positive class) with ``labels`` the
+positive class's name and ``classes`` the user's two values, ``(negative, positive)``.
 Every loader (files, built-ins, arrays in memory) ends in :func:`validated_dataset`, so the same
 checks run on every source, before a study is created, each raising
 :class:`~sweeper.errors.DataError` with one line naming the problem.
@@ -11,8 +13,10 @@ checks run on every source, before a study is created, each raising
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +35,10 @@ class Dataset:
     y: np.ndarray
     task: Task
     labels: tuple[str, ...]
+    classes: tuple[Any, ...] | None = None
+    """The user's class values (JSON values: strings, integers, booleans) where ``y`` was one
+    column of them: per class in label order (multi-class), or ``(negative, positive)``
+    (binary); ``None`` for multi-label data."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", Task(self.task))
@@ -50,19 +58,24 @@ class Dataset:
         return int(np.prod(self.input_shape))
 
     def label_counts(self) -> np.ndarray:
-        """Positives per label (multi-label) or samples per class (multi-class)."""
-        if self.task is Task.MULTILABEL:
+        """Positives per label (multi-label; binary: of the positive class) or samples per
+        class (multi-class)."""
+        if self.task.sigmoid:
             return self.y.sum(axis=0).astype(np.int64)
         return np.bincount(self.y, minlength=self.n_outputs).astype(np.int64)
 
     def subset(self, rows: np.ndarray) -> Dataset:
-        return Dataset(X=self.X[rows], y=self.y[rows], task=self.task, labels=self.labels)
+        return Dataset(X=self.X[rows], y=self.y[rows], task=self.task, labels=self.labels,
+                       classes=self.classes)
 
     def fingerprint(self) -> str:
-        """A short hash of features, labels and label names: the data a study was run on."""
+        """A short hash of features, labels and label names (and, binary, the two class
+        values): the data a study was run on."""
         digest = hashlib.sha256()
         digest.update(self.task.encode())
         digest.update("\x1f".join(self.labels).encode())
+        if self.task is Task.BINARY:
+            digest.update(json.dumps(list(self.classes or ())).encode())
         for array in (self.X, self.y):
             digest.update(str(array.shape).encode())
             digest.update(np.ascontiguousarray(array).tobytes())
@@ -206,10 +219,12 @@ def _check_multilabel(y: np.ndarray, labels: tuple[str, ...], where: str) -> np.
 
 
 def validated_dataset(
-    X: np.ndarray, y: np.ndarray, task: Task, labels: tuple[str, ...], where: str
+    X: np.ndarray, y: np.ndarray, task: Task, labels: tuple[str, ...], where: str,
+    classes: tuple[Any, ...] | None = None,
 ) -> Dataset:
     """Check features and labels (finite numbers, equal lengths, 0/1 labels) and build the
-    :class:`Dataset`; ``where`` names the source in messages."""
+    :class:`Dataset`; ``where`` names the source in messages, ``classes`` are the user's class
+    values of a 1-D ``y`` (see :attr:`Dataset.classes`)."""
     X = _check_features(X, where)
     repeated = sorted({name for name in labels if labels.count(name) > 1})
     if repeated:
@@ -227,5 +242,5 @@ def validated_dataset(
             f"{where}: the labels hold one class only ({labels[0] if labels else 'none'!r}); "
             "a classifier needs at least two.", key="y",
         )
-    return Dataset(X=X, y=y, task=task, labels=labels)
+    return Dataset(X=X, y=y, task=task, labels=labels, classes=classes)
 

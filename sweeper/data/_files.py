@@ -1,7 +1,8 @@
 """Data from a study file's ``[data] source``: a CSV file, an ``.npz`` archive, or a built-in.
 
 The task follows from the labels: ``label_columns`` (CSV) or a 2-D ``y`` (NPZ) is multi-label,
-``label_column`` or a 1-D integer ``y`` is multi-class.
+``label_column`` or a 1-D integer ``y`` is multi-class (binary, when it holds two values, one
+step later: :func:`sweeper.data.resolve_task`).
 """
 
 from __future__ import annotations
@@ -56,9 +57,11 @@ def _load_npz(path: Path, section: DataConfig) -> Dataset:
             raise DataError(f"{where}: 'labels' names {len(labels)} labels, y has {n_outputs}.")
     else:
         labels = tuple(f"label_{j}" for j in range(n_outputs))
+    classes = None
     if task is Task.MULTICLASS:
         y = y.astype(np.int64)
-    return validated_dataset(X, y, task, labels, where)
+        classes = tuple(range(n_outputs))
+    return validated_dataset(X, y, task, labels, where, classes=classes)
 
 
 def _listed(names: list[str], most: int = 8) -> str:
@@ -175,7 +178,18 @@ def _load_csv(path: Path, section: DataConfig) -> Dataset:
         classes = sorted(set(values))
     ids = {name: position for position, name in enumerate(classes)}
     y = np.array([ids[value] for value in values], dtype=np.int64)
-    return validated_dataset(X, y, Task.MULTICLASS, tuple(classes), where)
+    return validated_dataset(X, y, Task.MULTICLASS, tuple(classes), where,
+                             classes=_class_values_of(classes))
+
+
+def _class_values_of(names: list[str]) -> tuple[str | int, ...]:
+    """A CSV's class values as the user means them: integers where every one is an integer
+    written as text (``0``/``1``), else the text."""
+    try:
+        numbers = [int(name) for name in names]
+    except ValueError:
+        return tuple(names)
+    return tuple(numbers) if [str(n) for n in numbers] == names else tuple(names)
 
 
 def load_source(section: DataConfig, base_dir: Path) -> Dataset:

@@ -137,7 +137,8 @@ def _choose_folds(dataset: Dataset, validation: Dataset, config: DataConfig):
         return config.folds, None
     counts = validation.label_counts()
     rarest = int(np.argmin(counts))
-    what = "positives of label" if dataset.task is Task.MULTILABEL else "samples of class"
+    what = {Task.MULTILABEL: "positives of label", Task.BINARY: "rows of the positive class"}.get(
+        dataset.task, "samples of class")
     held = f"{counts[rarest]} {what} {dataset.labels[rarest]!r}"
     if counts[rarest] < MIN_VALIDATION_POSITIVES:
         return AUTO_FOLDS, (
@@ -187,6 +188,8 @@ def make_splits(dataset: Dataset, config: DataConfig) -> Splits:
         folds = assign_folds(pool, n_folds, config.seed)
         splits = Splits(train=pool, validation=pool, test=test, folds=folds, note=note)
     counts = splits.train.label_counts()
+    if dataset.task is Task.BINARY:
+        _check_binary(dataset, splits)
     if (counts == 0).any():
         name = dataset.labels[int(np.flatnonzero(counts == 0)[0])]
         raise DataError(
@@ -211,6 +214,26 @@ def make_splits(dataset: Dataset, config: DataConfig) -> Splits:
     if config.standardize and Standardizer.applies(dataset.X):
         return standardized(splits)
     return splits
+
+
+def _check_binary(dataset: Dataset, splits: Splits) -> None:
+    """A binary task's classes, each in one line: the positive class needs a row in training,
+    validation and test, the negative class one in training."""
+    assert dataset.classes is not None  # a binary dataset keeps its two values
+    negative, positive = dataset.classes
+    rows = int(dataset.y.sum())
+    for part, name in ((splits.train, "training"), (splits.validation, "validation"),
+                       (splits.test, "test")):
+        if int(part.y.sum()) == 0:
+            raise DataError(
+                f"the positive class {positive!r} has no row in the {name} split ({rows} "
+                f"positive row{'s' * (rows != 1)} in all; each split needs one, so at least 3); "
+                "give more positive rows.", key="positive_label",
+            )
+    if int(splits.train.y.sum()) == splits.train.y.shape[0]:
+        raise DataError(
+            f"the negative class {negative!r} has no row in the training split.", key="y"
+        )
 
 
 def standardized(splits: Splits) -> Splits:

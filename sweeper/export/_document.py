@@ -4,6 +4,12 @@ The schema ships with the package (``schema.json``) and is checked both when a d
 written and when it is read. An operating point is a trial at its own decision or at a point of
 its stored curve (chosen by :func:`sweeper.study.select_point`), so an export may keep a trial's
 weights and choose another threshold.
+
+A binary study's document has ``task: "binary"``, ``labels`` the positive class's name,
+``positive_label`` and ``negative_label`` (the user's two values), a scalar ``pos_weight`` (and
+``neg_weight`` where the loss weighs the negatives' term by another value than 1) and a scalar
+``threshold``. The schema's version stays 1: it only gained the binary form, and every
+document written before still validates.
 """
 
 from __future__ import annotations
@@ -40,9 +46,23 @@ def export_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
+def _schema_of(document: Any) -> dict[str, Any]:
+    """The schema with its task branch chosen by the document's ``task``: the same verdict as
+    the whole schema's ``oneOf`` (the other branches fail on ``task`` alone), but an error names
+    the document's own field, not another task's."""
+    schema = export_schema()
+    task = document.get("task") if isinstance(document, dict) else None
+    branches = [branch for branch in schema["oneOf"]
+                if branch["properties"]["task"].get("const") == task]
+    if len(branches) != 1:
+        return schema
+    return {**{key: value for key, value in schema.items() if key != "oneOf"},
+            "allOf": branches}
+
+
 def validate_export(document: Any, where: str) -> None:
     """Raise :class:`~sweeper.errors.ExportError` naming the first schema violation."""
-    errors = list(jsonschema.Draft202012Validator(export_schema()).iter_errors(document))
+    errors = list(jsonschema.Draft202012Validator(_schema_of(document)).iter_errors(document))
     # A field's own error ("task" is not one of ...) says more than the task/weights pairing.
     direct = [e for e in errors if e.validator != "oneOf" or e.absolute_path]
     error = jsonschema.exceptions.best_match(direct or errors)
@@ -60,14 +80,25 @@ def _figures(point: OperatingPoint, split: Split) -> dict[str, Any]:
     return {"recall": recall, "precision": precision, "f1": point.f1(split)}
 
 
-def _negative_weights(record: TrialRecord, info: StudyInfo) -> dict[str, list[float]]:
+def _negative_weights(record: TrialRecord, info: StudyInfo) -> dict[str, Any]:
     """``neg_weight`` where the loss weighs the negatives' term too (scikit-learn's balanced
-    rule for labels); nothing where it is 1, as for every searched candidate."""
-    if info.task != Task.MULTILABEL:
+    rule for labels; for binary also a normalisation of the pair); nothing where it is 1, as
+    for every searched multi-label candidate. Binary: one number."""
+    if not info.task.sigmoid:
         return {}
     counts = np.asarray(info.train_counts)
     negative = record.candidate.loss_weights(counts, info.n_train, info.task)[1]
-    return {} if np.all(negative == 1.0) else {"neg_weight": negative.tolist()}
+    if np.all(negative == 1.0):
+        return {}
+    return {"neg_weight": float(negative[0]) if info.task == Task.BINARY
+            else negative.tolist()}
+
+
+def _binary_fields(record: TrialRecord, info: StudyInfo) -> dict[str, Any]:
+    """A binary document's own fields: the scalar ``pos_weight`` and the user's two values."""
+    assert info.classes is not None  # a binary study stores its two class values
+    return {"pos_weight": float(record.weights[0]), "positive_label": info.positive_label,
+            "negative_label": info.negative_label}
 
 
 def export_document(
@@ -82,7 +113,8 @@ def export_document(
         point = OperatingPoint(point)
     record = point.record
     candidate = record.candidate
-    multilabel = info.task == Task.MULTILABEL
+    binary = info.task == Task.BINARY
+    multilabel = info.task.sigmoid  # binary is decided as one label is
     weight_key = "pos_weight" if multilabel else "class_weight"
     multipliers = None
     if candidate.multipliers is not None:
@@ -95,7 +127,7 @@ def export_document(
         }
     threshold: float | tuple[float, ...] | list[float] | None = point.threshold
     if isinstance(threshold, tuple):
-        threshold = list(threshold)
+        threshold = float(threshold[0]) if binary else list(threshold)
     threshold_rule = None
     if multilabel:
         threshold_rule = {
@@ -107,6 +139,7 @@ def export_document(
         "task": info.task.value,
         "labels": list(info.labels),
         weight_key: list(record.weights),
+        **(_binary_fields(record, info) if binary else {}),
         **_negative_weights(record, info),
         "weights": {
             "family": candidate.family,

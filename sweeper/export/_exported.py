@@ -42,7 +42,12 @@ class ExportedWeights:
     class_weighting: str | None = None
     cost_matrix: tuple[tuple[float, ...], ...] | None = None
     neg_weight: tuple[float, ...] | None = None
-    """Multi-label: the negatives' weight per label (scikit-learn's balanced rule), if any."""
+    """Multi-label: the negatives' weight per label (scikit-learn's balanced rule), if any;
+    binary: the negative class's weight (one value), if not 1."""
+    positive_label: Any = None
+    """Binary: the user's value of the positive class (``None`` for the other tasks)."""
+    negative_label: Any = None
+    """Binary: the user's value of the negative class."""
 
     @classmethod
     def from_document(cls, document: dict[str, Any], where: str = "export") -> ExportedWeights:
@@ -52,10 +57,12 @@ class ExportedWeights:
         adjustment = document.get("logit_adjustment") or {}
         weights = document["weights"]
         cost_matrix = weights.get("cost_matrix")
+        vector = document["pos_weight"] if "pos_weight" in document else document["class_weight"]
+        negative = document.get("neg_weight")
         return cls(
             task=Task(document["task"]),
             labels=tuple(document["labels"]),
-            weights=tuple(document.get("pos_weight") or document["class_weight"]),
+            weights=tuple(vector) if isinstance(vector, list) else (float(vector),),
             threshold=tuple(threshold) if isinstance(threshold, list) else threshold,
             validation=document["metrics"]["validation"],
             test=document["metrics"]["test"],
@@ -64,7 +71,10 @@ class ExportedWeights:
             log_prior=tuple(adjustment["log_prior"]) if adjustment else None,
             class_weighting=weights.get("class_weighting"),
             cost_matrix=None if cost_matrix is None else tuple(tuple(r) for r in cost_matrix),
-            neg_weight=None if "neg_weight" not in document else tuple(document["neg_weight"]),
+            neg_weight=None if negative is None else tuple(negative)
+            if isinstance(negative, list) else (float(negative),),
+            positive_label=document.get("positive_label"),
+            negative_label=document.get("negative_label"),
         )
 
     @property
@@ -99,7 +109,10 @@ class ExportedWeights:
         """The Keras loss to compile the production model with (its last layer outputs logits).
 
         Multi-label: :class:`~sweeper.training.WeightedBinaryCrossentropy` with ``pos_weight``;
-        multi-class: :class:`~sweeper.training.WeightedSparseCategoricalCrossentropy` with
+        binary: the same with its one ``pos_weight`` (and ``neg_weight``), for a model with ONE
+        logit output ``(batch, 1)`` and targets ``y_train == positive_label`` as 0/1, shape
+        ``(batch,)`` or ``(batch, 1)`` (:meth:`targets` makes them); multi-class:
+        :class:`~sweeper.training.WeightedSparseCategoricalCrossentropy` with
         ``class_weight`` (true-class weighting), or
         :class:`~sweeper.training.CostSensitiveSparseCategoricalCrossentropy` with the matrix of
         the predicted-class or cost-matrix weighting; integer class ids as targets.
@@ -107,7 +120,7 @@ class ExportedWeights:
         from sweeper import training
         from sweeper.search import multiclass_loss_weights
 
-        if self.task == Task.MULTILABEL:
+        if self.task.sigmoid:
             if self.neg_weight is not None:
                 return training.WeightedBinaryCrossentropy(
                     pos_weight=list(self.weights), neg_weight=list(self.neg_weight)
@@ -155,11 +168,25 @@ class ExportedWeights:
             )
         return standardizer.transform(X)
 
+    def targets(self, y: Any) -> np.ndarray:
+        """Binary: the training targets the :meth:`loss` takes from the user's class values:
+        ``y == positive_label`` as a float32 column ``(n, 1)``."""
+        if self.task != Task.BINARY:
+            raise ExportError(f"targets() is for a binary export; this one is {self.task}: "
+                              "train on y as the study did.", key="task")
+        values = np.asarray(y).reshape(-1)
+        return (values == np.asarray([self.positive_label])).astype(np.float32)[:, None]
+
     def decide(self, logits: np.ndarray) -> np.ndarray:
         """Decisions from the production model's logits: 0/1 per label at the threshold(s), or
         class ids (``argmax(log p - tau * log_prior)``), positions in :attr:`labels`
-        (``np.asarray(exported.labels)[ids]`` gives the class names)."""
+        (``np.asarray(exported.labels)[ids]`` gives the class names). Binary: a 1-D array of
+        the user's values, ``positive_label`` where ``sigmoid(logit) >= threshold``, else
+        ``negative_label``; ``logits`` of shape ``(n, 1)`` or ``(n,)``."""
         scores = probabilities(np.asarray(logits), self.task)
+        if self.task == Task.BINARY:
+            positive = predict(scores.reshape(-1), self.task, threshold=self.threshold)
+            return np.asarray([self.negative_label, self.positive_label])[positive.astype(int)]
         if self.task == Task.MULTILABEL:
             return predict(scores, self.task, threshold=self.threshold).astype(np.int8)
         offset = None

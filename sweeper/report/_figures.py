@@ -122,8 +122,13 @@ def per_label_figure(report: FrontReport):
     kind = report.info.task.unit
     trials = report.front_trials()
     rows = [_name(r) for r in trials]
-    figure = make_subplots(rows=1, cols=2, subplot_titles=(f"validation recall per {kind}",
-                                                           f"validation precision per {kind}"))
+    titles: tuple[str, ...] = (f"validation recall per {kind}",
+                               f"validation precision per {kind}")
+    if report.info.task == Task.BINARY:  # one column: the positive class
+        titles = tuple(title.replace(f"per {kind}", f"of the positive class "
+                                                    f"{report.info.labels[0]!r}")
+                       for title in titles)
+    figure = make_subplots(rows=1, cols=2, subplot_titles=titles)
     for column, values in (
         (1, [list(r.validation.per_label_recall) for r in trials]),
         (2, [list(r.validation.per_label_precision) for r in trials]),
@@ -150,7 +155,7 @@ def weights_figure(report: FrontReport):
             mode="lines+markers", name=_name(record),
             text=[report.info.labels[i] for i in order], hoverinfo="text+x+y",
         ))
-    weight_name = "pos_weight" if report.info.task == Task.MULTILABEL else "class weight"
+    weight_name = "pos_weight" if report.info.task.sigmoid else "class weight"
     figure.update_layout(title=f"{weight_name} against label frequency (front trials)",
                          template="plotly_white", height=420,
                          xaxis={"title": "training frequency", "type": "log"},

@@ -29,8 +29,13 @@ def facts(report: FrontReport) -> list[tuple[str, str]]:
     counts = ", ".join(f"{label}: {count}" for label, count in
                        zip(info.labels, info.train_counts, strict=True))
     states = ", ".join(f"{state.lower()} {count}" for state, count in report.trial_states.items())
+    task = f"{info.task}, {len(info.labels)} labels, {info.average} average"
+    if info.classes is not None:  # binary
+        task = (f"{info.describe_task()} (negative {info.negative_label!r}): the positive "
+                "class's recall and precision")
+        counts = f"{info.labels[0]}: {info.train_counts[0]} of {info.n_train} rows"
     return [
-        ("task", f"{info.task}, {len(info.labels)} labels, {info.average} average"),
+        ("task", task),
         ("data", f"{info.source} (fingerprint {info.fingerprint})"),
         ("rows", f"train {info.n_train}, validation {info.n_validation}, test {info.n_test}"
                  if info.folds == 1 else

@@ -68,6 +68,9 @@ class Verdict:
     """Test hypervolume of the validation front."""
     baseline_hypervolume: float | None
     """Test hypervolume of the recommended (or best) baseline's whole curve."""
+    subject: str | None = None
+    """Whose F1 it compares, where not the study's average: a binary study's positive class
+    (``the positive class 'fraud'``)."""
 
     @property
     def weighting_pays(self) -> bool:
@@ -91,12 +94,14 @@ class Verdict:
             return "no baselines yet: they are trained with the study's first batch."
         assert baseline.baseline is not None  # the best baseline's point is a baseline's
         label = BASELINE_NAMES.get(baseline.baseline, baseline.baseline)
+        of = "" if self.subject is None else f" of {self.subject}"
         against = (
-            f"validation F1 {trial.f1():.3f} (test {trial.f1(Split.TEST):.3f}) for trial "
+            f"validation F1{of} {trial.f1():.3f} (test {trial.f1(Split.TEST):.3f}) for trial "
             f"{trial.record.number} at {trial.decision_summary()} against "
             f"{baseline.f1():.3f} (test {baseline.f1(Split.TEST):.3f}) for the {label} baseline "
             f"at {baseline.decision_summary()}, {100 * (self.gain or 0.0):+.1f}%"
             if trial is not None else f"no searched trial yet; the {label} baseline"
+            + ("" if self.subject is None else f" (F1{of} {baseline.f1():.3f})")
         )
         if self.weighting_pays:
             return f"The searched weights beat every baseline: {against}. Export it."
@@ -314,16 +319,23 @@ class FrontReport:
             baseline_hypervolume=None if best is None
             # The best baseline's point is a baseline's (cast: no runtime change).
             else self.baseline_hypervolume(cast(str, best.baseline), Split.TEST),
+            subject=None if self.info.classes is None
+            else f"the positive class {self.info.labels[0]!r}",
         )
 
     def label_frequencies(self) -> list[float]:
-        """Training frequency of each label (multi-label) or class share (multi-class)."""
+        """Training frequency of each label (multi-label; binary: of the positive class) or
+        class share (multi-class)."""
         return [count / self.info.n_train for count in self.info.train_counts]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "study": self.study_name,
             "task": self.info.task.value,
+            **({} if self.info.classes is None else {
+                "positive_label": self.info.positive_label,
+                "negative_label": self.info.negative_label,
+            }),
             "average": self.info.average,
             "labels": list(self.info.labels),
             "train_counts": list(self.info.train_counts),

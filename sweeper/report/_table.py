@@ -24,6 +24,9 @@ HEADER = ("trial", "val R", "val P", "test R", "test P", "decision", "family", "
 
 
 def weight_summary(weights: tuple[float, ...]) -> str:
+    """``0.5..12`` (the range of a vector), or the one weight (binary: ``pos_weight``)."""
+    if len(weights) == 1:
+        return f"{weights[0]:.3g}"
     return f"{min(weights):.3g}..{max(weights):.3g}"
 
 
@@ -68,11 +71,14 @@ def _title(report: FrontReport, shown: int) -> str:
     validation = (
         f"{folds}-fold cross-validation, ± = spread across folds; " if folds > 1 else ""
     )
+    task = (f"{report.info.describe_task()}: its recall and precision"
+            if report.info.classes is not None  # binary
+            else f"{report.info.task}, {report.info.average} average")
     return (
         f"{report.study_name}: {len(report.front)} point{'s' * (len(report.front) != 1)} on the "
         f"validation front{shown_note}, "
         f"from {len(report.front_trials())} of {len(report.records)} complete trials "
-        f"({report.info.task}, {report.info.average} average; {validation}"
+        f"({task}; {validation}"
         "* = a point of the trial's curve)"
     )
 

@@ -15,6 +15,7 @@ from sweeper.search._space import (
     suggest_candidate,
 )
 from sweeper.search._weights import (
+    binary_weight_pair,
     effective_number,
     frequency_buckets,
     inverse_frequency,
@@ -29,6 +30,7 @@ __all__ = [
     "MAX_PER_LABEL_MULTIPLIERS",
     "SKLEARN_BALANCED",
     "Candidate",
+    "binary_weight_pair",
     "check_search",
     "effective_number",
     "frequency_buckets",

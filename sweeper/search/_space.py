@@ -20,6 +20,7 @@ import optuna
 
 from sweeper.config import MULTICLASS_KEYS, MULTILABEL_KEYS, SearchConfig, Task
 from sweeper.search._weights import (
+    binary_weight_pair,
     frequency_buckets,
     multiclass_loss_weights,
     multilabel_loss_weights,
@@ -74,8 +75,25 @@ class Candidate:
             return values
         return values[frequency_buckets(counts, values.size)]
 
+    def binary_pair(self, counts: np.ndarray, n_samples: int) -> np.ndarray:
+        """A binary task's ``[neg_weight, pos_weight]`` (``counts``: the positives, one value);
+        scikit-learn's balanced rule is ``[n / (2 neg), n / (2 pos)]``."""
+        if self.family == SKLEARN_BALANCED:
+            return sklearn_balanced(counts, n_samples, Task.MULTILABEL)[::-1, 0]
+        multiplier = None
+        if self.multipliers is not None:
+            multiplier = float(np.prod(self.multipliers))  # one label: one bucket, or its own
+        return binary_weight_pair(
+            positives=int(np.asarray(counts).reshape(-1)[0]), n_samples=n_samples,
+            normalisation=self.normalisation, family=self.family, exponent=self.exponent,
+            beta=self.beta, multiplier=multiplier,
+        )
+
     def weights(self, counts: np.ndarray, n_samples: int, task: Task) -> np.ndarray:
-        """The weight vector: ``pos_weight`` per label, or one weight per class."""
+        """The weight vector: ``pos_weight`` per label (binary: of the one positive class),
+        or one weight per class."""
+        if task == Task.BINARY:
+            return self.binary_pair(counts, n_samples)[1:]
         if self.family == SKLEARN_BALANCED:
             balanced = sklearn_balanced(counts, n_samples, task)
             return balanced[0] if task == Task.MULTILABEL else balanced
@@ -97,7 +115,11 @@ class Candidate:
         task: Task,
         cost_matrix: np.ndarray | None = None,
     ) -> np.ndarray:
-        """What the loss takes (:mod:`sweeper.search`): ``(2, L)`` or ``(K, K)``."""
+        """What the loss takes (:mod:`sweeper.search`): ``(2, L)`` or ``(K, K)``; binary
+        ``(2, 1)``: ``pos_weight`` then ``neg_weight``."""
+        if task == Task.BINARY:
+            negative, positive = self.binary_pair(counts, n_samples)
+            return multilabel_loss_weights(np.array([positive]), np.array([negative]))
         if task == Task.MULTILABEL:
             if self.family == SKLEARN_BALANCED:
                 return sklearn_balanced(counts, n_samples, task)
@@ -262,6 +284,16 @@ def check_search(search: SearchConfig, task: Task, n_outputs: int) -> None:
     fail = SearchConfig.fail
     task = Task(task)
     one, many = task.unit, task.units
+    if task == Task.BINARY:  # one logit, decided by a threshold: the multi-label keys apply
+        for key in MULTICLASS_KEYS:
+            if key in search.given:
+                raise fail(key, "applies to multi-class data, but this data is binary (one "
+                                "positive class, decided by a threshold); `[data] task = "
+                                "'multiclass'` makes a 2-valued y a two-class softmax.")
+        if search.multipliers == "buckets" and search.buckets > 1:
+            raise fail("buckets", f"{search.buckets} buckets for a binary task: its one "
+                                  "positive class is one bucket.")
+        return
     this, other = ("multi-label", "multi-class") if task == Task.MULTILABEL else (
         "multi-class", "multi-label")
     for key in MULTICLASS_KEYS if task == Task.MULTILABEL else MULTILABEL_KEYS:

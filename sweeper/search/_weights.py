@@ -28,6 +28,14 @@ Normalisations (``counts`` are positives per label, or samples per class):
   examples is unchanged: for classes ``sum_c w_c n_c = n``; for labels the positives carry in
   total as much weight as they do unweighted.
 
+Binary (one logit, :func:`binary_weight_pair`): the family gives the pair ``(neg_weight,
+pos_weight)`` over the counts ``(neg, pos)``: inverse frequency ``(1, (neg/pos) ** exponent)``,
+effective number ``(1, E(neg) / E(pos))``, a multiplier scaling ``pos_weight``; the
+normalisation is then applied to the pair with those counts, as multi-class normalises its two
+class weights (normalising a one-element vector would make every normalisation give 1):
+``sum_to_one`` makes ``neg_weight + pos_weight = 1``, ``mean_one`` makes it 2, ``balanced``
+makes ``neg * neg_weight + pos * pos_weight = n``. ``none`` leaves ``neg_weight = 1``.
+
 What the loss receives (:func:`multilabel_loss_weights`, :func:`multiclass_loss_weights`):
 
 - multi-label, a ``(2, L)`` array: row 0 multiplies each label's positive term (``pos_weight``),
@@ -51,6 +59,7 @@ import numpy as np
 from sweeper.config import CLASS_WEIGHTINGS, FAMILIES, NORMALISATIONS, Task
 
 __all__ = [
+    "binary_weight_pair",
     "effective_number",
     "frequency_buckets",
     "inverse_frequency",
@@ -152,6 +161,41 @@ def sklearn_balanced(counts: np.ndarray, n_samples: int, task: Task) -> np.ndarr
     if task == Task.MULTILABEL:
         return np.stack([n_samples / (2 * counts), n_samples / (2 * (n_samples - counts))])
     return inverse_frequency(counts, n_samples, task)
+
+
+def binary_weight_pair(
+    *,
+    positives: int,
+    n_samples: int,
+    normalisation: str,
+    family: str = "inverse_frequency",
+    exponent: float | None = None,
+    beta: float | None = None,
+    multiplier: float | None = None,
+) -> np.ndarray:
+    """A binary trial's ``[neg_weight, pos_weight]`` (see the module docstring): the family's
+    pair, ``pos_weight`` times ``multiplier`` if given, normalised over the counts
+    ``(neg, pos)``."""
+    counts = _check_counts(np.asarray([positives]), n_samples)
+    if counts[0] >= n_samples:
+        raise ValueError(f"a binary task needs negatives, but every one of {n_samples} rows "
+                         "is positive.")
+    if family == "inverse_frequency":
+        if exponent is None or not exponent >= 0:
+            raise ValueError(f"`exponent >= 0` must hold, but got {exponent=}.")
+        positive = inverse_frequency(counts, n_samples, Task.MULTILABEL)[0] ** exponent
+    elif family == "effective_number":
+        if beta is None:
+            raise ValueError("the effective_number family needs `beta`.")
+        positive = effective_number(counts, n_samples, Task.MULTILABEL, beta)[0]
+    else:
+        raise ValueError(f"`family` must be one of {FAMILIES}, but got {family!r}.")
+    if multiplier is not None:
+        if not multiplier > 0:
+            raise ValueError(f"`multiplier > 0` must hold, but got {multiplier=}.")
+        positive = positive * multiplier
+    pair_counts = np.array([n_samples - counts[0], counts[0]])
+    return normalise(np.array([1.0, positive]), pair_counts, normalisation)
 
 
 def multilabel_loss_weights(

@@ -2,10 +2,11 @@
 
 - ``unweighted``: no weighting at all, with its decision swept over every stored threshold
   (multi-label) or logit-adjustment tau (multi-class): what threshold tuning alone achieves.
-- ``neg_pos`` (multi-label): ``pos_weight = neg / pos`` per label, the rule of thumb of seed 000.
+- ``neg_pos`` (multi-label and binary): ``pos_weight = neg / pos`` per label, the rule of
+  thumb of seed 000.
 - ``sklearn_balanced``: scikit-learn's ``class_weight="balanced"``; for labels, each label's
-  positives weighted ``n / (2 pos)`` and its negatives ``n / (2 neg)``; for classes
-  ``n / (K n_c)``.
+  positives weighted ``n / (2 pos)`` and its negatives ``n / (2 neg)`` (binary likewise, for
+  its one positive class); for classes ``n / (K n_c)``.
 
 They are trained together in one packed pass with the study's model, seed and batch order, and
 scored exactly as trials are (:func:`~sweeper.study.record_member`), so a baseline differs
@@ -34,7 +35,7 @@ BASELINES_ATTR = "sweeper:baselines"
 
 def baseline_candidates(task: Task) -> dict[str, Candidate]:
     """The baselines of a task, by name, at their default decision (0.5, or the argmax)."""
-    if task == Task.MULTILABEL:
+    if Task(task).sigmoid:
         return {
             "unweighted": Candidate(exponent=0.0, normalisation="none", threshold=0.5,
                                     threshold_rule="global"),

@@ -122,6 +122,10 @@ class OperatingPoint:
     def decision_summary(self) -> str:
         """``0.412``, ``per-label F2``, ``tau=0.80``; a curve point ends with ``*``."""
         value = self.curve_value
+        thresholds = self.record.thresholds
+        if value is None and thresholds is not None and len(thresholds) == 1:
+            # One label (binary): its F-beta-optimal threshold itself, not "per-label".
+            return f"{thresholds[0]:.3f} (F{self.record.candidate.fbeta:.2g})"
         if value is None:
             return self.record.candidate.decision_summary()
         return f"tau={value:.2f}*" if self.tau is not None else f"{value:.3f}*"

@@ -84,6 +84,26 @@ class StudyInfo:
     """K of K-fold cross-validation (validation figures are out-of-fold); 1: one split."""
     scaling: dict[str, Any] | None = None
     """The features' standardisation (``mean``, ``scale`` per feature); ``None``: raw."""
+    classes: tuple[Any, ...] | None = None
+    """Binary: the user's two class values, ``(negative, positive)`` (strings, integers or
+    booleans); ``labels`` is then the positive class's name. ``None`` for the other tasks."""
+
+    @property
+    def positive_label(self) -> Any:
+        """Binary: the positive class's value (``None`` for the other tasks)."""
+        return None if self.classes is None else self.classes[1]
+
+    @property
+    def negative_label(self) -> Any:
+        """Binary: the negative class's value (``None`` for the other tasks)."""
+        return None if self.classes is None else self.classes[0]
+
+    def describe_task(self) -> str:
+        """The task in words, for logs and reports: ``binary, positive label 'fraud'``,
+        ``multilabel, 30 labels``, ``multiclass, 4 classes``."""
+        if self.task is Task.BINARY:
+            return f"binary, positive label {self.labels[0]!r}"
+        return f"{self.task}, {len(self.labels)} {self.task.units}"
 
     def selection_positives(self) -> int | None:
         """How many validation positives a choice on validation rests on: all of them for a
@@ -121,6 +141,7 @@ class StudyInfo:
             "validation_counts": list(self.validation_counts),
             "folds": self.folds,
             "scaling": self.scaling,
+            **({} if self.classes is None else {"classes": list(self.classes)}),
         }
 
     @classmethod
@@ -145,6 +166,7 @@ class StudyInfo:
             validation_counts=tuple(data.get("validation_counts", ())),
             folds=int(data.get("folds", 1)),
             scaling=data.get("scaling"),
+            classes=None if data.get("classes") is None else tuple(data["classes"]),
         )
 
 

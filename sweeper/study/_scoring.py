@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sweeper.config import Split, Task
+from sweeper.config import Split
 from sweeper.data import Splits
 from sweeper.evaluation import (
     Evaluation,
@@ -54,7 +54,8 @@ def record_member(
     member_scores = {Split.VALIDATION: scores.validation[member], Split.TEST: scores.test[member]}
     validation = splits.held_out(Split.VALIDATION)
     thresholds = offset = log_prior = None
-    if info.task == Task.MULTILABEL:
+    sigmoid = info.task.sigmoid  # binary: one label's threshold and curve
+    if sigmoid:
         if candidate.threshold_rule == "per_label":
             assert candidate.fbeta is not None  # the per_label rule comes with its fbeta
             thresholds = fbeta_thresholds(
@@ -71,7 +72,7 @@ def record_member(
             threshold=thresholds if thresholds is not None else candidate.threshold,
             offset=offset,
         )
-        if info.task == Task.MULTILABEL:
+        if sigmoid:
             return evaluation, pr_curve(truth, split_scores, grid, average=info.average)
         assert log_prior is not None  # set above for a multi-class task
         return evaluation, adjustment_curve(

@@ -47,7 +47,18 @@ DIRECTIONS = [StudyDirection.MAXIMIZE, StudyDirection.MAXIMIZE]
 
 
 def resolve_average(average: str, task: Task) -> str:
-    """``auto`` means micro for multi-label (rare labels pooled) and macro for multi-class."""
+    """``auto`` means micro for multi-label (rare labels pooled) and macro for multi-class.
+
+    Binary: the positive class's figures, which is ``micro`` over its one label; ``macro`` is
+    refused, since it reads as the macro average of both classes, which a binary task never
+    scores (``[data] task = "multiclass"`` sweeps a 2-valued y that way)."""
+    if Task(task) is Task.BINARY:
+        if average == "macro":
+            raise StudyConfig.fail(
+                "average", "'macro' does not apply to a binary task, which is scored by its "
+                "positive class's recall and precision (micro, the default); `[data] task = "
+                "'multiclass'` scores a 2-valued y by the macro average of both classes.")
+        return "micro"
     if average != "auto":
         return average
     return "micro" if task == Task.MULTILABEL else "macro"
@@ -83,6 +94,7 @@ def study_info(
         validation_counts=tuple(int(c) for c in splits.validation.label_counts()),
         folds=splits.n_folds,
         scaling=None if splits.scaling is None else splits.scaling.to_dict(),
+        classes=dataset.classes if dataset.task is Task.BINARY else None,
     )
 
 
@@ -224,6 +236,14 @@ def _check_same_setup(name: str, stored: StudyInfo, current: StudyInfo) -> None:
     later release) counts as its default, the value the study's trials were trained with, so
     an upgrade resumes old studies while a non-default value of the new setting is refused.
     A factory's code is compared only where the record holds it (studies since 0.1.x)."""
+    if (stored.task is Task.MULTICLASS and len(stored.labels) == 2
+            and current.task is Task.BINARY):
+        raise DataError(
+            f"study {name!r} was created as a two-class softmax (multiclass, classes "
+            f"{stored.labels[0]!r} and {stored.labels[1]!r}), but a 2-valued y is now binary; "
+            "set `[data] task = \"multiclass\"` to resume it, or use a new study name.",
+            key="task",
+        )
     for field, label, key in (
         ("fingerprint", "data (fingerprint)", "data"),
         ("average", "[study] average", "average"),

@@ -143,6 +143,8 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
             self.neg_weight, dtype=y_pred.dtype
         )
         labels = ops.cast(y_true, y_pred.dtype)
+        # A binary y may come as (batch,) for the model's (batch, 1) logits: as the logits.
+        labels = ops.reshape(labels, ops.shape(y_pred))
         per_label = weighted_sigmoid_cross_entropy(labels, y_pred, pos_weight, neg_weight)
         return ops.mean(per_label, axis=-1)
 
