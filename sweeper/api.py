@@ -339,7 +339,7 @@ def sweep(
         labels: label or class names (default: the DataFrame's columns, the class names, or
             ``label_0, label_1, ...``).
         model: a :class:`~sweeper.ModelConfig` (the built-in MLP's layers, epochs, batch
-            size, ...), a mapping of its keys, or a factory ``function(n_features, n_outputs)``
+            size, ...), a mapping of its keys, or a factory ``function(input_shape, n_outputs)``
             returning an uncompiled ``keras.Model`` with logit outputs.
         search: a :class:`~sweeper.SearchConfig` or a mapping of its keys: what the sampler
             searches.
@@ -555,14 +555,15 @@ def _checked_and_created(
         fit = _function(config.model, "fit", folder)
         from sweeper.training import build_optimizer, check_fits
 
-        check_fits(config.model, n_features=splits.train.X.shape[1],
+        check_fits(config.model, n_features=splits.train.n_features,
                    n_outputs=splits.train.n_outputs, folds=splits.n_folds)
         # An argument the optimizer refuses is the settings' error, before any study exists.
         build_optimizer(config.model, steps_per_epoch=1, epochs=config.model.epochs or 1)
         if factory is not None:
-            from sweeper.training import check_factory
+            from sweeper.training import adapt_factory, check_factory
 
-            check_factory(factory, splits.train.X.shape[1], splits.train.n_outputs,
+            build = adapt_factory(factory, splits.train.input_shape, splits.train.n_outputs)
+            check_factory(build, splits.train.input_shape, splits.train.n_outputs,
                           splits.train.X[:PROBE_ROWS])
         if fit is not None:
             from sweeper.training import check_fit
@@ -593,8 +594,8 @@ def _checked_and_created(
     )
     if splits.note is not None:
         logger.info("validation: %s", splits.note)
-    return PreparedSweep(config=config, splits=splits, info=info, study=study, factory=factory,
-                         fit=fit)
+    return PreparedSweep(config=config, splits=splits, info=info, study=study,
+                         factory=None if factory is None else build, fit=fit)
 
 
 def prepare_study_file(

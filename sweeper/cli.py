@@ -496,6 +496,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted() -> int:
+    print("sweeper: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sweeper`` console script; returns the exit code (see
     :data:`EPILOG`)."""
@@ -524,12 +529,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.exit_code
     except ValueError as error:  # $SWEEPER_LOG_LEVEL
         if logs.LEVEL_VARIABLE not in str(error):
+            if interrupts.requested():
+                return _interrupted()
             raise
         print(f"sweeper: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("sweeper: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted()
+    except Exception:
+        # An interrupt that lands inside native code (TensorFlow tracing a function, say) can
+        # surface as another error (a SystemError); it is the interrupt all the same.
+        if interrupts.requested():
+            return _interrupted()
+        raise
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

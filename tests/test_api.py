@@ -122,19 +122,27 @@ def test_sweep_on_a_dataframe_with_class_names_resumes(tmp_path):
     assert len(again.study.trials) == len(result.study.trials)
 
 
-def test_sweep_with_a_factory_callable(tmp_path):
+def test_sweep_with_a_factory_of_the_earlier_form_keeps_working(tmp_path, caplog):
+    """A factory written for ``(n_features, n_outputs)`` (before factories received the input
+    shape) trains flat features as before, with a warning that says what changed."""
+    import logging
+
     import keras
 
     def linear(n_features, n_outputs):
         return keras.Sequential([keras.Input((n_features,)), keras.layers.Dense(n_outputs)])
 
     X, y = make_multilabel_arrays(n_rows=600)
-    result = sweeper.sweep(
-        X, y, model=sweeper.ModelConfig(factory=linear, epochs=2, pack=2), trials=2,
-        storage=f"sqlite:///{tmp_path / 'f.db'}", progress=False,
-    )
+    with caplog.at_level(logging.WARNING, logger="sweeper"):
+        result = sweeper.sweep(
+            X, y, model=sweeper.ModelConfig(factory=linear, epochs=2, pack=2), trials=2,
+            storage=f"sqlite:///{tmp_path / 'f.db'}", progress=False,
+        )
     assert result.info.model["factory"].endswith("linear")
     assert result.info.model["hidden"] is None
+    warned = [r.getMessage() for r in caplog.records if "takes the number of features" in
+              r.getMessage()]
+    assert len(warned) == 1 and "def linear(input_shape, n_outputs)" in warned[0]
 
 
 @pytest.mark.parametrize(

@@ -26,23 +26,23 @@ def test_plain_mlp_starts_as_the_packed_member():
     np.testing.assert_allclose(numpy(plain(X)), numpy(member(X))[:, 0], rtol=1e-5, atol=1e-6)
 
 
-def small_factory(n_features, n_outputs):
-    return keras.Sequential([keras.Input((n_features,)), keras.layers.Dense(n_outputs)])
+def small_factory(input_shape, n_outputs):
+    return keras.Sequential([keras.Input(input_shape), keras.layers.Dense(n_outputs)])
 
 
 def test_factory_copies_are_reseeded_per_member():
-    packed = pack_factory_models(small_factory, 5, 2, seeds=[1, 1, 2])
+    packed = pack_factory_models(small_factory, (5,), 2, seeds=[1, 1, 2])
     logits = numpy(packed(X))
     assert logits.shape == (7, 3, 2)
     np.testing.assert_allclose(logits[:, 0], logits[:, 1])
     assert not np.allclose(logits[:, 0], logits[:, 2])
 
 
-def wrong_output_factory(n_features, n_outputs):
-    return keras.Sequential([keras.Input((n_features,)), keras.layers.Dense(n_outputs + 1)])
+def wrong_output_factory(input_shape, n_outputs):
+    return keras.Sequential([keras.Input(input_shape), keras.layers.Dense(n_outputs + 1)])
 
 
-def not_a_model_factory(n_features, n_outputs):
+def not_a_model_factory(input_shape, n_outputs):
     return "model"
 
 
@@ -55,7 +55,7 @@ def not_a_model_factory(n_features, n_outputs):
 )
 def test_bad_factories_are_reported(factory, message):
     with pytest.raises(ConfigError, match=message):
-        pack_factory_models(factory, 5, 2, seeds=[0])
+        pack_factory_models(factory, (5,), 2, seeds=[0])
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ def lone_scores(splits, model: ModelConfig, factory, pos_weight) -> np.ndarray:
     the sweeper's batch order."""
     train, validation = splits.train, splits.validation
     keras.utils.set_random_seed(7)
-    lone = build_mlp(5, 4, (16,), seed=7) if factory is None else factory(5, 4)
+    lone = build_mlp(5, 4, (16,), seed=7) if factory is None else factory((5,), 4)
     steps = -(-train.X.shape[0] // model.batch_size)
     lone.compile(optimizer=build_optimizer(model, steps_per_epoch=steps, epochs=model.epochs),
                  loss=WeightedBinaryCrossentropy(pos_weight=pos_weight))

@@ -80,7 +80,7 @@ def test_early_stopping_of_a_packed_member_equals_keras_early_stopping(
 
     train, validation = multilabel_splits.train, multilabel_splits.validation
     keras.utils.set_random_seed(3)
-    lone = build_mlp(4 + 1, 4, (16,), seed=3) if factory is None else factory(5, 4)
+    lone = build_mlp(4 + 1, 4, (16,), seed=3) if factory is None else factory((5,), 4)
     lone.compile(optimizer=keras.optimizers.Adam(0.05),
                  loss=WeightedBinaryCrossentropy(pos_weight=[9, 9, 9, 9]))
     stopping = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
@@ -146,11 +146,11 @@ def test_cross_validated_members_stop_on_their_own_fold():
     assert not scores.diverged.any()
 
 
-def regularised_factory(n_features, n_outputs):
+def regularised_factory(input_shape, n_outputs):
     import keras
 
     return keras.Sequential([
-        keras.Input((n_features,)),
+        keras.Input(input_shape),
         keras.layers.Dense(n_outputs, kernel_regularizer=keras.regularizers.L2(1.0)),
     ])
 

@@ -343,7 +343,8 @@ class ModelConfig(Config):
     )
     factory: Any = option(
         Factory(), None,
-        "function(n_features, n_outputs) -> uncompiled keras.Model with logit outputs",
+        "function(input_shape, n_outputs) -> uncompiled keras.Model with logit outputs "
+        "(input_shape: one sample's shape, a tuple)",
     )
     fit: Any = option(
         Factory(), None,

@@ -87,6 +87,16 @@ class StudyInfo:
     classes: tuple[Any, ...] | None = None
     """Binary: the user's two class values, ``(negative, positive)`` (strings, integers or
     booleans); ``labels`` is then the positive class's name. ``None`` for the other tasks."""
+    input_shape: tuple[int, ...] = ()
+    """One sample's shape (``(steps, channels)``, ``(h, w, channels)``, ...); empty for flat
+    features of ``n_features`` (what every study before input shapes had)."""
+    input_dtype: str = "float32"
+    """The features' dtype as held (``uint8`` pixels, ``int32`` token ids)."""
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """One sample's shape, flat features included: what a model factory receives."""
+        return self.input_shape or (self.n_features,)
 
     @property
     def positive_label(self) -> Any:
@@ -142,6 +152,8 @@ class StudyInfo:
             "folds": self.folds,
             "scaling": self.scaling,
             **({} if self.classes is None else {"classes": list(self.classes)}),
+            **({} if not self.input_shape else {"input_shape": list(self.input_shape)}),
+            **({} if self.input_dtype == "float32" else {"input_dtype": self.input_dtype}),
         }
 
     @classmethod
@@ -167,6 +179,8 @@ class StudyInfo:
             folds=int(data.get("folds", 1)),
             scaling=data.get("scaling"),
             classes=None if data.get("classes") is None else tuple(data["classes"]),
+            input_shape=tuple(data.get("input_shape", ())),
+            input_dtype=data.get("input_dtype", "float32"),
         )
 
 

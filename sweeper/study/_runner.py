@@ -155,7 +155,9 @@ def _run_batch(
         _fail_and_requeue(study, pending, "interrupted", heartbeat.liveness)
         raise
     except BaseException:
-        _fail_and_requeue(study, pending, "error", heartbeat.liveness)
+        # An interrupt landing in native code can surface as another error: still an interrupt.
+        reason = "interrupted" if interrupts.requested() else "error"
+        _fail_and_requeue(study, pending, reason, heartbeat.liveness)
         raise
     finally:
         heartbeat.release(t.trial_id for t in trials)
@@ -187,7 +189,7 @@ def run_study(
     config: SweepConfig,
     info: StudyInfo,
     splits: Splits,
-    factory: Callable[[int, int], Any] | None = None,
+    factory: Callable[..., Any] | None = None,
     fit: Callable[..., Any] | None = None,
     progress: bool = True,
     sleep: Callable[[float], None] = time.sleep,
@@ -218,7 +220,7 @@ def run_study(
     storage = storage_of(study)
     pack = pack_size(
         config.model, n_features=info.n_features, n_outputs=len(info.labels), budget=budget,
-        factory=factory, folds=info.folds,
+        factory=factory, folds=info.folds, input_shape=info.sample_shape,
     )
     told = diverged = cut_short = 0
     best: TrialRecord | None = None

@@ -83,7 +83,7 @@ def study_info(
         fingerprint=splits_fingerprint(splits),
         source=source,
         train_counts=tuple(int(c) for c in dataset.label_counts()),
-        n_features=int(dataset.X.shape[1]),
+        n_features=dataset.n_features,
         n_train=int(dataset.X.shape[0]),
         n_validation=int(splits.validation.X.shape[0]),
         n_test=int(splits.test.X.shape[0]),
@@ -95,6 +95,8 @@ def study_info(
         folds=splits.n_folds,
         scaling=None if splits.scaling is None else splits.scaling.to_dict(),
         classes=dataset.classes if dataset.task is Task.BINARY else None,
+        input_shape=() if dataset.X.ndim == 2 else dataset.input_shape,
+        input_dtype=str(dataset.X.dtype),
     )
 
 

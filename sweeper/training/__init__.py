@@ -36,10 +36,12 @@ from sweeper.training._losses import (
 from sweeper.training._models import (
     ModelFactory,
     PackedMLP,
+    adapt_factory,
     build_mlp,
     build_packed_model,
     check_factory,
     load_factory,
+    model_input_dtype,
     pack_factory_models,
 )
 from sweeper.training._optimizers import build_optimizer, clip_per_member
@@ -73,6 +75,7 @@ __all__ = [
     "TrainingLoss",
     "WeightedBinaryCrossentropy",
     "WeightedSparseCategoricalCrossentropy",
+    "adapt_factory",
     "as_loss_parameters",
     "available_memory_bytes",
     "batch_order",
@@ -89,6 +92,7 @@ __all__ = [
     "load_factory",
     "loss_for",
     "member_bytes",
+    "model_input_dtype",
     "pack_factory_models",
     "pack_size",
     "packed_loss_per_row",

@@ -40,7 +40,13 @@ from sweeper.errors import FactoryError
 from sweeper.evaluation import probabilities
 from sweeper.training._interface import BatchScores, Trainer
 from sweeper.training._losses import TrainingLoss, as_loss_parameters, loss_for
-from sweeper.training._models import ModelFactory, build_mlp, dtype_policy, one_line
+from sweeper.training._models import (
+    ModelFactory,
+    build_mlp,
+    dtype_policy,
+    model_input_dtype,
+    one_line,
+)
 from sweeper.training._optimizers import build_optimizer
 from sweeper.training._packed import fold_scores, label_array
 
@@ -145,9 +151,13 @@ class FitTrainer(Trainer):
         keras.utils.set_random_seed(self.seed)
         with dtype_policy(self.spec.precision):
             if self.factory is not None:
-                return self.factory(train.X.shape[1], train.n_outputs)
+                return self.factory(train.input_shape, train.n_outputs)
             assert self.spec.layers is not None  # no factory: the built-in MLP
-            return build_mlp(train.X.shape[1], train.n_outputs, self.spec.layers,
+            if len(train.input_shape) > 1:
+                return flattened(build_mlp(train.n_features, train.n_outputs,
+                                           self.spec.layers, seed=self.seed),
+                                 train.input_shape)
+            return build_mlp(train.n_features, train.n_outputs, self.spec.layers,
                              seed=self.seed)
 
     def fold_rows(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -200,6 +210,13 @@ class FitTrainer(Trainer):
         return fold_scores(validation, test, self.splits, known, time.perf_counter() - started)
 
 
+def flattened(mlp: keras.Model, input_shape: tuple[int, ...]) -> keras.Model:
+    """The built-in MLP on samples of ``input_shape``, flattened first (as the packed MLP
+    does)."""
+    inputs = keras.Input(input_shape)
+    return keras.Model(inputs, mlp(keras.layers.Flatten()(inputs)))
+
+
 def call_fit(fit: FitStep, model: keras.Model, loss: keras.losses.Loss,
              arguments: FitArguments) -> keras.Model:
     """The user's step called; what it returns must be a Keras model."""
@@ -215,7 +232,9 @@ def call_fit(fit: FitStep, model: keras.Model, loss: keras.losses.Loss,
 def scored_logits(model: keras.Model, X: np.ndarray, n_outputs: int, fit: FitStep,
                   chunk: int = 8192) -> np.ndarray:
     """``(rows, outputs)`` logits of a trained model, by direct calls in chunks."""
-    parts = [keras.ops.convert_to_numpy(model(X[start:start + chunk], training=False))
+    dtype = model_input_dtype(model, X.dtype)
+    parts = [keras.ops.convert_to_numpy(model(keras.ops.cast(X[start:start + chunk], dtype),
+                                              training=False))
              for start in range(0, X.shape[0], chunk)]
     logits = np.concatenate(parts, axis=0) if parts else np.zeros((0, n_outputs), np.float32)
     if logits.shape != (X.shape[0], n_outputs):

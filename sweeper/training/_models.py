@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import itertools
+import logging
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -31,15 +32,21 @@ from sweeper.errors import FactoryError
 __all__ = [
     "ModelFactory",
     "PackedMLP",
+    "adapt_factory",
     "build_mlp",
     "build_packed_model",
     "check_factory",
     "dtype_policy",
     "load_factory",
+    "model_input_dtype",
     "pack_factory_models",
 ]
 
-ModelFactory = Callable[[int, int], keras.Model]
+ModelFactory = Callable[[tuple[int, ...], int], keras.Model]
+"""``factory(input_shape, n_outputs)``: one sample's shape (a tuple) and the number of
+outputs, to an uncompiled model with ``(batch, n_outputs)`` logits."""
+
+logger = logging.getLogger(__name__)
 
 
 def _glorot_uniform(seed: int, layer: int, fan_in: int, fan_out: int) -> np.ndarray:
@@ -92,6 +99,8 @@ class PackedMLP(keras.Model):
         self.built = True  # every variable exists now; JAX's stateless_call requires this
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
+        if len(inputs.shape) > 2:  # sequences, images: the MLP sees the flattened sample
+            inputs = ops.reshape(inputs, (-1, self.n_features))
         # Member-major inside ((members, batch, width)): every layer after the first is then one
         # batched matrix product with no transposes; one transpose at the end.
         hidden = ops.einsum("bf,pfh->pbh", inputs, self.kernels[0])
@@ -170,11 +179,74 @@ def one_line(error: BaseException, limit: int = 240) -> str:
 PROBABILITY_ACTIVATIONS = ("sigmoid", "softmax", "log_softmax")
 
 
+def model_input_dtype(model: keras.Model, data_dtype: Any) -> str:
+    """The dtype a model takes its inputs in: what its ``keras.Input`` declares (an
+    ``Embedding`` model declares ``"int32"``), else float32, or int32 for integer features
+    (token ids) of a model that declares nothing. Integer features of a float model (uint8
+    pixels) are cast per batch on the device; they are held in their own dtype."""
+    if isinstance(model, PackedMLP):
+        return "float32"
+    inputs = getattr(model, "inputs", None)
+    if inputs:
+        return keras.backend.standardize_dtype(inputs[0].dtype)
+    return "int32" if np.dtype(data_dtype).kind in "iu" else "float32"
+
+
+def adapt_factory(
+    factory: Callable[..., Any], input_shape: tuple[int, ...], n_outputs: int
+) -> ModelFactory:
+    """The factory as the trainers call it, ``factory(input_shape, n_outputs)``, with
+    ``input_shape`` one sample's shape as a tuple.
+
+    A factory of the earlier form, ``factory(n_features, n_outputs)`` (an int), keeps working
+    for flat features: when the tuple form fails and the int form builds a model, it is called
+    with the number of features from then on, and a warning says what changed. For features
+    of any other shape the tuple form's error is the factory's error."""
+    name = getattr(factory, "__name__", "the factory")
+    try:
+        model = factory(input_shape, n_outputs)
+    except (Exception, SystemExit) as error:
+        tuple_error: BaseException = error
+    else:
+        if isinstance(model, keras.Model):
+            return factory
+        tuple_error = FactoryError(
+            f"[model] factory: {name} returned {type(model).__name__}, not a keras.Model."
+        )
+    if len(input_shape) == 1:
+        try:
+            model = factory(input_shape[0], n_outputs)
+        except (Exception, SystemExit):
+            model = None
+        if isinstance(model, keras.Model):
+            logger.warning(
+                "[model] factory: %s takes the number of features, the form before sweeper "
+                "0.2; a factory now receives one sample's shape as a tuple: def %s(input_shape, "
+                "n_outputs) with keras.Input(input_shape). It keeps working for flat features.",
+                name, name,
+            )
+
+            def by_features(shape: tuple[int, ...], outputs: int) -> keras.Model:
+                return factory(int(np.prod(shape)), outputs)
+
+            by_features.__name__ = name
+            return by_features
+    if isinstance(tuple_error, FactoryError):
+        raise tuple_error
+    raise FactoryError(
+        f"[model] factory: {name}({input_shape}, {n_outputs}) raised {one_line(tuple_error)}"
+        + ("" if len(input_shape) == 1 else
+           " (a factory receives one sample's shape as a tuple, and the number of outputs)")
+        + "."
+    ) from None
+
+
 def check_factory(
-    factory: ModelFactory, n_features: int, n_outputs: int, probe: np.ndarray
+    factory: ModelFactory, input_shape: tuple[int, ...], n_outputs: int, probe: np.ndarray
 ) -> None:
     """Build the factory's model once and check what the packed trainer relies on, before a
-    study exists: a ``keras.Model`` whose output is ``(batch, n_outputs)`` finite logits.
+    study exists: a ``keras.Model`` whose output is ``(batch, n_outputs)`` finite logits, and
+    whose inputs the features can be given as (integer features for an integer input).
 
     Probabilities are refused: a last layer with a sigmoid or softmax activation, or outputs
     that all lie in [0, 1] on ``probe`` (a few training rows), would be squashed twice by the
@@ -182,17 +254,24 @@ def check_factory(
     """
     name = getattr(factory, "__name__", "the factory")
     try:
-        model = factory(n_features, n_outputs)
+        model = factory(input_shape, n_outputs)
     except (Exception, SystemExit) as error:
         raise FactoryError(
-            f"[model] factory: {name}({n_features}, {n_outputs}) raised {one_line(error)}."
+            f"[model] factory: {name}({input_shape}, {n_outputs}) raised {one_line(error)}."
         ) from None
     if not isinstance(model, keras.Model):
         raise FactoryError(
             f"[model] factory: {name} returned {type(model).__name__}, not a keras.Model."
         )
+    wanted = model_input_dtype(model, probe.dtype)
+    if "int" in wanted and probe.dtype.kind == "f":
+        raise FactoryError(
+            f"[model] factory: the model of {name} takes {wanted} inputs (token ids), but the "
+            "features are floating point; give integer features, or declare a float input."
+        )
     try:
-        outputs = keras.ops.convert_to_numpy(model(probe, training=False))
+        outputs = keras.ops.convert_to_numpy(
+            model(keras.ops.cast(probe, wanted), training=False))
     except Exception as error:
         raise FactoryError(
             f"[model] factory: the model of {name} fails on a batch of shape "
@@ -220,14 +299,19 @@ def check_factory(
 
 
 def pack_factory_models(
-    factory: ModelFactory, n_features: int, n_outputs: int, seeds: Sequence[int]
+    factory: ModelFactory, input_shape: tuple[int, ...], n_outputs: int, seeds: Sequence[int],
+    data_dtype: Any = "float32",
 ) -> keras.Model:
-    """One copy of ``factory(n_features, n_outputs)`` per seed, outputs stacked on axis 1."""
-    inputs = keras.Input((n_features,))
-    outputs = []
+    """One copy of ``factory(input_shape, n_outputs)`` per seed, outputs stacked on axis 1;
+    the packed input takes what the first copy takes (:func:`model_input_dtype` of
+    ``data_dtype`` features)."""
+    members = []
     for seed in seeds:
         keras.utils.set_random_seed(seed)
-        member = factory(n_features, n_outputs)
+        members.append(factory(input_shape, n_outputs))
+    inputs = keras.Input(input_shape, dtype=model_input_dtype(members[0], data_dtype))
+    outputs = []
+    for member in members:
         if not isinstance(member, keras.Model):
             raise FactoryError(
                 f"[model] factory: expected a keras.Model, got {type(member).__name__}."
@@ -257,14 +341,16 @@ def dtype_policy(precision: str) -> Iterator[None]:
 
 def build_packed_model(
     *,
-    n_features: int,
+    input_shape: tuple[int, ...],
     n_outputs: int,
     seeds: Sequence[int],
     hidden: Sequence[int] | None,
     factory: ModelFactory | None = None,
+    data_dtype: Any = "float32",
 ) -> keras.Model:
-    """The built-in :class:`PackedMLP`, or the user's factory packed by copies."""
+    """The built-in :class:`PackedMLP` (on the flattened sample), or the user's factory
+    packed by copies."""
     if factory is None:
         assert hidden is not None  # ModelConfig.layers is None only with a factory
-        return PackedMLP(n_features, n_outputs, hidden, seeds)
-    return pack_factory_models(factory, n_features, n_outputs, seeds)
+        return PackedMLP(int(np.prod(input_shape)), n_outputs, hidden, seeds)
+    return pack_factory_models(factory, input_shape, n_outputs, seeds, data_dtype)

@@ -34,7 +34,12 @@ from sweeper.evaluation import probabilities
 from sweeper.training._batches import batch_order
 from sweeper.training._interface import BatchScores, Trainer
 from sweeper.training._losses import LossParameters, TrainingLoss, as_loss_parameters, loss_for
-from sweeper.training._models import ModelFactory, build_packed_model, dtype_policy
+from sweeper.training._models import (
+    ModelFactory,
+    build_packed_model,
+    dtype_policy,
+    model_input_dtype,
+)
 from sweeper.training._optimizers import build_optimizer, clip_per_member
 
 __all__ = ["PackedTrainer", "train_and_score"]
@@ -54,7 +59,10 @@ class _Pass:
     optimizer: keras.optimizers.Optimizer
     loss: TrainingLoss
     X: Any
-    """Training features, resident (a backend tensor)."""
+    """Training features, resident (a backend tensor) in their own dtype (uint8 pixels stay
+    uint8 on the device)."""
+    input_dtype: str
+    """What the network takes: each batch is cast to it on the device."""
     y: Any
     member_rows: Any
     """``(rows, network members)``: the rows each member learns from under cross-validation;
@@ -103,12 +111,14 @@ class PackedTrainer(Trainer):
         keras.utils.set_random_seed(seed)
         with dtype_policy(self.spec.precision):
             self.network = build_packed_model(
-                n_features=train.X.shape[1],
+                input_shape=train.input_shape,
                 n_outputs=train.n_outputs,
                 seeds=[seed] * self.network_members,
                 hidden=model.layers,
                 factory=factory,
+                data_dtype=train.X.dtype,
             )
+        self.input_dtype = model_input_dtype(self.network, train.X.dtype)
         assert self.spec.batch_size is not None and self.spec.epochs is not None  # fitted_to
         steps_per_epoch = -(-train.X.shape[0] // self.spec.batch_size)
         # Clipped per member by the epoch loops, not by Keras over the packed whole.
@@ -130,6 +140,7 @@ class PackedTrainer(Trainer):
             optimizer=self.optimizer,
             loss=self.loss,
             X=keras.ops.convert_to_tensor(train.X),
+            input_dtype=self.input_dtype,
             y=keras.ops.convert_to_tensor(label_array(train.y, self.task)),
             member_rows=member_rows,
             clip=lambda gradients: clip_per_member(
@@ -210,7 +221,8 @@ class PackedTrainer(Trainer):
     def logits(self, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
         """``(rows, members, outputs)`` logits, by direct calls in chunks."""
         parts = [
-            keras.ops.convert_to_numpy(self.network(X[start : start + chunk], training=False))
+            keras.ops.convert_to_numpy(self.network(
+                keras.ops.cast(X[start : start + chunk], self.input_dtype), training=False))
             for start in range(0, X.shape[0], chunk)
         ]
         return np.concatenate(parts, axis=0)
@@ -376,7 +388,9 @@ def _compile_validation_loss(
 
         @jax.jit
         def run(trainable, non_trainable, parameters):
-            logits, _ = network.stateless_call(trainable, non_trainable, X, training=False)
+            logits, _ = network.stateless_call(trainable, non_trainable,
+                                               keras.ops.cast(X, packed.input_dtype),
+                                               training=False)
             return _mean_over_rows(loss.member_losses(y, logits, parameters), mask)
 
         def jax_loss(parameters: LossParameters) -> np.ndarray:
@@ -390,7 +404,7 @@ def _compile_validation_loss(
 
     @tf.function
     def compiled(parameters):
-        logits = network(X, training=False)
+        logits = network(keras.ops.cast(X, packed.input_dtype), training=False)
         return _mean_over_rows(loss.member_losses(y, logits, parameters), mask)
 
     return lambda parameters: compiled(
@@ -421,7 +435,8 @@ def _tensorflow_epoch(packed: _Pass, reset: Callable[[], None]) -> EpochFunction
         for step in tf.range(tf.shape(order)[0]):
             rows = order[step]
             with tf.GradientTape() as tape:
-                logits = network(tf.gather(X, rows), training=True)
+                logits = network(tf.cast(tf.gather(X, rows), packed.input_dtype),
+                                 training=True)
                 loss = _step_loss(packed.loss, tf.gather(y, rows), logits,
                                   _member_mask(packed.member_rows, rows, mask[step]), parameters)
                 loss = loss + _model_losses(network.losses)
@@ -465,7 +480,8 @@ def _jax_epoch(packed: _Pass) -> EpochFunction:
 
             def loss_of(trainable):
                 logits, new_non_trainable, losses = network.stateless_call(
-                    trainable, non_trainable, X[rows], training=True, return_losses=True
+                    trainable, non_trainable, X[rows].astype(packed.input_dtype),
+                    training=True, return_losses=True,
                 )
                 loss = _step_loss(packed.loss, y[rows], logits,
                                   _member_mask(packed.member_rows, rows, batch_mask), parameters)

@@ -134,8 +134,9 @@ def pack_size(
     n_features: int,
     n_outputs: int,
     budget: int,
-    factory: Callable[[int, int], Any] | None = None,
+    factory: Callable[..., Any] | None = None,
     folds: int = 1,
+    input_shape: tuple[int, ...] | None = None,
 ) -> int:
     """Trials per training pass: ``model.pack`` if set, else the smallest of the three limits
     for this model, the memory at hand, the budget and the folds per trial. A training step of
@@ -150,7 +151,7 @@ def pack_size(
         assert hidden is not None  # no factory: the built-in MLP's layers
     else:
         # A user's model: size it as an MLP of one hidden layer with as many parameters.
-        parameters = factory(n_features, n_outputs).count_params()
+        parameters = factory(input_shape or (n_features,), n_outputs).count_params()
         hidden = (max(1, parameters // (n_features + n_outputs + 2)),)
     assert model.batch_size is not None  # a prepared sweep's model is fitted (fitted_to)
     per_member = member_bytes(
