@@ -183,3 +183,10 @@ def test_the_module_imports_no_tensorflow_or_keras():
         "assert not {'tensorflow', 'keras', 'jax'} & set(sys.modules), sorted(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_binary_truth_held_as_a_vector_scores_as_one_label_column():
+    y, scores = multilabel_case(5, labels=1)
+    column = calibration(y, scores, Task.BINARY)
+    assert calibration(y[:, 0], scores, Task.BINARY) == column
+    assert (column.brier, column.ece) == pytest.approx(brute_multilabel(y, scores), abs=1e-12)
