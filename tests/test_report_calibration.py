@@ -208,6 +208,37 @@ def test_an_old_study_s_records_report_unknown_calibration(study):
     format_table(report), report_html(report), dashboard_note(report)  # nothing raises
 
 
+def test_a_stored_study_of_records_without_calibration_reports_null(study):
+    """Records as an earlier sweeper stored them (no ``calibration`` key), read back from an
+    Optuna study by build_report, as ``sweeper report`` does."""
+    import optuna
+
+    from sweeper.report import build_report
+    from sweeper.study import BASELINES_ATTR, RECORD_ATTR
+
+    def without_calibration(record):
+        stored = record.to_dict()
+        del stored["calibration"]
+        return stored
+
+    stored = optuna.create_study(directions=["maximize", "maximize"], study_name="old")
+    for record in study.records:
+        stored.add_trial(optuna.trial.create_trial(
+            values=[record.validation.recall, record.validation.precision],
+            user_attrs={RECORD_ATTR: without_calibration(record)},
+        ))
+    stored.set_user_attr(BASELINES_ATTR, {b.baseline: without_calibration(b)
+                                          for b in study.baselines})
+    report = build_report(stored, study.info)
+    assert all(r.calibration is None for r in (*report.records, *report.baselines.values()))
+    document = json.loads(json.dumps(report.to_dict()))
+    unknown = {"validation": {"brier": None, "ece": None}, "test": {"brier": None, "ece": None}}
+    assert document["front"] and all(row["calibration"] == unknown for row in document["front"])
+    assert all(b["calibration"] == unknown for b in document["baselines"].values())
+    assert document["recommended"]["calibration"] == unknown
+    assert "test Brier" in format_table(report, width=200)
+
+
 def test_a_diverged_trial_has_no_calibration_and_nothing_raises():
     info, splits = small_study(Task.MULTILABEL)
     scores = model_scores(splits, Task.MULTILABEL, 2)
