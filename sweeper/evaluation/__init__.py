@@ -1,11 +1,19 @@
 """Evaluation: decision rules, recall and precision, PR curves, the Pareto front and its
-hypervolume, all from stored scores, which is why a decision rule is never a reason to retrain.
+hypervolume, and the calibration of the probabilities (Brier score, ECE), all from stored
+scores, which is why a decision rule is never a reason to retrain.
 
 Pure NumPy: this package never imports Keras or TensorFlow.
 """
 
 from __future__ import annotations
 
+from sweeper.evaluation._calibration import (
+    CALIBRATION_BINS,
+    Calibration,
+    brier_score,
+    calibration,
+    expected_calibration_error,
+)
 from sweeper.evaluation._curves import (
     CURVE_POINTS,
     PRCurve,
@@ -28,15 +36,20 @@ from sweeper.evaluation._metrics import Evaluation, confusion_counts, evaluate
 from sweeper.evaluation._pareto import hypervolume_2d, pareto_front
 
 __all__ = [
+    "CALIBRATION_BINS",
     "CURVE_POINTS",
+    "Calibration",
     "Constraints",
     "Evaluation",
     "PRCurve",
     "adjustment_curve",
+    "brier_score",
+    "calibration",
     "confusion_counts",
     "curve_thresholds",
     "default_tau_grid",
     "evaluate",
+    "expected_calibration_error",
     "fbeta",
     "fbeta_thresholds",
     "hypervolume_2d",

@@ -14,6 +14,7 @@ from sweeper.report._figures import (
 )
 from sweeper.report._page import (
     artifact_store,
+    calibration_summary,
     facts,
     report_html,
     write_html,
@@ -27,7 +28,13 @@ from sweeper.report._report import (
     Verdict,
     build_report,
 )
-from sweeper.report._table import TABLE_ROWS, format_table, front_rows, table_html
+from sweeper.report._table import (
+    TABLE_ROWS,
+    calibration_cells,
+    format_table,
+    front_rows,
+    table_html,
+)
 
 __all__ = [
     "BASELINE_NAMES",
@@ -39,6 +46,8 @@ __all__ = [
     "Verdict",
     "artifact_store",
     "build_report",
+    "calibration_cells",
+    "calibration_summary",
     "dashboard_note",
     "facts",
     "format_table",

@@ -32,7 +32,7 @@ def dashboard_note(report: FrontReport) -> str:
     return (
         f"## classweight-sweeper: {report.study_name}\n\n"
         f"**Verdict.** {report.verdict.message}\n\n"
-        f"```\n{format_table(report, width=100)}\n```\n\n"
+        f"```\n{format_table(report, width=120)}\n```\n\n"
         f"| fact | value |\n|---|---|\n{rows}\n\n"
         "Export the recommended point with `sweeper export STUDY_FILE -o weights.json`.\n"
     )

@@ -8,7 +8,7 @@ import numpy as np
 
 from sweeper.config import Split, Task
 from sweeper.report._report import BASELINE_NAMES, FrontReport
-from sweeper.report._table import weight_summary
+from sweeper.report._table import calibration_cells, weight_summary
 from sweeper.study import OperatingPoint, TrialRecord
 
 __all__ = [
@@ -30,8 +30,10 @@ def _name(record: TrialRecord) -> str:
 def _hover(point: OperatingPoint, split: Split) -> str:
     recall, precision = point.figures(split)
     record = point.record
+    brier, ece = calibration_cells(point, split)
     return (
         f"{_name(record)}<br>{split} recall {recall:.3f}, precision {precision:.3f}<br>"
+        f"{split} Brier {brier}, ECE {ece} (the model's, at any decision)<br>"
         f"decision {point.decision_summary()}<br>"
         f"{record.candidate.family_summary()}, {record.candidate.normalisation}<br>"
         f"weights {weight_summary(record.weights)}"

@@ -7,13 +7,23 @@ import html
 import json
 from pathlib import Path
 
-from sweeper.config import Split
+from sweeper.config import Split, Task
 from sweeper.errors import SweeperError
+from sweeper.evaluation import CALIBRATION_BINS
 from sweeper.files import write_text_atomic
 from sweeper.report._figures import named_figures
 from sweeper.report._report import BASELINE_NAMES, FrontReport
+from sweeper.report._table import HEADER, front_rows
+from sweeper.study import TrialRecord
 
-__all__ = ["artifact_store", "facts", "report_html", "write_html", "write_json"]
+__all__ = [
+    "artifact_store",
+    "calibration_summary",
+    "facts",
+    "report_html",
+    "write_html",
+    "write_json",
+]
 
 
 def write_json(report: FrontReport, path: str | Path) -> Path:
@@ -21,6 +31,21 @@ def write_json(report: FrontReport, path: str | Path) -> Path:
         return write_text_atomic(path, json.dumps(report.to_dict(), indent=2) + "\n")
     except OSError as error:
         raise SweeperError(f"{path}: cannot write: {error}.", key="json") from None
+
+
+def calibration_summary(record: TrialRecord) -> str:
+    """``validation Brier 0.0312, ECE 0.0043; test ...``: its model's calibration (every
+    decision of it shares it); ``not stored`` for a record written before it was."""
+    if record.calibration is None:
+        return "not stored"
+
+    def shown(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    return "; ".join(
+        f"{split} Brier {shown(figures.brier)}, ECE {shown(figures.ece)}"
+        for split in Split if (figures := record.calibration_on(split)) is not None
+    )
 
 
 def facts(report: FrontReport) -> list[tuple[str, str]]:
@@ -50,9 +75,19 @@ def facts(report: FrontReport) -> list[tuple[str, str]]:
             (f"baseline: {BASELINE_NAMES.get(name, name)}",
              f"hypervolume validation "
              f"{report.baseline_hypervolume(name, Split.VALIDATION):.4f}, "
-             f"test {report.baseline_hypervolume(name, Split.TEST):.4f}")
-            for name in report.baselines
+             f"test {report.baseline_hypervolume(name, Split.TEST):.4f}; calibration "
+             f"{calibration_summary(record)}")
+            for name, record in report.baselines.items()
         ),
+        ("calibration of the recommended point", calibration_summary(report.chosen.record)),
+        ("calibration", f"Brier score and expected calibration error ({CALIBRATION_BINS} "
+                        "equal-width bins) of each model's probabilities: "
+                        + ("each row's top-class confidence against its correctness (the "
+                           "unadjusted softmax, before logit adjustment)"
+                           if info.task == Task.MULTICLASS
+                           else "every (row, label) pair's sigmoid probability against its "
+                                "0/1 truth")
+                        + "; one per trained model, the same at every threshold or tau"),
         ("not evaluated", ", ".join(info.unevaluable) or "none"),
         ("diverged trials (off the front)",
          ", ".join(map(str, report.diverged)) or "none"),
@@ -61,6 +96,16 @@ def facts(report: FrontReport) -> list[tuple[str, str]]:
          + (f" at [model] epochs = {info.model.get('epochs')}" if report.cut_short else "")),
         ("verdict", report.verdict.message),
     ]
+
+
+def _front_table(report: FrontReport) -> str:
+    """The front as the command line's table (test Brier and ECE included)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+        for row in front_rows(report)
+    )
+    return f'<table id="front"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _facts_table(report: FrontReport) -> str:
@@ -86,7 +131,8 @@ def report_html(report: FrontReport) -> str:
         f"<title>{title}</title><script type='text/javascript'>{get_plotlyjs()}</script>"
         "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
         "th,td{text-align:left;padding:2px 10px;border-bottom:1px solid #ddd}</style>"
-        f"</head><body><h1>{title}</h1>{_facts_table(report)}{plots}</body></html>"
+        f"</head><body><h1>{title}</h1>{_facts_table(report)}{_front_table(report)}{plots}"
+        "</body></html>"
     )
 
 

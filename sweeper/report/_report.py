@@ -4,7 +4,8 @@
 front of operating points (a trial at its own decision rule or at a point of its stored curve,
 :mod:`sweeper.study`) with their test figures, the baselines and the :class:`Verdict` on whether
 the searched weights beat them, the chosen trial (the front's best validation F1), parameter
-importances for both objectives, and the study's facts. The renderers only format it, so tests
+importances for both objectives, the calibration (Brier score, ECE) of every front point's and
+baseline's probabilities, and the study's facts. The renderers only format it, so tests
 check this data object, and what a browser draws, rather than pixels.
 """
 
@@ -18,7 +19,7 @@ from typing import Any, cast
 import optuna
 
 from sweeper.config import Split
-from sweeper.evaluation import Constraints, Evaluation
+from sweeper.evaluation import Calibration, Constraints, Evaluation
 from sweeper.study import (
     GAIN_MARGIN,
     METRIC_NAMES,
@@ -50,6 +51,20 @@ BASELINE_NAMES = {
     "neg_pos": "pos_weight = neg/pos",
     "sklearn_balanced": "sklearn balanced",
 }
+
+
+UNKNOWN_CALIBRATION = Calibration(brier=None, ece=None)
+"""What a record stored before calibration was (or a diverged model) reports."""
+
+
+def _calibration_json(
+    calibration: dict[Split, Calibration] | None,
+) -> dict[str, dict[str, float | None]]:
+    """The JSON's ``calibration``: ``{"validation": {"brier": .., "ece": ..}, "test": {..}}``,
+    a figure ``null`` where unknown (a record stored before calibration was, or non-finite
+    scores)."""
+    known = calibration or {}
+    return {split.value: known.get(split, UNKNOWN_CALIBRATION).to_dict() for split in Split}
 
 
 @dataclass(frozen=True)
@@ -163,10 +178,23 @@ class FrontPoint:
     validation_spread: tuple[float, float] | None = None
     """Cross-validation: the standard deviation of validation recall and precision across
     folds; ``None`` with one validation split."""
+    validation_brier: float | None = None
+    """The Brier score of the trained model's probabilities on validation: its trial's, the
+    same at every decision of that trial (a threshold or tau does not change the
+    probabilities); ``None`` where unknown (a record stored without calibration)."""
+    validation_ece: float | None = None
+    """The expected calibration error (15 bins) on validation, as ``validation_brier``."""
+    test_brier: float | None = None
+    """The Brier score on test, as ``validation_brier``."""
+    test_ece: float | None = None
+    """The expected calibration error (15 bins) on test, as ``validation_brier``."""
 
     @classmethod
     def of(cls, point: OperatingPoint) -> FrontPoint:
         record = point.record
+        validation, test = (
+            record.calibration_on(split) or UNKNOWN_CALIBRATION for split in Split
+        )
         return cls(
             trial=None if record.baseline is not None else record.number,
             baseline=record.baseline,
@@ -183,6 +211,10 @@ class FrontPoint:
             weights=record.weights,
             candidate=record.candidate.to_dict(),
             validation_spread=point.spread,
+            validation_brier=validation.brier,
+            validation_ece=validation.ece,
+            test_brier=test.brier,
+            test_ece=test.ece,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -204,6 +236,11 @@ class FrontPoint:
                 }),
             },
             "test": {"recall": self.test_recall, "precision": self.test_precision},
+            "calibration": {
+                Split.VALIDATION.value: {"brier": self.validation_brier,
+                                         "ece": self.validation_ece},
+                Split.TEST.value: {"brier": self.test_brier, "ece": self.test_ece},
+            },
         }
 
 
@@ -216,6 +253,9 @@ class BaselineSummary:
     hypervolume: dict[Split, float]
     default_decision: dict[Split, Evaluation]
     """Figures at 0.5 (multi-label) or the plain argmax (multi-class)."""
+    calibration: dict[Split, Calibration] | None = None
+    """The Brier score and ECE of its model's probabilities per split (every decision of it
+    shares them); ``None`` for a baseline stored without them."""
 
     @property
     def label(self) -> str:
@@ -229,6 +269,7 @@ class BaselineSummary:
                 split.value: evaluation.to_dict()
                 for split, evaluation in self.default_decision.items()
             },
+            "calibration": _calibration_json(self.calibration),
         }
 
 
@@ -296,6 +337,7 @@ class FrontReport:
                 weights=record.weights,
                 hypervolume={split: self.baseline_hypervolume(name, split) for split in Split},
                 default_decision={split: record.evaluation(split) for split in Split},
+                calibration=record.calibration,
             )
             for name, record in self.baselines.items()
         ]

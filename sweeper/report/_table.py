@@ -2,7 +2,10 @@
 
 Both render the same rows (:func:`front_rows`). A decision marked ``*`` is a point of the trial's
 stored curve rather than its own searched rule: the same trained weights at another threshold
-(or tau), no retraining needed.
+(or tau), no retraining needed. ``test Brier`` and ``test ECE`` are the calibration of the
+trial's probabilities on test (:mod:`sweeper.evaluation._calibration`): the model's, so the
+same on every row of one trial whatever its decision; ``-`` where unknown (a record stored
+before calibration was, or a diverged trial).
 """
 
 from __future__ import annotations
@@ -12,15 +15,28 @@ import shutil
 
 import numpy as np
 
-from sweeper.config import Split
+from sweeper.config import Split, Task
+from sweeper.evaluation import CALIBRATION_BINS
 from sweeper.report._report import BASELINE_NAMES, FrontReport
 from sweeper.study import OperatingPoint
 
-__all__ = ["TABLE_ROWS", "format_table", "front_rows", "table_html", "weight_summary"]
+__all__ = [
+    "TABLE_ROWS",
+    "calibration_cells",
+    "format_table",
+    "front_rows",
+    "table_html",
+    "weight_summary",
+]
 
 TABLE_ROWS = 20
 """At most this many front points in a table, spread along the front (the JSON has them all)."""
-HEADER = ("trial", "val R", "val P", "test R", "test P", "decision", "family", "norm", "weights")
+HEADER = ("trial", "val R", "val P", "test R", "test P", "test Brier", "test ECE", "decision",
+          "family", "norm", "weights")
+
+
+KEPT_COLUMNS = HEADER.index("decision") + 1
+"""The columns a narrow terminal still shows: the trial, its figures, calibration, decision."""
 
 
 def weight_summary(weights: tuple[float, ...]) -> str:
@@ -28,6 +44,13 @@ def weight_summary(weights: tuple[float, ...]) -> str:
     if len(weights) == 1:
         return f"{weights[0]:.3g}"
     return f"{min(weights):.3g}..{max(weights):.3g}"
+
+
+def calibration_cells(point: OperatingPoint, split: Split = Split.TEST) -> list[str]:
+    """The Brier score and ECE of the point's model on ``split`` (``-`` where unknown)."""
+    figures = point.record.calibration_on(split)
+    values = (None, None) if figures is None else (figures.brier, figures.ece)
+    return ["-" if value is None else f"{value:.4f}" for value in values]
 
 
 def _shown(front: tuple[OperatingPoint, ...]) -> list[OperatingPoint]:
@@ -57,6 +80,7 @@ def front_rows(report: FrontReport) -> list[list[str]]:
             _with_spread(point.validation[1], spread[1]),
             f"{point.test[0]:.3f}",
             f"{point.test[1]:.3f}",
+            *calibration_cells(point),
             point.decision_summary(),
             record.candidate.family_summary(),
             record.candidate.normalisation,
@@ -94,6 +118,19 @@ def _summary(report: FrontReport) -> list[str]:
             f"{report.baseline_hypervolume(name, Split.TEST):.4f}"
             for name in report.baselines
         ))
+        lines.append(
+            "baselines' test calibration (Brier, ECE): " + ", ".join(
+                f"{BASELINE_NAMES.get(name, name)} "
+                + " / ".join(calibration_cells(OperatingPoint(record)))
+                for name, record in report.baselines.items()
+            )
+        )
+    lines.append(
+        f"test Brier, test ECE ({CALIBRATION_BINS} bins): calibration of the model's "
+        "probabilities on test, the same at every decision of one trial"
+        + (" (the unadjusted softmax's, top class)" if report.info.task == Task.MULTICLASS
+           else "")
+    )
     if report.diverged:
         lines.append(
             f"{len(report.diverged)} of {len(report.records)} trials diverged (non-finite "
@@ -117,13 +154,17 @@ def _summary(report: FrontReport) -> list[str]:
 
 
 def format_table(report: FrontReport, width: int | None = None) -> str:
-    """The front as a fixed-width table; fits 80 columns, with the weights column where there
-    is room (100 columns)."""
+    """The front as a fixed-width table that fits ``width`` (the terminal's): where it is too
+    narrow the weights, then the normalisation, then the family column are left off; the
+    figures, their calibration and the decision always show (the JSON has everything)."""
     width = width or shutil.get_terminal_size((100, 24)).columns
-    columns = len(HEADER) if width >= 100 else len(HEADER) - 1
-    header = HEADER[:columns]
-    rows = [row[:columns] for row in front_rows(report)]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    all_rows = front_rows(report)
+    all_widths = [max(len(h), *(len(row[i]) for row in all_rows)) for i, h in enumerate(HEADER)]
+    columns = len(HEADER)
+    while columns > KEPT_COLUMNS and sum(all_widths[:columns]) + 2 * (columns - 1) > width:
+        columns -= 1
+    header, widths = HEADER[:columns], all_widths[:columns]
+    rows = [row[:columns] for row in all_rows]
     lines = [
         _title(report, len(rows)),
         "  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)),

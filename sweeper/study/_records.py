@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial
 
 from sweeper.config import Split, Task
 from sweeper.errors import StorageError
-from sweeper.evaluation import Evaluation, PRCurve
+from sweeper.evaluation import Calibration, Evaluation, PRCurve
 from sweeper.search import Candidate
 
 __all__ = [
@@ -38,7 +38,11 @@ SCHEMA_VERSION = 2
 """The version of the stored records this sweeper writes (``schema_version`` in each study's
 and each trial's record). Version 1, sweeper 0.1's records, had no version field; they are
 read as they are (every field added since has a default). A record of a higher version, written
-by a newer sweeper sharing the database, is refused by name rather than misread."""
+by a newer sweeper sharing the database, is refused by name rather than misread.
+
+Fields added with a default need no new version: a trial's ``calibration`` is absent from
+records written before it was stored, which read it as ``None`` (reported as ``-`` /
+``null``)."""
 
 
 class UnreadableRecordError(StorageError):
@@ -213,6 +217,12 @@ class TrialRecord:
     epochs: int | None = None
     """The epochs its kept weights trained for (early stopping's best epoch + 1); ``None``:
     all of the model's epochs."""
+    calibration: dict[Split, Calibration] | None = None
+    """The Brier score and ECE of the model's probabilities per split
+    (:mod:`sweeper.evaluation._calibration`): one per trained model, so every operating point
+    of the trial (any threshold or tau) shares them; for multi-class, the unadjusted
+    softmax's. ``None`` in a record written before they were stored (no schema bump: a new
+    field with a default)."""
 
     @property
     def label(self) -> str:
@@ -222,6 +232,10 @@ class TrialRecord:
     def evaluation(self, split: Split) -> Evaluation:
         """Figures at the trial's own decision rule on ``split``."""
         return self.validation if Split(split) is Split.VALIDATION else self.test
+
+    def calibration_on(self, split: Split) -> Calibration | None:
+        """The model's calibration on ``split``; ``None`` for a record without it."""
+        return None if self.calibration is None else self.calibration.get(Split(split))
 
     def curve(self, split: Split) -> PRCurve | None:
         """The stored curve on ``split`` (``None`` for a record without curves)."""
@@ -256,6 +270,9 @@ class TrialRecord:
                 "packed_members": self.packed_members,
                 "epochs": self.epochs,
             },
+            "calibration": None if self.calibration is None else {
+                split.value: figures.to_dict() for split, figures in self.calibration.items()
+            },
         }
 
     @classmethod
@@ -266,6 +283,7 @@ class TrialRecord:
         curves = attrs.get("curves")
         thresholds = attrs.get("thresholds")
         cost_matrix = attrs.get("cost_matrix")
+        calibration = attrs.get("calibration")  # absent from records before calibration
         return cls(
             number=number,
             candidate=Candidate.from_dict(attrs["candidate"]),
@@ -281,6 +299,10 @@ class TrialRecord:
             feasible=feasible,
             thresholds=None if thresholds is None else tuple(thresholds),
             cost_matrix=None if cost_matrix is None else tuple(tuple(r) for r in cost_matrix),
+            calibration=None if calibration is None else {
+                Split(split): Calibration.from_dict(figures)
+                for split, figures in calibration.items()
+            },
         )
 
     @staticmethod

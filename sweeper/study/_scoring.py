@@ -13,6 +13,7 @@ import numpy as np
 from sweeper.config import Split
 from sweeper.data import Splits
 from sweeper.evaluation import (
+    Calibration,
     Evaluation,
     PRCurve,
     adjustment_curve,
@@ -50,6 +51,12 @@ def record_member(
     (multi-class), so a point chosen on validation can be read on test. Under cross-validation
     the validation scores are out of fold, and each validation figure carries its spread across
     the folds.
+
+    The record also holds the calibration of the member's probabilities on each split (Brier
+    score and ECE, :class:`~sweeper.evaluation.Calibration`): of the model, not of a decision,
+    so one per trial whatever its threshold or tau (for multi-class the unadjusted softmax's);
+    under cross-validation, of the pooled out-of-fold validation scores and of the fold
+    members' mean test probabilities.
     """
     member_scores = {Split.VALIDATION: scores.validation[member], Split.TEST: scores.test[member]}
     validation = splits.held_out(Split.VALIDATION)
@@ -107,4 +114,8 @@ def record_member(
         epochs=None if scores.epochs is None else int(scores.epochs[member]),
         thresholds=None if thresholds is None else tuple(float(t) for t in thresholds),
         cost_matrix=cost_matrix if candidate.class_weighting == "cost_matrix" else None,
+        calibration={
+            split: Calibration.of(splits.held_out(split).y, member_scores[split], info.task)
+            for split in Split
+        },
     )
