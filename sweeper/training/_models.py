@@ -233,11 +233,11 @@ def adapt_factory(
             return by_features
     if isinstance(tuple_error, FactoryError):
         raise tuple_error
+    hint = ("" if len(input_shape) == 1 else
+            "; a factory receives one sample's shape as a tuple and the number of outputs")
     raise FactoryError(
-        f"[model] factory: {name}({input_shape}, {n_outputs}) raised {one_line(tuple_error)}"
-        + ("" if len(input_shape) == 1 else
-           " (a factory receives one sample's shape as a tuple, and the number of outputs)")
-        + "."
+        f"[model] factory: {name}({input_shape}, {n_outputs}) raised "
+        f"{one_line(tuple_error).rstrip('.')}{hint}."
     ) from None
 
 

@@ -1,0 +1,178 @@
+"""Inputs of any shape and dtype: images and sequences with conv factories, integer token ids
+with an Embedding factory, uint8 pixels held as uint8, memory-mapped arrays; real Keras on tiny
+inputs (8x8 images, a few hundred rows, 2 epochs), real SQLite studies."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import sweeper
+from sweeper.config import DataConfig, ModelConfig
+from sweeper.data import dataset_from_arrays, make_splits
+from sweeper.study import finished_records
+from sweeper.training import PackedTrainer, adapt_factory, check_factory
+
+MODEL = {"epochs": 2, "batch_size": 32, "learning_rate": 0.01, "pack": 2}
+
+
+def conv2d_factory(input_shape, n_outputs):
+    return keras.Sequential([
+        keras.Input(input_shape),
+        keras.layers.Conv2D(4, 3, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(n_outputs),
+    ])
+
+
+def conv1d_factory(input_shape, n_outputs):
+    return keras.Sequential([
+        keras.Input(input_shape),
+        keras.layers.Conv1D(4, 3, activation="relu"),
+        keras.layers.GlobalMaxPooling1D(),
+        keras.layers.Dense(n_outputs),
+    ])
+
+
+def embedding_factory(input_shape, n_outputs):
+    return keras.Sequential([
+        keras.Input(input_shape, dtype="int32"),
+        keras.layers.Embedding(50, 8),
+        keras.layers.GlobalAveragePooling1D(),
+        keras.layers.Dense(n_outputs),
+    ])
+
+
+def images(n_rows: int = 300, seed: int = 0, dtype=np.float32):
+    """Three classes of 8x8x1 images: a bright row, a bright column, or noise; 200/70/30."""
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.repeat([0, 1, 2], [n_rows * 2 // 3, n_rows * 7 // 30,
+                                              n_rows - n_rows * 2 // 3 - n_rows * 7 // 30]))
+    X = rng.uniform(0, 0.3, size=(n_rows, 8, 8, 1))
+    X[y == 1, 3, :, 0] += 0.7
+    X[y == 2, :, 3, 0] += 0.7
+    if dtype == np.uint8:
+        return (X * 255).astype(np.uint8), y
+    return X.astype(dtype), y
+
+
+def tokens(n_rows: int = 300, seed: int = 0):
+    """Sequences of 12 token ids from 50; a rare label is set when token 7 appears."""
+    rng = np.random.default_rng(seed)
+    X = rng.integers(8, 50, size=(n_rows, 12))
+    y = (rng.random(n_rows) < 0.15).astype(int)
+    X[y == 1, rng.integers(0, 12, int(y.sum()))] = 7
+    return X.astype(np.int64), y
+
+
+def sweep(tmp_path, X, y, **options):
+    return sweeper.sweep(X, y, trials=2, data={"folds": 1},
+                         storage=f"sqlite:///{tmp_path / 's.db'}", progress=False, **options)
+
+
+@pytest.mark.slow
+def test_images_train_with_a_conv2d_factory_standardised_per_channel(tmp_path):
+    X, y = images()
+    result = sweep(tmp_path, X, y, model={**MODEL, "factory": conv2d_factory})
+    assert result.info.input_shape == (8, 8, 1) and result.info.n_features == 64
+    assert len(result.info.scaling["mean"]) == 1  # one channel: one mean and scale
+    records = finished_records(result.study)
+    assert len(records) == 2 and not any(r.diverged for r in records)
+
+
+@pytest.mark.slow
+def test_sequences_train_with_a_conv1d_factory_and_the_built_in_mlp(tmp_path):
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) < 0.2).astype(int)
+    X = rng.normal(size=(300, 16, 2)).astype(np.float32)
+    X[y == 1, 5:9, 0] += 1.5
+    conv = sweep(tmp_path, X, y, model={**MODEL, "factory": conv1d_factory})
+    assert conv.info.task == "binary" and conv.info.input_shape == (16, 2)
+    mlp = sweeper.sweep(X, y, trials=2, data={"folds": 1}, model={**MODEL, "hidden": [8]},
+                        storage=f"sqlite:///{tmp_path / 'mlp.db'}", progress=False)
+    assert mlp.info.model["hidden"] == [8]  # the built-in MLP on the flattened sequence
+    assert all(np.isfinite(r.validation.f1) for r in finished_records(mlp.study))
+
+
+@pytest.mark.slow
+def test_uint8_pixels_stay_uint8_on_the_device_and_are_not_standardised(tmp_path):
+    X, y = images(dtype=np.uint8)
+    splits = make_splits(dataset_from_arrays(X, y), DataConfig(folds=1))
+    assert splits.train.X.dtype == np.uint8 and splits.scaling is None
+    model = ModelConfig(factory=conv2d_factory, **MODEL)
+    trainer = PackedTrainer(splits, model, members=2, seed=0, factory=conv2d_factory)
+    assert keras.backend.standardize_dtype(trainer._pass.X.dtype) == "uint8"
+    assert trainer.input_dtype == "float32"  # cast per batch, on the device
+    scores = trainer.train_and_score(np.ones((2, 3, 3), np.float32))
+    assert np.isfinite(scores.validation).all()
+    result = sweep(tmp_path, X, y, model={**MODEL, "factory": conv2d_factory})
+    assert result.info.input_dtype == "uint8" and result.info.scaling is None
+
+
+@pytest.mark.slow
+def test_token_ids_reach_an_embedding_as_integers_and_are_not_standardised(tmp_path):
+    X, y = tokens()
+    splits = make_splits(dataset_from_arrays(X, y), DataConfig(folds=1))
+    assert splits.train.X.dtype == np.int32 and splits.scaling is None
+    assert set(np.unique(splits.train.X).tolist()) <= set(range(50))  # the ids, as given
+    result = sweep(tmp_path, X, y, model={**MODEL, "factory": embedding_factory})
+    assert result.info.input_dtype == "int32" and result.info.scaling is None
+    assert len(finished_records(result.study)) == 2
+
+
+def test_float_features_for_an_integer_input_are_one_line():
+    X, _ = tokens()
+    probe = X[:8].astype(np.float32)
+    with pytest.raises(sweeper.ConfigError, match=r"takes int32 inputs \(token ids\), but the "
+                       "features are floating point"):
+        check_factory(embedding_factory, (12,), 1, probe)
+
+
+def test_a_factory_of_the_earlier_form_on_images_is_one_line_naming_the_new_form():
+    def old(n_features, n_outputs):
+        return keras.Sequential([keras.Input((n_features,)), keras.layers.Dense(n_outputs)])
+
+    with pytest.raises(sweeper.ConfigError,
+                       match=r"old\(\(8, 8, 1\), 3\) raised .* a factory receives one sample's "
+                       "shape as a tuple"):
+        adapt_factory(old, (8, 8, 1), 3)
+    assert adapt_factory(conv2d_factory, (8, 8, 1), 3) is conv2d_factory
+
+
+@pytest.mark.parametrize(("X", "y", "message"), [
+    (np.full((40, 8, 8, 1), np.nan, np.float32), np.arange(40) % 2,
+     r"features contain NaN or inf \(2560 values; first at row 0, position \(0, 0, 0\)\)"),
+    (np.zeros((40, 8, 8, 1), np.float32), np.arange(39) % 2, "X and y have different lengths"),
+    (np.zeros((0, 8, 8, 1), np.float32), np.zeros(0), "features are empty"),
+    (np.zeros((40, 0, 3), np.float32), np.arange(40) % 2, "features are empty"),
+    (np.zeros(40, np.float32), np.arange(40) % 2, r"features must be an array of shape \(rows"),
+    (np.array([["a", "b"]] * 40), np.arange(40) % 2, "features are not numeric"),
+    (np.full((40, 3), 2**40, np.int64), np.arange(40) % 2, "beyond int32's range"),
+    (np.full((40, 3), 1e300), np.arange(40) % 2, "beyond float32's range"),
+], ids=["nan-image", "lengths", "no-rows", "empty-sample", "1-d", "strings", "wide-ints",
+        "huge-floats"])
+def test_bad_inputs_of_the_new_kinds_are_one_line_and_leave_no_study(tmp_path, X, y, message):
+    with pytest.raises(sweeper.DataError, match=message):
+        sweep(tmp_path, X, y, model={**MODEL, "factory": conv2d_factory})
+    assert not (tmp_path / "s.db").exists()
+
+
+@pytest.mark.slow
+def test_a_memory_mapped_input_gives_the_same_trials_as_the_array_in_memory(tmp_path):
+    """An ``np.load(..., mmap_mode="r")`` array is taken as it is (checked a block of rows at
+    a time, never copied whole by the checks) and the same seed gives the same trial records."""
+    X, y = images()
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    assert isinstance(mapped, np.memmap)
+    model = {**MODEL, "factory": conv2d_factory}
+    here = sweeper.sweep(X, y, trials=2, data={"folds": 1}, model=model, study_name="here",
+                         storage=f"sqlite:///{tmp_path / 'a.db'}", progress=False)
+    there = sweeper.sweep(mapped, y, trials=2, data={"folds": 1}, model=model,
+                          study_name="there", storage=f"sqlite:///{tmp_path / 'b.db'}",
+                          progress=False)
+    assert here.info.fingerprint == there.info.fingerprint
+    for a, b in zip(finished_records(here.study), finished_records(there.study), strict=True):
+        assert a.candidate == b.candidate and a.weights == b.weights
+        assert a.validation == b.validation and a.test == b.test
