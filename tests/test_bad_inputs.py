@@ -312,11 +312,11 @@ FACTORY_CASES = [
     Case("factory-no-function", ("run", S), "module 'no_function' has no function 'build'",
          (npz(), factory_module("no_function", "X = 1\n"),
           study_replace("hidden = [16]", 'factory = "no_function:build"'))),
-    Case("factory-raises-when-called", ("run", S), "build(5, 4) raised ValueError: bad width",
+    Case("factory-raises-when-called", ("run", S), "build((5,), 4) raised ValueError: bad width",
          (npz(), factory_module("raises_called", "def build(n, k):\n    raise ValueError("
                                 "'bad width')\n"),
           study_replace("hidden = [16]", 'factory = "raises_called:build"'))),
-    Case("factory-exits", ("run", S), "build(5, 4) raised SystemExit: 3",
+    Case("factory-exits", ("run", S), "build((5,), 4) raised SystemExit: 3",
          (npz(), factory_module("exits_called", "import sys\n\ndef build(n, k):\n"
                                 "    sys.exit(3)\n"),
           study_replace("hidden = [16]", 'factory = "exits_called:build"'))),
