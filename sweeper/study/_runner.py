@@ -58,6 +58,38 @@ __all__ = ["RunSummary", "run_study"]
 logger = logging.getLogger(__name__)
 
 WAIT_FOR_OTHERS_S = 2.0
+PROGRESS_FIRST_LOG_S = 5.0
+"""A batch that trains longer than this logs its progress (then every
+:data:`PROGRESS_LOG_EVERY_S`); shorter batches log only their one line when told."""
+PROGRESS_LOG_EVERY_S = 15.0
+
+
+class BatchProgress:
+    """A batch's progress while it trains (:class:`~sweeper.training.TrainingProgress`): on
+    the progress bar after every epoch, and in the log once the batch has trained for
+    :data:`PROGRESS_FIRST_LOG_S` seconds, then every :data:`PROGRESS_LOG_EVERY_S`, so a long
+    batch (a conv net, cross-validation) is never silent. The log paces itself by the clock;
+    nothing else depends on it."""
+
+    def __init__(self, bar: Any, clock: Callable[[], float] = time.monotonic) -> None:
+        self.bar = bar
+        self.clock = clock
+        self.what = "batch"
+        self.started = self.next_log = clock()
+
+    def start(self, what: str) -> None:
+        """A new batch (``what`` names it in the log) starts training now."""
+        self.what = what
+        self.started = self.clock()
+        self.next_log = self.started + PROGRESS_FIRST_LOG_S
+
+    def __call__(self, progress: Any) -> None:
+        text = progress.describe()
+        self.bar.set_postfix_str(text, refresh=True)
+        now = self.clock()
+        if now >= self.next_log:
+            self.next_log = now + PROGRESS_LOG_EVERY_S
+            logger.info("%s: %s (%.0f s)", self.what, text, now - self.started)
 
 
 @dataclass(frozen=True)
@@ -226,46 +258,55 @@ def run_study(
     best: TrialRecord | None = None
     window = window_trials(study)
     trainers: dict[int, Trainer] = {}  # one (compiled) trainer per batch size, reused
-    if BASELINES_ATTR not in study.user_attrs:
-        # Once per study (workers that start together may each compute them: same results).
-        members = len(baseline_candidates(info.task))
-        trainers[members] = make_trainer(members)
-        store_baselines(study, compute_baselines(info, splits, trainers[members]))
     complete = _count(study).get(TrialState.COMPLETE, 0)
-    with tqdm(
-        total=budget, initial=min(complete, budget), unit="trial", disable=not progress,
-        file=sys.stderr, dynamic_ncols=True, desc=study.study_name,
-    ) as bar, WorkerHeartbeat(study, liveness) as heartbeat:
-        while True:
-            # One count per batch: the budget, and whether any trial runs (that another
-            # worker may have left stale) or waits (requeued, to be asked first).
-            counts = _count(study)
-            if (counts.get(TrialState.RUNNING) and _may_judge(storage, liveness)
-                    and fail_stale_trials(study, liveness)):
+    bar = tqdm(total=budget, initial=min(complete, budget), unit="trial",
+               disable=not progress, file=sys.stderr, dynamic_ncols=True,
+               desc=study.study_name)
+    batch_progress = BatchProgress(bar)
+
+    def trainer_of(members: int) -> Trainer:
+        if members not in trainers:
+            trainers[members] = make_trainer(members)
+            trainers[members].on_progress = batch_progress
+        return trainers[members]
+
+    with bar:
+        if BASELINES_ATTR not in study.user_attrs:
+            # Once per study (workers that start together may each compute them alike).
+            batch_progress.start("baselines")
+            members = len(baseline_candidates(info.task))
+            store_baselines(study, compute_baselines(info, splits, trainer_of(members)))
+        with WorkerHeartbeat(study, liveness) as heartbeat:
+            while True:
+                # One count per batch: the budget, and whether any trial runs (that another
+                # worker may have left stale) or waits (requeued, to be asked first).
                 counts = _count(study)
-            complete = counts.get(TrialState.COMPLETE, 0)
-            running = counts.get(TrialState.RUNNING, 0)
-            bar.n = min(complete, budget)
-            bar.refresh()
-            remaining = budget - complete - running
-            if remaining <= 0:
-                if running == 0:
-                    break
-                sleep(WAIT_FOR_OTHERS_S)
-                continue
-            size = min(pack, remaining)
-            if size not in trainers:
-                trainers[size] = make_trainer(size)
-            interrupts.check()  # one the training swallowed: stop between batches
-            started = time.perf_counter()
-            records = _run_batch(study, heartbeat, config, info, splits, trainers[size],
-                                 waiting=counts.get(TrialState.WAITING, 0), window=window)
-            told += len(records)
-            diverged += sum(r.diverged for r in records)
-            cut_short += len(trials_cut_short(records, info))
-            # Other workers' trials told meanwhile show in the next batch's count.
-            best = _log_batch(records, time.perf_counter() - started,
-                              complete + len(records), budget, best)
+                if (counts.get(TrialState.RUNNING) and _may_judge(storage, liveness)
+                        and fail_stale_trials(study, liveness)):
+                    counts = _count(study)
+                complete = counts.get(TrialState.COMPLETE, 0)
+                running = counts.get(TrialState.RUNNING, 0)
+                bar.n = min(complete, budget)
+                bar.refresh()
+                remaining = budget - complete - running
+                if remaining <= 0:
+                    if running == 0:
+                        break
+                    sleep(WAIT_FOR_OTHERS_S)
+                    continue
+                size = min(pack, remaining)
+                trainer = trainer_of(size)
+                interrupts.check()  # one the training swallowed: stop between batches
+                started = time.perf_counter()
+                batch_progress.start(f"batch of {size} trials")
+                records = _run_batch(study, heartbeat, config, info, splits, trainer,
+                                     waiting=counts.get(TrialState.WAITING, 0), window=window)
+                told += len(records)
+                diverged += sum(r.diverged for r in records)
+                cut_short += len(trials_cut_short(records, info))
+                # Other workers' trials told meanwhile show in the next batch's count.
+                best = _log_batch(records, time.perf_counter() - started,
+                                  complete + len(records), budget, best)
     if told and diverged > told / 2:
         logger.warning(
             "%d of the %d trials this run trained diverged (non-finite scores; they are kept "

@@ -14,7 +14,7 @@ choose_backend()
 
 from sweeper.training._batches import batch_order, fit_plain
 from sweeper.training._fit import FitArguments, FitStep, FitTrainer, check_fit
-from sweeper.training._interface import BatchScores, Trainer
+from sweeper.training._interface import BatchScores, Trainer, TrainingProgress
 from sweeper.training._losses import (
     LOSSES,
     CostSensitiveSparseCategoricalCrossentropy,
@@ -73,6 +73,7 @@ __all__ = [
     "SoftmaxCrossEntropy",
     "Trainer",
     "TrainingLoss",
+    "TrainingProgress",
     "WeightedBinaryCrossentropy",
     "WeightedSparseCategoricalCrossentropy",
     "adapt_factory",

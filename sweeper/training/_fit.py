@@ -38,7 +38,7 @@ from sweeper.config import ModelConfig, Task
 from sweeper.data import Splits
 from sweeper.errors import FactoryError
 from sweeper.evaluation import probabilities
-from sweeper.training._interface import BatchScores, Trainer
+from sweeper.training._interface import BatchScores, Trainer, TrainingProgress
 from sweeper.training._losses import TrainingLoss, as_loss_parameters, loss_for
 from sweeper.training._models import (
     ModelFactory,
@@ -196,11 +196,15 @@ class FitTrainer(Trainer):
         validation = np.zeros(shape(self.splits.validation), np.float32)
         test = np.zeros(shape(self.splits.test), np.float32)
         epochs: list[int | None] = []
+        models = self.members * len(folds)
         for member in range(self.members):
             one = {name: value[member] for name, value in parameters.items()}
             for k, (learn, judge) in enumerate(folds):
                 trained, trained_epochs = self.train_one(one, learn, judge)
                 epochs.append(trained_epochs)
+                done = len(epochs)
+                self.report(TrainingProgress(epoch=done, epochs=models, training=models - done,
+                                             members=models, unit="model"))
                 for split, out in ((self.splits.validation, validation),
                                    (self.splits.test, test)):
                     out[:, member, k] = probabilities(

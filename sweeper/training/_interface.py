@@ -13,13 +13,37 @@ from __future__ import annotations
 
 import abc
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["BatchScores", "Trainer"]
+__all__ = ["BatchScores", "Trainer", "TrainingProgress"]
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """Where a batch's training is, reported after each epoch (packed) or model (a user's
+    step): what the log and the progress bar show while a long batch trains."""
+
+    epoch: int
+    """Epochs done (packed), or models trained (a user's step)."""
+    epochs: int
+    """The most there will be: the epoch budget, or the number of models."""
+    training: int
+    """Members still training (early stopping has not ended them)."""
+    members: int
+    best_loss: float | None = None
+    """The lowest validation loss any member reached so far (``None``: not measured)."""
+    unit: str = "epoch"
+    """What :attr:`epoch` counts: ``epoch`` (packed) or ``model`` (a user's step)."""
+
+    def describe(self) -> str:
+        """``epoch 12 of at most 212, 5 of 8 members training, best validation loss 0.2310``"""
+        best = "" if self.best_loss is None else f", best validation loss {self.best_loss:.4f}"
+        return (f"{self.unit} {self.epoch} of at most {self.epochs}, {self.training} of "
+                f"{self.members} members training{best}")
 
 
 @dataclass(frozen=True)
@@ -66,6 +90,12 @@ class Trainer(abc.ABC):
 
     members: int
     """Candidates per batch."""
+    on_progress: Callable[[TrainingProgress], None] | None = None
+    """Called with the batch's progress as it trains (set by the trial loop)."""
+
+    def report(self, progress: TrainingProgress) -> None:
+        if self.on_progress is not None:
+            self.on_progress(progress)
 
     @abc.abstractmethod
     def train_and_score(self, weights: np.ndarray | Mapping[str, Any]) -> BatchScores:

@@ -32,7 +32,7 @@ from sweeper.config import ModelConfig, Task
 from sweeper.data import Splits
 from sweeper.evaluation import probabilities
 from sweeper.training._batches import batch_order
-from sweeper.training._interface import BatchScores, Trainer
+from sweeper.training._interface import BatchScores, Trainer, TrainingProgress
 from sweeper.training._losses import LossParameters, TrainingLoss, as_loss_parameters, loss_for
 from sweeper.training._models import (
     ModelFactory,
@@ -191,7 +191,15 @@ class PackedTrainer(Trainer):
         for epoch, (order, mask) in enumerate(orders):
             self._epoch(order, mask, parameters)
             holds.reach("epoch")
-            if stopping is not None and stopping.after_epoch(epoch):
+            done = stopping is not None and stopping.after_epoch(epoch)
+            self.report(TrainingProgress(
+                epoch=epoch + 1, epochs=len(orders),
+                training=self.network_members - (0 if stopping is None else
+                                                 int(stopping.done.sum())),
+                members=self.network_members,
+                best_loss=None if stopping is None else stopping.lowest(),
+            ))
+            if done:
                 break
         if stopping is None:
             return None
@@ -286,6 +294,11 @@ class _EarlyStopping:
         self.best_epoch = np.zeros(trainer.network_members, dtype=np.int64)
         self.wait = np.zeros(trainer.network_members, dtype=np.int64)
         self.done = np.zeros(trainer.network_members, dtype=bool)
+
+    def lowest(self) -> float | None:
+        """The lowest finite validation loss any member reached so far."""
+        finite = self.best_loss[np.isfinite(self.best_loss)]
+        return float(finite.min()) if finite.size else None
 
     def losses(self) -> np.ndarray:
         """Each member's mean weighted loss on the validation rows (one compiled call)."""

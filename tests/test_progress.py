@@ -1,0 +1,73 @@
+"""Progress inside a batch: each epoch's state reported by the trainers, shown on the progress
+bar and, for a batch that trains for a while, in the log."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from sweeper.config import ModelConfig
+from sweeper.search import multilabel_loss_weights
+from sweeper.study._runner import PROGRESS_FIRST_LOG_S, PROGRESS_LOG_EVERY_S, BatchProgress
+from sweeper.training import PackedTrainer, TrainingProgress
+from tests.test_train import multilabel_splits  # noqa: F401  (the fixture)
+
+
+class Bar:
+    def __init__(self) -> None:
+        self.postfixes: list[str] = []
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        self.postfixes.append(text)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_long_batch_logs_its_progress_and_a_short_one_only_shows_it(caplog):
+    bar, clock = Bar(), Clock()
+    progress = BatchProgress(bar, clock=clock)
+    progress.start("batch of 8 trials")
+    state = TrainingProgress(epoch=3, epochs=212, training=5, members=8, best_loss=0.23101)
+    with caplog.at_level(logging.INFO, logger="sweeper"):
+        progress(state)  # at once: the bar only
+        clock.now += PROGRESS_FIRST_LOG_S
+        progress(state)  # five seconds in: the first line
+        clock.now += PROGRESS_LOG_EVERY_S / 2
+        progress(state)  # too soon for the next
+        clock.now += PROGRESS_LOG_EVERY_S
+        progress(state)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "batch of 8 trials: epoch 3 of at most 212, 5 of 8 members training, best validation "
+        "loss 0.2310 (5 s)",
+        "batch of 8 trials: epoch 3 of at most 212, 5 of 8 members training, best validation "
+        "loss 0.2310 (28 s)",
+    ]
+    assert len(bar.postfixes) == 4
+
+
+@pytest.mark.slow
+def test_the_packed_trainer_reports_every_epoch_as_members_stop(multilabel_splits):  # noqa: F811
+    model = ModelConfig(hidden=(16,), epochs=40, batch_size=64, learning_rate=0.05, patience=2)
+    weights = np.stack([multilabel_loss_weights(w) for w in
+                        ([1, 1, 1, 1], [9, 9, 9, 9], [0.2, 3, 3, 3])])
+    trainer = PackedTrainer(multilabel_splits, model, members=3, seed=3)
+    seen: list[TrainingProgress] = []
+    trainer.on_progress = seen.append
+    epochs = trainer.train(weights)
+    assert [p.epoch for p in seen] == list(range(1, len(seen) + 1))
+    assert len(seen) == int(epochs.max()) + 2  # the last member stopped `patience` after its best
+    training = [p.training for p in seen]
+    assert training == sorted(training, reverse=True) and training[-1] == 0
+    best = [p.best_loss for p in seen]
+    assert best == sorted(best, reverse=True)  # the lowest so far never rises
