@@ -14,6 +14,7 @@ from sweeper.data._builtin import (
     make_longtail_multilabel,
     make_seed_multiclass,
     make_seed_multilabel,
+    make_shapes_longtail,
     seed_multilabel_optimal_hypervolume,
     seed_multilabel_posterior,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "make_longtail_multilabel",
     "make_seed_multiclass",
     "make_seed_multilabel",
+    "make_shapes_longtail",
     "make_splits",
     "positive_index",
     "resolve_task",

@@ -22,6 +22,7 @@ __all__ = [
     "make_longtail_multilabel",
     "make_seed_multiclass",
     "make_seed_multilabel",
+    "make_shapes_longtail",
     "seed_multilabel_optimal_hypervolume",
     "seed_multilabel_posterior",
 ]
@@ -153,9 +154,38 @@ def make_longtail_multilabel(
     return Dataset(X=X, y=y, task=Task.MULTILABEL, labels=labels)
 
 
+SHAPE_NAMES = tuple(
+    [f"row{r}" for r in (1, 3, 5, 7)] + [f"col{c}" for c in (1, 3, 5, 7)]
+    + ["diagonal", "antidiagonal"]
+)
+
+
+def make_shapes_longtail(
+    *, head: int = 500, imbalance: float = 50.0, noise: float = 0.25, seed: int = 0
+) -> Dataset:
+    """Long-tailed 8x8 grey images, ``(rows, 8, 8, 1)`` uint8 pixels: ten classes, each a bright
+    stroke (a row, a column or a diagonal) on noise, from ``head`` images of the first class
+    down to ``head / imbalance`` of the last (500 to 10 by default, log-spaced: about 1,600
+    images). A conv net tells the strokes apart easily; the tail classes are few. The pixels
+    stay uint8 (a model rescales them, e.g. ``keras.layers.Rescaling(1 / 255)``)."""
+    rng = np.random.default_rng([seed, 11])
+    counts = np.round(head * imbalance ** (-np.arange(10) / 9)).astype(int)
+    patterns = np.zeros((10, 8, 8))
+    for c, line in enumerate((1, 3, 5, 7)):
+        patterns[c, line, :] = 1.0
+        patterns[4 + c, :, line] = 1.0
+    patterns[8] = np.eye(8)
+    patterns[9] = np.fliplr(np.eye(8))
+    y = rng.permutation(np.repeat(np.arange(10), counts))
+    pixels = 0.15 + 0.7 * patterns[y] + noise * rng.standard_normal((y.size, 8, 8))
+    X = (np.clip(pixels, 0, 1) * 255).round().astype(np.uint8)[..., None]
+    return Dataset(X=X, y=y.astype(np.int64), task=Task.MULTICLASS, labels=SHAPE_NAMES)
+
+
 BUILTIN_SOURCES: dict[str, Callable[..., Dataset]] = {
     "seed-multilabel": make_seed_multilabel,
     "seed-multiclass": make_seed_multiclass,
     "longtail-multilabel": make_longtail_multilabel,
+    "shapes-longtail": make_shapes_longtail,
 }
 
