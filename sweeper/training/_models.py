@@ -184,6 +184,8 @@ def model_input_dtype(model: keras.Model, data_dtype: Any) -> str:
     ``Embedding`` model declares ``"int32"``), else float32, or int32 for integer features
     (token ids) of a model that declares nothing. Integer features of a float model (uint8
     pixels) are cast per batch on the device; they are held in their own dtype."""
+    if isinstance(model, VmappedMembers):
+        return model_input_dtype(model._template, data_dtype)
     if isinstance(model, PackedMLP):
         return "float32"
     inputs = getattr(model, "inputs", None)
@@ -326,6 +328,94 @@ def pack_factory_models(
     return keras.Model(inputs, ops.stack(outputs, axis=1))
 
 
+class VmappedMembers(keras.Model):
+    """``members`` copies of one factory model as ONE batched computation (JAX): the model's
+    variables stacked along a leading member axis, its forward pass mapped over that axis with
+    ``jax.vmap`` through ``stateless_call``. A conv layer of 8 members then runs as one batched
+    convolution instead of 8 separate ones in one graph.
+
+    Every member starts from the template's weights (the copies all come from the same seed, so
+    they start alike anyway) and keeps its own: optimizer state, regularisation and updates of
+    non-trainable state (BatchNorm's statistics, a dropout layer's seed) are per member, as for
+    the member-major :class:`PackedMLP`. Outputs are ``(batch, members, outputs)`` logits.
+    """
+
+    def __init__(self, template: keras.Model, members: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        object.__setattr__(self, "_template", template)  # not tracked: its variables are not ours
+        self.members = int(members)
+        self.stacked_trainable = [self._stacked(v, trainable=True)
+                                  for v in template.trainable_variables]
+        self.stacked_non_trainable = [self._stacked(v, trainable=False)
+                                      for v in template.non_trainable_variables]
+        self.regularised = any(
+            getattr(layer, name, None) is not None for layer in template._flatten_layers()
+            for name in ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                         "embeddings_regularizer", "recurrent_regularizer")
+        )
+        self.built = True
+
+    def _stacked(self, variable: Any, *, trainable: bool) -> Any:
+        value = keras.ops.convert_to_numpy(variable.value)
+        stacked = self.add_weight(
+            shape=(self.members, *value.shape), dtype=variable.dtype, trainable=trainable,
+            initializer="zeros", name=variable.name.replace("/", "_"),
+        )
+        stacked.assign(np.broadcast_to(value, (self.members, *value.shape)))
+        return stacked
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        import jax
+
+        template = self._template
+
+        def member(trainable: list[Any], non_trainable: list[Any]) -> Any:
+            outputs, updated, losses = template.stateless_call(
+                trainable, non_trainable, inputs, training=training, return_losses=True
+            )
+            total = sum((ops.sum(loss) for loss in losses), ops.zeros(()))
+            return outputs, updated, total
+
+        outputs, updated, losses = jax.vmap(member)(
+            [v.value for v in self.stacked_trainable],
+            [v.value for v in self.stacked_non_trainable],
+        )
+        for variable, value in zip(self.stacked_non_trainable, updated, strict=True):
+            variable.assign(value)
+        if self.regularised:
+            self.add_loss(ops.sum(losses))
+        return ops.transpose(outputs, (1, 0, 2))
+
+
+def vmapped_factory_model(
+    factory: ModelFactory, input_shape: tuple[int, ...], n_outputs: int, seed: int,
+    members: int,
+) -> keras.Model | None:
+    """The factory's model for ``members`` members as one vmapped computation
+    (:class:`VmappedMembers`), on JAX; ``None`` elsewhere or for a model it cannot map (the
+    copies of :func:`pack_factory_models` are used then)."""
+    if keras.backend.backend() != "jax":
+        return None
+    keras.utils.set_random_seed(seed)
+    template = factory(input_shape, n_outputs)
+    if not isinstance(template, keras.Model):
+        raise FactoryError(
+            f"[model] factory: expected a keras.Model, got {type(template).__name__}."
+        )
+    if not template.built:
+        template.build((None, *input_shape))
+    network = VmappedMembers(template, members)
+    try:
+        probe = np.zeros((2, *input_shape), model_input_dtype(template, "float32"))
+        outputs = network(probe, training=False)
+    except Exception as error:
+        logger.debug("the factory's model cannot be vmapped (%s); packing copies", error)
+        return None
+    if tuple(outputs.shape[1:]) != (members, n_outputs):
+        return None
+    return network
+
+
 @contextlib.contextmanager
 def dtype_policy(precision: str) -> Iterator[None]:
     """Keras's global dtype policy set to ``precision`` (``[model] precision``) while models
@@ -353,4 +443,8 @@ def build_packed_model(
     if factory is None:
         assert hidden is not None  # ModelConfig.layers is None only with a factory
         return PackedMLP(int(np.prod(input_shape)), n_outputs, hidden, seeds)
+    if len(set(seeds)) == 1:  # every member starts alike: one model, vmapped (JAX)
+        network = vmapped_factory_model(factory, input_shape, n_outputs, seeds[0], len(seeds))
+        if network is not None:
+            return network
     return pack_factory_models(factory, input_shape, n_outputs, seeds, data_dtype)
