@@ -220,3 +220,49 @@ def test_vmapped_members_train_as_the_packed_copies_do(factory, monkeypatch):
     np.testing.assert_allclose(a.test, b.test, atol=3e-4)
     assert (a.epochs == b.epochs).all()
     assert np.abs(a.validation[0] - a.validation[2]).max() > 1e-3  # the weights mattered
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folds", [1, 3], ids=["one-split", "3-folds"])
+@pytest.mark.parametrize("factory", [None, conv2d_factory], ids=["packed-mlp", "conv"])
+def test_streamed_training_equals_resident_training(factory, folds, monkeypatch):
+    """``[model] device_data = "streamed"``: the batches gathered on the host (uint8 pixels
+    from a memory map) and sent in blocks of a few steps train exactly as the resident data
+    does: the same batch order and steps, scores within 1e-5, the same best epochs."""
+    import sweeper.training._packed as packed
+
+    monkeypatch.setattr(packed, "STREAM_BLOCK_BYTES", 3 * 32 * 64)  # blocks of 3 steps
+    X, y = images(300, dtype=np.uint8)
+    splits = make_splits(dataset_from_arrays(X, y), DataConfig(folds=folds))
+    settings = {"epochs": 4, "batch_size": 32, "learning_rate": 0.01, "patience": 2,
+                **({"hidden": [8]} if factory is None else {"factory": factory})}
+    weights = np.stack([np.ones((3, 3)), np.full((3, 3), 2.0)]).astype("float32")
+    scores = {}
+    for where in ("resident", "streamed"):
+        model = ModelConfig.from_mapping({**settings, "device_data": where})
+        trainer = PackedTrainer(splits, model, members=2, seed=0, factory=factory)
+        assert trainer.streamed == (where == "streamed")
+        scores[where] = trainer.train_and_score(weights)
+    np.testing.assert_allclose(scores["streamed"].validation, scores["resident"].validation,
+                               atol=1e-5)
+    np.testing.assert_allclose(scores["streamed"].test, scores["resident"].test, atol=1e-5)
+    assert (scores["streamed"].epochs == scores["resident"].epochs).all()
+
+
+@pytest.mark.slow
+def test_a_memory_mapped_input_streamed_gives_the_records_of_the_resident_run(tmp_path):
+    X, y = images(300, dtype=np.uint8)
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    records = {}
+    for where, features in (("resident", X), ("streamed", mapped)):
+        result = sweeper.sweep(
+            features, y, trials=2, data={"folds": 1}, study_name=where, progress=False,
+            model={**MODEL, "factory": conv2d_factory, "device_data": where},
+            storage=f"sqlite:///{tmp_path / where}.db",
+        )
+        records[where] = finished_records(result.study)
+    for a, b in zip(records["resident"], records["streamed"], strict=True):
+        assert a.candidate == b.candidate and a.epochs == b.epochs
+        assert a.validation.recall == pytest.approx(b.validation.recall, abs=1e-6)
+        assert a.validation.precision == pytest.approx(b.validation.precision, abs=1e-6)

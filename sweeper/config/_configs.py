@@ -57,6 +57,7 @@ from sweeper.config._vocabulary import (
 __all__ = [
     "AUTO_FOLDS",
     "CLIP_KEYS",
+    "DEVICE_DATA",
     "MIN_VALIDATION_POSITIVES",
     "MULTICLASS_KEYS",
     "MULTILABEL_KEYS",
@@ -106,6 +107,8 @@ OPTIMIZERS = (
 """Keras optimizers a study may name (``keras.optimizers.get`` knows each)."""
 SCHEDULES = ("constant", "cosine", "exponential")
 """Learning-rate schedules over a trial's epochs (``[model] schedule``)."""
+DEVICE_DATA = ("auto", "resident", "streamed")
+"""``[model] device_data``: the training rows resident on the device, or streamed to it."""
 PRECISIONS = ("float32", "mixed_bfloat16")
 """``[model] precision``: Keras's dtype policies a study may train under. ``mixed_bfloat16``
 computes in bfloat16 and keeps float32 variables (GPUs from NVIDIA's Ampere on, and TPUs, run it
@@ -411,6 +414,14 @@ class ModelConfig(Config):
         "clip every gradient entry to [-clipvalue, clipvalue] (Keras's clipvalue)",
     )
 
+    device_data: str = option(
+        OneOf(DEVICE_DATA), "auto",
+        "where the training rows live while a batch trains: resident (on the device, one "
+        "compiled call per epoch), streamed (host memory or a memory map, sent to the device "
+        "in blocks of batches, the same batch order), or auto: resident when they take at most "
+        "a quarter of the device's memory",
+        pins=False,
+    )
     precision: str = option(
         OneOf(PRECISIONS), "float32",
         "float32, or mixed_bfloat16: layers compute in bfloat16 with float32 variables "

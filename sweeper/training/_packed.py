@@ -130,24 +130,29 @@ class PackedTrainer(Trainer):
         self._initial_optimizer = [
             keras.ops.convert_to_numpy(v) for v in self.optimizer.variables
         ]
-        member_rows = None  # cross-validation: which rows each network member learns from
+        learns = None  # cross-validation: which rows each network member learns from
         if splits.folds is not None:
             fold_of_member = np.tile(np.arange(self.folds), members)
-            learns = splits.folds[:, None] != fold_of_member[None, :]
-            member_rows = keras.ops.convert_to_tensor(learns.astype(np.float32))
+            learns = (splits.folds[:, None] != fold_of_member[None, :]).astype(np.float32)
+        self.streamed = streams(self.spec, train.X, label_array(train.y, self.task))
+        labels = label_array(train.y, self.task)
         self._pass = _Pass(
             network=self.network,
             optimizer=self.optimizer,
             loss=self.loss,
-            X=keras.ops.convert_to_tensor(train.X),
+            X=None if self.streamed else keras.ops.convert_to_tensor(train.X),
             input_dtype=self.input_dtype,
-            y=keras.ops.convert_to_tensor(label_array(train.y, self.task)),
-            member_rows=member_rows,
+            y=None if self.streamed else keras.ops.convert_to_tensor(labels),
+            member_rows=None if learns is None or self.streamed
+            else keras.ops.convert_to_tensor(learns),
             clip=lambda gradients: clip_per_member(
                 gradients, trainable_owners, self.network_members, self.spec
             ),
         )
-        self._epoch = _compile_epoch(self._pass, reset=self._reset)
+        if self.streamed:
+            self._epoch = _streamed_epoch(self._pass, train.X, labels, learns)
+        else:
+            self._epoch = _compile_epoch(self._pass, reset=self._reset)
         self._validation_loss: Callable[[LossParameters], np.ndarray] | None = None
 
     def _reset(self) -> None:
@@ -247,6 +252,140 @@ class PackedTrainer(Trainer):
             for split in (self.splits.validation, self.splits.test)
         )
         return fold_scores(validation, test, self.splits, epochs, time.perf_counter() - started)
+
+
+STREAM_BLOCK_BYTES = 64 * 2**20
+"""A streamed epoch sends its batches to the device in blocks of about this many bytes."""
+
+
+def streams(model: ModelConfig, X: np.ndarray, y: np.ndarray) -> bool:
+    """Whether the training rows are streamed to the device (``[model] device_data``): on
+    request, or with ``"auto"`` when they take more than a quarter of the device's memory (a
+    GPU's free memory, else the host's available memory), the share the pack size leaves
+    the data."""
+    if model.device_data != "auto":
+        return model.device_data == "streamed"
+    from sweeper.training._packing import MEMORY_SHARE, available_memory_bytes
+
+    memory, _ = available_memory_bytes()
+    return X.nbytes + y.nbytes > memory * MEMORY_SHARE
+
+
+def _streamed_epoch(
+    packed: _Pass, X: np.ndarray, y: np.ndarray, learns: np.ndarray | None
+) -> EpochFunction:
+    """An epoch whose batches are gathered on the host (from memory or a memory map) and sent
+    to the device in blocks of steps, each block one compiled call over its batches: the same
+    batch order, the same steps, the same loss as the resident epoch, for data the device
+    cannot hold."""
+    run = _compile_block(packed)
+    row_bytes = X[:1].nbytes + y[:1].nbytes
+
+    def epoch(order: np.ndarray, mask: np.ndarray, parameters: LossParameters) -> None:
+        steps, batch = order.shape
+        per_block = max(1, STREAM_BLOCK_BYTES // max(batch * row_bytes, 1))
+        for start in range(0, steps, per_block):
+            rows = order[start:start + per_block]
+            block_mask = mask[start:start + per_block]
+            if learns is not None:  # (steps, batch, members): each member's own folds
+                block_mask = block_mask[:, :, None] * learns[rows]
+            run(np.asarray(X[rows.ravel()]).reshape(*rows.shape, *X.shape[1:]),
+                y[rows], block_mask, parameters)
+
+    return epoch
+
+
+BlockFunction = Callable[[np.ndarray, np.ndarray, np.ndarray, LossParameters], None]
+
+
+def _compile_block(packed: _Pass) -> BlockFunction:
+    """A block of streamed batches, ``(steps, batch, ...)`` features and labels and their
+    ``(steps, batch[, members])`` mask, as one compiled call (the resident epoch's step)."""
+    network, optimizer = packed.network, packed.optimizer
+    if keras.backend.backend() == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        @jax.jit
+        def run(state, X, y, mask, parameters):
+            def step(state, batch):
+                trainable, non_trainable, optimizer_state = state
+                x, labels, batch_mask = batch
+
+                def loss_of(trainable):
+                    logits, new_non_trainable, losses = network.stateless_call(
+                        trainable, non_trainable, x.astype(packed.input_dtype),
+                        training=True, return_losses=True,
+                    )
+                    loss = _step_loss(packed.loss, labels, logits, batch_mask, parameters)
+                    return loss + _model_losses(losses), new_non_trainable
+
+                (_, new_non_trainable), gradients = jax.value_and_grad(
+                    loss_of, has_aux=True)(trainable)
+                trainable, optimizer_state = optimizer.stateless_apply(
+                    optimizer_state, packed.clip(gradients), trainable
+                )
+                return (trainable, new_non_trainable, optimizer_state), None
+
+            state, _ = jax.lax.scan(step, state, (X, y, mask))
+            return state
+
+        def jax_block(X: np.ndarray, y: np.ndarray, mask: np.ndarray,
+                      parameters: LossParameters) -> None:
+            state = _jax_state(network, optimizer)
+            arrays = {name: jnp.asarray(value) for name, value in parameters.items()}
+            _jax_assign(network, optimizer, run(state, jnp.asarray(X), jnp.asarray(y),
+                                                jnp.asarray(mask), arrays))
+
+        return jax_block
+    import tensorflow as tf
+
+    def block(X, y, mask, parameters):
+        for step in tf.range(tf.shape(X)[0]):
+            with tf.GradientTape() as tape:
+                logits = network(tf.cast(X[step], packed.input_dtype), training=True)
+                loss = _step_loss(packed.loss, y[step], logits, mask[step], parameters)
+                loss = loss + _model_losses(network.losses)
+            gradients = packed.clip(tape.gradient(loss, network.trainable_variables))
+            optimizer.apply(gradients, network.trainable_variables)
+        return tf.constant(0)
+
+    compiled = {"xla": tf.function(block, jit_compile=True), "plain": tf.function(block)}
+    mode = ["xla"]
+
+    def tf_block(X: np.ndarray, y: np.ndarray, mask: np.ndarray,
+                 parameters: LossParameters) -> None:
+        arguments = (tf.constant(X), tf.constant(y), tf.constant(mask),
+                     {name: tf.constant(value) for name, value in parameters.items()})
+        if mode[0] == "xla":
+            try:
+                compiled["xla"](*arguments)
+                return
+            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+                mode[0] = "plain"  # nothing ran: XLA refused to compile the block
+        compiled["plain"](*arguments)
+
+    return tf_block
+
+
+def _jax_state(network: keras.Model, optimizer: keras.optimizers.Optimizer) -> tuple:
+    return (
+        [v.value for v in network.trainable_variables],
+        [v.value for v in network.non_trainable_variables],
+        [v.value for v in optimizer.variables],
+    )
+
+
+def _jax_assign(network: keras.Model, optimizer: keras.optimizers.Optimizer,
+                state: tuple) -> None:
+    trainable, non_trainable, optimizer_state = state
+    for variables, values in (
+        (network.trainable_variables, trainable),
+        (network.non_trainable_variables, non_trainable),
+        (optimizer.variables, optimizer_state),
+    ):
+        for variable, value in zip(variables, values, strict=True):
+            variable.assign(value)
 
 
 def fold_scores(
@@ -512,22 +651,9 @@ def _jax_epoch(packed: _Pass) -> EpochFunction:
         return state
 
     def epoch(order: np.ndarray, mask: np.ndarray, parameters: LossParameters) -> None:
-        state = (
-            [v.value for v in network.trainable_variables],
-            [v.value for v in network.non_trainable_variables],
-            [v.value for v in optimizer.variables],
-        )
         arrays = {name: jnp.asarray(value) for name, value in parameters.items()}
-        trainable, non_trainable, optimizer_state = run(
-            state, jnp.asarray(order), jnp.asarray(mask), arrays
-        )
-        for variables, values in (
-            (network.trainable_variables, trainable),
-            (network.non_trainable_variables, non_trainable),
-            (optimizer.variables, optimizer_state),
-        ):
-            for variable, value in zip(variables, values, strict=True):
-                variable.assign(value)
+        _jax_assign(network, optimizer, run(_jax_state(network, optimizer),
+                                            jnp.asarray(order), jnp.asarray(mask), arrays))
 
     return epoch
 
