@@ -10,8 +10,9 @@ global pooling, a linear head), 10 epochs at batch 32 and no early stopping, it 
 - ``naive``: one ``model.fit`` per trial with the trial's weighted loss (Keras's own loop,
   a fresh model each time), scored on the validation split;
 - ``sweeper``: the sweeper's run loop (``sweeper.api.prepare(...).run()``: SQLite, packed
-  training, records) for the same trials, at each ``--packs`` size, and on JAX also with the
-  members packed as copies (``--copies``), the layout TensorFlow uses;
+  training, records, the baselines' pass included) for the same trials, at each ``--packs``
+  size, in each ``--layouts`` of the members (``copies``: one copy per member in one graph;
+  ``vmapped``, JAX only: one model mapped over stacked variables);
 - for each sweeper run, the share of wall time outside training.
 
 It prints a table and writes the figures as JSON. It asserts nothing.
@@ -80,9 +81,11 @@ def naive(prepared, trials: int) -> float:
     return (time.perf_counter() - started) / trials
 
 
-def sweeper_run(folder: Path, X, y, trials: int, pack: int, name: str) -> dict[str, float]:
+def sweeper_run(folder: Path, X, y, trials: int, pack: int, layout: str) -> dict[str, float]:
+    name = f"{layout}-{pack}"
     prepared = prepare(X, y, trials=trials, study_name=name, data={"folds": 1},
-                       storage=f"sqlite:///{folder / name}.db", model={**MODEL, "pack": pack})
+                       storage=f"sqlite:///{folder / name}.db",
+                       model={**MODEL, "pack": pack, "members": layout})
     network = type(_network(prepared, pack)).__name__
     started = time.perf_counter()
     prepared.run(progress=False)
@@ -106,8 +109,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--trials", type=int, default=16, help="trials per side (default 16)")
     parser.add_argument("--packs", type=int, nargs="+", default=[8], help="pack sizes")
-    parser.add_argument("--copies", action="store_true",
-                        help="on JAX, also pack the members as copies (TensorFlow's layout)")
+    parser.add_argument("--layouts", nargs="+", default=["auto"],
+                        choices=["auto", "copies", "vmapped"],
+                        help="[model] members layouts to run (default: auto)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     X, y = long_tailed_sequences()
@@ -119,16 +123,8 @@ def main() -> None:
         naive(reference, 1)  # warm-up: the backend's first compilation is not a trial's cost
         naive_s = naive(reference, args.trials)
         for pack in args.packs:
-            runs.append(sweeper_run(folder, X, y, args.trials, pack, f"packed-{pack}"))
-            if args.copies and keras.backend.backend() == "jax":
-                import sweeper.training._models as models
-
-                vmapped = models.vmapped_factory_model
-                models.vmapped_factory_model = lambda *a, **k: None
-                try:
-                    runs.append(sweeper_run(folder, X, y, args.trials, pack, f"copies-{pack}"))
-                finally:
-                    models.vmapped_factory_model = vmapped
+            for layout in args.layouts:
+                runs.append(sweeper_run(folder, X, y, args.trials, pack, layout))
     for run in runs:
         run["speedup_vs_naive"] = naive_s / run["s_per_trial"]
     figures = {

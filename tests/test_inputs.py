@@ -196,24 +196,27 @@ def batchnorm_dropout_conv(input_shape, n_outputs):
 @pytest.mark.slow
 @pytest.mark.parametrize("factory", [conv2d_factory, batchnorm_dropout_conv],
                          ids=["conv", "batchnorm-dropout-l2"])
-def test_vmapped_members_train_as_the_packed_copies_do(factory, monkeypatch):
-    """On JAX a factory's members run as one vmapped computation (one batched convolution);
-    each member trains as its copy in the packed graph does (scores within 3e-4, the same best
-    epochs), BatchNorm statistics, dropout and regularisers per member included."""
+def test_vmapped_members_train_as_the_packed_copies_do(factory):
+    """``[model] members = "vmapped"`` (JAX): a factory's members run as one vmapped
+    computation (one batched convolution); each member trains as its copy in the packed graph
+    does (scores within 3e-4, the same best epochs), BatchNorm statistics, dropout and
+    regularisers per member included."""
     if keras.backend.backend() != "jax":
         pytest.skip("members are vmapped on JAX; TensorFlow packs copies")
+    import dataclasses
+
     import sweeper.training._models as models
 
     X, y = images(400)
     splits = make_splits(dataset_from_arrays(X, y), DataConfig(folds=1))
     model = ModelConfig(factory=factory, epochs=6, batch_size=32, learning_rate=0.01,
-                        patience=2)
+                        patience=2, members="vmapped")
     weights = np.stack([np.ones((3, 3)), np.full((3, 3), 2.0), np.eye(3) + 1]).astype("float32")
     vmapped = PackedTrainer(splits, model, members=3, seed=0, factory=factory)
     assert isinstance(vmapped.network, models.VmappedMembers)
     a = vmapped.train_and_score(weights)
-    monkeypatch.setattr(models, "vmapped_factory_model", lambda *args, **kwargs: None)
-    copies = PackedTrainer(splits, model, members=3, seed=0, factory=factory)
+    copies = PackedTrainer(splits, dataclasses.replace(model, members="copies"), members=3,
+                           seed=0, factory=factory)
     assert not isinstance(copies.network, models.VmappedMembers)
     b = copies.train_and_score(weights)
     np.testing.assert_allclose(a.validation, b.validation, atol=3e-4)

@@ -58,6 +58,7 @@ __all__ = [
     "AUTO_FOLDS",
     "CLIP_KEYS",
     "DEVICE_DATA",
+    "MEMBER_LAYOUTS",
     "MIN_VALIDATION_POSITIVES",
     "MULTICLASS_KEYS",
     "MULTILABEL_KEYS",
@@ -107,6 +108,8 @@ OPTIMIZERS = (
 """Keras optimizers a study may name (``keras.optimizers.get`` knows each)."""
 SCHEDULES = ("constant", "cosine", "exponential")
 """Learning-rate schedules over a trial's epochs (``[model] schedule``)."""
+MEMBER_LAYOUTS = ("auto", "copies", "vmapped")
+"""``[model] members``: a factory's packed members as copies in one graph, or vmapped."""
 DEVICE_DATA = ("auto", "resident", "streamed")
 """``[model] device_data``: the training rows resident on the device, or streamed to it."""
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -414,6 +417,15 @@ class ModelConfig(Config):
         "clip every gradient entry to [-clipvalue, clipvalue] (Keras's clipvalue)",
     )
 
+    members: str = option(
+        OneOf(MEMBER_LAYOUTS), "auto",
+        "how a factory's packed members run: copies (one copy of the model per member in one "
+        "graph), vmapped (one model, its variables stacked and its forward pass mapped over "
+        "the members with jax.vmap: one batched convolution; JAX only), or auto: vmapped on a "
+        "JAX accelerator, copies elsewhere (XLA's CPU backend runs a vmapped convolution "
+        "slowly)",
+        pins=False,
+    )
     device_data: str = option(
         OneOf(DEVICE_DATA), "auto",
         "where the training rows live while a batch trains: resident (on the device, one "

@@ -117,6 +117,7 @@ class PackedTrainer(Trainer):
                 hidden=model.layers,
                 factory=factory,
                 data_dtype=train.X.dtype,
+                layout=self.spec.members,
             )
         self.input_dtype = model_input_dtype(self.network, train.X.dtype)
         assert self.spec.batch_size is not None and self.spec.epochs is not None  # fitted_to
