@@ -164,10 +164,13 @@ def _run_batch(
         weights = [c.weights(counts, info.n_train, info.task) for c in candidates]
         holds.reach("training")
         assert config.model.epochs is not None  # a prepared sweep's model is fitted
-        scores = trainer.train_and_score(batch_loss_parameters(
+        parameters = batch_loss_parameters(
             candidates, counts, info.n_train, info.task, cost_matrix,
             epochs=config.model.epochs, remedies=config.search.remedies,
-        ))
+        )
+        # A study of plain weights passes the weights array, as before remedies.
+        plain = set(parameters) == {"weights"}
+        scores = trainer.train_and_score(parameters["weights"] if plain else parameters)
         records = [
             record_member(
                 info=info, splits=splits, scores=scores, member=member,
