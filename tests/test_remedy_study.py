@@ -90,3 +90,34 @@ def test_deferred_weights_with_a_users_training_step_are_one_line(tmp_path):
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "f.db").exists() or optuna.get_all_study_summaries(
         f"sqlite:///{tmp_path / 'f.db'}") == []
+
+
+@pytest.mark.parametrize("task", ["multilabel", "multiclass"])
+def test_a_users_step_trains_focal_and_logit_adjusted_members_as_the_packed_trainer(task):
+    """Through the loss registry: the user's step gets each member's Keras loss (focal,
+    logit-adjusted) and, on the sweeper's batch order, reaches the packed member's scores;
+    a deferred member is refused by name (a user's step trains one loss)."""
+    import numpy as np
+
+    from sweeper.config import Task
+    from sweeper.search import training_log_prior
+    from sweeper.training import FitTrainer, PackedTrainer
+    from tests.test_fit import MODEL as FIT_MODEL
+    from tests.test_fit import splits_of, sweeper_batches_step
+
+    splits, weights = splits_of(task)
+    train = splits.train
+    counts = train.y.sum(axis=0) if task == "multilabel" else np.bincount(train.y)
+    prior = training_log_prior(counts, train.y.shape[0], Task(task))
+    parameters = {"weights": weights, "gamma": np.array([0.0, 2.0, 0.0]),
+                  "tau_train": np.array([0.0, 0.0, 1.0]), "log_prior": np.stack([prior] * 3)}
+    packed = PackedTrainer(splits, FIT_MODEL, members=3, seed=5).train_and_score(parameters)
+    fitted = FitTrainer(splits, FIT_MODEL, members=3, seed=5,
+                        fit=sweeper_batches_step).train_and_score(parameters)
+    np.testing.assert_allclose(fitted.validation, packed.validation, atol=3e-4)
+    plain = PackedTrainer(splits, FIT_MODEL, members=3, seed=5).train_and_score(weights)
+    np.testing.assert_allclose(plain.validation[0], packed.validation[0], atol=1e-5)
+    assert np.abs(plain.validation[1:] - packed.validation[1:]).max() > 1e-3  # remedies act
+    with pytest.raises(ValueError, match="deferred re-weighting"):
+        FitTrainer(splits, FIT_MODEL, members=3, seed=5, fit=sweeper_batches_step
+                   ).train_and_score({**parameters, "switch": np.array([0.0, 1.0, 0.0])})
