@@ -40,7 +40,8 @@ def test_sweep_on_arrays_gives_the_front_baselines_and_verdict(array_sweep):
     recalls = [point.validation_recall for point in front]
     assert front and recalls == sorted(recalls, reverse=True)
     assert all(0 <= point.test_precision <= 1 for point in front)
-    assert set(result.baselines) == {"unweighted", "neg_pos", "sklearn_balanced"}
+    assert set(result.baselines) == {"unweighted", "neg_pos", "sklearn_balanced",
+                                     "deferred_balanced", "focal", "logit_adjusted"}
     verdict = result.verdict
     recommendation = verdict.recommendation
     assert verdict.weighting_pays == (recommendation.point.baseline is None)

@@ -267,7 +267,8 @@ def test_binary_weight_families_and_the_sklearn_pair():
     from sweeper.study import baseline_candidates
 
     baselines = baseline_candidates(Task.BINARY)
-    assert set(baselines) == {"unweighted", "neg_pos", "sklearn_balanced"}
+    assert set(baselines) == {"unweighted", "neg_pos", "sklearn_balanced", "deferred_balanced",
+                              "focal", "logit_adjusted"}
     counts = np.array([10])
     np.testing.assert_allclose(
         baselines["sklearn_balanced"].loss_weights(counts, 100, Task.BINARY), [[5.0], [100 / 180]]
@@ -421,11 +422,11 @@ def test_front_points_are_the_positive_class_figures(binary_sweep):
     prepared, result, passes = binary_sweep
     assert result.info.task is Task.BINARY and result.info.average == "micro"
     baselines_pass, *trial_passes = passes
-    assert baselines_pass.validation.shape[0] == 3 and len(trial_passes) == 2
+    names = list(sweeper.study.baseline_candidates(Task.BINARY))
+    assert baselines_pass.validation.shape[0] == len(names) and len(trial_passes) == 2
     truth = prepared.splits.validation.y[:, 0].astype(bool)
     scores = {number: trial_passes[number // 3].validation[number % 3, :, 0]
               for number in range(6)}
-    names = list(sweeper.study.baseline_candidates(Task.BINARY))
     scores.update({name: baselines_pass.validation[j, :, 0] for j, name in enumerate(names)})
     report = result.report()
     assert report.front
@@ -454,7 +455,8 @@ def test_the_report_and_the_verdict_say_binary_and_the_positive_label(binary_swe
     written = json.loads((tmp_path / "r.json").read_text())
     assert (written["task"], written["positive_label"], written["negative_label"]) == (
         "binary", "fraud", "ok")
-    assert set(result.baselines) == {"unweighted", "neg_pos", "sklearn_balanced"}
+    assert set(result.baselines) == {"unweighted", "neg_pos", "sklearn_balanced",
+                                     "deferred_balanced", "focal", "logit_adjusted"}
     figures = dict(named_figures(report))
     heatmap = figures["per-label"].data[0]
     assert list(heatmap.x) == ["fraud"]  # one column: the positive class

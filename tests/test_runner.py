@@ -22,7 +22,7 @@ def interrupt_second_pass(monkeypatch):
     calls = []
 
     def train_then_interrupt(self, weights):
-        calls.append(len(weights))
+        calls.append(len(weights["weights"] if isinstance(weights, dict) else weights))
         scores = real(self, weights)
         if len(calls) == 3:
             raise KeyboardInterrupt
@@ -48,7 +48,7 @@ def test_interrupt_keeps_finished_trials_and_requeues_the_batch(tmp_path, write_
     calls = interrupt_second_pass(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         run(prepared)
-    assert calls == [3, 2, 2]  # unweighted, neg/pos and balanced baselines, then 2 + 2 trials
+    assert calls == [6, 2, 2]  # the six baselines (three weights, three remedies), 2 + 2 trials
     by_state = {s: study.get_trials(states=(s,)) for s in TrialState}
     assert len(by_state[TrialState.COMPLETE]) == 2
     assert len(by_state[TrialState.FAIL]) == 2
@@ -300,7 +300,8 @@ def test_multiclass_study_with_cost_matrix_and_logit_adjustment(tmp_path, write_
     curve = records[0].validation_curve
     assert curve.parameter == "tau" and curve.values[0] == 0.0
     assert curve.recall[0] == pytest.approx(records[0].validation.recall)
-    assert set(load_baselines(study)) == {"unweighted", "sklearn_balanced"}
+    assert set(load_baselines(study)) == {"unweighted", "sklearn_balanced",
+                                          "deferred_balanced", "focal", "balanced_softmax"}
 
     document = export_document(records[2], info, study_name="small", storage_url="sqlite://")
     assert document["logit_adjustment"]["tau"] == 1.0
@@ -360,7 +361,7 @@ def test_a_diverged_multiclass_trial_is_never_chosen(tmp_path, write_study):
             return super().train_and_score(weights)
 
     def make_trainer(members):
-        kind = FirstMemberDiverges if members == 2 else PackedTrainer  # baselines: 3
+        kind = FirstMemberDiverges if members == 2 else PackedTrainer  # baselines: 5
         return kind(prepared.splits, prepared.config.model, members=members,
                     seed=prepared.info.seed)
 

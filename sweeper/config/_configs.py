@@ -49,6 +49,8 @@ from sweeper.config._vocabulary import (
     FAMILIES,
     MULTIPLIER_MODES,
     NORMALISATIONS,
+    REMEDIES,
+    REMEDY_KEYS,
     SAMPLERS,
     TASK_SETTINGS,
     THRESHOLD_RULES,
@@ -590,6 +592,25 @@ class SearchConfig(Config):
         Range(Number(0, 10), "[low, high] with 0 <= low <= high <= 10"), (0.0, 2.0),
         "multi-class: range of tau in argmax(log p - tau log prior)",
     )
+    remedies: tuple[str, ...] = option(
+        AnyOf(REMEDIES), ("weights",),
+        "how the weights train, searched as a choice: weights (from the first epoch), "
+        "deferred (from a searched share of the epochs), focal (as alpha, with a searched "
+        "gamma), logit_adjusted (tau_train * log-prior added to the logits in the loss)",
+    )
+    switch_fraction: tuple[float, float] = option(
+        Range(Number(0, 1, open_high=True), "[low, high] with 0 <= low <= high < 1"),
+        (0.5, 0.9), "deferred: the share of the epochs trained unweighted before the weights",
+    )
+    gamma: tuple[float, float] = option(
+        Range(Number(0, 10), "[low, high] with 0 <= low <= high <= 10"), (0.5, 3.0),
+        "focal: range of the focusing exponent gamma (0 is cross-entropy)",
+    )
+    tau_train: tuple[float, float] = option(
+        Range(Number(0, 10), "[low, high] with 0 <= low <= high <= 10"), (0.0, 2.0),
+        "logit_adjusted: range of tau in the training loss CE(z + tau log-prior); 1 is the "
+        "balanced softmax",
+    )
     given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     """The keys the user set; task-specific keys are checked against the data with it. A
     study file's table gives the keys it holds; left empty (the API), every key whose value
@@ -606,6 +627,12 @@ class SearchConfig(Config):
                 "buckets", f'`buckets` applies to `multipliers = "buckets"`, not to '
                 f"{self.multipliers!r}.",
             )
+        for key, remedy in REMEDY_KEYS.items():
+            if key in self.given and remedy not in self.remedies:
+                raise self.fail(
+                    key, f"`{key}` applies to the {remedy!r} remedy, but `remedies` does not "
+                    f"list it (it lists {list(self.remedies)}).",
+                )
         wants_matrix = "cost_matrix" in self.class_weighting
         if wants_matrix and self.cost_matrix is None:
             raise self.fail(

@@ -15,6 +15,8 @@ __all__ = [
     "FAMILIES",
     "MULTIPLIER_MODES",
     "NORMALISATIONS",
+    "REMEDIES",
+    "REMEDY_KEYS",
     "SAMPLERS",
     "TASK_SETTINGS",
     "THRESHOLD_RULES",
@@ -72,6 +74,14 @@ multi-label)."""
 SAMPLERS = ("tpe", "nsga2", "gp")
 NORMALISATIONS = ("none", "sum_to_one", "mean_one", "balanced")
 FAMILIES = ("inverse_frequency", "effective_number")
+REMEDIES = ("weights", "deferred", "focal", "logit_adjusted")
+"""How a trial's weight vector is used in training (:mod:`sweeper.search`'s remedy registry):
+``weights`` from the first epoch (what every study before remedies did), ``deferred``
+re-weighting (unweighted until a searched share of the epochs), ``focal`` loss (the weights as
+alpha, a searched gamma) and ``logit_adjusted`` training (a searched ``tau_train`` times the
+log-prior added to the logits inside the loss)."""
+REMEDY_KEYS = {"switch_fraction": "deferred", "gamma": "focal", "tau_train": "logit_adjusted"}
+"""Each remedy's ``[search]`` range, by key: it applies only when ``remedies`` lists it."""
 MULTIPLIER_MODES = ("none", "buckets", "per_label")
 THRESHOLD_RULES = ("global", "per_label")
 CLASS_WEIGHTINGS = ("true_class", "predicted_class", "cost_matrix")

@@ -10,6 +10,12 @@ A binary study's document has ``task: "binary"``, ``labels`` the positive class'
 ``neg_weight`` where the loss weighs the negatives' term by another value than 1) and a scalar
 ``threshold``. The schema's version stays 1: it only gained the binary form, and every
 document written before still validates.
+
+``remedy`` (issue 20) says how the weights train: ``{"name": "weights"}`` from the first epoch;
+``deferred`` with ``switch_fraction`` and ``switch_epoch``; ``focal`` with ``gamma``;
+``logit_adjusted`` with ``tau_train`` and the ``log_prior`` it multiplies. It is optional in
+the schema (a document written before remedies has none and reads as ``weights``), so the
+version stays 1 again.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import numpy as np
 from sweeper.config import Split, Task
 from sweeper.errors import ExportError
 from sweeper.files import write_text_atomic
+from sweeper.search import REMEDY_REGISTRY, training_log_prior
 from sweeper.study import OperatingPoint, StudyInfo, TrialRecord, redact
 
 __all__ = [
@@ -101,6 +108,19 @@ def _binary_fields(record: TrialRecord, info: StudyInfo) -> dict[str, Any]:
             "negative_label": info.negative_label}
 
 
+def _remedy(record: TrialRecord, info: StudyInfo) -> dict[str, Any]:
+    """The ``remedy`` field: the registry entry's export, with the training log-prior of a
+    logit-adjusted loss (``switch_epoch`` of the study's epoch budget)."""
+    candidate = record.candidate
+    epochs = info.model.get("epochs")
+    remedy = REMEDY_REGISTRY[candidate.remedy].export(
+        candidate, epochs=epochs if isinstance(epochs, int) else None)
+    if candidate.remedy == "logit_adjusted":
+        remedy["log_prior"] = training_log_prior(
+            np.asarray(info.train_counts), info.n_train, info.task).tolist()
+    return remedy
+
+
 def export_document(
     point: OperatingPoint | TrialRecord,
     info: StudyInfo,
@@ -152,6 +172,7 @@ def export_document(
                 list(row) for row in record.cost_matrix
             ],
         },
+        "remedy": _remedy(record, info),
         "decision": "threshold" if multilabel else "argmax",
         "threshold": threshold,
         "threshold_rule": threshold_rule,

@@ -48,6 +48,9 @@ class ExportedWeights:
     """Binary: the user's value of the positive class (``None`` for the other tasks)."""
     negative_label: Any = None
     """Binary: the user's value of the negative class."""
+    remedy: dict[str, Any] = field(default_factory=lambda: {"name": "weights"})
+    """How the weights train (the document's ``remedy``; ``weights`` for a document written
+    before remedies): see :meth:`loss` and :meth:`weight_schedule`."""
 
     @classmethod
     def from_document(cls, document: dict[str, Any], where: str = "export") -> ExportedWeights:
@@ -75,6 +78,7 @@ class ExportedWeights:
             if isinstance(negative, list) else (float(negative),),
             positive_label=document.get("positive_label"),
             negative_label=document.get("negative_label"),
+            remedy=dict(document.get("remedy") or {"name": "weights"}),
         )
 
     @property
@@ -105,7 +109,7 @@ class ExportedWeights:
             f"test recall {self.test['recall']:.3f}, precision {self.test['precision']:.3f}"
         )
 
-    def loss(self):
+    def loss(self, *, weighted: bool = True):
         """The Keras loss to compile the production model with (its last layer outputs logits).
 
         Multi-label: :class:`~sweeper.training.WeightedBinaryCrossentropy` with ``pos_weight``;
@@ -116,22 +120,75 @@ class ExportedWeights:
         ``class_weight`` (true-class weighting), or
         :class:`~sweeper.training.CostSensitiveSparseCategoricalCrossentropy` with the matrix of
         the predicted-class or cost-matrix weighting; integer class ids as targets.
+
+        The remedy picks the class: ``focal`` gives
+        :class:`~sweeper.training.FocalBinaryCrossentropy` /
+        :class:`~sweeper.training.FocalSparseCategoricalCrossentropy` (the weights as alpha,
+        the exported ``gamma``); ``logit_adjusted`` gives
+        :class:`~sweeper.training.LogitAdjustedBinaryCrossentropy` /
+        :class:`~sweeper.training.LogitAdjustedSparseCategoricalCrossentropy` (``tau_train``
+        and the study's training log-prior; decide on the model's own logits with
+        :meth:`decide`). ``weighted=False`` is the same loss with every weight 1: the first
+        phase of deferred re-weighting (see :meth:`weight_schedule`).
         """
         from sweeper import training
         from sweeper.search import multiclass_loss_weights
 
+        remedy = self.remedy
+        gamma = float(remedy.get("gamma") or 0.0) if remedy["name"] == "focal" else 0.0
+        adjusted = remedy["name"] == "logit_adjusted"
+        extra: dict[str, Any] = {}
+        if adjusted:
+            extra = {"log_prior": list(remedy["log_prior"]), "tau": float(remedy["tau_train"]),
+                     "gamma": gamma}
+        elif gamma:
+            extra = {"gamma": gamma}
+        ones = not weighted
         if self.task.sigmoid:
-            if self.neg_weight is not None:
-                return training.WeightedBinaryCrossentropy(
-                    pos_weight=list(self.weights), neg_weight=list(self.neg_weight)
-                )
-            return training.WeightedBinaryCrossentropy(pos_weight=list(self.weights))
-        if self.class_weighting in (None, "true_class"):
-            return training.WeightedSparseCategoricalCrossentropy(class_weight=list(self.weights))
-        matrix = multiclass_loss_weights(
-            np.asarray(self.weights), self.class_weighting, self.cost_matrix
-        )
+            kind = (training.LogitAdjustedBinaryCrossentropy if adjusted else
+                    training.FocalBinaryCrossentropy if gamma else
+                    training.WeightedBinaryCrossentropy)
+            pos = [1.0] * len(self.weights) if ones else list(self.weights)
+            neg = None if ones or self.neg_weight is None else list(self.neg_weight)
+            return kind(pos_weight=pos, neg_weight=neg, **extra)
+        if ones:
+            matrix = np.ones((len(self.weights), len(self.weights)))
+        else:
+            matrix = multiclass_loss_weights(
+                np.asarray(self.weights), self.class_weighting or "true_class", self.cost_matrix
+            )
+        if adjusted:
+            return training.LogitAdjustedSparseCategoricalCrossentropy(matrix, **extra)
+        if gamma:
+            return training.FocalSparseCategoricalCrossentropy(matrix, **extra)
+        if ones or self.class_weighting in (None, "true_class"):
+            vector = [1.0] * len(self.weights) if ones else list(self.weights)
+            return training.WeightedSparseCategoricalCrossentropy(class_weight=vector)
         return training.CostSensitiveSparseCategoricalCrossentropy(matrix)
+
+    def weight_schedule(self) -> int:
+        """The 0-based epoch from which the weights apply: 0 (from the start) unless the
+        remedy is ``deferred`` (DRW), whose trial trained unweighted for its first
+        ``switch_epoch`` epochs. Production training of a deferred export, as the trial::
+
+            switch = exported.weight_schedule()
+            epochs = exported.document["training"]["epochs"]
+            optimizer = exported.optimizer(steps_per_epoch=steps)
+            model.compile(optimizer=optimizer, loss=exported.loss(weighted=False))
+            fit_plain(model, X, y, epochs=switch, batch_size=b, seed=s)
+            model.compile(optimizer=optimizer, loss=exported.loss())   # the same optimizer
+            fit_plain(model, X, y, epochs=epochs, batch_size=b, seed=s, initial_epoch=switch)
+
+        (:func:`sweeper.training.fit_plain`, or ``model.fit`` with ``initial_epoch``).
+        """
+        if self.remedy["name"] != "deferred":
+            return 0
+        switch = self.remedy.get("switch_epoch")
+        if switch is None:
+            raise ExportError("this deferred export has no switch_epoch (its study's epochs "
+                              "were not a number): train unweighted for switch_fraction of "
+                              "your epochs.", key="remedy")
+        return int(switch)
 
     def optimizer(self, *, steps_per_epoch: int):
         """The Keras optimizer the trial trained with, fresh: ``[model] optimizer`` with its

@@ -50,6 +50,10 @@ BASELINE_NAMES = {
     "unweighted": "unweighted",
     "neg_pos": "pos_weight = neg/pos",
     "sklearn_balanced": "sklearn balanced",
+    "deferred_balanced": "deferred balanced weights (DRW at 75%)",
+    "focal": "focal loss (gamma 2)",
+    "logit_adjusted": "logit-adjusted loss (tau 1)",
+    "balanced_softmax": "balanced softmax",
 }
 
 

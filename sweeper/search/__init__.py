@@ -6,10 +6,19 @@ Pure NumPy and Optuna: this package never imports Keras or TensorFlow.
 
 from __future__ import annotations
 
+from sweeper.search._remedies import (
+    NEUTRAL,
+    REMEDY_REGISTRY,
+    Remedy,
+    switch_epoch,
+    training_log_prior,
+)
 from sweeper.search._space import (
+    FAMILY_SEARCH,
     MAX_PER_LABEL_MULTIPLIERS,
     SKLEARN_BALANCED,
     Candidate,
+    batch_loss_parameters,
     check_search,
     space_distributions,
     suggest_candidate,
@@ -27,9 +36,14 @@ from sweeper.search._weights import (
 )
 
 __all__ = [
+    "FAMILY_SEARCH",
     "MAX_PER_LABEL_MULTIPLIERS",
+    "NEUTRAL",
+    "REMEDY_REGISTRY",
     "SKLEARN_BALANCED",
     "Candidate",
+    "Remedy",
+    "batch_loss_parameters",
     "binary_weight_pair",
     "check_search",
     "effective_number",
@@ -41,5 +55,7 @@ __all__ = [
     "sklearn_balanced",
     "space_distributions",
     "suggest_candidate",
+    "switch_epoch",
+    "training_log_prior",
     "weight_vector",
 ]

@@ -12,6 +12,7 @@ labels, the task) before any study is created, so a bad value costs no training.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 import optuna
 
 from sweeper.config import MULTICLASS_KEYS, MULTILABEL_KEYS, SearchConfig, Task
+from sweeper.search._remedies import REMEDY_REGISTRY, training_log_prior
 from sweeper.search._weights import (
     binary_weight_pair,
     frequency_buckets,
@@ -29,8 +31,10 @@ from sweeper.search._weights import (
 )
 
 __all__ = [
+    "FAMILY_SEARCH",
     "MAX_PER_LABEL_MULTIPLIERS",
     "Candidate",
+    "batch_loss_parameters",
     "check_search",
     "space_distributions",
     "suggest_candidate",
@@ -52,6 +56,11 @@ class Candidate:
     (``multiplier_mode = "buckets"``), or one per label (``"per_label"``). Multi-label trials
     have ``threshold_rule`` ``"global"`` (with ``threshold``) or ``"per_label"`` (with
     ``fbeta``); multi-class trials have ``class_weighting`` and ``tau`` instead.
+
+    ``remedy`` says how the weights train (:mod:`sweeper.search._remedies`): ``weights``
+    (from the first epoch) or ``deferred`` (with ``switch_fraction``), ``focal`` (with
+    ``gamma``), ``logit_adjusted`` (with ``tau_train``); the other remedies' fields are
+    ``None``.
     """
 
     exponent: float | None
@@ -65,6 +74,10 @@ class Candidate:
     fbeta: float | None = None
     class_weighting: str | None = None
     tau: float | None = None
+    remedy: str = "weights"
+    switch_fraction: float | None = None
+    gamma: float | None = None
+    tau_train: float | None = None
 
     def label_multipliers(self, counts: np.ndarray) -> np.ndarray | None:
         """One multiplier per label: its bucket's, or its own; ``None`` without multipliers."""
@@ -130,8 +143,29 @@ class Candidate:
             cost_matrix,
         )
 
+    def loss_parameters(
+        self,
+        counts: np.ndarray,
+        n_samples: int,
+        task: Task,
+        cost_matrix: np.ndarray | None = None,
+        *,
+        epochs: int,
+    ) -> dict[str, np.ndarray]:
+        """Everything the trainer's loss takes for this candidate: ``weights``
+        (:meth:`loss_weights`), the remedy's ``gamma``, ``tau_train`` and ``switch`` (an
+        epoch, of ``epochs``) and the training ``log_prior``, neutral values for the remedies
+        it does not use, so candidates of any remedies stack into one packed batch."""
+        remedy = REMEDY_REGISTRY[self.remedy].loss_parameters(self, epochs=epochs)
+        return {
+            "weights": self.loss_weights(counts, n_samples, task, cost_matrix),
+            **{name: np.float64(value) for name, value in remedy.items()},
+            "log_prior": training_log_prior(counts, n_samples, task),
+        }
+
     def family_summary(self) -> str:
-        """Short text for tables and hovers: ``inv^0.82``, ``eff b=0.9990``, ``x[0.5 1 2]``."""
+        """Short text for tables and hovers: ``inv^0.82``, ``eff b=0.9990``, ``x[0.5 1 2]``,
+        the remedy after a comma (``inv^1.00, deferred from 75%``)."""
         if self.family == "effective_number":
             text = f"eff b={self.beta:.4f}"
         elif self.family == SKLEARN_BALANCED:
@@ -142,7 +176,8 @@ class Candidate:
             text += " x[" + " ".join(f"{m:.2g}" for m in self.multipliers) + "]"
         if self.class_weighting not in (None, "true_class"):
             text += f" ({self.class_weighting.replace('_', ' ')})"
-        return text
+        remedy = REMEDY_REGISTRY[self.remedy].summary(self)
+        return f"{text}, {remedy}" if remedy else text
 
     def decision_summary(self) -> str:
         """Short text of the trial's own decision rule: ``0.412``, ``per-label F2.0``,
@@ -156,9 +191,15 @@ class Candidate:
         return f"{self.threshold:.3f}"
 
     def to_dict(self) -> dict[str, Any]:
+        """As stored in a trial's record; the remedy's fields only when it is not plain
+        ``weights`` (a record before remedies reads as ``weights``)."""
         data = asdict(self)
         if data["multipliers"] is not None:
             data["multipliers"] = list(data["multipliers"])
+        if self.remedy == "weights":
+            for name in ("remedy", "switch_fraction", "gamma", "tau_train"):
+                if data[name] is None or name == "remedy":
+                    del data[name]
         return data
 
     @classmethod
@@ -168,6 +209,43 @@ class Candidate:
         if values.get("multipliers") is not None:
             values["multipliers"] = tuple(values["multipliers"])
         return cls(**values)
+
+
+def batch_loss_parameters(
+    candidates: Sequence[Candidate],
+    counts: np.ndarray,
+    n_samples: int,
+    task: Task,
+    cost_matrix: np.ndarray | Sequence[Sequence[float]] | None = None,
+    *,
+    epochs: int,
+    remedies: Sequence[str] = (),
+) -> dict[str, np.ndarray]:
+    """A batch's loss parameters, stacked (a leading member axis): ``weights`` and those of the
+    ``remedies`` (a study's ``[search] remedies``) and of the candidates' own remedies, so a
+    study's batches all pass the trainer the same names (one compiled epoch), and a study of
+    plain weights passes ``weights`` alone, as before remedies."""
+    names = {"weights"}
+    for remedy in (*remedies, *(c.remedy for c in candidates)):
+        names.update(REMEDY_REGISTRY[remedy].parameters)
+    matrix = None if cost_matrix is None else np.asarray(cost_matrix, dtype=np.float64)
+    each = [c.loss_parameters(counts, n_samples, task, matrix, epochs=epochs)
+            for c in candidates]
+    return {name: np.stack([p[name] for p in each]) for name in each[0] if name in names}
+
+
+def _inverse_frequency(trial: optuna.Trial, search: SearchConfig) -> dict[str, float]:
+    return {"exponent": trial.suggest_float("exponent", *search.exponent)}
+
+
+def _effective_number(trial: optuna.Trial, search: SearchConfig) -> dict[str, float]:
+    low, high = 1.0 - search.beta[1], 1.0 - search.beta[0]
+    return {"beta": 1.0 - trial.suggest_float("one_minus_beta", low, high, log=True)}
+
+
+FAMILY_SEARCH = {"inverse_frequency": _inverse_frequency, "effective_number": _effective_number}
+"""Each searched weight family's parameters (a :class:`Candidate` field each), by family: a
+family without an entry is refused by name, never given another family's parameter."""
 
 
 def suggest_candidate(
@@ -186,12 +264,11 @@ def suggest_candidate(
         return options[0] if len(options) == 1 else trial.suggest_categorical(name, list(options))
 
     family = choose("family", search.families)
-    exponent = beta = None
-    if family == "inverse_frequency":
-        exponent = trial.suggest_float("exponent", *search.exponent)
-    else:
-        low, high = 1.0 - search.beta[1], 1.0 - search.beta[0]
-        beta = 1.0 - trial.suggest_float("one_minus_beta", low, high, log=True)
+    if family not in FAMILY_SEARCH:
+        raise ValueError(f"no search parameters are declared for the weight family "
+                         f"{family!r}: add it to FAMILY_SEARCH.")
+    parameters = {"exponent": None, "beta": None, **FAMILY_SEARCH[family](trial, search)}
+    exponent, beta = parameters["exponent"], parameters["beta"]
     multipliers = None
     if search.multipliers == "buckets":
         names = [f"multiplier_{bucket}" for bucket in range(search.buckets)]
@@ -204,9 +281,11 @@ def suggest_candidate(
             trial.suggest_float(name, *search.multiplier, log=True) for name in names
         )
     normalisation = choose("normalisation", search.normalisations)
+    remedy = choose("remedy", search.remedies)
     common: dict[str, Any] = {
         "exponent": exponent, "normalisation": normalisation, "family": family, "beta": beta,
-        "multiplier_mode": search.multipliers, "multipliers": multipliers,
+        "multiplier_mode": search.multipliers, "multipliers": multipliers, "remedy": remedy,
+        **REMEDY_REGISTRY[remedy].suggest(trial, search),
     }
     if task == Task.MULTICLASS:
         return Candidate(

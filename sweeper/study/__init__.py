@@ -10,9 +10,11 @@ from __future__ import annotations
 from sweeper.study._asking import check_search_unchanged
 from sweeper.study._baselines import (
     BASELINES_ATTR,
+    DEFERRED_SWITCH,
     baseline_candidates,
     compute_baselines,
     load_baselines,
+    missing_baselines,
     store_baselines,
 )
 from sweeper.study._front import (
@@ -60,6 +62,7 @@ from sweeper.study._workers import (
 
 __all__ = [
     "BASELINES_ATTR",
+    "DEFERRED_SWITCH",
     "DIRECTIONS",
     "GAIN_MARGIN",
     "METRIC_NAMES",
@@ -86,6 +89,7 @@ __all__ = [
     "load_baselines",
     "load_study",
     "make_sampler",
+    "missing_baselines",
     "noise_margin",
     "open_storage",
     "operating_points",

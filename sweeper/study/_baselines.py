@@ -8,11 +8,28 @@
   positives weighted ``n / (2 pos)`` and its negatives ``n / (2 neg)`` (binary likewise, for
   its one positive class); for classes ``n / (K n_c)``.
 
+The remedies' baselines (issue 20), what a practitioner tries first beside class weights:
+
+- ``deferred_balanced``: scikit-learn's balanced weights, deferred (DRW, Cao et al. 2019):
+  unweighted until 75% of the epochs (:data:`DEFERRED_SWITCH`), weighted from then on. Not
+  with a training step of the user's own (``[model] fit`` trains one loss).
+- ``focal``: the focal loss with ``gamma = 2`` and unweighted alpha (every weight 1).
+- ``balanced_softmax`` (multi-class; Ren et al. 2020): logit-adjusted training with
+  ``tau_train = 1`` and no weights; for binary and multi-label ``logit_adjusted``, its sigmoid
+  analogue (each label's log prior odds added to its logit in the loss).
+
 They are trained together in one packed pass with the study's model, seed and batch order, and
 scored exactly as trials are (:func:`~sweeper.study.record_member`), so a baseline differs
-from a trial only in its weights. They are stored as one study attribute, so the report, the
-dashboard and every worker see the same ones; the first worker to find them missing computes
-them.
+from a trial only in its weights (and remedy). They are stored as one study attribute, so the
+report, the dashboard and every worker see the same ones; the first worker to find them missing
+computes them.
+
+**A study stored before the remedies' baselines existed** holds the first three only. When it
+is resumed (``sweeper run``, ``sweep``), the worker computes the missing ones alone
+(:func:`missing_baselines`: one packed pass of as many members as are missing) and stores them
+beside the stored ones, which are kept as they are: a packed member trains as it would alone,
+so a baseline trained later is the one it would have been with the others. Reading such a study
+without resuming it (``report``, ``export``, ``load``) shows the baselines it holds.
 """
 
 from __future__ import annotations
@@ -24,17 +41,40 @@ import numpy as np
 import optuna
 
 from sweeper.config import Task
-from sweeper.search import SKLEARN_BALANCED, Candidate
+from sweeper.search import SKLEARN_BALANCED, Candidate, batch_loss_parameters
 from sweeper.study._records import StudyInfo, TrialRecord
 from sweeper.study._scoring import record_member
 
-__all__ = ["BASELINES_ATTR", "baseline_candidates", "load_baselines", "store_baselines"]
+__all__ = [
+    "BASELINES_ATTR",
+    "DEFERRED_SWITCH",
+    "baseline_candidates",
+    "load_baselines",
+    "missing_baselines",
+    "store_baselines",
+]
 
 BASELINES_ATTR = "sweeper:baselines"
+DEFERRED_SWITCH = 0.75
+"""The ``deferred_balanced`` baseline's switch: the share of the epochs trained unweighted."""
 
 
-def baseline_candidates(task: Task) -> dict[str, Candidate]:
-    """The baselines of a task, by name, at their default decision (0.5, or the argmax)."""
+def baseline_candidates(task: Task, *, deferred: bool = True) -> dict[str, Candidate]:
+    """The baselines of a task, by name, at their default decision (0.5, or the argmax);
+    ``deferred=False`` leaves out ``deferred_balanced`` (a user's own training step)."""
+    candidates = _weight_baselines(task)
+    sigmoid = Task(task).sigmoid
+    plain = candidates["unweighted"]
+    if deferred:
+        candidates["deferred_balanced"] = dataclasses.replace(
+            candidates["sklearn_balanced"], remedy="deferred", switch_fraction=DEFERRED_SWITCH)
+    candidates["focal"] = dataclasses.replace(plain, remedy="focal", gamma=2.0)
+    candidates["logit_adjusted" if sigmoid else "balanced_softmax"] = dataclasses.replace(
+        plain, remedy="logit_adjusted", tau_train=1.0)
+    return candidates
+
+
+def _weight_baselines(task: Task) -> dict[str, Candidate]:
     if Task(task).sigmoid:
         return {
             "unweighted": Candidate(exponent=0.0, normalisation="none", threshold=0.5,
@@ -53,14 +93,28 @@ def baseline_candidates(task: Task) -> dict[str, Candidate]:
     }
 
 
-def compute_baselines(info: StudyInfo, splits: Any, trainer: Any) -> dict[str, TrialRecord]:
-    """Train the baselines in one pass of ``trainer`` (as many members as baselines)."""
-    candidates = baseline_candidates(info.task)
+def missing_baselines(study: optuna.Study, task: Task, *, deferred: bool = True) -> list[str]:
+    """The baselines of :func:`baseline_candidates` the study does not hold yet (all of them
+    for a new study; the remedies' for a study stored before them)."""
+    stored = study.user_attrs.get(BASELINES_ATTR) or {}
+    return [name for name in baseline_candidates(task, deferred=deferred) if name not in stored]
+
+
+def compute_baselines(info: StudyInfo, splits: Any, trainer: Any, *,
+                      names: list[str] | None = None, epochs: int | None = None,
+                      deferred: bool = True) -> dict[str, TrialRecord]:
+    """Train the baselines (``names``: those only) in one pass of ``trainer`` (as many members
+    as baselines); ``epochs``: the fitted model's (default: the study's record's), of which
+    the deferred baseline's switch is a share."""
+    candidates = baseline_candidates(info.task, deferred=deferred)
+    if names is not None:
+        candidates = {name: candidates[name] for name in names}
     counts = np.asarray(info.train_counts)
-    loss_weights = np.stack(
-        [c.loss_weights(counts, info.n_train, info.task) for c in candidates.values()]
-    )
-    scores = trainer.train_and_score(loss_weights)
+    epochs = int(info.model.get("epochs") or 1) if epochs is None else epochs
+    parameters = batch_loss_parameters(list(candidates.values()), counts, info.n_train,
+                                       info.task, epochs=epochs)
+    plain = set(parameters) == {"weights"}  # plain weights: what trainers took before remedies
+    scores = trainer.train_and_score(parameters["weights"] if plain else parameters)
     return {
         name: dataclasses.replace(record_member(
             info=info, splits=splits, scores=scores, member=member, number=-1,
@@ -71,9 +125,11 @@ def compute_baselines(info: StudyInfo, splits: Any, trainer: Any) -> dict[str, T
 
 
 def store_baselines(study: optuna.Study, baselines: dict[str, TrialRecord]) -> None:
-    study.set_user_attr(
-        BASELINES_ATTR, {name: record.to_dict() for name, record in baselines.items()}
-    )
+    """Store ``baselines`` beside those the study holds (a stored one of the same name is
+    replaced)."""
+    stored = dict(study.user_attrs.get(BASELINES_ATTR) or {})
+    stored.update({name: record.to_dict() for name, record in baselines.items()})
+    study.set_user_attr(BASELINES_ATTR, stored)
 
 
 def load_baselines(study: optuna.Study) -> dict[str, TrialRecord]:

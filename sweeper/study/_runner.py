@@ -30,7 +30,7 @@ from sweeper import holds, interrupts
 from sweeper.config import SweepConfig
 from sweeper.data import Splits
 from sweeper.evaluation import Constraints
-from sweeper.search import suggest_candidate
+from sweeper.search import batch_loss_parameters, suggest_candidate
 from sweeper.study._asking import (
     AskedTrial,
     ask_trials,
@@ -40,8 +40,8 @@ from sweeper.study._asking import (
 )
 from sweeper.study._baselines import (
     BASELINES_ATTR,
-    baseline_candidates,
     compute_baselines,
+    missing_baselines,
     store_baselines,
 )
 from sweeper.study._liveness import Liveness, WorkerHeartbeat, fail_stale_trials, requeue
@@ -163,9 +163,14 @@ def _run_batch(
         constraints = Constraints(config.study.min_precision, config.study.min_recall)
         weights = [c.weights(counts, info.n_train, info.task) for c in candidates]
         holds.reach("training")
-        scores = trainer.train_and_score(np.stack([
-            c.loss_weights(counts, info.n_train, info.task, cost_matrix) for c in candidates
-        ]))
+        assert config.model.epochs is not None  # a prepared sweep's model is fitted
+        parameters = batch_loss_parameters(
+            candidates, counts, info.n_train, info.task, cost_matrix,
+            epochs=config.model.epochs, remedies=config.search.remedies,
+        )
+        # A study of plain weights passes the weights array, as before remedies.
+        plain = set(parameters) == {"weights"}
+        scores = trainer.train_and_score(parameters["weights"] if plain else parameters)
         records = [
             record_member(
                 info=info, splits=splits, scores=scores, member=member,
@@ -271,11 +276,17 @@ def run_study(
         return trainers[members]
 
     with bar:
-        if BASELINES_ATTR not in study.user_attrs:
-            # Once per study (workers that start together may each compute them alike).
+        deferred = fit is None  # a user's own step trains one loss: no deferred baseline
+        missing = missing_baselines(study, info.task, deferred=deferred)
+        if missing:
+            # Once per study (workers that start together may each compute them alike); a
+            # study stored before the remedies' baselines gets those alone, beside its own.
+            if BASELINES_ATTR in study.user_attrs:
+                logger.info("computing the baselines this study lacks: %s", ", ".join(missing))
             batch_progress.start("baselines")
-            members = len(baseline_candidates(info.task))
-            store_baselines(study, compute_baselines(info, splits, trainer_of(members)))
+            store_baselines(study, compute_baselines(
+                info, splits, trainer_of(len(missing)), names=missing,
+                epochs=config.model.epochs, deferred=deferred))
         with WorkerHeartbeat(study, liveness) as heartbeat:
             while True:
                 # One count per batch: the budget, and whether any trial runs (that another

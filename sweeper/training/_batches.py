@@ -73,6 +73,7 @@ def fit_plain(
     seed: int,
     validation_data: tuple[np.ndarray, np.ndarray] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    initial_epoch: int = 0,
 ) -> keras.Model:
     """Train a compiled plain model with the sweeper's batch order (for production training).
 
@@ -80,8 +81,11 @@ def fit_plain(
     epochs, this reproduces the trial's training; any other compiled model trains on the same
     sequence of batches. ``validation_data`` and ``callbacks`` go to ``model.fit`` (Keras's
     ``EarlyStopping(restore_best_weights=True)`` stops as the sweeper's early stopping does).
+    ``initial_epoch`` continues a fit (``epochs`` stays the total, as in ``model.fit``) on the
+    batches of its epochs: deferred re-weighting's second phase, after recompiling the model
+    with the weighted loss and the same optimizer (see ``ExportedWeights.weight_schedule``).
     """
     batches = _SweeperBatches(X, y, batch_size, epochs, seed)
     model.fit(batches, epochs=epochs, shuffle=False, validation_data=validation_data,
-              callbacks=[batches.follow(), *callbacks], verbose=0)
+              callbacks=[batches.follow(), *callbacks], verbose=0, initial_epoch=initial_epoch)
     return model

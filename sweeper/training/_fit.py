@@ -190,6 +190,10 @@ class FitTrainer(Trainer):
         """Train every member (every fold member) with the user's step and score it."""
         started = time.perf_counter()
         parameters = as_loss_parameters(weights)
+        if np.any(parameters.pop("switch", 0.0) > 0):
+            raise ValueError("deferred re-weighting (a `switch` epoch) is trained by the packed "
+                             "trainer; a user's own step trains one loss (see "
+                             "ExportedWeights.weight_schedule for a two-phase fit).")
         folds = self.fold_rows()
         n_outputs = self.splits.train.n_outputs
         shape = lambda split: (split.X.shape[0], self.members, len(folds), n_outputs)  # noqa: E731

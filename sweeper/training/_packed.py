@@ -188,18 +188,32 @@ class PackedTrainer(Trainer):
         done, and every member ends at the weights of its best epoch. The pass ends when all
         are done or at ``epochs``. Returns the epochs each member's kept weights trained for
         (``None`` without patience).
+
+        Deferred re-weighting (DRW, Cao et al. 2019): a ``switch`` parameter, ``(members,)``
+        epochs (0-based; 0 or absent: weighted from the start), trains member ``m``
+        unweighted (``weights`` all ones) for its first ``switch[m]`` epochs and with its
+        ``weights`` from epoch ``switch[m]`` on. Each epoch's effective parameters are computed
+        here, on the host, and passed to the same compiled epoch (same shapes: nothing is
+        recompiled). Early stopping judges a member only from its switch on, on the weighted
+        validation loss: before it the member is neither counted towards ``patience`` nor
+        kept, so its ``wait`` starts at its switch and its kept weights are from an epoch at or
+        after it (the first weighted epoch is always kept, its best loss being infinite until
+        then), as a lone Keras model trained unweighted for ``switch`` epochs, then recompiled
+        with the weighted loss and a fresh ``EarlyStopping`` from ``initial_epoch=switch``.
         """
         parameters = self._parameters(weights)
+        switch = parameters.pop("switch", None)
         self._reset()
         n_rows = self.splits.train.X.shape[0]
         # fitted_to sets both ("auto" is resolved for the rows at hand).
         assert self.spec.batch_size is not None and self.spec.epochs is not None
         orders = batch_order(n_rows, self.spec.batch_size, self.spec.epochs, self.seed)
-        stopping = _EarlyStopping(self, parameters) if self.spec.patience else None
+        stopping = _EarlyStopping(self, parameters, switch) if self.spec.patience else None
         for epoch, (order, mask) in enumerate(orders):
-            self._epoch(order, mask, parameters)
+            current = _deferred(parameters, switch, epoch)
+            self._epoch(order, mask, current)
             holds.reach("epoch")
-            done = stopping is not None and stopping.after_epoch(epoch)
+            done = stopping is not None and stopping.after_epoch(epoch, current)
             self.report(TrainingProgress(
                 epoch=epoch + 1, epochs=len(orders),
                 training=self.network_members - (0 if stopping is None else
@@ -426,17 +440,32 @@ def fold_scores(
     )
 
 
+def _deferred(parameters: dict[str, np.ndarray], switch: np.ndarray | None,
+              epoch: int) -> dict[str, np.ndarray]:
+    """The loss parameters of ``epoch``: each member's ``weights`` from its ``switch`` epoch
+    on, all ones (unweighted) before it (see :meth:`PackedTrainer.train`)."""
+    if switch is None:
+        return parameters
+    weights = parameters["weights"]
+    on = (epoch >= switch).reshape(-1, *([1] * (weights.ndim - 1)))
+    return {**parameters, "weights": np.where(on, weights, 1.0).astype(weights.dtype)}
+
+
 class _EarlyStopping:
     """Per-member early stopping of a :class:`PackedTrainer` (see :meth:`PackedTrainer.train`).
 
     Keras's rule per member: after each epoch, ``wait += 1``; a loss below the best so far
     keeps the weights and resets ``wait``; otherwise ``wait >= patience`` (after the first
-    epoch) ends that member.
+    epoch) ends that member. A deferred member (``switch``) is judged from its switch epoch
+    on only, as a fresh ``EarlyStopping`` in a second ``fit`` from that epoch would judge it.
     """
 
-    def __init__(self, trainer: PackedTrainer, parameters: LossParameters) -> None:
+    def __init__(self, trainer: PackedTrainer, parameters: LossParameters,
+                 switch: np.ndarray | None = None) -> None:
         self.trainer = trainer
         self.parameters = parameters
+        self.switch = (np.zeros(trainer.network_members) if switch is None
+                       else np.asarray(switch, dtype=np.float64))
         self.owners = trainer.member_owners()
         self.best = [keras.ops.convert_to_numpy(v) for v in trainer.network.variables]
         self.best_loss = np.full(trainer.network_members, np.inf)
@@ -453,10 +482,14 @@ class _EarlyStopping:
         """Each member's mean weighted loss on the validation rows (one compiled call)."""
         return np.asarray(self.trainer.validation_loss(self.parameters), dtype=np.float64)
 
-    def after_epoch(self, epoch: int) -> bool:
-        """Judge every member after ``epoch`` (0-based); ``True`` when all are done."""
+    def after_epoch(self, epoch: int, parameters: LossParameters | None = None) -> bool:
+        """Judge every member after ``epoch`` (0-based) on that epoch's loss ``parameters``
+        (default: the first ones); ``True`` when all are done. Members before their switch
+        are not judged (nor done)."""
+        if parameters is not None:
+            self.parameters = parameters
         loss = self.losses()
-        active = ~self.done
+        active = ~self.done & (epoch >= self.switch)
         self.wait[active] += 1
         # NaN never improves: a diverged member keeps its last finite weights.
         improved = active & (loss < self.best_loss)
