@@ -269,3 +269,22 @@ def test_a_memory_mapped_input_streamed_gives_the_records_of_the_resident_run(tm
         assert a.candidate == b.candidate and a.epochs == b.epochs
         assert a.validation.recall == pytest.approx(b.validation.recall, abs=1e-6)
         assert a.validation.precision == pytest.approx(b.validation.precision, abs=1e-6)
+
+
+def test_a_folder_of_npy_files_is_a_memory_mapped_source(tmp_path):
+    """``[data] source = "images"``, a folder holding X.npy (memory-mapped) and y.npy: the
+    features are read from the map, as uint8; a folder without y.npy is one line."""
+    from sweeper.config import DataConfig as Data
+    from sweeper.data import load_source
+
+    X, y = images(120, dtype=np.uint8)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    np.save(folder / "X.npy", X)
+    np.save(folder / "y.npy", y)
+    dataset = load_source(Data(source="images"), tmp_path)
+    assert isinstance(dataset.X, np.memmap) and dataset.X.dtype == np.uint8
+    assert dataset.input_shape == (8, 8, 1) and dataset.n_outputs == 3
+    (folder / "y.npy").unlink()
+    with pytest.raises(sweeper.DataError, match=r"images: the folder has no y.npy"):
+        load_source(Data(source="images"), tmp_path)

@@ -41,6 +41,38 @@ def _load_npz(path: Path, section: DataConfig) -> Dataset:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"{where}: cannot read .npz file: {error}.") from None
+    return _arrays_dataset(X, y, names, where)
+
+
+def _load_npy_folder(path: Path, section: DataConfig) -> Dataset:
+    """A folder of ``X.npy`` (memory-mapped: read as the checks and the training need it, never
+    whole), ``y.npy`` and optionally ``labels.npy``: data larger than host memory."""
+    where = str(path)
+    for key in CSV_ONLY_KEYS:
+        if getattr(section, key) is not None:
+            raise DataError(
+                f"{where}: [data] {key} applies to CSV files only, not to .npy folders.",
+                key=key,
+            )
+    missing = [name for name in ("X.npy", "y.npy") if not (path / name).is_file()]
+    if missing:
+        raise DataError(f"{where}: the folder has no {missing[0]} (a folder source holds "
+                        "X.npy and y.npy).")
+    try:
+        X = np.load(path / "X.npy", mmap_mode="r", allow_pickle=False)
+        y = np.load(path / "y.npy", allow_pickle=False)
+        labels = path / "labels.npy"
+        names = np.load(labels, allow_pickle=False) if labels.is_file() else None
+    except (OSError, ValueError, EOFError) as error:
+        raise DataError(f"{where}: cannot read .npy file: {error}.") from None
+    return _arrays_dataset(X, y, names, where)
+
+
+def _arrays_dataset(X: np.ndarray, y: np.ndarray, names: np.ndarray | None,
+                    where: str) -> Dataset:
+    """``X``, ``y`` and label names read from a file, as a validated dataset: a 2-D ``y`` is
+    multi-label, a 1-D ``y`` of ids ``0..K-1`` multi-class (a 2-valued one becomes binary
+    when the task is resolved)."""
     if y.ndim == 2:
         task = Task.MULTILABEL
         n_outputs = y.shape[1]
@@ -193,7 +225,8 @@ def _class_values_of(names: list[str]) -> tuple[str | int, ...]:
 
 
 def load_source(section: DataConfig, base_dir: Path) -> Dataset:
-    """Load the study's data: ``builtin:NAME``, or a ``.csv`` / ``.npz`` path.
+    """Load the study's data: ``builtin:NAME``, a ``.csv`` / ``.npz`` path, or a folder of
+    ``X.npy`` (memory-mapped) and ``y.npy``.
 
     Relative paths are resolved against ``base_dir``, the study file's folder.
     """
@@ -215,6 +248,8 @@ def load_source(section: DataConfig, base_dir: Path) -> Dataset:
     path = Path(source)
     if not path.is_absolute():
         path = base_dir / path
+    if path.is_dir():
+        return _load_npy_folder(path, section)
     if not path.is_file():
         raise DataError(f"{path}: data file not found.")
     if path.suffix.lower() == ".npz":
