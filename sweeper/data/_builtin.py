@@ -165,7 +165,7 @@ def make_shapes_longtail(
 ) -> Dataset:
     """Long-tailed 8x8 grey images, ``(rows, 8, 8, 1)`` uint8 pixels: ten classes, each a bright
     stroke (a row, a column or a diagonal) on noise, from ``head`` images of the first class
-    down to ``head / imbalance`` of the last (500 to 10 by default, log-spaced: about 1,600
+    down to ``head / imbalance`` of the last (500 to 10 by default, log-spaced: 1,401
     images). A conv net tells the strokes apart easily; the tail classes are few. The pixels
     stay uint8 (a model rescales them, e.g. ``keras.layers.Rescaling(1 / 255)``)."""
     rng = np.random.default_rng([seed, 11])
