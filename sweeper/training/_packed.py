@@ -374,22 +374,41 @@ def _compile_block(packed: _Pass) -> BlockFunction:
             optimizer.apply(gradients, network.trainable_variables)
         return tf.constant(0)
 
-    compiled = {"xla": tf.function(block, jit_compile=True), "plain": tf.function(block)}
-    mode = ["xla" if compiles_with_xla(network) else "plain"]
+    compiled = _tensorflow_compiled(block, network, reset=lambda: None)  # nothing ran yet
 
     def tf_block(X: np.ndarray, y: np.ndarray, mask: np.ndarray,
                  parameters: LossParameters) -> None:
-        arguments = (tf.constant(X), tf.constant(y), tf.constant(mask),
-                     {name: tf.constant(value) for name, value in parameters.items()})
+        compiled(tf.constant(X), tf.constant(y), tf.constant(mask),
+                 {name: tf.constant(value) for name, value in parameters.items()})
+
+    return tf_block
+
+
+def _tensorflow_compiled(function: Callable[..., Any], network: keras.Model,
+                         reset: Callable[[], None]) -> Callable[..., None]:
+    """``function`` as a ``tf.function``, compiled with XLA where it pays
+    (:func:`compiles_with_xla`); a model XLA cannot compile falls back, once, to the plain
+    ``tf.function`` (``reset`` first restores what a failed call may have changed)."""
+    import tensorflow as tf
+
+    compiled = {"xla": tf.function(function, jit_compile=True), "plain": tf.function(function)}
+    mode = ["xla" if compiles_with_xla(network) else "plain"]
+
+    def call(*arguments: Any) -> None:
         if mode[0] == "xla":
             try:
                 compiled["xla"](*arguments)
                 return
-            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
-                mode[0] = "plain"  # nothing ran: XLA refused to compile the block
+            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
+                warnings.warn(
+                    f"XLA cannot compile this model ({type(error).__name__}); training without "
+                    "XLA.", RuntimeWarning, stacklevel=3,
+                )
+                mode[0] = "plain"
+                reset()
         compiled["plain"](*arguments)
 
-    return tf_block
+    return call
 
 
 def _jax_state(network: keras.Model, optimizer: keras.optimizers.Optimizer) -> tuple:
@@ -677,24 +696,11 @@ def _tensorflow_epoch(packed: _Pass, reset: Callable[[], None]) -> EpochFunction
             optimizer.apply(gradients, network.trainable_variables)
         return tf.constant(0)
 
-    compiled = {"xla": tf.function(run, jit_compile=True), "plain": tf.function(run)}
-    mode = ["xla" if compiles_with_xla(network) else "plain"]
+    compiled = _tensorflow_compiled(run, network, reset)
 
     def epoch(order: np.ndarray, mask: np.ndarray, parameters: LossParameters) -> None:
-        arguments = (tf.constant(order), tf.constant(mask),
-                     {name: tf.constant(value) for name, value in parameters.items()})
-        if mode[0] == "xla":
-            try:
-                compiled["xla"](*arguments)
-                return
-            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
-                warnings.warn(
-                    f"XLA cannot compile this model ({type(error).__name__}); training without "
-                    "XLA.", RuntimeWarning, stacklevel=2,
-                )
-                mode[0] = "plain"
-                reset()
-        compiled["plain"](*arguments)
+        compiled(tf.constant(order), tf.constant(mask),
+                 {name: tf.constant(value) for name, value in parameters.items()})
 
     return epoch
 
