@@ -60,6 +60,7 @@ from sweeper.data import (
     dataset_from_arrays,
     longtail_spec,
     make_splits,
+    resolve_task,
     seed_multilabel_optimal_hypervolume,
 )
 from sweeper.evaluation import hypervolume_2d, ranking_front
@@ -116,7 +117,8 @@ def _raw_splits(X, y, labels, prepared):
     """The study's rows (test, and training: every non-test row under cross-validation) with
     their raw features: retraining applies the exported standardisation itself."""
     data = dataclasses.replace(prepared.config.data, standardize=False, folds=prepared.info.folds)
-    return make_splits(dataset_from_arrays(X, y, labels=labels), data)
+    dataset = resolve_task(dataset_from_arrays(X, y, labels=labels), data)  # binary as the sweep
+    return make_splits(dataset, data)
 
 
 def _median_spread(report) -> list[float] | None:

@@ -111,11 +111,14 @@ def _f1(truth: np.ndarray, decided: np.ndarray, multilabel: bool, average: str) 
 def retrain_f1(document: dict[str, Any], splits: Any, seed: int) -> float:
     """Train the exported point with plain Keras (seed ``seed`` for weights and shuffling) on
     the training rows (raw features; the exported standardisation applied here) and return its
-    test F1."""
+    test F1. A binary export is one label (its positive class); an export of another remedy
+    than plain weights (focal, logit-adjusted, deferred) trains with the export's own Keras
+    loss and weight schedule (``ExportedWeights.loss``, ``weight_schedule``), the way back the
+    export documents."""
     import keras
     from keras import ops
 
-    multilabel = document["task"] == "multilabel"
+    multilabel = document["task"] in ("multilabel", "binary")
     model_facts, training = document["training"]["model"], document["training"]
     train, test = splits.train, splits.test
     train_X, test_X = train.X.astype("float64"), test.X.astype("float64")
@@ -130,8 +133,9 @@ def retrain_f1(document: dict[str, Any], splits: Any, seed: int) -> float:
     layers += [keras.layers.Dense(size, activation="relu") for size in model_facts["hidden"]]
     model = keras.Sequential([*layers, keras.layers.Dense(n_outputs)])
     if multilabel:
-        positive = np.asarray(document["pos_weight"], "float32")
-        negative = np.asarray(document.get("neg_weight", np.ones(n_outputs)), "float32")
+        positive = np.atleast_1d(np.asarray(document["pos_weight"], "float32"))
+        negative = np.atleast_1d(np.asarray(document.get("neg_weight", np.ones(n_outputs)),
+                                            "float32"))
 
         def loss(y_true, logits):  # tf.nn.weighted_cross_entropy_with_logits, both terms weighted
             y_true = ops.cast(y_true, logits.dtype)
@@ -147,10 +151,22 @@ def retrain_f1(document: dict[str, Any], splits: Any, seed: int) -> float:
             ids = ops.cast(ops.reshape(y_true, (-1,)), "int32")
             return cross_entropy(ids, logits) * ops.take(class_weight, ids)
 
-    model.compile(optimizer=keras.optimizers.Adam(model_facts["learning_rate"]), loss=loss)
     targets = train.y.astype("float32") if multilabel else train.y
-    model.fit(train_X, targets, epochs=training["epochs"], batch_size=model_facts["batch_size"],
-              shuffle=True, verbose=0)
+    optimizer = keras.optimizers.Adam(model_facts["learning_rate"])
+    switch = 0
+    if (document.get("remedy") or {}).get("name", "weights") != "weights":
+        import sweeper
+
+        exported = sweeper.ExportedWeights.from_document(document)
+        switch = exported.weight_schedule()
+        if switch:
+            model.compile(optimizer=optimizer, loss=exported.loss(weighted=False))
+            model.fit(train_X, targets, epochs=switch, batch_size=model_facts["batch_size"],
+                      shuffle=True, verbose=0)
+        loss = exported.loss()
+    model.compile(optimizer=optimizer, loss=loss)
+    model.fit(train_X, targets, epochs=training["epochs"], initial_epoch=switch,
+              batch_size=model_facts["batch_size"], shuffle=True, verbose=0)
     logits = np.asarray(keras.ops.convert_to_numpy(model(test_X)), dtype=np.float64)
     if multilabel:
         probabilities = 1 / (1 + np.exp(-logits))
