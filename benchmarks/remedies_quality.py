@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,19 +39,14 @@ import sweeper
 from sweeper.config import DataConfig
 from sweeper.data import dataset_from_arrays, make_shapes_longtail, make_splits
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "studies"))
+from models import small_conv  # studies/models.py, as studies/shapes-longtail.toml imports it
+
 EPOCHS, BATCH, RATE = 40, 64, 0.01
 REMEDIES = ["weights", "deferred", "focal", "logit_adjusted"]
 
 
-def conv(input_shape: tuple[int, ...], n_outputs: int) -> keras.Model:
-    return keras.Sequential([
-        keras.Input(input_shape),
-        keras.layers.Rescaling(1 / 255),
-        keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
-        keras.layers.Conv2D(16, 3, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(n_outputs),
-    ])
+conv = small_conv  # the conv net studies/shapes-longtail.toml trains
 
 
 def scores(truth: np.ndarray, decided: np.ndarray, classes: int) -> dict[str, float]:

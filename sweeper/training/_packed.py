@@ -136,8 +136,8 @@ class PackedTrainer(Trainer):
         if splits.folds is not None:
             fold_of_member = np.tile(np.arange(self.folds), members)
             learns = (splits.folds[:, None] != fold_of_member[None, :]).astype(np.float32)
-        self.streamed = streams(self.spec, train.X, label_array(train.y, self.task))
         labels = label_array(train.y, self.task)
+        self.streamed = streams(self.spec, train.X, labels)
         self._pass = _Pass(
             network=self.network,
             optimizer=self.optimizer,
