@@ -110,11 +110,11 @@ def _binary_fields(record: TrialRecord, info: StudyInfo) -> dict[str, Any]:
 
 def _remedy(record: TrialRecord, info: StudyInfo) -> dict[str, Any]:
     """The ``remedy`` field: the registry entry's export, with the training log-prior of a
-    logit-adjusted loss (``switch_epoch`` of the study's epoch budget)."""
+    logit-adjusted loss (``switch_epoch``: a share of the study's deferral length)."""
     candidate = record.candidate
-    epochs = info.model.get("epochs")
+    has_epochs = isinstance(info.model.get("epochs"), int)
     remedy = REMEDY_REGISTRY[candidate.remedy].export(
-        candidate, epochs=epochs if isinstance(epochs, int) else None)
+        candidate, epochs=info.deferral_epochs if has_epochs else None)
     if candidate.remedy == "logit_adjusted":
         remedy["log_prior"] = training_log_prior(
             np.asarray(info.train_counts), info.n_train, info.task).tolist()

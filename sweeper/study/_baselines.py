@@ -104,13 +104,13 @@ def compute_baselines(info: StudyInfo, splits: Any, trainer: Any, *,
                       names: list[str] | None = None, epochs: int | None = None,
                       deferred: bool = True) -> dict[str, TrialRecord]:
     """Train the baselines (``names``: those only) in one pass of ``trainer`` (as many members
-    as baselines); ``epochs``: the fitted model's (default: the study's record's), of which
-    the deferred baseline's switch is a share."""
+    as baselines); ``epochs``: what the deferred baseline's switch is a share of (default:
+    the study's :attr:`~StudyInfo.deferral_epochs`)."""
     candidates = baseline_candidates(info.task, deferred=deferred)
     if names is not None:
         candidates = {name: candidates[name] for name in names}
     counts = np.asarray(info.train_counts)
-    epochs = int(info.model.get("epochs") or 1) if epochs is None else epochs
+    epochs = info.deferral_epochs if epochs is None else epochs
     parameters = batch_loss_parameters(list(candidates.values()), counts, info.n_train,
                                        info.task, epochs=epochs)
     plain = set(parameters) == {"weights"}  # plain weights: what trainers took before remedies

@@ -98,6 +98,12 @@ class StudyInfo:
     """The features' dtype as held (``uint8`` pixels, ``int32`` token ids)."""
 
     @property
+    def deferral_epochs(self) -> int:
+        """The epochs of which a deferred remedy's switch is a share (the ``[model] epochs``
+        of a study stored before it was recorded apart: what its trials trained with)."""
+        return int(self.model.get("deferral_epochs") or self.model.get("epochs") or 1)
+
+    @property
     def sample_shape(self) -> tuple[int, ...]:
         """One sample's shape, flat features included: what a model factory receives."""
         return self.input_shape or (self.n_features,)

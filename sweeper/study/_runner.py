@@ -163,10 +163,9 @@ def _run_batch(
         constraints = Constraints(config.study.min_precision, config.study.min_recall)
         weights = [c.weights(counts, info.n_train, info.task) for c in candidates]
         holds.reach("training")
-        assert config.model.epochs is not None  # a prepared sweep's model is fitted
         parameters = batch_loss_parameters(
             candidates, counts, info.n_train, info.task, cost_matrix,
-            epochs=config.model.epochs, remedies=config.search.remedies,
+            epochs=info.deferral_epochs, remedies=config.search.remedies,
         )
         # A study of plain weights passes the weights array, as before remedies.
         plain = set(parameters) == {"weights"}
@@ -285,8 +284,7 @@ def run_study(
                 logger.info("computing the baselines this study lacks: %s", ", ".join(missing))
             batch_progress.start("baselines")
             store_baselines(study, compute_baselines(
-                info, splits, trainer_of(len(missing)), names=missing,
-                epochs=config.model.epochs, deferred=deferred))
+                info, splits, trainer_of(len(missing)), names=missing, deferred=deferred))
         with WorkerHeartbeat(study, liveness) as heartbeat:
             while True:
                 # One count per batch: the budget, and whether any trial runs (that another

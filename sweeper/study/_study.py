@@ -71,11 +71,17 @@ def study_info(
     source: str,
     factory: Callable[..., Any] | None = None,
     fit: Callable[..., Any] | None = None,
+    deferral_epochs: int | None = None,
 ) -> StudyInfo:
     """The facts a study pins when it is created: data, task, model; ``source`` names the data
     (a study file's ``[data] source``, or ``arrays``), ``factory`` is the imported model
-    factory and ``fit`` the imported training step (their code is pinned too)."""
+    factory and ``fit`` the imported training step (their code is pinned too);
+    ``deferral_epochs``: the epochs a deferred switch is a share of
+    (:meth:`ModelConfig.deferral_epochs`), stored with the model as ``epochs`` is."""
     dataset = splits.train
+    model = config.model.describe(factory, fit)
+    if deferral_epochs is not None:
+        model["deferral_epochs"] = int(deferral_epochs)
     return StudyInfo(
         task=dataset.task,
         labels=dataset.labels,
@@ -88,7 +94,7 @@ def study_info(
         n_validation=int(splits.validation.X.shape[0]),
         n_test=int(splits.test.X.shape[0]),
         seed=config.data.seed,
-        model=config.model.describe(factory, fit),
+        model=model,
         version=__version__,
         unevaluable=unevaluable(splits),
         validation_counts=tuple(int(c) for c in splits.validation.label_counts()),
@@ -260,6 +266,8 @@ def _check_same_setup(name: str, stored: StudyInfo, current: StudyInfo) -> None:
     defaults = ModelConfig().describe()
     for key in dict.fromkeys([*stored.model, *current.model]):
         if key in ("factory_code", "fit_code") and key not in stored.model:
+            continue
+        if key == "deferral_epochs":  # derived from the settings compared here
             continue
         before = stored.model.get(key, defaults.get(key))
         now = current.model.get(key, defaults.get(key))
