@@ -1,8 +1,8 @@
 """Which remedy, on a long-tailed image set with a conv net: the recommended export against each
 baseline, retrained by plain Keras code and scored on a balanced test split.
 
-Run ``python benchmarks/remedies_quality.py --json OUT.json [--seeds 3] [--trials 16]``. For
-each seed, in one process:
+Run ``python benchmarks/remedies_quality.py --json OUT.json [--seeds 3] [--trials 16]`` (or
+``benchmarks/quality.py``, whose last part it is). For each seed, in one process:
 
 1. the long-tailed training pool: ``builtin:shapes-longtail`` (8x8 uint8 images, ten classes of
    500 down to 10, imbalance 50) drawn with that seed, and a **balanced** test set of 50 images
@@ -121,6 +121,11 @@ def main() -> None:
                "remedies": REMEDIES, "seeds": rows}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    print_table(rows)
+
+
+def print_table(rows: list[dict]) -> None:
+    """Each export's figures per seed, and what the verdict recommended."""
     names = ["recommended", *rows[0]["baselines"]]
     print(f"{'export':>22} " + " ".join(f"{'seed ' + str(r['seed']):>13}" for r in rows)
           + "   (balanced accuracy / macro F1 on the balanced test set)")
