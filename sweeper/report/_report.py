@@ -57,6 +57,15 @@ BASELINE_NAMES = {
 }
 
 
+REMEDY_NAMES = {
+    "weights": "weights",
+    "deferred": "deferred weights (DRW)",
+    "focal": "focal loss",
+    "logit_adjusted": "logit-adjusted loss",
+}
+"""How the verdict names a remedy (:data:`sweeper.config.REMEDIES`)."""
+
+
 UNKNOWN_CALIBRATION = Calibration(brier=None, ece=None)
 """What a record stored before calibration was (or a diverged model) reports."""
 
@@ -106,6 +115,18 @@ class Verdict:
         return self.recommendation.gain
 
     @property
+    def remedy(self) -> str:
+        """The remedy of the recommended point: how its weights train (``weights``,
+        ``deferred``, ``focal``, ``logit_adjusted``), a searched trial's or a baseline's."""
+        return self.recommendation.point.record.candidate.remedy
+
+    @property
+    def best_trial_remedy(self) -> str | None:
+        """The remedy of the best searched trial (``None``: no trial yet), beaten or not."""
+        trial = self.recommendation.best_trial
+        return None if trial is None else trial.record.candidate.remedy
+
+    @property
     def message(self) -> str:
         recommendation = self.recommendation
         trial, baseline = recommendation.best_trial, recommendation.best_baseline
@@ -116,20 +137,29 @@ class Verdict:
         of = "" if self.subject is None else f" of {self.subject}"
         against = (
             f"validation F1{of} {trial.f1():.3f} (test {trial.f1(Split.TEST):.3f}) for trial "
-            f"{trial.record.number} at {trial.decision_summary()} against "
+            f"{trial.record.number} ({trial.record.candidate.family_summary()}) at "
+            f"{trial.decision_summary()} against "
             f"{baseline.f1():.3f} (test {baseline.f1(Split.TEST):.3f}) for the {label} baseline "
             f"at {baseline.decision_summary()}, {100 * (self.gain or 0.0):+.1f}%"
             if trial is not None else f"no searched trial yet; the {label} baseline"
             + ("" if self.subject is None else f" (F1{of} {baseline.f1():.3f})")
         )
         if self.weighting_pays:
-            return f"The searched weights beat every baseline: {against}. Export it."
+            assert trial is not None  # weighting pays only for a searched trial
+            remedy = trial.record.candidate.remedy
+            if remedy == "weights":
+                return f"The searched weights beat every baseline: {against}. Export it."
+            return (f"The searched {REMEDY_NAMES.get(remedy, remedy)} beats every baseline: "
+                    f"{against}. Export it.")
         advice = (
             "train unweighted and tune the threshold" if baseline.baseline == "unweighted"
             else f"the {label} rule with a tuned threshold is as good"
         )
+        # A study whose best trial trains another remedy searched more than weights.
+        nothing = ("Weighting buys nothing here" if self.best_trial_remedy in (None, "weights")
+                   else "No searched remedy beats the baselines here")
         return (
-            f"Weighting buys nothing here: {against} (a gain counts above "
+            f"{nothing}: {against} (a gain counts above "
             f"{100 * recommendation.required_gain:.1f}%: {100 * GAIN_MARGIN:g}%, or twice the "
             f"noise of the validation figures); {advice}: `export` without a rule exports that "
             "baseline."
@@ -144,6 +174,8 @@ class Verdict:
             "weighting_pays": self.weighting_pays,
             "recommended": FrontPoint.of(recommendation.point).to_dict(),
             "best_baseline": self.best_baseline,
+            "remedy": self.remedy,
+            "best_trial_remedy": self.best_trial_remedy,
             "gain": self.gain,
             "margin": recommendation.required_gain,
             "validation_f1": {
