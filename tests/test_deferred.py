@@ -85,3 +85,36 @@ def test_early_stopping_never_ends_a_member_before_its_switch(multilabel_splits)
                              {"weights": weights, "switch": np.array([0, 20])}, seed=1)
     assert scores.epochs is not None
     assert scores.epochs[0] < 20 < scores.epochs[1]  # kept epoch (1-based) after the switch
+
+
+def test_a_deferred_candidate_under_cross_validation_is_k_lone_deferred_models():
+    """Under 3-fold cross-validation each fold member of a deferred candidate switches and is
+    judged as a lone deferred model trained on the other folds and validated on its own fold:
+    with one batch per epoch (the batch holds every row, so a fold member's masked mean is the
+    lone model's full-batch loss) the out-of-fold scores are those of three single-split
+    trainings, each keeping an epoch after the switch."""
+    import dataclasses
+
+    from sweeper.config import DataConfig
+    from sweeper.data import Splits, make_splits
+
+    X, y = make_multilabel_arrays()
+    data = Dataset(X=X, y=y, task="multilabel", labels=("a", "b", "c", "d"))
+    splits = make_splits(data, DataConfig(folds=3, standardize=False))
+    assert splits.folds is not None
+    model = ModelConfig(hidden=(16,), epochs=40, batch_size=4096, learning_rate=0.05,
+                        patience=2)
+    parameters = {"weights": np.stack([multilabel_loss_weights([1, 1, 1, 1]),
+                                       multilabel_loss_weights([6, 6, 6, 6])]),
+                  "switch": np.array([0, 8])}
+    packed = train_and_score(splits, model, parameters, seed=4)
+    pool = splits.train
+    for fold in range(3):
+        held = splits.folds == fold
+        single = Splits(train=pool.subset(np.flatnonzero(~held)),
+                        validation=pool.subset(np.flatnonzero(held)), test=splits.test)
+        lone = train_and_score(single, dataclasses.replace(model), parameters, seed=4)
+        assert lone.epochs is not None and lone.epochs[1] > 8  # kept after its switch
+        np.testing.assert_allclose(packed.validation[:, held], lone.validation, atol=2e-4)
+    # The deferred candidate is not the unweighted one: its weights did train.
+    assert np.abs(packed.validation[1] - packed.validation[0]).max() > 1e-3
