@@ -562,12 +562,6 @@ def _checked_and_created(
         config = dataclasses.replace(config, model=model)
         factory = _function(config.model, "factory", folder)
         fit = _function(config.model, "fit", folder)
-        if fit is not None and "deferred" in config.search.remedies:
-            raise SearchConfig.fail(
-                "remedies", "'deferred' switches the loss's weights on during training, which "
-                "the packed trainer does; a training step of your own (`[model] fit`) trains "
-                "one loss: leave 'deferred' out, or `fit` (ExportedWeights.weight_schedule "
-                "shows the two-phase fit).")
         from sweeper.training import build_optimizer, check_fits
 
         check_fits(config.model, n_features=splits.train.n_features,

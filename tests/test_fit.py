@@ -41,7 +41,8 @@ def sweeper_batches_step(model, loss, arguments):
     """A user step that trains on the sweeper's batch order with the study's optimizer."""
     model.compile(optimizer=arguments.optimizer(), loss=loss)
     return fit_plain(model, arguments.x, arguments.y, epochs=arguments.epochs,
-                     batch_size=arguments.batch_size, seed=arguments.seed)
+                     batch_size=arguments.batch_size, seed=arguments.seed,
+                     initial_epoch=arguments.initial_epoch)
 
 
 def keras_fit_step(model, loss, arguments):

@@ -1,7 +1,7 @@
 """Remedies in real studies: a study searching every remedy trains mixed packed batches, stores
 each trial's remedy, shows it in the table and exports it; the remedies' baselines are on the
 front; a study stored before them computes the missing baselines when resumed and keeps its
-own; a deferred remedy with a training step of the user's own is one line, before any study."""
+own; a deferred remedy trains with a training step of the user's own, in two calls."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 import sweeper
 from sweeper.config import REMEDIES
-from sweeper.errors import ConfigError
 from sweeper.report import format_table, front_rows
 from sweeper.study import BASELINES_ATTR, baseline_candidates, finished_records
 from tests.conftest import make_multiclass_arrays, make_multilabel_arrays
@@ -75,28 +74,41 @@ def test_a_study_stored_before_the_remedies_baselines_gets_them_on_resume(tmp_pa
             stored[name]["validation"]["recall"], abs=0.02)
 
 
-def test_deferred_weights_with_a_users_training_step_are_one_line(tmp_path):
+def test_deferred_weights_train_with_a_users_training_step_in_two_calls(tmp_path):
+    """A deferred trial calls the user's step twice on one model: up to its switch, then from
+    it (``initial_epoch``) with the first call's optimizer; the deferred baseline is there."""
     X, y = make_multiclass_arrays()
+    calls = []
 
     def step(model, loss, arguments):
-        model.compile(optimizer="adam", loss=loss)
-        model.fit(arguments.x, arguments.y, epochs=1, verbose=0)
+        optimizer = arguments.optimizer()
+        calls.append((arguments.initial_epoch, arguments.epochs, id(model), id(optimizer)))
+        model.compile(optimizer=optimizer, loss=loss)
+        model.fit(arguments.x, arguments.y, epochs=arguments.epochs,
+                  initial_epoch=arguments.initial_epoch, batch_size=arguments.batch_size,
+                  callbacks=[arguments.early_stopping()], verbose=0,
+                  validation_data=arguments.validation_data)
         return model
 
-    with pytest.raises(ConfigError) as caught:
-        sweeper.sweep(X, y, model={**MODEL, "fit": step}, search={"remedies": ["deferred"]},
-                      trials=2, storage=f"sqlite:///{tmp_path / 'f.db'}", progress=False)
-    assert caught.value.key == "remedies"
-    assert "\n" not in str(caught.value)
-    assert not (tmp_path / "f.db").exists() or optuna.get_all_study_summaries(
-        f"sqlite:///{tmp_path / 'f.db'}") == []
+    result = sweeper.sweep(X, y, model={**MODEL, "fit": step}, search={"remedies": ["deferred"]},
+                           trials=2, storage=f"sqlite:///{tmp_path / 'f.db'}", progress=False,
+                           data={"folds": 1})
+    assert "deferred_balanced" in result.baselines
+    seconds = [i for i, call in enumerate(calls) if call[0] > 0]
+    assert len(seconds) == 3  # two deferred trials and the deferred baseline
+    for i in seconds:
+        start, end, model, optimizer = calls[i]
+        assert calls[i - 1] == (0, start, model, optimizer)  # the same model and optimizer
+        assert end == MODEL["epochs"]
+    assert {record.candidate.remedy for record in finished_records(result.study)} == {
+        "deferred"}
 
 
 @pytest.mark.parametrize("task", ["multilabel", "multiclass"])
 def test_a_users_step_trains_focal_and_logit_adjusted_members_as_the_packed_trainer(task):
     """Through the loss registry: the user's step gets each member's Keras loss (focal,
     logit-adjusted) and, on the sweeper's batch order, reaches the packed member's scores;
-    a deferred member is refused by name (a user's step trains one loss)."""
+    a deferred member too, trained in two calls of the step."""
     import numpy as np
 
     from sweeper.config import Task
@@ -118,6 +130,12 @@ def test_a_users_step_trains_focal_and_logit_adjusted_members_as_the_packed_trai
     plain = PackedTrainer(splits, FIT_MODEL, members=3, seed=5).train_and_score(weights)
     np.testing.assert_allclose(plain.validation[0], packed.validation[0], atol=1e-5)
     assert np.abs(plain.validation[1:] - packed.validation[1:]).max() > 1e-3  # remedies act
-    with pytest.raises(ValueError, match="deferred re-weighting"):
-        FitTrainer(splits, FIT_MODEL, members=3, seed=5, fit=sweeper_batches_step
-                   ).train_and_score({**parameters, "switch": np.array([0.0, 1.0, 0.0])})
+    # Deferred: the step trains member 1 in two calls, unweighted until epoch 2, as packed.
+    deferred = {**parameters, "switch": np.array([0.0, 2.0, 0.0])}
+    packed_deferred = PackedTrainer(splits, FIT_MODEL, members=3, seed=5).train_and_score(
+        deferred)
+    fitted_deferred = FitTrainer(splits, FIT_MODEL, members=3, seed=5,
+                                 fit=sweeper_batches_step).train_and_score(deferred)
+    np.testing.assert_allclose(fitted_deferred.validation, packed_deferred.validation,
+                               atol=3e-4)
+    assert np.abs(packed_deferred.validation[1] - packed.validation[1]).max() > 1e-3

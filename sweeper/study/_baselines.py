@@ -11,8 +11,8 @@
 The remedies' baselines (issue 20), what a practitioner tries first beside class weights:
 
 - ``deferred_balanced``: scikit-learn's balanced weights, deferred (DRW, Cao et al. 2019):
-  unweighted until 75% of the epochs (:data:`DEFERRED_SWITCH`), weighted from then on. Not
-  with a training step of the user's own (``[model] fit`` trains one loss).
+  unweighted until 75% of the deferral length (:data:`DEFERRED_SWITCH`; the epochs, or the
+  planned length with ``"auto"`` epochs), weighted from then on.
 - ``focal``: the focal loss with ``gamma = 2`` and unweighted alpha (every weight 1).
 - ``balanced_softmax`` (multi-class; Ren et al. 2020): logit-adjusted training with
   ``tau_train = 1`` and no weights; for binary and multi-label ``logit_adjusted``, its sigmoid
@@ -59,15 +59,13 @@ DEFERRED_SWITCH = 0.75
 """The ``deferred_balanced`` baseline's switch: the share of the epochs trained unweighted."""
 
 
-def baseline_candidates(task: Task, *, deferred: bool = True) -> dict[str, Candidate]:
-    """The baselines of a task, by name, at their default decision (0.5, or the argmax);
-    ``deferred=False`` leaves out ``deferred_balanced`` (a user's own training step)."""
+def baseline_candidates(task: Task) -> dict[str, Candidate]:
+    """The baselines of a task, by name, at their default decision (0.5, or the argmax)."""
     candidates = _weight_baselines(task)
     sigmoid = Task(task).sigmoid
     plain = candidates["unweighted"]
-    if deferred:
-        candidates["deferred_balanced"] = dataclasses.replace(
-            candidates["sklearn_balanced"], remedy="deferred", switch_fraction=DEFERRED_SWITCH)
+    candidates["deferred_balanced"] = dataclasses.replace(
+        candidates["sklearn_balanced"], remedy="deferred", switch_fraction=DEFERRED_SWITCH)
     candidates["focal"] = dataclasses.replace(plain, remedy="focal", gamma=2.0)
     candidates["logit_adjusted" if sigmoid else "balanced_softmax"] = dataclasses.replace(
         plain, remedy="logit_adjusted", tau_train=1.0)
@@ -93,20 +91,20 @@ def _weight_baselines(task: Task) -> dict[str, Candidate]:
     }
 
 
-def missing_baselines(study: optuna.Study, task: Task, *, deferred: bool = True) -> list[str]:
+def missing_baselines(study: optuna.Study, task: Task) -> list[str]:
     """The baselines of :func:`baseline_candidates` the study does not hold yet (all of them
     for a new study; the remedies' for a study stored before them)."""
     stored = study.user_attrs.get(BASELINES_ATTR) or {}
-    return [name for name in baseline_candidates(task, deferred=deferred) if name not in stored]
+    return [name for name in baseline_candidates(task) if name not in stored]
 
 
 def compute_baselines(info: StudyInfo, splits: Any, trainer: Any, *,
-                      names: list[str] | None = None, epochs: int | None = None,
-                      deferred: bool = True) -> dict[str, TrialRecord]:
+                      names: list[str] | None = None,
+                      epochs: int | None = None) -> dict[str, TrialRecord]:
     """Train the baselines (``names``: those only) in one pass of ``trainer`` (as many members
     as baselines); ``epochs``: what the deferred baseline's switch is a share of (default:
     the study's :attr:`~StudyInfo.deferral_epochs`)."""
-    candidates = baseline_candidates(info.task, deferred=deferred)
+    candidates = baseline_candidates(info.task)
     if names is not None:
         candidates = {name: candidates[name] for name in names}
     counts = np.asarray(info.train_counts)

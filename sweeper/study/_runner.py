@@ -275,8 +275,7 @@ def run_study(
         return trainers[members]
 
     with bar:
-        deferred = fit is None  # a user's own step trains one loss: no deferred baseline
-        missing = missing_baselines(study, info.task, deferred=deferred)
+        missing = missing_baselines(study, info.task)
         if missing:
             # Once per study (workers that start together may each compute them alike); a
             # study stored before the remedies' baselines gets those alone, beside its own.
@@ -284,7 +283,7 @@ def run_study(
                 logger.info("computing the baselines this study lacks: %s", ", ".join(missing))
             batch_progress.start("baselines")
             store_baselines(study, compute_baselines(
-                info, splits, trainer_of(len(missing)), names=missing, deferred=deferred))
+                info, splits, trainer_of(len(missing)), names=missing))
         with WorkerHeartbeat(study, liveness) as heartbeat:
             while True:
                 # One count per batch: the budget, and whether any trial runs (that another

@@ -19,6 +19,14 @@ function}`` in the API)::
   arguments, or a loop of its own) and returns the trained model, whose logits the sweeper
   then scores on the validation and test rows exactly as it scores packed members.
 
+A deferred candidate (deferred re-weighting) calls the step twice on the same model: first
+with the unweighted loss up to its switch epoch (``arguments.epochs`` is the switch, and
+``arguments.early_stopping()`` never stops: the packed trainer does not judge a deferred member
+before its switch), then with the weighted loss from ``arguments.initial_epoch`` (the switch)
+to the trial's epochs, with the first call's optimizer and its state (``arguments.optimizer()``
+returns it), as a lone model recompiled with the weighted loss trains. A step passes
+``initial_epoch=arguments.initial_epoch`` to ``fit`` (0 for every other call).
+
 Trials on this path are not packed: each candidate (each fold member under cross-validation)
 is one model trained on its own, so a batch costs one ``fit`` per member.
 """
@@ -69,24 +77,46 @@ class FitArguments:
     """``(x, y)`` of the rows this model is judged on: the validation split, or the member's
     own fold under cross-validation."""
     epochs: int
-    """The epoch budget (``[model] epochs``, ``"auto"`` resolved): the most epochs to train."""
+    """The epoch to train up to, as Keras's ``fit(epochs=...)``: the epoch budget (``[model]
+    epochs``, ``"auto"`` resolved), or a deferred candidate's switch in its first call."""
     batch_size: int
     seed: int
     model_config: ModelConfig = field(repr=False)
     """The study's ``[model]`` settings."""
+    initial_epoch: int = 0
+    """The epoch this call starts at (Keras's ``fit(initial_epoch=...)``): 0, or a deferred
+    candidate's switch in its second call."""
+    judged: bool = True
+    """Whether :meth:`early_stopping` may stop this call (not before a deferred switch)."""
+    schedule_epochs: int | None = None
+    """The trial's epochs the learning-rate schedule spans (default: :attr:`epochs`)."""
+    carried_optimizer: keras.optimizers.Optimizer | None = field(default=None, repr=False)
+    """A deferred candidate's first-call optimizer, which its second call trains on with."""
+    built_optimizers: list[keras.optimizers.Optimizer] = field(
+        default_factory=list, repr=False
+    )
     early_stopping_callbacks: list[keras.callbacks.EarlyStopping] = field(
         default_factory=list, repr=False
     )
 
     def optimizer(self) -> keras.optimizers.Optimizer:
         """A fresh optimizer of ``[model] optimizer``, with its learning rate, schedule over
-        :attr:`epochs` and clipping: what a packed member trains with."""
+        the trial's epochs and clipping: what a packed member trains with. In a deferred
+        candidate's second call, the first call's optimizer, its state carried on."""
+        if self.carried_optimizer is not None:
+            return self.carried_optimizer
         steps = -(-self.x.shape[0] // self.batch_size)
-        return build_optimizer(self.model_config, steps_per_epoch=steps, epochs=self.epochs)
+        built = build_optimizer(self.model_config, steps_per_epoch=steps,
+                                epochs=self.schedule_epochs or self.epochs)
+        self.built_optimizers.append(built)
+        return built
 
     def early_stopping(self) -> keras.callbacks.EarlyStopping:
         """Keras's ``EarlyStopping`` on ``val_loss`` with ``[model] patience`` and the best
-        weights restored, as the packed trainer stops; the sweeper records its best epoch."""
+        weights restored, as the packed trainer stops; the sweeper records its best epoch.
+        Before a deferred candidate's switch (its first call) one that never stops."""
+        if not self.judged:
+            return keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.epochs + 1)
         callback = keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=max(self.model_config.patience, 1),
             restore_best_weights=True,
@@ -96,15 +126,16 @@ class FitArguments:
 
     def trained_epochs(self, model: keras.Model) -> int | None:
         """The epochs the returned model's weights trained for: early stopping's best epoch
-        (+1) when :meth:`early_stopping` was used and restored it, else the epochs Keras's
-        history of the last ``fit`` ran; ``None`` when neither is known (a loop of its own)."""
+        (+1) when :meth:`early_stopping` was used and restored it, else the last epoch (+1)
+        Keras's history of the last ``fit`` ran; ``None`` when neither is known (a loop of
+        its own)."""
         for callback in self.early_stopping_callbacks:
             best_epoch = getattr(callback, "best_epoch", None)
             if best_epoch is not None and getattr(callback, "best_weights", None) is not None:
                 return int(best_epoch) + 1
         history = getattr(model, "history", None)
         epochs = getattr(history, "epoch", None)
-        return len(epochs) if epochs else None
+        return int(epochs[-1]) + 1 if epochs else None
 
 
 def _function_name(function: Callable[..., Any]) -> str:
@@ -169,8 +200,9 @@ class FitTrainer(Trainer):
                 for k in range(self.splits.n_folds)]
 
     def train_one(self, parameters: Mapping[str, np.ndarray], learn: np.ndarray,
-                  judge: np.ndarray) -> tuple[keras.Model, int | None]:
-        """One model trained by the user's step with one member's loss parameters."""
+                  judge: np.ndarray, switch: int = 0) -> tuple[keras.Model, int | None]:
+        """One model trained by the user's step with one member's loss parameters; a deferred
+        one (``switch > 0``) in two calls, unweighted up to its switch, then weighted."""
         assert self.spec.epochs is not None and self.spec.batch_size is not None
         train, validation = self.splits.train, self.splits.validation
         y = label_array(train.y, self.task)
@@ -182,18 +214,25 @@ class FitTrainer(Trainer):
             x=train.X[learn], y=y[learn], validation_data=held, epochs=self.spec.epochs,
             batch_size=self.spec.batch_size, seed=self.seed, model_config=self.spec,
         )
-        trained = call_fit(self.fit, self.fresh_model(), self.loss.keras_loss(parameters),
-                           arguments)
+        model = self.fresh_model()
+        if switch > 0:
+            unweighted = {**parameters, "weights": np.ones_like(parameters["weights"])}
+            first = dataclasses.replace(arguments, epochs=switch, judged=False,
+                                        schedule_epochs=self.spec.epochs)
+            model = call_fit(self.fit, model, self.loss.keras_loss(unweighted), first)
+            arguments = dataclasses.replace(
+                arguments, initial_epoch=switch,
+                carried_optimizer=first.built_optimizers[-1] if first.built_optimizers
+                else None)
+        trained = call_fit(self.fit, model, self.loss.keras_loss(parameters), arguments)
         return trained, arguments.trained_epochs(trained)
 
     def train_and_score(self, weights: np.ndarray | Mapping[str, Any]) -> BatchScores:
         """Train every member (every fold member) with the user's step and score it."""
         started = time.perf_counter()
         parameters = as_loss_parameters(weights)
-        if np.any(parameters.pop("switch", 0.0) > 0):
-            raise ValueError("deferred re-weighting (a `switch` epoch) is trained by the packed "
-                             "trainer; a user's own step trains one loss (see "
-                             "ExportedWeights.weight_schedule for a two-phase fit).")
+        switches = np.broadcast_to(np.asarray(parameters.pop("switch", 0), dtype=np.int64),
+                                   (self.members,))
         folds = self.fold_rows()
         n_outputs = self.splits.train.n_outputs
         shape = lambda split: (split.X.shape[0], self.members, len(folds), n_outputs)  # noqa: E731
@@ -204,7 +243,8 @@ class FitTrainer(Trainer):
         for member in range(self.members):
             one = {name: value[member] for name, value in parameters.items()}
             for k, (learn, judge) in enumerate(folds):
-                trained, trained_epochs = self.train_one(one, learn, judge)
+                trained, trained_epochs = self.train_one(one, learn, judge,
+                                                         switch=int(switches[member]))
                 epochs.append(trained_epochs)
                 done = len(epochs)
                 self.report(TrainingProgress(epoch=done, epochs=models, training=models - done,

@@ -83,8 +83,9 @@ class Trainer(abc.ABC):
       registry's :class:`~sweeper.training.TrainingLoss` reads them: ``gamma``, ``tau_train``
       and ``log_prior`` of the remedies, :data:`~sweeper.training.REMEDY_PARAMETERS`). A
       ``switch`` parameter (deferred re-weighting: per member, the epoch from which its
-      weights apply) is the trainer's, not the loss's: the packed trainer trains it, a
-      trainer that cannot (a user's own step) refuses a non-zero one.
+      weights apply) is the trainer's, not the loss's: the member trains unweighted before
+      it and is not judged by early stopping until it (the packed trainer per member, a
+      user's own step in two calls).
     - **Returns** :class:`BatchScores`: each member's probabilities on the validation rows (out
       of fold under K-fold cross-validation: row ``r`` scored by the member that did not learn
       from it) and on the test rows (the mean of the K fold members'), the best epochs and the
