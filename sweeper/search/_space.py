@@ -45,6 +45,7 @@ __all__ = [
 MAX_PER_LABEL_MULTIPLIERS = 12
 """Above this many labels, one searched multiplier per label is refused: use buckets."""
 
+
 @dataclass(frozen=True)
 class Candidate:
     """One trial's choices.
