@@ -32,7 +32,7 @@ import numpy as np
 from sweeper.config import Split, Task
 from sweeper.errors import ExportError
 from sweeper.files import write_text_atomic
-from sweeper.search import REMEDY_REGISTRY, training_log_prior
+from sweeper.search import REMEDY_REGISTRY, training_log_prior, weight_family
 from sweeper.study import OperatingPoint, StudyInfo, TrialRecord, redact
 
 __all__ = [
@@ -161,10 +161,11 @@ def export_document(
         weight_key: list(record.weights),
         **(_binary_fields(record, info) if binary else {}),
         **_negative_weights(record, info),
-        "weights": {
+        "weights": {  # the schema requires exponent and beta: null where the family has none
             "family": candidate.family,
-            "exponent": candidate.exponent,
-            "beta": candidate.beta,
+            "exponent": None,
+            "beta": None,
+            **weight_family(candidate.family).export(candidate),
             "normalisation": candidate.normalisation,
             "multipliers": multipliers,
             "class_weighting": candidate.class_weighting,

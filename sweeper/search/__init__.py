@@ -1,11 +1,22 @@
 """The search space: weight families and normalisations (pure NumPy), and the candidate a trial
-draws from the sampler.
+draws from the sampler. The weight families (:data:`FAMILY_REGISTRY`) and the remedies
+(:data:`REMEDY_REGISTRY`) are registries: one entry each says what it searches, computes, shows
+in tables and exports.
 
 Pure NumPy and Optuna: this package never imports Keras or TensorFlow.
 """
 
 from __future__ import annotations
 
+from sweeper.search._families import (
+    FAMILY_REGISTRY,
+    SKLEARN_BALANCED,
+    WeightFamily,
+    binary_weight_pair,
+    searchable_families,
+    weight_family,
+    weight_vector,
+)
 from sweeper.search._remedies import (
     NEUTRAL,
     REMEDY_REGISTRY,
@@ -14,9 +25,7 @@ from sweeper.search._remedies import (
     training_log_prior,
 )
 from sweeper.search._space import (
-    FAMILY_SEARCH,
     MAX_PER_LABEL_MULTIPLIERS,
-    SKLEARN_BALANCED,
     Candidate,
     batch_loss_parameters,
     check_search,
@@ -24,7 +33,6 @@ from sweeper.search._space import (
     suggest_candidate,
 )
 from sweeper.search._weights import (
-    binary_weight_pair,
     effective_number,
     frequency_buckets,
     inverse_frequency,
@@ -32,17 +40,17 @@ from sweeper.search._weights import (
     multilabel_loss_weights,
     normalise,
     sklearn_balanced,
-    weight_vector,
 )
 
 __all__ = [
-    "FAMILY_SEARCH",
+    "FAMILY_REGISTRY",
     "MAX_PER_LABEL_MULTIPLIERS",
     "NEUTRAL",
     "REMEDY_REGISTRY",
     "SKLEARN_BALANCED",
     "Candidate",
     "Remedy",
+    "WeightFamily",
     "batch_loss_parameters",
     "binary_weight_pair",
     "check_search",
@@ -52,10 +60,12 @@ __all__ = [
     "multiclass_loss_weights",
     "multilabel_loss_weights",
     "normalise",
+    "searchable_families",
     "sklearn_balanced",
     "space_distributions",
     "suggest_candidate",
     "switch_epoch",
     "training_log_prior",
+    "weight_family",
     "weight_vector",
 ]

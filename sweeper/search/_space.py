@@ -20,18 +20,20 @@ import numpy as np
 import optuna
 
 from sweeper.config import MULTICLASS_KEYS, MULTILABEL_KEYS, SearchConfig, Task
+from sweeper.search._families import (
+    FAMILY_REGISTRY,
+    binary_weight_pair,
+    weight_family,
+    weight_vector,
+)
 from sweeper.search._remedies import REMEDY_REGISTRY, training_log_prior
 from sweeper.search._weights import (
-    binary_weight_pair,
     frequency_buckets,
     multiclass_loss_weights,
     multilabel_loss_weights,
-    sklearn_balanced,
-    weight_vector,
 )
 
 __all__ = [
-    "FAMILY_SEARCH",
     "MAX_PER_LABEL_MULTIPLIERS",
     "Candidate",
     "batch_loss_parameters",
@@ -43,19 +45,18 @@ __all__ = [
 MAX_PER_LABEL_MULTIPLIERS = 12
 """Above this many labels, one searched multiplier per label is refused: use buckets."""
 
-SKLEARN_BALANCED = "sklearn_balanced"
-"""A family only baselines use: scikit-learn's "balanced" rule, positives and negatives weighted."""
-
 
 @dataclass(frozen=True)
 class Candidate:
     """One trial's choices.
 
-    ``exponent`` (inverse frequency) or ``beta`` (effective number) is the family's parameter,
-    the other is ``None``. ``multipliers`` has one value per frequency bucket, rarest first
-    (``multiplier_mode = "buckets"``), or one per label (``"per_label"``). Multi-label trials
-    have ``threshold_rule`` ``"global"`` (with ``threshold``) or ``"per_label"`` (with
-    ``fbeta``); multi-class trials have ``class_weighting`` and ``tau`` instead.
+    ``family`` names an entry of :data:`~sweeper.search.FAMILY_REGISTRY`, which says what its
+    parameter fields are: ``exponent`` (inverse frequency) or ``beta`` (effective number), the
+    other ``None`` (both for scikit-learn's balanced rule, a baseline's). ``multipliers`` has
+    one value per frequency bucket, rarest first (``multiplier_mode = "buckets"``), or one per
+    label (``"per_label"``). Multi-label trials have ``threshold_rule`` ``"global"`` (with
+    ``threshold``) or ``"per_label"`` (with ``fbeta``); multi-class trials have
+    ``class_weighting`` and ``tau`` instead.
 
     ``remedy`` says how the weights train (:mod:`sweeper.search._remedies`): ``weights``
     (from the first epoch) or ``deferred`` (with ``switch_fraction``), ``focal`` (with
@@ -91,15 +92,13 @@ class Candidate:
     def binary_pair(self, counts: np.ndarray, n_samples: int) -> np.ndarray:
         """A binary task's ``[neg_weight, pos_weight]`` (``counts``: the positives, one value);
         scikit-learn's balanced rule is ``[n / (2 neg), n / (2 pos)]``."""
-        if self.family == SKLEARN_BALANCED:
-            return sklearn_balanced(counts, n_samples, Task.MULTILABEL)[::-1, 0]
         multiplier = None
         if self.multipliers is not None:
             multiplier = float(np.prod(self.multipliers))  # one label: one bucket, or its own
         return binary_weight_pair(
             positives=int(np.asarray(counts).reshape(-1)[0]), n_samples=n_samples,
-            normalisation=self.normalisation, family=self.family, exponent=self.exponent,
-            beta=self.beta, multiplier=multiplier,
+            normalisation=self.normalisation, family=self.family, multiplier=multiplier,
+            **weight_family(self.family).parameters_of(self),
         )
 
     def weights(self, counts: np.ndarray, n_samples: int, task: Task) -> np.ndarray:
@@ -107,18 +106,14 @@ class Candidate:
         or one weight per class."""
         if task == Task.BINARY:
             return self.binary_pair(counts, n_samples)[1:]
-        if self.family == SKLEARN_BALANCED:
-            balanced = sklearn_balanced(counts, n_samples, task)
-            return balanced[0] if task == Task.MULTILABEL else balanced
         return weight_vector(
             counts=counts,
             n_samples=n_samples,
             task=task,
             normalisation=self.normalisation,
             family=self.family,
-            exponent=self.exponent,
-            beta=self.beta,
             multipliers=self.label_multipliers(counts),
+            **weight_family(self.family).parameters_of(self),
         )
 
     def loss_weights(
@@ -129,14 +124,15 @@ class Candidate:
         cost_matrix: np.ndarray | None = None,
     ) -> np.ndarray:
         """What the loss takes (:mod:`sweeper.search`): ``(2, L)`` or ``(K, K)``; binary
-        ``(2, 1)``: ``pos_weight`` then ``neg_weight``."""
+        ``(2, 1)``: ``pos_weight`` then ``neg_weight`` (multi-label: the family's negative
+        weights, 1 unless it sets them)."""
         if task == Task.BINARY:
             negative, positive = self.binary_pair(counts, n_samples)
             return multilabel_loss_weights(np.array([positive]), np.array([negative]))
         if task == Task.MULTILABEL:
-            if self.family == SKLEARN_BALANCED:
-                return sklearn_balanced(counts, n_samples, task)
-            return multilabel_loss_weights(self.weights(counts, n_samples, task))
+            family = weight_family(self.family)
+            negative = family.negative_weights(counts, n_samples, family.parameters_of(self))
+            return multilabel_loss_weights(self.weights(counts, n_samples, task), negative)
         return multiclass_loss_weights(
             self.weights(counts, n_samples, task),
             self.class_weighting or "true_class",
@@ -164,14 +160,9 @@ class Candidate:
         }
 
     def family_summary(self) -> str:
-        """Short text for tables and hovers: ``inv^0.82``, ``eff b=0.9990``, ``x[0.5 1 2]``,
-        the remedy after a comma (``inv^1.00, deferred from 75%``)."""
-        if self.family == "effective_number":
-            text = f"eff b={self.beta:.4f}"
-        elif self.family == SKLEARN_BALANCED:
-            text = "sklearn balanced"
-        else:
-            text = f"inv^{self.exponent:.2f}"
+        """Short text for tables and hovers: the family's (``inv^0.82``, ``eff b=0.9990``),
+        ``x[0.5 1 2]``, the remedy after a comma (``inv^1.00, deferred from 75%``)."""
+        text = weight_family(self.family).summary(self)
         if self.multipliers is not None:
             text += " x[" + " ".join(f"{m:.2g}" for m in self.multipliers) + "]"
         if self.class_weighting not in (None, "true_class"):
@@ -234,28 +225,16 @@ def batch_loss_parameters(
     return {name: np.stack([p[name] for p in each]) for name in each[0] if name in names}
 
 
-def _inverse_frequency(trial: optuna.Trial, search: SearchConfig) -> dict[str, float]:
-    return {"exponent": trial.suggest_float("exponent", *search.exponent)}
-
-
-def _effective_number(trial: optuna.Trial, search: SearchConfig) -> dict[str, float]:
-    low, high = 1.0 - search.beta[1], 1.0 - search.beta[0]
-    return {"beta": 1.0 - trial.suggest_float("one_minus_beta", low, high, log=True)}
-
-
-FAMILY_SEARCH = {"inverse_frequency": _inverse_frequency, "effective_number": _effective_number}
-"""Each searched weight family's parameters (a :class:`Candidate` field each), by family: a
-family without an entry is refused by name, never given another family's parameter."""
-
-
 def suggest_candidate(
     trial: optuna.Trial, search: SearchConfig, task: Task, labels: tuple[str, ...] = ()
 ) -> Candidate:
     """Ask the trial's sampler for one candidate.
 
-    A choice is a parameter only when the study file offers more than one option. ``beta`` is
-    searched as ``one_minus_beta`` on a log scale, since what matters is how close it is to 1;
-    multipliers and F-beta's beta on a log scale too, since 0.5 and 2 are equally far from 1.
+    A choice is a parameter only when the study file offers more than one option. The family's
+    parameters are its registry entry's (:meth:`WeightFamily.suggest
+    <sweeper.search.WeightFamily.suggest>`: ``beta`` as ``one_minus_beta`` on a log scale), the
+    other families' fields ``None``; multipliers and F-beta's beta are searched on a log scale,
+    since 0.5 and 2 are equally far from 1.
     Bucket multipliers are named ``multiplier_0`` (rarest labels) upwards, per-label ones
     ``multiplier[LABEL]``.
     """
@@ -263,12 +242,11 @@ def suggest_candidate(
     def choose(name: str, options: tuple[str, ...]) -> str:
         return options[0] if len(options) == 1 else trial.suggest_categorical(name, list(options))
 
-    family = choose("family", search.families)
-    if family not in FAMILY_SEARCH:
-        raise ValueError(f"no search parameters are declared for the weight family "
-                         f"{family!r}: add it to FAMILY_SEARCH.")
-    parameters = {"exponent": None, "beta": None, **FAMILY_SEARCH[family](trial, search)}
-    exponent, beta = parameters["exponent"], parameters["beta"]
+    family = weight_family(choose("family", search.families))
+    parameters: dict[str, float | None] = {
+        name: None for entry in FAMILY_REGISTRY.values() for name in entry.parameters
+    }
+    parameters.update(family.suggest(trial, search))
     multipliers = None
     if search.multipliers == "buckets":
         names = [f"multiplier_{bucket}" for bucket in range(search.buckets)]
@@ -283,7 +261,7 @@ def suggest_candidate(
     normalisation = choose("normalisation", search.normalisations)
     remedy = choose("remedy", search.remedies)
     common: dict[str, Any] = {
-        "exponent": exponent, "normalisation": normalisation, "family": family, "beta": beta,
+        **parameters, "normalisation": normalisation, "family": family.name,
         "multiplier_mode": search.multipliers, "multipliers": multipliers, "remedy": remedy,
         **REMEDY_REGISTRY[remedy].suggest(trial, search),
     }

@@ -2,6 +2,9 @@
 
 A *family* turns label statistics into raw weights; a *normalisation* rescales them. The sampler
 searches both, so every formula here is explicit and unit-tested against hand-computed values.
+The families' registry (:mod:`sweeper.search._families`: their parameters, tables, exports) and
+the functions that compose a trial's vector from it (``weight_vector``, ``binary_weight_pair``)
+build on these formulas.
 
 Families:
 
@@ -28,13 +31,14 @@ Normalisations (``counts`` are positives per label, or samples per class):
   examples is unchanged: for classes ``sum_c w_c n_c = n``; for labels the positives carry in
   total as much weight as they do unweighted.
 
-Binary (one logit, :func:`binary_weight_pair`): the family gives the pair ``(neg_weight,
+Binary (one logit, ``binary_weight_pair``): the family gives the pair ``(neg_weight,
 pos_weight)`` over the counts ``(neg, pos)``: inverse frequency ``(1, (neg/pos) ** exponent)``,
-effective number ``(1, E(neg) / E(pos))``, a multiplier scaling ``pos_weight``; the
+effective number ``(1, E(neg) / E(pos))``, scikit-learn's balanced rule
+``(n / (2 neg), n / (2 pos))``, a multiplier scaling ``pos_weight``; the
 normalisation is then applied to the pair with those counts, as multi-class normalises its two
 class weights (normalising a one-element vector would make every normalisation give 1):
 ``sum_to_one`` makes ``neg_weight + pos_weight = 1``, ``mean_one`` makes it 2, ``balanced``
-makes ``neg * neg_weight + pos * pos_weight = n``. ``none`` leaves ``neg_weight = 1``.
+makes ``neg * neg_weight + pos * pos_weight = n``. ``none`` leaves the pair as it is.
 
 What the loss receives (:func:`multilabel_loss_weights`, :func:`multiclass_loss_weights`):
 
@@ -56,10 +60,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sweeper.config import CLASS_WEIGHTINGS, FAMILIES, NORMALISATIONS, Task
+from sweeper.config import CLASS_WEIGHTINGS, NORMALISATIONS, Task
 
 __all__ = [
-    "binary_weight_pair",
     "effective_number",
     "frequency_buckets",
     "inverse_frequency",
@@ -67,7 +70,6 @@ __all__ = [
     "multilabel_loss_weights",
     "normalise",
     "sklearn_balanced",
-    "weight_vector",
 ]
 
 def _check_counts(counts: np.ndarray, n_samples: int) -> np.ndarray:
@@ -163,41 +165,6 @@ def sklearn_balanced(counts: np.ndarray, n_samples: int, task: Task) -> np.ndarr
     return inverse_frequency(counts, n_samples, task)
 
 
-def binary_weight_pair(
-    *,
-    positives: int,
-    n_samples: int,
-    normalisation: str,
-    family: str = "inverse_frequency",
-    exponent: float | None = None,
-    beta: float | None = None,
-    multiplier: float | None = None,
-) -> np.ndarray:
-    """A binary trial's ``[neg_weight, pos_weight]`` (see the module docstring): the family's
-    pair, ``pos_weight`` times ``multiplier`` if given, normalised over the counts
-    ``(neg, pos)``."""
-    counts = _check_counts(np.asarray([positives]), n_samples)
-    if counts[0] >= n_samples:
-        raise ValueError(f"a binary task needs negatives, but every one of {n_samples} rows "
-                         "is positive.")
-    if family == "inverse_frequency":
-        if exponent is None or not exponent >= 0:
-            raise ValueError(f"`exponent >= 0` must hold, but got {exponent=}.")
-        positive = inverse_frequency(counts, n_samples, Task.MULTILABEL)[0] ** exponent
-    elif family == "effective_number":
-        if beta is None:
-            raise ValueError("the effective_number family needs `beta`.")
-        positive = effective_number(counts, n_samples, Task.MULTILABEL, beta)[0]
-    else:
-        raise ValueError(f"`family` must be one of {FAMILIES}, but got {family!r}.")
-    if multiplier is not None:
-        if not multiplier > 0:
-            raise ValueError(f"`multiplier > 0` must hold, but got {multiplier=}.")
-        positive = positive * multiplier
-    pair_counts = np.array([n_samples - counts[0], counts[0]])
-    return normalise(np.array([1.0, positive]), pair_counts, normalisation)
-
-
 def multilabel_loss_weights(
     pos_weight: np.ndarray, neg_weight: np.ndarray | None = None
 ) -> np.ndarray:
@@ -231,37 +198,3 @@ def multiclass_loss_weights(
             )
         return class_weight[:, None] * cost_matrix
     raise ValueError(f"`weighting` must be one of {CLASS_WEIGHTINGS}, but got {weighting!r}.")
-
-
-def weight_vector(
-    *,
-    counts: np.ndarray,
-    n_samples: int,
-    task: Task,
-    normalisation: str,
-    family: str = "inverse_frequency",
-    exponent: float | None = None,
-    beta: float | None = None,
-    multipliers: np.ndarray | None = None,
-) -> np.ndarray:
-    """The weight vector of one trial: a family's raw weights, times one multiplier per label
-    (if given: a bucket's multiplier repeated for its labels), then normalised."""
-    if family == "inverse_frequency":
-        if exponent is None or not exponent >= 0:
-            raise ValueError(f"`exponent >= 0` must hold, but got {exponent=}.")
-        raw = inverse_frequency(counts, n_samples, task) ** exponent
-    elif family == "effective_number":
-        if beta is None:
-            raise ValueError("the effective_number family needs `beta`.")
-        raw = effective_number(counts, n_samples, task, beta)
-    else:
-        raise ValueError(f"`family` must be one of {FAMILIES}, but got {family!r}.")
-    if multipliers is not None:
-        multipliers = np.asarray(multipliers, dtype=np.float64)
-        if multipliers.shape != raw.shape or np.any(multipliers <= 0):
-            raise ValueError(
-                f"`multipliers` must hold one value > 0 per label ({raw.size}), but got "
-                f"{multipliers.tolist()}."
-            )
-        raw = raw * multipliers
-    return normalise(raw, counts, normalisation)
