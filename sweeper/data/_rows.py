@@ -99,7 +99,8 @@ class RowView:
                 raise IndexError(f"row {int(key)} is out of range for {self.shape[0]} rows.")
             return self._read(np.array([index]))[0][rest]
         block = self._read(key if isinstance(key, slice) else self._indices(key))
-        return block[(slice(None), ) + rest] if rest else block
+        within = (slice(None), *rest)  # every row read, then ``rest`` within each
+        return block[within] if rest else block
 
     def __array__(self, dtype: DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
         """Every row, read a block at a time into one array (no float64 copy of the whole)."""
