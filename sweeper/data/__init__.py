@@ -20,7 +20,7 @@ from sweeper.data._builtin import (
 )
 from sweeper.data._dataset import Dataset, Splits, validated_dataset
 from sweeper.data._files import load_source
-from sweeper.data._rows import Features, RowView, is_lazy, row_blocks
+from sweeper.data._rows import Features, RowView
 from sweeper.data._scaling import Standardizer
 from sweeper.data._split import assign_folds, make_splits, split_dataset, unevaluable
 
@@ -34,7 +34,6 @@ __all__ = [
     "Standardizer",
     "assign_folds",
     "dataset_from_arrays",
-    "is_lazy",
     "load_source",
     "longtail_spec",
     "make_longtail_multilabel",
@@ -44,7 +43,6 @@ __all__ = [
     "make_splits",
     "positive_index",
     "resolve_task",
-    "row_blocks",
     "seed_multilabel_optimal_hypervolume",
     "seed_multilabel_posterior",
     "split_dataset",

@@ -89,9 +89,9 @@ class Dataset:
             digest.update(json.dumps(list(self.classes or ())).encode())
         for array in (self.X, self.y):
             digest.update(str(array.shape).encode())
-            rows = block_rows(array, CHECK_CHUNK_BYTES)
+            rows = block_rows(array)
             for start in range(0, array.shape[0], rows):
-                digest.update(np.ascontiguousarray(array[start:start + rows]).tobytes())
+                digest.update(np.ascontiguousarray(array[start:start + rows]).data)
         return digest.hexdigest()[:16]
 
 
@@ -140,14 +140,11 @@ INTEGER_LIMIT = np.iinfo(np.int32).max
 or fewer, else as int32 (the device's integer width): a wider value is refused by name."""
 
 
-CHECK_CHUNK_BYTES = 64 * 2**20
-"""Features are checked a block of rows at a time, so a memory-mapped array larger than the
-host's memory is read once and never held whole."""
-
-
 def _scan(X: np.ndarray, bad: Callable[[np.ndarray], np.ndarray]) -> tuple[int, np.ndarray | None]:
-    """How many values ``bad`` marks, and the index of the first, scanning blocks of rows."""
-    rows = max(1, CHECK_CHUNK_BYTES // max(X[:1].nbytes, 1))
+    """How many values ``bad`` marks, and the index of the first, scanning blocks of rows
+    (:data:`~sweeper.data._rows.BLOCK_BYTES`), so a memory-mapped array larger than the host's
+    memory is read once and never held whole."""
+    rows = block_rows(X)
     count, first = 0, None
     for start in range(0, X.shape[0], rows):
         marked = bad(X[start:start + rows])

@@ -28,12 +28,13 @@ from sweeper.data._scaling import Standardizer
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
 
-__all__ = ["BLOCK_BYTES", "Features", "RowView", "is_lazy", "row_blocks", "rows_of",
+__all__ = ["BLOCK_BYTES", "Features", "RowView", "block_rows", "row_blocks", "rows_of",
            "scaled_features", "with_dtype"]
 
 BLOCK_BYTES = 64 * 2**20
-"""Rows are read a block of about this many bytes at a time where a consumer walks them all
-(the fingerprint, materialising a view), so no more than a block is held at once."""
+"""Rows are read a block of about this many bytes (once read) at a time where a consumer walks
+them all: the checks, the fingerprint, scoring, materialising a view. Host memory then holds
+a few blocks' worth (the block and its conversions), whatever the data's size."""
 
 
 class RowView:
@@ -139,20 +140,14 @@ class RowView:
             raw = np.asarray(self.base[ordered])
             if ordered.size != wanted.size or (ordered != wanted).any():
                 raw = raw[back.reshape(-1)]
-        if self.scaling is not None:
-            return self.scaling.transform(raw.astype(self.cast, copy=False))
-        return raw.astype(self.cast, copy=False)
+        block = raw.astype(self.cast, copy=False)
+        del raw  # a converted block need not keep the raw one alive while it is scaled
+        return block if self.scaling is None else self.scaling.transform(block)
 
 
 Features: TypeAlias = "np.ndarray | RowView"
 """Features of a :class:`~sweeper.data.Dataset`: an array (in memory, or a memory map), or a
 :class:`RowView` of a memory map's rows."""
-
-
-def is_lazy(X: Features) -> bool:
-    """Whether ``X``'s rows are read on demand (a memory map or a view of one) rather than held
-    in memory."""
-    return isinstance(X, (RowView, np.memmap))
 
 
 def rows_of(X: Features, rows: np.ndarray) -> Features:
@@ -183,15 +178,16 @@ def scaled_features(X: Features, scaling: Standardizer) -> Features:
     return scaling.transform(X)
 
 
-def block_rows(X: Features, block_bytes: int = BLOCK_BYTES) -> int:
-    """Rows of ``X`` in a block of about ``block_bytes`` (at least one)."""
+def block_rows(X: Features, block_bytes: int | None = None) -> int:
+    """Rows of ``X`` in a block of about ``block_bytes`` (default :data:`BLOCK_BYTES`), at
+    least one."""
     row_bytes = int(np.prod(X.shape[1:])) * X.dtype.itemsize
-    return max(1, block_bytes // max(row_bytes, 1))
+    return max(1, (BLOCK_BYTES if block_bytes is None else block_bytes) // max(row_bytes, 1))
 
 
-def row_blocks(X: Features, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, np.ndarray]]:
-    """``(first row, rows)`` blocks of ``X`` in order, each about ``block_bytes``, read (and
-    converted) one at a time."""
+def row_blocks(X: Features, block_bytes: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first row, rows)`` blocks of ``X`` in order, each about ``block_bytes`` (default
+    :data:`BLOCK_BYTES`), read (and converted) one at a time."""
     rows = block_rows(X, block_bytes)
     for start in range(0, X.shape[0], rows):
         yield start, np.asarray(X[start:start + rows])

@@ -22,6 +22,11 @@ import numpy as np
 
 __all__ = ["Standardizer"]
 
+FIT_BLOCK_BYTES = 32 * 2**20
+"""The statistics are summed over blocks of about this many float64 bytes. The blocks fix the
+order of the float64 sums, hence the last bits of a study's stored mean and scale (and of its
+standardised features' fingerprint): a value to keep."""
+
 
 @dataclass(frozen=True)
 class Standardizer:
@@ -49,7 +54,7 @@ class Standardizer:
         per_sample = int(np.prod(X.shape[1:-1])) if X.ndim > 2 else 1
         channels = int(X.shape[-1])
         n_flat = int(X.shape[0]) * per_sample
-        rows = max(1, (32 * 2**20) // max(channels * X.dtype.itemsize * 2, 1))
+        rows = max(1, FIT_BLOCK_BYTES // max(channels * X.dtype.itemsize * 2, 1))
         total = np.zeros(channels, np.float64)
         squares = np.zeros(channels, np.float64)
         for block in _flat_blocks(X, n_flat, rows, per_sample, channels):
@@ -62,8 +67,12 @@ class Standardizer:
         return cls(mean=mean, scale=scale)
 
     def transform(self, X: Any) -> np.ndarray:
-        """Standardised float32 features (what the models train and score on)."""
-        return ((np.asarray(X, dtype=np.float64) - self.mean) / self.scale).astype(np.float32)
+        """Standardised float32 features (what the models train and score on); one float64
+        copy, scaled in place (a block of a memory map's rows is transformed as it is read)."""
+        scaled = np.array(X, dtype=np.float64)
+        scaled -= self.mean
+        scaled /= self.scale
+        return scaled.astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}

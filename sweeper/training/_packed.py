@@ -30,7 +30,7 @@ import numpy as np
 from sweeper import holds
 from sweeper.config import ModelConfig, Task
 from sweeper.data import Features, Splits
-from sweeper.data._rows import BLOCK_BYTES, block_rows
+from sweeper.data._rows import block_rows
 from sweeper.evaluation import probabilities
 from sweeper.training._batches import batch_order
 from sweeper.training._interface import BatchScores, Trainer, TrainingProgress
@@ -289,10 +289,11 @@ a streamed trainer's validation loss reads the validation rows in chunks of this
 
 
 def score_chunk(X: Features) -> int:
-    """Rows scored per call: 8,192, fewer when they would take more than :data:`BLOCK_BYTES`
-    (large images), so scoring a memory-mapped split holds one chunk of it in host memory.
-    The same rule for every kind of array, so scores do not depend on where features live."""
-    return min(8192, block_rows(X, BLOCK_BYTES))
+    """Rows scored per call: 8,192, fewer when they would take more than
+    :data:`~sweeper.data._rows.BLOCK_BYTES` (large images), so scoring a memory-mapped split holds
+    one chunk of it in host memory. The same rule for every kind of array, so scores do not
+    depend on where the features live."""
+    return min(8192, block_rows(X))
 
 
 def streams(model: ModelConfig, X: Features, y: np.ndarray) -> bool:
