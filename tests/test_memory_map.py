@@ -212,30 +212,36 @@ def test_a_streamed_sweep_of_a_memory_map_allocates_a_few_blocks_not_the_map(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("folds", [1, 3], ids=["one-split", "3-folds"])
-def test_standardised_features_streamed_from_a_map_train_as_the_resident_array(
+def test_standardised_features_of_a_map_train_as_the_array_in_memory(
     tmp_path, monkeypatch, folds
 ):
-    """Float features standardised as each block is read from a map, streamed in blocks of a
-    few steps (the validation loss in chunks too), train as the in-memory standardised array
-    held resident: scores within 1e-5, the same best epochs."""
+    """Float features standardised as each block is read from a map train as the in-memory
+    standardised array: held resident (the view read once), exactly as the array; streamed in
+    blocks of a few steps (the validation loss in chunks too), within 1e-5 of it and with the
+    same best epochs."""
     monkeypatch.setattr(packed_module, "STREAM_BLOCK_BYTES", 3 * 32 * 7 * 4)
     X = KINDS["float64-flat"]
     weights = np.stack([np.ones((3, 3)), np.full((3, 3), 2.0)]).astype("float32")
     settings = {"hidden": [8], "epochs": 4, "batch_size": 32, "learning_rate": 0.01,
                 "patience": 2}
     scores = {}
-    for where, features in (("resident", X), ("streamed", mapped(tmp_path, X))):
+    for where, features, device_data in (("memory", X, "resident"),
+                                         ("map", mapped(tmp_path, X), "resident"),
+                                         ("streamed", mapped(tmp_path, X), "streamed")):
         splits = make_splits(dataset_from_arrays(features, LABELS), DataConfig(folds=folds))
-        assert isinstance(splits.train.X, RowView) == (where == "streamed")
+        assert isinstance(splits.train.X, RowView) == (where != "memory")
         trainer = PackedTrainer(splits, ModelConfig.from_mapping({**settings,
-                                                                  "device_data": where}),
+                                                                  "device_data": device_data}),
                                 members=2, seed=0)
-        assert trainer.streamed == (where == "streamed")
+        assert trainer.streamed == (device_data == "streamed")
         scores[where] = trainer.train_and_score(weights)
-    np.testing.assert_allclose(scores["streamed"].validation, scores["resident"].validation,
-                               atol=1e-5)
-    np.testing.assert_allclose(scores["streamed"].test, scores["resident"].test, atol=1e-5)
-    assert (scores["streamed"].epochs == scores["resident"].epochs).all()
+    memory = scores["memory"]
+    np.testing.assert_array_equal(scores["map"].validation, memory.validation)
+    np.testing.assert_array_equal(scores["map"].test, memory.test)
+    assert (scores["map"].epochs == memory.epochs).all()
+    np.testing.assert_allclose(scores["streamed"].validation, memory.validation, atol=1e-5)
+    np.testing.assert_allclose(scores["streamed"].test, memory.test, atol=1e-5)
+    assert (scores["streamed"].epochs == memory.epochs).all()
 
 
 def dense_factory(input_shape, n_outputs):

@@ -607,7 +607,9 @@ def _compile_validation_loss(
     packed: _Pass, splits: Splits, members: int, task: Task
 ) -> Callable[[LossParameters], np.ndarray]:
     network, loss = packed.network, packed.loss
-    X = keras.ops.convert_to_tensor(splits.validation.X)
+    # Resident: the validation rows on the device once (a memory map's view read whole; a
+    # streamed trainer reads them in chunks instead, :func:`_streamed_validation_loss`).
+    X = keras.ops.convert_to_tensor(np.asarray(splits.validation.X))
     y = keras.ops.convert_to_tensor(label_array(splits.validation.y, task))
     mask = _validation_mask(splits, members)
     if mask is not None:
