@@ -20,13 +20,16 @@ from sweeper.data._builtin import (
 )
 from sweeper.data._dataset import Dataset, Splits, validated_dataset
 from sweeper.data._files import load_source
+from sweeper.data._rows import Features, RowView
 from sweeper.data._scaling import Standardizer
 from sweeper.data._split import assign_folds, make_splits, split_dataset, unevaluable
 
 __all__ = [
     "BUILTIN_SOURCES",
     "Dataset",
+    "Features",
     "LongtailSpec",
+    "RowView",
     "Splits",
     "Standardizer",
     "assign_folds",

@@ -69,7 +69,7 @@ def seed_multilabel_optimal_hypervolume(dataset: Dataset) -> float:
     precision falls monotonically and the area is ``A/P + (b/P) * integral_0^1 TP/(TP+FP) dl``
     ``= A/P + (b/P) [b/t + (A - b A/t) ln(1 + t/A) / t]``.
     """
-    signalled = float(np.count_nonzero(dataset.X > 0))
+    signalled = float(np.count_nonzero(np.asarray(dataset.X) > 0))
     positives = float(dataset.y.sum())
     rest_positives = positives - signalled
     rest = float(dataset.y.size) - signalled

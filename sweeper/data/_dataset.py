@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from sweeper.config import Split, Task
+from sweeper.data._rows import Features, block_rows, rows_of, with_dtype
 from sweeper.data._scaling import Standardizer
 from sweeper.errors import DataError
 
@@ -29,9 +30,13 @@ __all__ = ["Dataset", "Splits", "validated_dataset"]
 
 @dataclass(frozen=True)
 class Dataset:
-    """Validated features and labels of one task."""
+    """Validated features and labels of one task.
 
-    X: np.ndarray
+    ``X`` is an array in memory, a memory map, or a :class:`~sweeper.data.RowView` of a memory
+    map's rows (what :meth:`subset` and the splits of a map hold, so that data larger than host
+    memory is read a block at a time, never whole); ``y`` is always in memory."""
+
+    X: Features
     y: np.ndarray
     task: Task
     labels: tuple[str, ...]
@@ -65,12 +70,18 @@ class Dataset:
         return np.bincount(self.y, minlength=self.n_outputs).astype(np.int64)
 
     def subset(self, rows: np.ndarray) -> Dataset:
-        return Dataset(X=self.X[rows], y=self.y[rows], task=self.task, labels=self.labels,
-                       classes=self.classes)
+        """The rows ``rows``: copied from an array in memory, a :class:`RowView` of a memory map
+        (the map and the indices; rows are read when a consumer asks for them)."""
+        return Dataset(X=rows_of(self.X, rows), y=self.y[rows], task=self.task,
+                       labels=self.labels, classes=self.classes)
 
     def fingerprint(self) -> str:
         """A short hash of features, labels and label names (and, binary, the two class
-        values): the data a study was run on."""
+        values): the data a study was run on.
+
+        Each array is hashed a block of rows at a time, in order: the same bytes as the whole
+        C-ordered array's, so the hash (and a stored study's) is the same whether the features
+        are in memory, a memory map or a view of one, without holding them whole."""
         digest = hashlib.sha256()
         digest.update(self.task.encode())
         digest.update("\x1f".join(self.labels).encode())
@@ -78,7 +89,9 @@ class Dataset:
             digest.update(json.dumps(list(self.classes or ())).encode())
         for array in (self.X, self.y):
             digest.update(str(array.shape).encode())
-            digest.update(np.ascontiguousarray(array).tobytes())
+            rows = block_rows(array)
+            for start in range(0, array.shape[0], rows):
+                digest.update(np.ascontiguousarray(array[start:start + rows]).data)
         return digest.hexdigest()[:16]
 
 
@@ -127,14 +140,11 @@ INTEGER_LIMIT = np.iinfo(np.int32).max
 or fewer, else as int32 (the device's integer width): a wider value is refused by name."""
 
 
-CHECK_CHUNK_BYTES = 64 * 2**20
-"""Features are checked a block of rows at a time, so a memory-mapped array larger than the
-host's memory is read once and never held whole."""
-
-
 def _scan(X: np.ndarray, bad: Callable[[np.ndarray], np.ndarray]) -> tuple[int, np.ndarray | None]:
-    """How many values ``bad`` marks, and the index of the first, scanning blocks of rows."""
-    rows = max(1, CHECK_CHUNK_BYTES // max(X[:1].nbytes, 1))
+    """How many values ``bad`` marks, and the index of the first, scanning blocks of rows
+    (:data:`~sweeper.data._rows.BLOCK_BYTES`), so a memory-mapped array larger than the host's
+    memory is read once and never held whole."""
+    rows = block_rows(X)
     count, first = 0, None
     for start in range(0, X.shape[0], rows):
         marked = bad(X[start:start + rows])
@@ -154,14 +164,15 @@ def _position(index: np.ndarray) -> str:
     return f"row {row}, position {tuple(rest)}"
 
 
-def _check_features(X: np.ndarray, where: str) -> np.ndarray:
+def _check_features(X: np.ndarray, where: str) -> Features:
     """Checked features of any shape ``(rows, ...)``: flat features, sequences ``(rows, steps,
     channels)``, images ``(rows, height, width, channels)``, integer token ids.
 
     Floating features become float32 (checked in their own precision first, so a float64
     value beyond float32's range is named instead of becoming inf); integer features keep their
     dtype (uint8 images stay uint8; int64 ids become int32 when they fit); booleans become
-    uint8. Each problem is a :class:`DataError` naming the first bad value."""
+    uint8; a memory map is converted as each block is read (a :class:`RowView`), not copied
+    whole. Each problem is a :class:`DataError` naming the first bad value."""
     X = np.asarray(X) if not isinstance(X, np.ndarray) else X
     if X.dtype == object or X.dtype.kind in "USV":
         try:
@@ -178,7 +189,7 @@ def _check_features(X: np.ndarray, where: str) -> np.ndarray:
     if np.iscomplexobj(X):
         raise DataError(f"{where}: features are complex numbers; give real ones.", key="X")
     if X.dtype == bool:
-        return X.astype(np.uint8)
+        return with_dtype(X, np.uint8)
     if X.dtype.kind in "iu":
         if X.dtype.itemsize <= 4 and X.dtype != np.uint32:
             return X
@@ -189,7 +200,7 @@ def _check_features(X: np.ndarray, where: str) -> np.ndarray:
                 "int32's range; integer features are ids or counts the device holds as int32.",
                 key="X",
             )
-        return X.astype(np.int32)
+        return with_dtype(X, np.int32)
     if X.dtype.kind != "f":
         raise DataError(f"{where}: features of dtype {X.dtype} are not numeric.", key="X")
     count, first = _scan(X, lambda block: ~np.isfinite(block))
@@ -205,7 +216,7 @@ def _check_features(X: np.ndarray, where: str) -> np.ndarray:
                 f"{where}: feature at {_position(first)} is {X[tuple(first)]:.3g}, beyond "
                 "float32's range (about 3.4e38); rescale it.", key="X",
             )
-    return X if X.dtype == np.float32 else X.astype(np.float32)
+    return X if X.dtype == np.float32 else with_dtype(X, np.float32)
 
 
 def _check_multilabel(y: np.ndarray, labels: tuple[str, ...], where: str) -> np.ndarray:
@@ -225,16 +236,16 @@ def validated_dataset(
     """Check features and labels (finite numbers, equal lengths, 0/1 labels) and build the
     :class:`Dataset`; ``where`` names the source in messages, ``classes`` are the user's class
     values of a 1-D ``y`` (see :attr:`Dataset.classes`)."""
-    X = _check_features(X, where)
+    features = _check_features(X, where)
     repeated = sorted({name for name in labels if labels.count(name) > 1})
     if repeated:
         raise DataError(f"{where}: label name {repeated[0]!r} appears more than once.",
                         key=repeated[0])
     if task is Task.MULTILABEL:
         y = _check_multilabel(y, labels, where)
-    if X.shape[0] != y.shape[0]:
+    if features.shape[0] != y.shape[0]:
         raise DataError(
-            f"{where}: X and y have different lengths ({X.shape[0]} and {y.shape[0]} rows).",
+            f"{where}: X and y have different lengths ({features.shape[0]} and {y.shape[0]} rows).",
             key="y",
         )
     if task is Task.MULTICLASS and len(labels) < 2:
@@ -242,5 +253,5 @@ def validated_dataset(
             f"{where}: the labels hold one class only ({labels[0] if labels else 'none'!r}); "
             "a classifier needs at least two.", key="y",
         )
-    return Dataset(X=X, y=y, task=task, labels=labels, classes=classes)
+    return Dataset(X=features, y=y, task=task, labels=labels, classes=classes)
 

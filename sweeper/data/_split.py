@@ -9,6 +9,7 @@ import numpy as np
 
 from sweeper.config import AUTO_FOLDS, MIN_VALIDATION_POSITIVES, DataConfig, Task
 from sweeper.data._dataset import Dataset, Splits
+from sweeper.data._rows import scaled_features
 from sweeper.data._scaling import Standardizer
 from sweeper.errors import DataError
 
@@ -239,11 +240,15 @@ def _check_binary(dataset: Dataset, splits: Splits) -> None:
 def standardized(splits: Splits) -> Splits:
     """Every split's features standardised with the training rows' mean and scale (with
     cross-validation the non-test rows': each fold's model sees the other folds' statistics
-    too, a small leak that keeps one transformation for the whole study and for production)."""
+    too, a small leak that keeps one transformation for the whole study and for production).
+
+    Features in memory are transformed now; the views of a memory map
+    (:class:`~sweeper.data.RowView`) standardise each block as it is read, so no standardised
+    copy of data larger than host memory is made."""
     scaling = Standardizer.fit(splits.train.X)
 
     def scaled(dataset: Dataset) -> Dataset:
-        return dataclasses.replace(dataset, X=scaling.transform(dataset.X))
+        return dataclasses.replace(dataset, X=scaled_features(dataset.X, scaling))
 
     train = scaled(splits.train)
     validation = train if splits.folds is not None else scaled(splits.validation)

@@ -43,7 +43,7 @@ import keras
 import numpy as np
 
 from sweeper.config import ModelConfig, Task
-from sweeper.data import Splits
+from sweeper.data import Features, Splits
 from sweeper.errors import FactoryError
 from sweeper.evaluation import probabilities
 from sweeper.training._interface import BatchScores, Trainer, TrainingProgress
@@ -56,7 +56,7 @@ from sweeper.training._models import (
     one_line,
 )
 from sweeper.training._optimizers import build_optimizer
-from sweeper.training._packed import fold_scores, label_array
+from sweeper.training._packed import fold_scores, label_array, score_chunk
 
 __all__ = ["FitArguments", "FitStep", "FitTrainer", "check_fit"]
 
@@ -206,8 +206,9 @@ class FitTrainer(Trainer):
         assert self.spec.epochs is not None and self.spec.batch_size is not None
         train, validation = self.splits.train, self.splits.validation
         y = label_array(train.y, self.task)
+        # The user's step takes NumPy arrays (Keras's fit): a memory map's view is read here.
         if self.splits.folds is None:
-            held = (validation.X, label_array(validation.y, self.task))
+            held = (np.asarray(validation.X), label_array(validation.y, self.task))
         else:
             held = (train.X[judge], y[judge])
         arguments = FitArguments(
@@ -277,10 +278,13 @@ def call_fit(fit: FitStep, model: keras.Model, loss: keras.losses.Loss,
     return trained
 
 
-def scored_logits(model: keras.Model, X: np.ndarray, n_outputs: int, fit: FitStep,
-                  chunk: int = 8192) -> np.ndarray:
-    """``(rows, outputs)`` logits of a trained model, by direct calls in chunks."""
+def scored_logits(model: keras.Model, X: Features, n_outputs: int, fit: FitStep,
+                  chunk: int | None = None) -> np.ndarray:
+    """``(rows, outputs)`` logits of a trained model, by direct calls in chunks (default:
+    :func:`~sweeper.training._packed.score_chunk`'s, so a memory-mapped split is read a chunk
+    at a time)."""
     dtype = model_input_dtype(model, X.dtype)
+    chunk = score_chunk(X) if chunk is None else chunk
     parts = [keras.ops.convert_to_numpy(model(keras.ops.cast(X[start:start + chunk], dtype),
                                               training=False))
              for start in range(0, X.shape[0], chunk)]

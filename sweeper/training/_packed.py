@@ -29,7 +29,8 @@ import numpy as np
 
 from sweeper import holds
 from sweeper.config import ModelConfig, Task
-from sweeper.data import Splits
+from sweeper.data import Features, Splits
+from sweeper.data._rows import block_rows
 from sweeper.evaluation import probabilities
 from sweeper.training._batches import batch_order
 from sweeper.training._interface import BatchScores, Trainer, TrainingProgress
@@ -142,7 +143,9 @@ class PackedTrainer(Trainer):
             network=self.network,
             optimizer=self.optimizer,
             loss=self.loss,
-            X=None if self.streamed else keras.ops.convert_to_tensor(train.X),
+            # Resident: every training row read once (from a memory map: its view's blocks,
+            # standardised as read), as the device holds them anyway.
+            X=None if self.streamed else keras.ops.convert_to_tensor(np.asarray(train.X)),
             input_dtype=self.input_dtype,
             y=None if self.streamed else keras.ops.convert_to_tensor(labels),
             member_rows=None if learns is None or self.streamed
@@ -233,9 +236,9 @@ class PackedTrainer(Trainer):
         own fold under cross-validation), as its lone model's ``val_loss``; ``weights`` (or
         the loss parameters) per network member. Compiled on first use."""
         if self._validation_loss is None:
-            self._validation_loss = _compile_validation_loss(
-                self._pass, self.splits, self.members, self.task
-            )
+            compile_loss = (_streamed_validation_loss if self.streamed
+                            else _compile_validation_loss)
+            self._validation_loss = compile_loss(self._pass, self.splits, self.members, self.task)
         return self._validation_loss(as_loss_parameters(weights))
 
     def member_owners(self, variables: Sequence[Any] | None = None) -> list[int | None]:
@@ -248,8 +251,9 @@ class PackedTrainer(Trainer):
         owner = {id(v): m for m, member in enumerate(members) for v in member.variables}
         return [owner[id(v)] for v in variables]
 
-    def logits(self, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
-        """``(rows, members, outputs)`` logits, in chunks: direct calls, or for vmapped
+    def logits(self, X: Features, chunk: int | None = None) -> np.ndarray:
+        """``(rows, members, outputs)`` logits, in chunks (default: :func:`score_chunk`, so a
+        memory-mapped split is read a chunk at a time): direct calls, or for vmapped
         members one compiled call each (an eager call of a vmapped conv net runs op by op,
         minutes; compiling packed copies costs more than it saves: 25 s against 1.3 s for
         eight small Conv1D copies on 280 rows, measured on JAX's CPU backend)."""
@@ -260,6 +264,7 @@ class PackedTrainer(Trainer):
                 network, dtype = self.network, self.input_dtype
                 self._logits = lambda rows: keras.ops.convert_to_numpy(
                     network(keras.ops.cast(rows, dtype), training=False))
+        chunk = score_chunk(X) if chunk is None else chunk
         parts = [self._logits(np.asarray(X[start : start + chunk]))
                  for start in range(0, X.shape[0], chunk)]
         return np.concatenate(parts, axis=0)
@@ -279,14 +284,24 @@ class PackedTrainer(Trainer):
 
 
 STREAM_BLOCK_BYTES = 64 * 2**20
-"""A streamed epoch sends its batches to the device in blocks of about this many bytes."""
+"""A streamed epoch sends its batches to the device in blocks of about this many bytes (and
+a streamed trainer's validation loss reads the validation rows in chunks of this size)."""
 
 
-def streams(model: ModelConfig, X: np.ndarray, y: np.ndarray) -> bool:
+def score_chunk(X: Features) -> int:
+    """Rows scored per call: 8,192, fewer when they would take more than
+    :data:`~sweeper.data._rows.BLOCK_BYTES` (large images), so scoring a memory-mapped split holds
+    one chunk of it in host memory. The same rule for every kind of array, so scores do not
+    depend on where the features live."""
+    return min(8192, block_rows(X))
+
+
+def streams(model: ModelConfig, X: Features, y: np.ndarray) -> bool:
     """Whether the training rows are streamed to the device (``[model] device_data``): on
     request, or with ``"auto"`` when they take more than a quarter of the device's memory (a
     GPU's free memory, else the host's available memory), the share the pack size leaves
-    the data."""
+    the data. ``X.nbytes`` is what the rows take once read (a memory map's view: in the dtype
+    they are read as), whether or not they are in host memory now."""
     if model.device_data != "auto":
         return model.device_data == "streamed"
     from sweeper.training._packing import MEMORY_SHARE, available_memory_bytes
@@ -296,9 +311,10 @@ def streams(model: ModelConfig, X: np.ndarray, y: np.ndarray) -> bool:
 
 
 def _streamed_epoch(
-    packed: _Pass, X: np.ndarray, y: np.ndarray, learns: np.ndarray | None
+    packed: _Pass, X: Features, y: np.ndarray, learns: np.ndarray | None
 ) -> EpochFunction:
-    """An epoch whose batches are gathered on the host (from memory or a memory map) and sent
+    """An epoch whose batches are gathered on the host (from memory or a memory map's view, one
+    block of rows read and standardised at a time) and sent
     to the device in blocks of steps, each block one compiled call over its batches: the same
     batch order, the same steps, the same loss as the resident epoch, for data the device
     cannot hold."""
@@ -591,7 +607,9 @@ def _compile_validation_loss(
     packed: _Pass, splits: Splits, members: int, task: Task
 ) -> Callable[[LossParameters], np.ndarray]:
     network, loss = packed.network, packed.loss
-    X = keras.ops.convert_to_tensor(splits.validation.X)
+    # Resident: the validation rows on the device once (a memory map's view read whole; a
+    # streamed trainer reads them in chunks instead, :func:`_streamed_validation_loss`).
+    X = keras.ops.convert_to_tensor(np.asarray(splits.validation.X))
     y = keras.ops.convert_to_tensor(label_array(splits.validation.y, task))
     mask = _validation_mask(splits, members)
     if mask is not None:
@@ -624,6 +642,76 @@ def _compile_validation_loss(
     return lambda parameters: compiled(
         {name: tf.constant(value) for name, value in parameters.items()}
     ).numpy()
+
+
+def _streamed_validation_loss(
+    packed: _Pass, splits: Splits, members: int, task: Task
+) -> Callable[[LossParameters], np.ndarray]:
+    """The validation loss of :func:`_compile_validation_loss` for a streamed trainer: the
+    validation rows are read (from memory or a memory map's view) and sent in chunks of about
+    :data:`STREAM_BLOCK_BYTES`, each chunk one compiled call returning each member's summed
+    loss over its rows; the sums and the row counts are added on the host and divided. The
+    last chunk is padded (its padding masked out), so every call has one shape."""
+    network, loss = packed.network, packed.loss
+    validation = splits.validation
+    X, n_rows = validation.X, validation.X.shape[0]
+    y = label_array(validation.y, task)
+    folds = _validation_mask(splits, members)
+    mask = np.ones((n_rows, 1), np.float32) if folds is None else folds
+    chunk = min(n_rows, block_rows(X, STREAM_BLOCK_BYTES))
+
+    def summed(logits: Any, labels: Any, chunk_mask: Any, parameters: LossParameters) -> Any:
+        losses = loss.member_losses(labels, logits, parameters)
+        # where, not a product alone: a padded row's inf or NaN loss must not reach the sum.
+        return keras.ops.sum(keras.ops.where(chunk_mask > 0, losses * chunk_mask, 0.0), axis=0)
+
+    if keras.backend.backend() == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        @jax.jit
+        def jax_run(trainable, non_trainable, x, labels, chunk_mask, parameters):
+            logits, _ = network.stateless_call(trainable, non_trainable,
+                                               x.astype(packed.input_dtype), training=False)
+            return summed(logits, labels, chunk_mask, parameters)
+
+        def run(x: np.ndarray, labels: np.ndarray, chunk_mask: np.ndarray,
+                parameters: LossParameters) -> np.ndarray:
+            return np.asarray(jax_run(
+                [v.value for v in network.trainable_variables],
+                [v.value for v in network.non_trainable_variables],
+                jnp.asarray(x), jnp.asarray(labels), jnp.asarray(chunk_mask),
+                {name: jnp.asarray(value) for name, value in parameters.items()}))
+    else:
+        import tensorflow as tf
+
+        @tf.function
+        def tf_run(x, labels, chunk_mask, parameters):
+            logits = network(tf.cast(x, packed.input_dtype), training=False)
+            return summed(logits, labels, chunk_mask, parameters)
+
+        def run(x: np.ndarray, labels: np.ndarray, chunk_mask: np.ndarray,
+                parameters: LossParameters) -> np.ndarray:
+            return tf_run(tf.constant(x), tf.constant(labels), tf.constant(chunk_mask),
+                          {name: tf.constant(value) for name, value in parameters.items()}
+                          ).numpy()
+
+    counts = np.maximum(mask.sum(axis=0, dtype=np.float64), 1.0)
+
+    def streamed_loss(parameters: LossParameters) -> np.ndarray:
+        total = np.zeros(mask.shape[1], np.float64)
+        for start in range(0, n_rows, chunk):
+            x, labels, chunk_mask = (np.asarray(X[start:start + chunk]),
+                                     y[start:start + chunk], mask[start:start + chunk])
+            short = chunk - x.shape[0]
+            if short:
+                x, labels, chunk_mask = (np.concatenate([part, np.zeros((short, *part.shape[1:]),
+                                                                        part.dtype)])
+                                         for part in (x, labels, chunk_mask))
+            total = total + run(x, labels, chunk_mask, parameters)
+        return (total / counts).astype(np.float32)
+
+    return streamed_loss
 
 
 def _compile_logits(network: keras.Model, input_dtype: str) -> Callable[[np.ndarray], np.ndarray]:
