@@ -67,3 +67,31 @@ def test_best_f1_point_equals_brute_force_over_every_operating_point(min_precisi
     expected = max(feasible, key=lambda p: (p.f1(), p.validation[0]))  # first of equals
     chosen = recommend(records, constraints=constraints).best_trial
     assert (chosen.record.number, chosen.index) == (expected.record.number, expected.index)
+
+
+def test_a_trial_s_exact_figures_meet_its_stored_curve_s_six_decimals():
+    """A trial's own figures are exact, a curve's stored at six decimals: 14/15 recall on a
+    curve is 0.933333, 3e-7 below the own point's. Compared at six decimals, an own point with
+    the recall of another point of higher precision is off the front, and an own point equal
+    to its curve's point appears once."""
+    recall, precision = 14 / 15, 7 / 9
+    curve = PRCurve("threshold", (0.2, 0.9), (round(recall, 6), 0.1), (1.0, 1.0))
+    beaten = TrialRecord(
+        number=5, candidate=Candidate(exponent=1.0, normalisation="none", threshold=0.6),
+        weights=(1.0,), validation=Evaluation(recall, precision, (0.0,), (0.0,)),
+        test=Evaluation(recall, precision, (0.0,), (0.0,)), validation_curve=curve,
+        test_curve=curve, diverged=False, train_seconds=0.0, packed_members=1,
+    )
+    front = validation_front([beaten])
+    assert [(p.record.number, p.index) for p in front] == [(5, 0)]
+
+    own = (0.10868544600938967, 0.030327643171806168)
+    same = PRCurve("threshold", (0.5,), (round(own[0], 6),), (round(own[1], 6),))
+    twice = TrialRecord(
+        number=1, candidate=Candidate(exponent=1.0, normalisation="none", threshold=0.5),
+        weights=(1.0,), validation=Evaluation(*own, (0.0,), (0.0,)),
+        test=Evaluation(*own, (0.0,), (0.0,)), validation_curve=same, test_curve=same,
+        diverged=False, train_seconds=0.0, packed_members=1,
+    )
+    front = validation_front([twice])
+    assert len(front) == 1 and front[0].index is None  # the own rule, kept first

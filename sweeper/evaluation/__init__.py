@@ -32,12 +32,13 @@ from sweeper.evaluation._decision import (
     sigmoid,
     softmax,
 )
-from sweeper.evaluation._metrics import Evaluation, confusion_counts, evaluate
+from sweeper.evaluation._metrics import FIGURE_DECIMALS, Evaluation, confusion_counts, evaluate
 from sweeper.evaluation._pareto import hypervolume_2d, pareto_front
 
 __all__ = [
     "CALIBRATION_BINS",
     "CURVE_POINTS",
+    "FIGURE_DECIMALS",
     "Calibration",
     "Constraints",
     "Evaluation",

@@ -36,9 +36,13 @@ def confusion_counts(
     return tp, predicted - tp, actual - tp
 
 
+FIGURE_DECIMALS = 6
+"""Decimals a stored figure keeps (:func:`rounded`); fronts compare figures at this precision."""
+
+
 def rounded(values: Sequence[float]) -> list[float]:
     """Six decimals: exact enough for any figure, and a third of the stored JSON."""
-    return [round(float(value), 6) for value in values]
+    return [round(float(value), FIGURE_DECIMALS) for value in values]
 
 
 def fold_spread(per_fold: Sequence[Sequence[float]]) -> np.ndarray:

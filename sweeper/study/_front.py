@@ -18,7 +18,13 @@ import numpy as np
 
 from sweeper.config import Split, check_export_rule
 from sweeper.errors import ExportError
-from sweeper.evaluation import Constraints, fbeta, hypervolume_2d, pareto_front
+from sweeper.evaluation import (
+    FIGURE_DECIMALS,
+    Constraints,
+    fbeta,
+    hypervolume_2d,
+    pareto_front,
+)
 from sweeper.study._records import TrialRecord
 
 __all__ = [
@@ -181,14 +187,18 @@ def validation_front(
     """The validation Pareto front of every operating point, from high recall to high precision.
 
     Points below ``min_precision`` / ``min_recall`` on validation are left out when any point
-    meets them (the study's constraints). Of points with exactly the same validation figures
-    (every model predicts everything at its lowest threshold) the first is kept: a trial's own
-    rule before its curve, earlier trials before later ones.
+    meets them (the study's constraints). Of points with the same validation figures (every
+    model predicts everything at its lowest threshold) the first is kept: a trial's own rule
+    before its curve, earlier trials before later ones. Figures are compared at the six
+    decimals a stored curve keeps (:func:`~sweeper.evaluation.rounded`): a trial's own
+    figures are exact, so a recall of 14/15 would otherwise be 3e-7 above the same recall on
+    a curve and stay on the front beside a point of higher precision, or appear twice.
     """
     records = rankable(records)
     if not records:
         return []
     figures, owners, indices = _validation_figures(records)
+    figures = np.round(figures, FIGURE_DECIMALS)
     feasible = Constraints(min_precision, min_recall).feasible(figures[:, 0], figures[:, 1])
     candidates = np.flatnonzero(feasible) if feasible.any() else np.arange(len(figures))
     front, seen = [], set()
