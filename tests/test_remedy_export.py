@@ -158,3 +158,19 @@ def test_invalid_remedies_are_refused_on_read(change, where):
     with pytest.raises(ExportError) as caught:
         ExportedWeights.from_document(broken)
     assert caught.value.key == where
+
+
+def test_raw_features_come_back_as_the_study_held_them(tmp_path):
+    """An export of raw features (``standardize`` null) leaves integer ids and pixels as they
+    are (a float32 would change ids above 2**24) and gives floats as float32."""
+    info = info_of(Task.MULTICLASS)
+    document = export_document(record_of(candidates_of(Task.MULTICLASS)["weights"], info), info,
+                               study_name="s", storage_url="sqlite:///x.db")
+    assert document["standardize"] is None
+    exported = load_export(write_export(document, tmp_path / "e.json"))
+    ids = np.array([[16_777_217, 123_456_789]], dtype=np.int64)
+    np.testing.assert_array_equal(exported.standardize(ids), ids)
+    assert exported.standardize(ids).dtype == np.int64
+    pixels = np.array([[0, 255]], dtype=np.uint8)
+    assert exported.standardize(pixels).dtype == np.uint8
+    assert exported.standardize(np.array([[0.5, 1.5]])).dtype == np.float32

@@ -209,11 +209,14 @@ class ExportedWeights:
 
     def standardize(self, X: np.ndarray) -> np.ndarray:
         """Features as the study's models saw them: ``(X - mean) / scale`` per feature with the
-        exported standardisation (the same float32 arithmetic), or ``X`` unchanged when the
-        study trained on raw features. Apply it before production training and inference."""
+        exported standardisation (the same float32 arithmetic), or ``X`` as the study held it
+        when it trained on raw features: floats as float32, integers (token ids, pixels) and
+        booleans unchanged (a float32 holds integers exactly only up to 2**24). Apply it before
+        production training and inference."""
         scaling = self.document.get("standardize")
         if scaling is None:
-            return np.asarray(X, dtype=np.float32)
+            X = np.asarray(X)
+            return X if X.dtype.kind in "iub" else X.astype(np.float32)
         from sweeper.data import Standardizer
 
         standardizer = Standardizer.from_dict(scaling)
