@@ -110,8 +110,10 @@ def test_report_writes_table_json_and_html(finished_study, capsys, tmp_path):
     assert verdict["weighting_pays"] == beats
     assert (verdict["recommended"]["baseline"] is None) == beats
     assert verdict["recommended"] == report["recommended"]
-    assert verdict["message"].startswith("The searched weights beat" if beats else
-                                         "Weighting buys nothing here")
+    unweighted = verdict["recommended"]["baseline"] == "unweighted"
+    assert verdict["message"].startswith(
+        "The searched weights beat" if beats else "Weighting buys nothing here" if unweighted
+        else "No searched trial beats the baselines here")
     assert verdict["message"] in out
     html = (tmp_path / "r.html").read_text()
     assert "front (validation)" in html and "<script" in html

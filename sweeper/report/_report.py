@@ -155,9 +155,9 @@ class Verdict:
             "train unweighted and tune the threshold" if baseline.baseline == "unweighted"
             else f"the {label} rule with a tuned threshold is as good"
         )
-        # A study whose best trial trains another remedy searched more than weights.
-        nothing = ("Weighting buys nothing here" if self.best_trial_remedy in (None, "weights")
-                   else "No searched remedy beats the baselines here")
+        # "Weighting buys nothing" only where the unweighted baseline is what it recommends.
+        nothing = ("Weighting buys nothing here" if baseline.baseline == "unweighted"
+                   else "No searched trial beats the baselines here")
         return (
             f"{nothing}: {against} (a gain counts above "
             f"{100 * recommendation.required_gain:.1f}%: {100 * GAIN_MARGIN:g}%, or twice the "
