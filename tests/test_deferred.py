@@ -118,3 +118,22 @@ def test_a_deferred_candidate_under_cross_validation_is_k_lone_deferred_models()
         np.testing.assert_allclose(packed.validation[:, held], lone.validation, atol=2e-4)
     # The deferred candidate is not the unweighted one: its weights did train.
     assert np.abs(packed.validation[1] - packed.validation[0]).max() > 1e-3
+
+
+def test_a_deferred_member_s_length_ends_it_as_a_shorter_budget_would(multilabel_splits):
+    """``until`` ends member 1 after 14 of the pass's 40 epochs: it keeps the best of those,
+    as the same member trained with a budget of 14 epochs (the batch order of an epoch does
+    not depend on the budget); member 0, without a length, trains past it."""
+    from dataclasses import replace
+
+    model = ModelConfig(hidden=(16,), epochs=40, batch_size=64, learning_rate=0.003,
+                        patience=30)
+    weights = np.stack([multilabel_loss_weights([6, 6, 6, 6])] * 2)
+    long = train_and_score(multilabel_splits, model,
+                           {"weights": weights, "switch": np.array([0, 5]),
+                            "until": np.array([0, 14])}, seed=2)
+    short = train_and_score(multilabel_splits, replace(model, epochs=14),
+                            {"weights": weights, "switch": np.array([0, 5])}, seed=2)
+    assert long.epochs is not None and short.epochs is not None
+    assert 5 < long.epochs[1] == short.epochs[1] <= 14 < long.epochs[0]  # still learning
+    np.testing.assert_allclose(long.validation[1], short.validation[1], atol=2e-5)

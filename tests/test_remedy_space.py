@@ -98,8 +98,9 @@ def test_a_batch_passes_the_trainer_every_parameter_its_remedies_need():
     plain = batch_loss_parameters([PLAIN, PLAIN], COUNTS, N, Task.MULTILABEL, epochs=20)
     assert set(plain) == {"weights"} and plain["weights"].shape == (2, 2, 3)
     mixed = batch_loss_parameters([PLAIN, *REMEDIED], COUNTS, N, Task.MULTILABEL, epochs=20)
-    assert set(mixed) == {"weights", "switch", "gamma", "tau_train", "log_prior"}
+    assert set(mixed) == {"weights", "switch", "until", "gamma", "tau_train", "log_prior"}
     assert mixed["switch"].tolist() == [0, 15, 0, 0]
+    assert mixed["until"].tolist() == [0, 20, 0, 0]  # a deferred member's length
     assert mixed["gamma"].tolist() == [0, 0, 2, 0]
     assert mixed["tau_train"].tolist() == [0, 0, 0, 1]
     assert mixed["log_prior"].shape == (4, 3)

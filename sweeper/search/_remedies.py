@@ -8,7 +8,9 @@ text for tables (:meth:`Remedy.summary`) and what an export writes of it
 
 - ``weights``: the weight vector from the first epoch (every study before remedies).
 - ``deferred`` (deferred re-weighting, DRW, Cao et al. 2019): unweighted for the first
-  ``switch_epoch(switch_fraction, epochs)`` epochs, weighted from then on.
+  ``switch_epoch(switch_fraction, epochs)`` epochs, weighted from then on, ``epochs`` (the
+  study's deferral length) at most: the schedule is a share of that length, so its weighted
+  phase ends with it (early stopping may end it sooner), not at an early-stopping cap.
 - ``focal`` (Lin et al. 2017): the focal loss with exponent ``gamma``, the weights as alpha.
 - ``logit_adjusted`` (Menon et al. 2021): the loss of ``logits + tau_train * log-prior``
   during training (the log prior of each class, or each label's log prior odds); balanced
@@ -43,8 +45,9 @@ __all__ = [
     "training_log_prior",
 ]
 
-NEUTRAL = {"gamma": 0.0, "tau_train": 0.0, "switch": 0.0}
-"""The loss parameters of a member without the remedy (plain cross-entropy from epoch 0)."""
+NEUTRAL = {"gamma": 0.0, "tau_train": 0.0, "switch": 0.0, "until": 0.0}
+"""The loss parameters of a member without the remedy (plain cross-entropy from epoch 0,
+trained for the trainer's epochs: ``until`` 0)."""
 
 
 def switch_epoch(fraction: float, epochs: int) -> int:
@@ -103,11 +106,12 @@ class Weights(Remedy):
 class Deferred(Remedy):
     name = "deferred"
     key = "switch_fraction"
-    parameters = ("switch",)
+    parameters = ("switch", "until")
 
     def loss_parameters(self, candidate: Candidate, *, epochs: int) -> dict[str, float]:
         assert candidate.switch_fraction is not None
-        return {**NEUTRAL, "switch": float(switch_epoch(candidate.switch_fraction, epochs))}
+        return {**NEUTRAL, "switch": float(switch_epoch(candidate.switch_fraction, epochs)),
+                "until": float(epochs)}
 
     def summary(self, candidate: Candidate) -> str:
         return f"deferred from {candidate.switch_fraction:.0%}"

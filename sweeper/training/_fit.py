@@ -23,8 +23,9 @@ A deferred candidate (deferred re-weighting) calls the step twice on the same mo
 with the unweighted loss up to its switch epoch (``arguments.epochs`` is the switch, and
 ``arguments.early_stopping()`` never stops: the packed trainer does not judge a deferred member
 before its switch), then with the weighted loss from ``arguments.initial_epoch`` (the switch)
-to the trial's epochs, with the first call's optimizer and its state (``arguments.optimizer()``
-returns it), as a lone model recompiled with the weighted loss trains. A step passes
+to the end of its deferral length (``arguments.epochs``), with the first call's optimizer
+and its state (``arguments.optimizer()`` returns it), as a lone model recompiled with the
+weighted loss trains. A step passes
 ``initial_epoch=arguments.initial_epoch`` to ``fit`` (0 for every other call).
 
 Trials on this path are not packed: each candidate (each fold member under cross-validation)
@@ -200,9 +201,11 @@ class FitTrainer(Trainer):
                 for k in range(self.splits.n_folds)]
 
     def train_one(self, parameters: Mapping[str, np.ndarray], learn: np.ndarray,
-                  judge: np.ndarray, switch: int = 0) -> tuple[keras.Model, int | None]:
+                  judge: np.ndarray, switch: int = 0,
+                  until: int = 0) -> tuple[keras.Model, int | None]:
         """One model trained by the user's step with one member's loss parameters; a deferred
-        one (``switch > 0``) in two calls, unweighted up to its switch, then weighted."""
+        one (``switch > 0``) in two calls, unweighted up to its switch, then weighted up to
+        ``until`` (its deferral length; 0: the trial's epochs)."""
         assert self.spec.epochs is not None and self.spec.batch_size is not None
         train, validation = self.splits.train, self.splits.validation
         y = label_array(train.y, self.task)
@@ -211,15 +214,16 @@ class FitTrainer(Trainer):
             held = (np.asarray(validation.X), label_array(validation.y, self.task))
         else:
             held = (train.X[judge], y[judge])
+        epochs = min(until, self.spec.epochs) if until > 0 else self.spec.epochs
         arguments = FitArguments(
-            x=train.X[learn], y=y[learn], validation_data=held, epochs=self.spec.epochs,
+            x=train.X[learn], y=y[learn], validation_data=held, epochs=epochs,
             batch_size=self.spec.batch_size, seed=self.seed, model_config=self.spec,
+            schedule_epochs=self.spec.epochs,  # the packed members' schedule spans these
         )
         model = self.fresh_model()
         if switch > 0:
             unweighted = {**parameters, "weights": np.ones_like(parameters["weights"])}
-            first = dataclasses.replace(arguments, epochs=switch, judged=False,
-                                        schedule_epochs=self.spec.epochs)
+            first = dataclasses.replace(arguments, epochs=switch, judged=False)
             model = call_fit(self.fit, model, self.loss.keras_loss(unweighted), first)
             arguments = dataclasses.replace(
                 arguments, initial_epoch=switch,
@@ -232,8 +236,9 @@ class FitTrainer(Trainer):
         """Train every member (every fold member) with the user's step and score it."""
         started = time.perf_counter()
         parameters = as_loss_parameters(weights)
-        switches = np.broadcast_to(np.asarray(parameters.pop("switch", 0), dtype=np.int64),
-                                   (self.members,))
+        switches, untils = (
+            np.broadcast_to(np.asarray(parameters.pop(name, 0), dtype=np.int64), (self.members,))
+            for name in ("switch", "until"))
         folds = self.fold_rows()
         n_outputs = self.splits.train.n_outputs
         shape = lambda split: (split.X.shape[0], self.members, len(folds), n_outputs)  # noqa: E731
@@ -245,7 +250,8 @@ class FitTrainer(Trainer):
             one = {name: value[member] for name, value in parameters.items()}
             for k, (learn, judge) in enumerate(folds):
                 trained, trained_epochs = self.train_one(one, learn, judge,
-                                                         switch=int(switches[member]))
+                                                         switch=int(switches[member]),
+                                                         until=int(untils[member]))
                 epochs.append(trained_epochs)
                 done = len(epochs)
                 self.report(TrainingProgress(epoch=done, epochs=models, training=models - done,

@@ -85,7 +85,8 @@ class Trainer(abc.ABC):
       ``switch`` parameter (deferred re-weighting: per member, the epoch from which its
       weights apply) is the trainer's, not the loss's: the member trains unweighted before
       it and is not judged by early stopping until it (the packed trainer per member, a
-      user's own step in two calls).
+      user's own step in two calls); so is ``until`` (per member, the most epochs it trains;
+      0: all of them), a deferred member's length.
     - **Returns** :class:`BatchScores`: each member's probabilities on the validation rows (out
       of fold under K-fold cross-validation: row ``r`` scored by the member that did not learn
       from it) and on the test rows (the mean of the K fold members'), the best epochs and the

@@ -203,15 +203,22 @@ class PackedTrainer(Trainer):
         after it (the first weighted epoch is always kept, its best loss being infinite until
         then), as a lone Keras model trained unweighted for ``switch`` epochs, then recompiled
         with the weighted loss and a fresh ``EarlyStopping`` from ``initial_epoch=switch``.
+        An ``until`` parameter, ``(members,)`` epochs (0 or absent: ``epochs``), ends member
+        ``m`` after ``until[m]`` epochs, its kept weights the best of those: a deferred
+        member's schedule is a share of a length that may be shorter than an early-stopping
+        cap (:meth:`ModelConfig.deferral_epochs`), and its weighted phase ends with it (with
+        patience; without it the length is ``epochs``).
         """
         parameters = self._parameters(weights)
         switch = parameters.pop("switch", None)
+        until = parameters.pop("until", None)
         self._reset()
         n_rows = self.splits.train.X.shape[0]
         # fitted_to sets both ("auto" is resolved for the rows at hand).
         assert self.spec.batch_size is not None and self.spec.epochs is not None
         orders = batch_order(n_rows, self.spec.batch_size, self.spec.epochs, self.seed)
-        stopping = _EarlyStopping(self, parameters, switch) if self.spec.patience else None
+        stopping = (_EarlyStopping(self, parameters, switch, until) if self.spec.patience
+                    else None)
         for epoch, (order, mask) in enumerate(orders):
             current = _deferred(parameters, switch, epoch)
             self._epoch(order, mask, current)
@@ -496,11 +503,13 @@ class _EarlyStopping:
     """
 
     def __init__(self, trainer: PackedTrainer, parameters: LossParameters,
-                 switch: np.ndarray | None = None) -> None:
+                 switch: np.ndarray | None = None, until: np.ndarray | None = None) -> None:
         self.trainer = trainer
         self.parameters = parameters
         self.switch = (np.zeros(trainer.network_members) if switch is None
                        else np.asarray(switch, dtype=np.float64))
+        self.until = (np.zeros(trainer.network_members) if until is None
+                      else np.asarray(until, dtype=np.float64))
         self.owners = trainer.member_owners()
         self.best = [keras.ops.convert_to_numpy(v) for v in trainer.network.variables]
         self.best_loss = np.full(trainer.network_members, np.inf)
@@ -535,6 +544,7 @@ class _EarlyStopping:
             self._keep(improved)
         if epoch > 0:
             self.done |= active & ~improved & (self.wait >= self.trainer.spec.patience)
+        self.done |= (self.until > 0) & (epoch + 1 >= self.until)  # its length is over
         return bool(self.done.all())
 
     def _keep(self, members: np.ndarray) -> None:
