@@ -90,7 +90,14 @@ def front_rows(report: FrontReport) -> list[list[str]]:
 
 
 def _title(report: FrontReport, shown: int) -> str:
+    """The table's first line: how many points, and whose: the searched trials counted against
+    the complete trials (which hold no baseline) and the baselines apart, so a front of
+    baselines alone never reads as trials the search found."""
     shown_note = "" if shown == len(report.front) else f", {shown} shown"
+    on_front = report.front_trials()
+    searched = sum(record.baseline is None for record in on_front)
+    baselines = len(on_front) - searched
+    baselines_note = f", {baselines} baseline{'s' * (baselines != 1)}" if baselines else ""
     folds = report.info.folds
     validation = (
         f"{folds}-fold cross-validation, ± = spread across folds; " if folds > 1 else ""
@@ -100,8 +107,8 @@ def _title(report: FrontReport, shown: int) -> str:
             else f"{report.info.task}, {report.info.average} average")
     return (
         f"{report.study_name}: {len(report.front)} point{'s' * (len(report.front) != 1)} on the "
-        f"validation front{shown_note}, "
-        f"from {len(report.front_trials())} of {len(report.records)} complete trials "
+        f"validation front{shown_note}: "
+        f"{searched} of {len(report.records)} complete trials{baselines_note} "
         f"({task}; {validation}"
         "* = a point of the trial's curve)"
     )
