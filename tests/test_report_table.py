@@ -4,11 +4,14 @@ terminal."""
 
 from __future__ import annotations
 
+import io
+import sys
+
 import pytest
 
 from sweeper.config import Task
 from sweeper.report import FrontReport, format_table
-from sweeper.report._table import _shown
+from sweeper.report._table import HEADER, KEPT_COLUMNS, _shown, _terminal_width
 from sweeper.search import Candidate
 from sweeper.study import baseline_candidates, recommend, validation_front
 from tests.test_report_calibration import model_scores, records_of, small_study
@@ -56,3 +59,47 @@ def test_the_title_counts_searched_trials_and_baselines_apart(records, whose):
     baselines_note = f", {named} baseline{'s' * (named != 1)} (" if named else " ("
     assert title.startswith(counted + baselines_note), title
 
+
+
+class _Terminal(io.StringIO):
+    """A stdout that says it is a terminal (the width then comes from the terminal, or 100)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_off_a_terminal_the_table_keeps_every_column(records, monkeypatch):
+    """Redirected to a file or a CI log (pytest's capture: stdout is no terminal), the family
+    column, which names each trial's remedy, is kept; an explicit narrow width still drops it."""
+    info, trials, baselines = records
+    report = report_with_front(info, trials, baselines, [*trials, *baselines])
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert not sys.stdout.isatty()
+    assert _terminal_width() is None
+    header = format_table(report).splitlines()[1].split()
+    assert header == [word for name in HEADER for word in name.split()]
+    narrow = format_table(report, width=60).splitlines()[1].split()
+    assert narrow == [word for name in HEADER[:KEPT_COLUMNS] for word in name.split()]
+
+
+@pytest.mark.parametrize(
+    ("stdout", "columns", "width"),
+    [
+        (None, None, None),  # a file or a pipe: no limit
+        (None, "57", 57),  # COLUMNS set: fitted, on a terminal or not
+        (_Terminal, "57", 57),
+        (_Terminal, None, int),  # a terminal: its width (or 100 where it cannot be read)
+    ],
+)
+def test_the_table_width_is_the_terminal_s_or_columns(monkeypatch, stdout, columns, width):
+    if stdout is not None:
+        monkeypatch.setattr(sys, "stdout", stdout())
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    found = _terminal_width()
+    if width is int:
+        assert isinstance(found, int) and found > 0
+    else:
+        assert found == width
