@@ -349,7 +349,8 @@ def sweep(
         storage: an SQLAlchemy URL (default ``sqlite:///.sweeper/NAME.db``, as the CLI).
         study_name: the Optuna study name (default: derived from the data and the settings,
             so the same call resumes the same study).
-        progress: show a progress bar.
+        progress: show a progress bar (on a terminal or in a notebook; never in a redirected
+            stderr, where the log lines report the run).
         **study_options: any other :class:`~sweeper.StudyConfig` key (``sampler``,
             ``min_precision``, ``average``, ...).
 
@@ -671,8 +672,8 @@ def _run_workers(
 
     budget = config.study.trials
     complete = (optuna.trial.TrialState.COMPLETE,)
-    with tqdm(total=budget, unit="trial", disable=not progress, file=sys.stderr,
-              desc=f"{config.study.name} ({len(environments)} workers)") as bar:
+    with tqdm(total=budget, unit="trial", disable=not logs.draws_progress(progress),
+              file=sys.stderr, desc=f"{config.study.name} ({len(environments)} workers)") as bar:
 
         def show() -> None:
             bar.n = min(budget, len(study.get_trials(deepcopy=False, states=complete)))

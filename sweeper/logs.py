@@ -8,7 +8,8 @@ them to the root logger (no line printed twice). The level is ``$SWEEPER_LOG_LEV
 the records in its own handlers calls ``set_level`` and
 ``logging.getLogger("sweeper").propagate = True``.
 
-Progress bars are not log lines: they are drawn only on a terminal.
+Progress bars are not log lines: they are drawn only on a terminal or in a notebook
+(:func:`draws_progress`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+from typing import TextIO
 
 __all__ = [
     "LEVELS",
     "LEVEL_VARIABLE",
     "ROOT",
+    "draws_progress",
     "held_back",
     "level_from_environment",
     "set_level",
@@ -96,6 +99,37 @@ def held_back() -> Iterator[None]:
             logger.addHandler(handler)
     for record in holder.records:  # reached only when the block succeeded
         logger.handle(record)
+
+
+def _in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (a notebook, JupyterLab, Colab), by the test
+    ``tqdm.auto`` makes; IPython is never imported here, only asked when already loaded."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    try:
+        shell = ipython.get_ipython()
+        return shell is not None and "IPKernelApp" in shell.config
+    except Exception:  # an IPython too old or too new to answer: take it as no notebook
+        return False
+
+
+def draws_progress(progress: bool, stream: TextIO | None = None) -> bool:
+    """Whether a progress bar asked for (``progress=True``) is drawn on ``stream`` (default
+    ``sys.stderr``): on a terminal, or in a notebook (a widget, or an output area where each
+    redraw replaces the last). Elsewhere (stderr redirected to a file, a pipe, a CI log) a bar
+    would write its line again at every epoch, tens of kilobytes glued to the log lines, which
+    already say how the run goes; so no bar there. ``progress=False`` never draws one."""
+    if not progress:
+        return False
+    if _in_notebook():
+        return True
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty is not None and isatty())
+    except ValueError:  # a closed stream
+        return False
 
 
 def _install() -> None:

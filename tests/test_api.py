@@ -287,3 +287,16 @@ def test_a_cross_validated_sweep_reports_fold_spreads_and_exports_the_scaling(tm
     np.testing.assert_allclose(exported.standardize(X).mean(axis=0), 0, atol=0.1)
     with pytest.raises(sweeper.ExportError, match="features must have 4 columns"):
         exported.standardize(X[:, :2])
+
+
+@pytest.mark.slow
+def test_a_sweep_draws_no_progress_bar_into_a_redirected_stderr(tmp_path, capfd):
+    """``progress=True`` (the default) with stderr not a terminal (a file, a pipe: pytest's
+    capture): the log lines, and no bar redrawn at every epoch between them."""
+    X, y = make_multilabel_arrays()
+    sweeper.sweep(X, y, model={**SMALL_MODEL, "epochs": 2}, trials=2,
+                  storage=f"sqlite:///{tmp_path / 'quiet.db'}", study_name="quiet",
+                  artifacts=str(tmp_path / "artifacts"))
+    err = capfd.readouterr().err
+    assert "INFO] " in err  # the log lines stay
+    assert "\r" not in err and "it/s" not in err and "trial/s" not in err and "s/trial" not in err

@@ -152,6 +152,83 @@ def test_a_study_file_with_a_two_valued_label_column_is_binary(tmp_path):
     assert weight_summary((9.5,)) == "9.5"  # the table's weights column: the pos_weight
 
 
+def _save_folder(folder, X, y):
+    folder.mkdir()
+    np.save(folder / "X.npy", X)
+    np.save(folder / "y.npy", y)
+
+
+def _save_npz(folder, X, y):
+    folder.mkdir()
+    np.savez(folder / "d.npz", X=X, y=y)
+
+
+@pytest.mark.parametrize(
+    ("save", "source", "y", "positive_label", "classes", "described"),
+    [
+        (_save_folder, "data", np.where(np.arange(400) % 8 == 0, "malignant", "benign"), None,
+         ("benign", "malignant"), "binary, positive label 'malignant'"),
+        (_save_npz, "data/d.npz", np.where(np.arange(400) % 8 == 0, "malignant", "benign"),
+         "benign", ("malignant", "benign"), "binary, positive label 'benign'"),
+        (_save_folder, "data", np.arange(400) % 8 == 0, None, (False, True),
+         "binary, positive label 'True'"),
+        (_save_npz, "data/d.npz", np.arange(400) % 8 == 0, "false", (True, False),
+         "binary, positive label 'False'"),
+    ],
+)
+def test_a_file_y_of_names_or_booleans_is_binary_as_in_python(
+    tmp_path, save, source, y, positive_label, classes, described
+):
+    """A folder of .npy files or an .npz holding a 1-D y of class names or booleans is prepared
+    as binary with the user's values, as ``sweeper.sweep(X, y)`` reads the same arrays."""
+    from sweeper.api import prepare_study_file
+
+    X = np.column_stack([np.arange(400) % 7, np.arange(400) % 5]).astype(np.float32)
+    save(tmp_path / "data", X, y)
+    chosen = "" if positive_label is None else f'positive_label = "{positive_label}"\n'
+    (tmp_path / "s.toml").write_text(
+        f'[study]\nname = "b"\nstorage = "sqlite:///{tmp_path / "s.db"}"\ntrials = 2\n'
+        f'[data]\nsource = "{source}"\n{chosen}folds = 1\n'
+    )
+    prepared = prepare_study_file(tmp_path / "s.toml")
+    assert prepared.info.describe_task() == described
+    assert prepared.info.classes == classes
+    in_python = resolve_task(dataset_from_arrays(X, y),
+                             DataConfig(positive_label=positive_label))
+    loaded = resolve_task(load_source(DataConfig(source=source), tmp_path),
+                          DataConfig(positive_label=positive_label))
+    assert loaded.fingerprint() == in_python.fingerprint()  # the same data, the same study
+
+
+def test_a_file_y_of_ids_keeps_its_labels_and_fingerprint(tmp_path):
+    """A 1-D y of ids 0..K-1 in a file reads as before other values were accepted: K is the
+    largest id plus one (a class without a sample included), labels label_j or labels.npy."""
+    X = np.ones((6, 2))
+    np.savez(tmp_path / "d.npz", X=X, y=np.array([0, 1, 3, 0, 1, 3]))
+    gap = load_source(DataConfig(source="d.npz"), tmp_path)
+    assert gap.labels == ("label_0", "label_1", "label_2", "label_3")
+    assert gap.classes == (0, 1, 2, 3) and gap.y.tolist() == [0, 1, 3, 0, 1, 3]
+    np.savez(tmp_path / "n.npz", X=X, y=np.array([0, 1, 2] * 2), labels=np.array(["a", "b", "c"]))
+    named = load_source(DataConfig(source="n.npz"), tmp_path)
+    assert named.labels == ("a", "b", "c") and named.classes == (0, 1, 2)
+    same = dataset_from_arrays(X, np.array([0, 1, 2] * 2), labels=["a", "b", "c"])
+    assert named.fingerprint() == same.fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("y", "message"),
+    [
+        (np.array([0.0, 0.5] * 3), r"d\.npz: y: row 1 holds 0\.5, which is no class id"),
+        (np.array([0.0, np.nan] * 3), r"d\.npz: y: row 1 holds nan, which is no class id"),
+    ],
+)
+def test_a_file_y_of_fractions_is_one_line(tmp_path, y, message):
+    np.savez(tmp_path / "d.npz", X=np.ones((6, 2)), y=y)
+    with pytest.raises(sweeper.DataError, match=message) as raised:
+        load_source(DataConfig(source="d.npz"), tmp_path)
+    assert "\n" not in str(raised.value)
+
+
 # ----------------------------------------------------------------------------- bad inputs
 
 

@@ -94,7 +94,7 @@ def write_npz(tmp_path, **arrays):
             "label 'label_1' has values other than 0 and 1",
         ),
         ({"X": np.ones((2, 2))}, "no array named 'y'"),
-        ({"X": np.ones((2, 2)), "y": np.array([-1, 0])}, "must hold class ids"),
+        ({"X": np.ones((2, 2)), "y": np.array([0.5, 0])}, "y: row 0 holds 0.5, which is no class"),
     ],
 )
 def test_bad_npz(tmp_path, arrays, message):

@@ -3,12 +3,16 @@ bar and, for a batch that trains for a while, in the log."""
 
 from __future__ import annotations
 
+import io
 import logging
+import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from sweeper.config import ModelConfig
+from sweeper.logs import draws_progress
 from sweeper.search import multilabel_loss_weights
 from sweeper.study._runner import PROGRESS_FIRST_LOG_S, PROGRESS_LOG_EVERY_S, BatchProgress
 from sweeper.training import PackedTrainer, TrainingProgress
@@ -71,3 +75,43 @@ def test_the_packed_trainer_reports_every_epoch_as_members_stop(multilabel_split
     assert training == sorted(training, reverse=True) and training[-1] == 0
     best = [p.best_loss for p in seen]
     assert best == sorted(best, reverse=True)  # the lowest so far never rises
+
+
+class _Stream(io.StringIO):
+    """A stderr that is a terminal or not, as the case says."""
+
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def _closed() -> io.StringIO:
+    stream = io.StringIO()
+    stream.close()
+    return stream
+
+
+@pytest.mark.parametrize(
+    ("progress", "stream", "kernel", "drawn"),
+    [
+        (True, _Stream(tty=True), None, True),  # a terminal
+        (True, _Stream(tty=False), None, False),  # a file, a pipe, a CI log
+        (True, _closed(), None, False),
+        (False, _Stream(tty=True), None, False),  # progress=False: never
+        (True, _Stream(tty=False), {"IPKernelApp": {}}, True),  # a notebook's kernel
+        (False, _Stream(tty=False), {"IPKernelApp": {}}, False),
+        (True, _Stream(tty=False), {}, False),  # IPython in a terminal, stderr redirected
+    ],
+)
+def test_a_progress_bar_is_drawn_on_a_terminal_or_in_a_notebook_only(
+    monkeypatch, progress, stream, kernel, drawn
+):
+    if kernel is None:
+        monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    else:  # what tqdm.auto asks too: the running shell's config names the kernel app
+        shell = SimpleNamespace(config=kernel)
+        monkeypatch.setitem(sys.modules, "IPython", SimpleNamespace(get_ipython=lambda: shell))
+    assert draws_progress(progress, stream) is drawn

@@ -25,7 +25,7 @@ from sweeper.config import Task
 from sweeper.data._dataset import Dataset, validated_dataset
 from sweeper.errors import DataError
 
-__all__ = ["dataset_from_arrays"]
+__all__ = ["class_ids", "dataset_from_arrays"]
 
 
 def _is_pandas(value: Any) -> bool:
@@ -85,23 +85,36 @@ def dataset_from_arrays(X: Any, y: Any, *, labels: Sequence[str] | None = None) 
         raise DataError(
             f"y: must be 1-D (classes) or 2-D (0/1 labels), but got shape {values.shape}.", key="y"
         )
+    ids, found_values, class_names = class_ids(values)
+    names = _label_names(labels, class_names, len(found_values))
+    return validated_dataset(features, ids, Task.MULTICLASS, names, "arrays",
+                             classes=found_values)
+
+
+def class_ids(
+    values: np.ndarray, where: str = "y"
+) -> tuple[np.ndarray, tuple[Any, ...], tuple[str, ...] | None]:
+    """A 1-D ``y`` of class values as ``(ids, classes, names)``: int64 ids ``0..K-1`` into the
+    sorted distinct values, those values as the user's ``classes`` (ints, booleans or strings:
+    what :func:`sweeper.data.resolve_task` names a binary task's classes by), and the class names
+    (``None`` when ``y`` already holds the ids ``0..K-1``: no names to take from them).
+
+    The one conversion of a 1-D target, shared by :func:`dataset_from_arrays` and the file
+    sources, so that a ``y`` means the same whether it comes from Python or from a file;
+    ``where`` starts its messages (``y``, or a file's path and ``y``)."""
     booleans = values.dtype == bool
-    values = _class_values(values)
+    values = _class_values(values, where)
     classes, ids = np.unique(values, return_inverse=True)
     found_values = tuple(bool(v) for v in classes.tolist()) if booleans else tuple(
         classes.tolist())
     integer_ids = np.issubdtype(values.dtype, np.integer) and np.array_equal(
         classes, np.arange(classes.size)
     )
-    if integer_ids and labels is None:
-        names = tuple(f"label_{j}" for j in range(classes.size))
-    else:
-        names = _label_names(labels, None if integer_ids else classes.tolist(), classes.size)
-    return validated_dataset(features, ids.astype(np.int64), Task.MULTICLASS, names, "arrays",
-                             classes=found_values)
+    names = None if integer_ids else tuple(str(name) for name in classes.tolist())
+    return ids.reshape(-1).astype(np.int64), found_values, names
 
 
-def _class_values(values: np.ndarray) -> np.ndarray:
+def _class_values(values: np.ndarray, where: str) -> np.ndarray:
     """A 1-D ``y`` as class values: booleans and whole-number floats become integer ids; a
     missing value, or a fraction (a score, not a class), is refused naming its row."""
     if values.dtype == bool:
@@ -112,7 +125,7 @@ def _class_values(values: np.ndarray) -> np.ndarray:
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise DataError(
-                f"y: row {row} holds {values[row].item()!r}, which is no class id; a 1-D y "
+                f"{where}: row {row} holds {values[row].item()!r}, which is no class id; a 1-D y "
                 "holds class ids or names (for several 0/1 labels per row, give a 2-D y).",
                 key="y",
             )
@@ -120,5 +133,5 @@ def _class_values(values: np.ndarray) -> np.ndarray:
     missing = [row for row, value in enumerate(values.tolist())
                if value is None or (isinstance(value, float) and value != value)]
     if missing:
-        raise DataError(f"y: row {missing[0]} has no class (a missing value).", key="y")
+        raise DataError(f"{where}: row {missing[0]} has no class (a missing value).", key="y")
     return values.astype(str)

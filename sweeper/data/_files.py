@@ -1,8 +1,9 @@
 """Data from a study file's ``[data] source``: a CSV file, an ``.npz`` archive, or a built-in.
 
 The task follows from the labels: ``label_columns`` (CSV) or a 2-D ``y`` (NPZ) is multi-label,
-``label_column`` or a 1-D integer ``y`` is multi-class (binary, when it holds two values, one
-step later: :func:`sweeper.data.resolve_task`).
+``label_column`` or a 1-D ``y`` (class ids, names or booleans, as :func:`sweeper.sweep` takes
+them) is multi-class (binary, when it holds two values, one step later:
+:func:`sweeper.data.resolve_task`).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import csv
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from sweeper.config import DataConfig, Task
+from sweeper.data._arrays import class_ids
 from sweeper.data._builtin import BUILTIN_SOURCES
 from sweeper.data._dataset import Dataset, validated_dataset
 from sweeper.errors import DataError
@@ -71,28 +74,37 @@ def _load_npy_folder(path: Path, section: DataConfig) -> Dataset:
 def _arrays_dataset(X: np.ndarray, y: np.ndarray, names: np.ndarray | None,
                     where: str) -> Dataset:
     """``X``, ``y`` and label names read from a file, as a validated dataset: a 2-D ``y`` is
-    multi-label, a 1-D ``y`` of ids ``0..K-1`` multi-class (a 2-valued one becomes binary
-    when the task is resolved)."""
+    multi-label, a 1-D ``y`` multi-class (a 2-valued one becomes binary when the task is
+    resolved).
+
+    A 1-D ``y`` of ids ``0..K-1`` keeps its ids (``K`` is its largest id plus one, as studies
+    made before other values were accepted were fingerprinted); any other 1-D ``y`` (class
+    names, booleans, whole-number floats, other integers) goes through the API's conversion
+    (:func:`~sweeper.data._arrays.class_ids`), so a file holds what ``sweeper.sweep`` accepts."""
+    found: tuple[str, ...] | None = None
+    classes: tuple[Any, ...] | None = None
     if y.ndim == 2:
         task = Task.MULTILABEL
         n_outputs = y.shape[1]
     elif y.ndim == 1:
         task = Task.MULTICLASS
-        if not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < 0):
-            raise DataError(f"{where}: a 1-D y must hold class ids 0, 1, ..., K-1.")
-        n_outputs = int(y.max()) + 1 if y.size else 0
+        if np.issubdtype(y.dtype, np.integer) and (y.size == 0 or y.min() >= 0):
+            n_outputs = int(y.max()) + 1 if y.size else 0
+            y = y.astype(np.int64)
+            classes = tuple(range(n_outputs))
+        else:
+            y, classes, found = class_ids(y, f"{where}: y")
+            n_outputs = len(classes)
     else:
-        raise DataError(f"{where}: y must be 1-D (class ids) or 2-D (0/1 labels).")
+        raise DataError(f"{where}: y must be 1-D (classes) or 2-D (0/1 labels).")
     if names is not None:
         labels = tuple(str(name) for name in names.tolist())
         if len(labels) != n_outputs:
             raise DataError(f"{where}: 'labels' names {len(labels)} labels, y has {n_outputs}.")
+    elif found is not None:
+        labels = found
     else:
         labels = tuple(f"label_{j}" for j in range(n_outputs))
-    classes = None
-    if task is Task.MULTICLASS:
-        y = y.astype(np.int64)
-        classes = tuple(range(n_outputs))
     return validated_dataset(X, y, task, labels, where, classes=classes)
 
 

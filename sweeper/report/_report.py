@@ -379,7 +379,8 @@ class FrontReport:
         ]
 
     def front_trials(self) -> list[TrialRecord]:
-        """The distinct trials on the front, in front order."""
+        """The distinct trials on the front, in front order: the baselines' records among them
+        (``record.baseline`` set), which the table's title counts apart from the searched."""
         return list({id(p.record): p.record for p in self.front}.values())
 
     @property

@@ -11,7 +11,9 @@ before calibration was, or a diverged trial).
 from __future__ import annotations
 
 import html
+import os
 import shutil
+import sys
 
 import numpy as np
 
@@ -90,7 +92,14 @@ def front_rows(report: FrontReport) -> list[list[str]]:
 
 
 def _title(report: FrontReport, shown: int) -> str:
+    """The table's first line: how many points, and whose: the searched trials counted against
+    the complete trials (which hold no baseline) and the baselines apart, so a front of
+    baselines alone never reads as trials the search found."""
     shown_note = "" if shown == len(report.front) else f", {shown} shown"
+    on_front = report.front_trials()
+    searched = sum(record.baseline is None for record in on_front)
+    baselines = len(on_front) - searched
+    baselines_note = f", {baselines} baseline{'s' * (baselines != 1)}" if baselines else ""
     folds = report.info.folds
     validation = (
         f"{folds}-fold cross-validation, ± = spread across folds; " if folds > 1 else ""
@@ -100,8 +109,8 @@ def _title(report: FrontReport, shown: int) -> str:
             else f"{report.info.task}, {report.info.average} average")
     return (
         f"{report.study_name}: {len(report.front)} point{'s' * (len(report.front) != 1)} on the "
-        f"validation front{shown_note}, "
-        f"from {len(report.front_trials())} of {len(report.records)} complete trials "
+        f"validation front{shown_note}: "
+        f"{searched} of {len(report.records)} complete trials{baselines_note} "
         f"({task}; {validation}"
         "* = a point of the trial's curve)"
     )
@@ -153,15 +162,29 @@ def _summary(report: FrontReport) -> list[str]:
     return lines
 
 
+def _terminal_width() -> int | None:
+    """The width a table printed to stdout must fit: ``COLUMNS`` when set, else the terminal's;
+    ``None`` (no limit) off a terminal, so a report redirected to a file or a CI log keeps every
+    column (the family column names each trial's remedy) instead of fitting an imagined
+    100-column screen."""
+    stdout = sys.stdout
+    on_terminal = stdout is not None and hasattr(stdout, "isatty") and stdout.isatty()
+    if not (os.environ.get("COLUMNS") or on_terminal):
+        return None
+    return shutil.get_terminal_size((100, 24)).columns
+
+
 def format_table(report: FrontReport, width: int | None = None) -> str:
-    """The front as a fixed-width table that fits ``width`` (the terminal's): where it is too
-    narrow the weights, then the normalisation, then the family column are left off; the
-    figures, their calibration and the decision always show (the JSON has everything)."""
-    width = width or shutil.get_terminal_size((100, 24)).columns
+    """The front as a fixed-width table that fits ``width`` (default :func:`_terminal_width`:
+    the terminal's, or no limit off one): where it is too narrow the weights, then the
+    normalisation, then the family column are left off; the figures, their calibration and the
+    decision always show (the JSON has everything)."""
+    width = width or _terminal_width()
     all_rows = front_rows(report)
     all_widths = [max(len(h), *(len(row[i]) for row in all_rows)) for i, h in enumerate(HEADER)]
     columns = len(HEADER)
-    while columns > KEPT_COLUMNS and sum(all_widths[:columns]) + 2 * (columns - 1) > width:
+    while (width is not None and columns > KEPT_COLUMNS
+           and sum(all_widths[:columns]) + 2 * (columns - 1) > width):
         columns -= 1
     header, widths = HEADER[:columns], all_widths[:columns]
     rows = [row[:columns] for row in all_rows]

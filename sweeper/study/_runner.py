@@ -30,6 +30,7 @@ from sweeper import holds, interrupts
 from sweeper.config import SweepConfig
 from sweeper.data import Splits
 from sweeper.evaluation import Constraints
+from sweeper.logs import draws_progress
 from sweeper.search import batch_loss_parameters, suggest_candidate
 from sweeper.study._asking import (
     AskedTrial,
@@ -264,7 +265,7 @@ def run_study(
     trainers: dict[int, Trainer] = {}  # one (compiled) trainer per batch size, reused
     complete = _count(study).get(TrialState.COMPLETE, 0)
     bar = tqdm(total=budget, initial=min(complete, budget), unit="trial",
-               disable=not progress, file=sys.stderr, dynamic_ncols=True,
+               disable=not draws_progress(progress), file=sys.stderr, dynamic_ncols=True,
                desc=study.study_name)
     batch_progress = BatchProgress(bar)
 
