@@ -103,3 +103,12 @@ def test_the_table_width_is_the_terminal_s_or_columns(monkeypatch, stdout, colum
         assert isinstance(found, int) and found > 0
     else:
         assert found == width
+
+
+def test_printing_a_report_prints_its_table(records, monkeypatch):
+    """``print(result.report())`` in a script shows the table, not the dataclass's repr."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    info, trials, baselines = records
+    report = report_with_front(info, trials, baselines, [*trials, *baselines])
+    assert str(report) == format_table(report)
+    assert str(report).splitlines()[0].startswith(report.study_name)

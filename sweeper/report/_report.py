@@ -388,6 +388,13 @@ class FrontReport:
         """The recommended point."""
         return self.recommendation.point
 
+    def __str__(self) -> str:
+        """The terminal table (:func:`~sweeper.report.format_table`): ``print(report)`` in a
+        script shows what ``sweeper report`` prints, not the dataclass's fields."""
+        from sweeper.report._table import format_table
+
+        return format_table(self)
+
     @property
     def verdict(self) -> Verdict:
         """Do the searched weights beat every baseline? (:class:`Verdict`)"""
