@@ -35,6 +35,7 @@ is one model trained on its own, so a batch costs one ``fit`` per member.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -192,6 +193,13 @@ class FitTrainer(Trainer):
             return build_mlp(train.n_features, train.n_outputs, self.spec.layers,
                              seed=self.seed)
 
+    @functools.cached_property
+    def validation_data(self) -> tuple[np.ndarray, np.ndarray]:
+        """The validation split's ``(x, y)`` as arrays, read once for every model the trainer
+        trains (a memory map's view is read here, not once per member)."""
+        validation = self.splits.validation
+        return np.asarray(validation.X), label_array(validation.y, self.task)
+
     def fold_rows(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per fold member, the training rows it learns from and the rows it is judged on."""
         train = self.splits.train
@@ -207,13 +215,10 @@ class FitTrainer(Trainer):
         one (``switch > 0``) in two calls, unweighted up to its switch, then weighted up to
         ``until`` (its deferral length; 0: the trial's epochs)."""
         assert self.spec.epochs is not None and self.spec.batch_size is not None
-        train, validation = self.splits.train, self.splits.validation
+        train = self.splits.train
         y = label_array(train.y, self.task)
         # The user's step takes NumPy arrays (Keras's fit): a memory map's view is read here.
-        if self.splits.folds is None:
-            held = (np.asarray(validation.X), label_array(validation.y, self.task))
-        else:
-            held = (train.X[judge], y[judge])
+        held = self.validation_data if self.splits.folds is None else (train.X[judge], y[judge])
         epochs = min(until, self.spec.epochs) if until > 0 else self.spec.epochs
         arguments = FitArguments(
             x=train.X[learn], y=y[learn], validation_data=held, epochs=epochs,
