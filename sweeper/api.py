@@ -537,15 +537,6 @@ def _automatic_as_stored(
     return dataclasses.replace(fitted, **changes) if changes else fitted
 
 
-def _deferral_as_stored(computed: int, stored: Mapping[str, Any]) -> int:
-    """A resumed study's deferral length as stored; a study stored before it was recorded
-    apart switched at a share of its ``epochs``."""
-    for key in ("deferral_epochs", "epochs"):
-        if isinstance(stored.get(key), int):
-            return int(stored[key])
-    return computed
-
-
 def _checked_and_created(
     config: SweepConfig, dataset: Dataset, *, source: str, folder: Path | None,
     legacy_name: str | None = None,
@@ -589,12 +580,14 @@ def _checked_and_created(
             name = legacy_name
             config = dataclasses.replace(config, study=dataclasses.replace(config.study, name=name))
         stored = stored_model_settings(storage, name)
-        deferral = requested.deferral_epochs(splits.rows_per_model)
+        # A resumed study keeps its stored deferral length; one stored before it was recorded
+        # has none, and StudyInfo.deferral_epochs falls back to its epochs, as its trials did.
+        deferral = (requested.deferral_epochs(splits.rows_per_model) if stored is None
+                    else stored.get("deferral_epochs"))
         if stored is not None:
             config = dataclasses.replace(
                 config, model=_automatic_as_stored(requested, config.model, stored)
             )
-            deferral = _deferral_as_stored(deferral, stored)
         info = study_info(config, splits, source=source, factory=factory, fit=fit,
                           deferral_epochs=deferral)
         study = create_or_resume(config.study, info, storage)
