@@ -16,7 +16,7 @@ production, where :func:`reach` returns at once and touches nothing):
 
 The wait sleeps in short steps, so a signal (SIGINT, SIGTERM) lands in it as it would in
 training, and a process killed while held leaves nothing behind but its ``reached`` file.
-``tests/holds.py`` is the test side. Points: ``started`` (the command line's signal handlers
+``tests/support/holds.py`` is the test side. Points: ``started`` (the command line's signal handlers
 are installed, before any heavy import), ``prepared`` (the study is open and its data loaded,
 before any training), ``training`` (a batch's trials are RUNNING, before it trains), ``epoch``
 (after each epoch of a packed training pass).

@@ -13,7 +13,7 @@ import pytest
 import sweeper
 from sweeper.cli import main
 from sweeper.report import FrontPoint
-from tests.conftest import make_multiclass_arrays, make_multilabel_arrays
+from tests.support import make_multiclass_arrays, make_multilabel_arrays
 
 SMALL_MODEL = {"hidden": [16], "epochs": 4, "batch_size": 64, "learning_rate": 0.01, "pack": 2}
 

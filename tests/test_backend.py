@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import STUDY_TEMPLATE, make_multilabel_arrays, running_dashboard
+from tests.support import STUDY_TEMPLATE, make_multilabel_arrays, running_dashboard
 
 BLOCKING_MAIN = textwrap.dedent("""\
     import importlib.abc

@@ -16,7 +16,7 @@ from sweeper.api import prepare_study_file
 from sweeper.cli import main
 from sweeper.config import load_study_file
 from sweeper.study import RECORD_ATTR
-from tests.conftest import make_multilabel_arrays, running_dashboard
+from tests.support import make_multilabel_arrays, running_dashboard
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -479,7 +479,7 @@ def test_per_label_multipliers_are_refused_for_many_labels(tmp_path, capsys, wri
 
 
 def test_cost_matrix_of_the_wrong_size_for_the_classes(tmp_path, capsys, write_study):
-    from tests.conftest import make_multiclass_arrays
+    from tests.support import make_multiclass_arrays
 
     make_npz(tmp_path, *make_multiclass_arrays())
     path = write_study()

@@ -10,6 +10,7 @@ import pytest
 
 from sweeper import logs
 from sweeper.cli import main
+from tests.support.tiers import trains
 
 TIMESTAMPED = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|DEBUG|ERROR)\] ")
 
@@ -46,6 +47,7 @@ def test_the_environment_sets_the_level_and_the_flag_overrides_it(
     assert len(export(capsys, finished_study, tmp_path, "--log-level", "info")) == 2
 
 
+@trains
 def test_a_run_logs_a_line_per_batch(tmp_path, capsys, write_study, multilabel_npz):
     path = write_study(trials=4, pack=2)
     assert main(["run", str(path), "--quiet"]) == 0

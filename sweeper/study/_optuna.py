@@ -54,7 +54,7 @@ If Optuna renames them, this module is the one to change, and Optuna's version i
 here: :func:`check_optuna_version` runs when the module is imported and refuses an Optuna
 outside the tested range (:data:`OPTUNA_RANGE`, the same as ``pyproject.toml``'s), in one line
 naming it, before any of the above could misread or miswrite a newer schema.
-``tests/test_asking.py`` holds the batched path to Optuna's own ask/tell on every sampler it
+``tests/study/test_asking.py`` holds the batched path to Optuna's own ask/tell on every sampler it
 serves (TPE, GP, random): the same parameters for the same seed and history, the same stored
 rows.
 """
