@@ -1,4 +1,5 @@
-"""The hold points tests use to park a process in a state (sweeper.holds, tests/support/holds.py)."""
+"""The hold points tests use to park a process in a state (sweeper.holds,
+tests/support/holds.py)."""
 
 from __future__ import annotations
 

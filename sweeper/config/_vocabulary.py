@@ -75,8 +75,8 @@ SAMPLERS = ("tpe", "nsga2", "gp")
 NORMALISATIONS = ("none", "sum_to_one", "mean_one", "balanced")
 FAMILIES = ("inverse_frequency", "effective_number")
 """The ``[search] families`` choices: the searchable entries of :mod:`sweeper.search`'s family
-registry (``FAMILY_REGISTRY``; tests/search/test_families.py keeps the two equal), listed here because
-the config sits below the search package and cannot read it."""
+registry (``FAMILY_REGISTRY``; tests/search/test_families.py keeps the two equal), listed here
+because the config sits below the search package and cannot read it."""
 REMEDIES = ("weights", "deferred", "focal", "logit_adjusted")
 """How a trial's weight vector is used in training (:mod:`sweeper.search`'s remedy registry):
 ``weights`` from the first epoch (what every study before remedies did), ``deferred``

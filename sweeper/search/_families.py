@@ -26,8 +26,8 @@ Adding a family is one entry here and its tests:
 3. a parameter of its own is a ``Candidate`` field (default ``None``) with its ``[search]``
    range, as a remedy's is; the stored names of existing parameters never change (``exponent``,
    ``beta`` and the Optuna names ``exponent``, ``one_minus_beta``), so studies resume;
-4. its weights checked by hand in tests/search/test_weights.py; tests/search/test_families.py runs the
-   registry's contract (suggest, summary, export, record round trip) over every entry.
+4. its weights checked by hand in tests/search/test_weights.py; tests/search/test_families.py
+   runs the registry's contract (suggest, summary, export, record round trip) over every entry.
 """
 
 from __future__ import annotations

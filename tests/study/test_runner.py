@@ -121,9 +121,9 @@ def test_packed_study_stores_the_same_records_as_unpacked(tmp_path, write_study)
         assert p["weights"] == a["weights"]
         assert p["training"]["packed_members"] == 4
         assert a["training"]["packed_members"] == 1
-        # Members train as they would alone (scores within 2e-4, tests/training/test_packed.py), so no
-        # decision flips: every figure, per-label figure and curve point is the same; the
-        # curves' thresholds are score values, equal to within that 2e-4.
+        # Members train as they would alone (scores within 2e-4, tests/training/test_packed.py),
+        # so no decision flips: every figure, per-label figure and curve point is the same;
+        # the curves' thresholds are score values, equal to within that 2e-4.
         for split in ("validation", "test"):
             assert p[split] == a[split]
             packed_curve, alone_curve = (record["curves"][split] for record in (p, a))
