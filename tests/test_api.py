@@ -14,6 +14,7 @@ import sweeper
 from sweeper.cli import main
 from sweeper.report import FrontPoint
 from tests.support import make_multiclass_arrays, make_multilabel_arrays
+from tests.support.tiers import trains
 
 SMALL_MODEL = {"hidden": [16], "epochs": 4, "batch_size": 64, "learning_rate": 0.01, "pack": 2}
 
@@ -105,6 +106,7 @@ def test_export_without_a_path_writes_nothing(array_sweep, tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []
 
 
+@trains
 def test_sweep_on_a_dataframe_with_class_names_resumes(tmp_path):
     pandas = pytest.importorskip("pandas")
     X, y = make_multiclass_arrays()
@@ -123,6 +125,7 @@ def test_sweep_on_a_dataframe_with_class_names_resumes(tmp_path):
     assert len(again.study.trials) == len(result.study.trials)
 
 
+@trains
 def test_sweep_with_a_factory_of_the_earlier_form_keeps_working(tmp_path, caplog):
     """A factory written for ``(n_features, n_outputs)`` (before factories received the input
     shape) trains flat features as before, with a warning that says what changed."""
@@ -203,6 +206,7 @@ def test_pandas_is_imported_only_when_given():
     assert out.stdout.strip() == "False"
 
 
+@trains
 def test_an_edited_factory_is_another_model(tmp_path):
     """A notebook redefines its factory under the same name: the derived study is a new one,
     and a named study refuses to mix the two models."""
@@ -260,6 +264,7 @@ def test_bad_class_values_name_the_row(y, message):
     assert caught.value.key == "y"
 
 
+@trains
 def test_a_cross_validated_sweep_reports_fold_spreads_and_exports_the_scaling(tmp_path, capsys):
     """A rare class turns cross-validation on ("auto"), says why, and every validation figure
     carries its spread across folds: in the front, the table, the JSON and the export."""
@@ -289,7 +294,7 @@ def test_a_cross_validated_sweep_reports_fold_spreads_and_exports_the_scaling(tm
         exported.standardize(X[:, :2])
 
 
-@pytest.mark.slow
+@trains
 def test_a_sweep_draws_no_progress_bar_into_a_redirected_stderr(tmp_path, capfd):
     """``progress=True`` (the default) with stderr not a terminal (a file, a pipe: pytest's
     capture): the log lines, and no bar redrawn at every epoch between them."""

@@ -181,6 +181,7 @@ def test_preparing_a_memory_mapped_data_set_allocates_a_few_blocks_not_the_map(
 
 
 @pytest.mark.slow
+@pytest.mark.backend
 def test_a_streamed_sweep_of_a_memory_map_allocates_a_few_blocks_not_the_map(
     tmp_path, monkeypatch
 ):
@@ -211,6 +212,7 @@ def test_a_streamed_sweep_of_a_memory_map_allocates_a_few_blocks_not_the_map(
 
 
 @pytest.mark.slow
+@pytest.mark.backend
 @pytest.mark.parametrize("folds", [1, 3], ids=["one-split", "3-folds"])
 def test_standardised_features_of_a_map_train_as_the_array_in_memory(
     tmp_path, monkeypatch, folds
@@ -261,6 +263,7 @@ def keras_fit_step(model, loss, arguments):
 
 
 @pytest.mark.slow
+@pytest.mark.backend
 def test_a_user_step_and_factory_on_a_memory_map_give_the_in_memory_records(tmp_path):
     """A factory probed on the map's first rows and a user's own step under cross-validation
     (its folds' rows read from the map's views as the arrays Keras's fit takes; standardised
@@ -270,7 +273,7 @@ def test_a_user_step_and_factory_on_a_memory_map_give_the_in_memory_records(tmp_
              "pack": 2}
     records = {}
     for where, features in (("memory", X), ("map", mapped(tmp_path, X))):
-        result = sweeper.sweep(features, LABELS, trials=2, data={"folds": 3}, model=model,
+        result = sweeper.sweep(features, LABELS, trials=2, data={"folds": 2}, model=model,
                                study_name=where, storage=f"sqlite:///{tmp_path / where}.db",
                                progress=False)
         records[where] = finished_records(result.study)

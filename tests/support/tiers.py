@@ -30,11 +30,12 @@ import pytest
 
 TIERS = ("fast", "all", "backend")
 
-SLOW_FIXTURES = {"postgres", "mariadb", "processes", "browser", "trained_study"}
+SLOW_FIXTURES = {"postgres", "mariadb", "processes", "browser", "trained_study", "array_sweep",
+                 "binary_sweep"}
 """A test that uses one of these starts servers or processes, or trains a real study."""
 SLOW_MODULES = {
     "test_workers", "test_backend", "test_browser", "test_packed", "test_resume",
-    "test_api", "test_logs", "test_optimizers", "test_readme", "test_fit", "test_deferred",
+    "test_logs", "test_optimizers", "test_readme", "test_fit", "test_deferred",
     "test_remedy_study",
 }
 """Modules whose tests (nearly all) train real models or start processes."""
@@ -45,11 +46,13 @@ not."""
 BACKEND_FIXTURES = {"trained_study"}
 """Fixtures whose values come out of Keras training on the current backend."""
 BACKEND_MODULES = {
-    "test_packed", "test_losses", "test_models", "test_optimizers", "test_fit", "test_deferred",
-    "test_deferral_length", "test_inputs", "test_memory_map", "test_backend", "test_api",
-    "test_remedy_losses", "test_remedy_study", "test_progress",
+    "test_packed", "test_losses", "test_models", "test_optimizers", "test_deferred",
+    "test_deferral_length", "test_inputs", "test_remedy_losses", "test_remedy_study",
 }
-"""Modules about training, losses and models: their tests compute through the backend."""
+"""Modules about training, losses and models: their tests compute through the backend. Tests
+that run the sweeper in other processes check what the processes do (exit codes, messages, the
+study they leave), which does not depend on the backend; a test that reads a study trained by a
+shared fixture checks the report or the export, not the training."""
 
 
 def trains(test: Callable[..., Any]) -> Callable[..., Any]:

@@ -68,6 +68,7 @@ def splits_of(task: str):
     return split_dataset(data, validation_fraction=0.25, test_fraction=0.25, seed=0), weights
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_every_registry_loss_is_the_same_function_packed_and_as_a_keras_loss(name):
     """The registry's contract: a member's packed loss (mean over rows) equals its Keras loss
@@ -89,6 +90,7 @@ def test_every_registry_loss_is_the_same_function_packed_and_as_a_keras_loss(nam
     np.testing.assert_allclose(packed, alone, rtol=1e-5)
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("task", ["multilabel", "multiclass"])
 def test_a_user_step_on_the_sweepers_batches_scores_as_the_packed_member(task):
     """The user's step compiles the registry's Keras loss with the study's optimizer and trains
@@ -104,6 +106,7 @@ def test_a_user_step_on_the_sweepers_batches_scores_as_the_packed_member(task):
     assert np.abs(fitted.validation[0] - fitted.validation[1]).max() > 0.01  # weights matter
 
 
+@pytest.mark.backend
 def test_a_user_step_under_cross_validation_scores_each_row_out_of_fold():
     """Three folds: three models per candidate, each judged on its own fold, its test scores
     the mean of the three; a row's validation score comes from the model that did not learn
@@ -173,6 +176,7 @@ def cli(*args: object, env: dict[str, str] | None = None) -> subprocess.Complete
                           capture_output=True, text=True, env=env, timeout=900)
 
 
+@pytest.mark.backend
 def test_a_user_step_study_runs_end_to_end_and_its_export_retrains_to_its_figures(tmp_path):
     """A study file naming its step: run, report and export through the command line; the
     exported loss and optimizer, trained again on the same rows by plain Keras code, give the
@@ -226,6 +230,7 @@ def test_a_bad_user_step_is_one_line_before_any_study_exists(tmp_path, step, mes
     assert not (tmp_path / "fit.db").exists()
 
 
+@pytest.mark.backend
 def test_a_user_step_in_the_api_resumes_and_pins_its_code(tmp_path):
     """``model={"fit": function}``: the study resumes with the same step; another step under
     the same study name is refused, naming ``[model] fit``."""

@@ -60,6 +60,7 @@ def test_a_long_batch_logs_its_progress_and_a_short_one_only_shows_it(caplog):
     assert len(bar.postfixes) == 4
 
 
+@pytest.mark.backend
 @pytest.mark.slow
 def test_the_packed_trainer_reports_every_epoch_as_members_stop(multilabel_splits):  # noqa: F811
     model = ModelConfig(hidden=(16,), epochs=40, batch_size=64, learning_rate=0.05, patience=2)
