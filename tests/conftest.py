@@ -23,10 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 pytest_plugins = ["tests.support.tiers"]
 
 
-@pytest.fixture(scope="module")
-def postgres():
-    """A PostgreSQL server of the test module's own (tests/support/postgres.py): started once per
-    module, so a module's fault tests may stop and restart it without disturbing others."""
+def _postgres_server() -> Iterator[Any]:
     from tests.support.postgres import PostgresServer, find_binaries
 
     binaries = find_binaries()
@@ -38,6 +35,21 @@ def postgres():
     server.start()
     yield server
     server.destroy()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server the tests own (tests/support/postgres.py), started once per session
+    (per xdist worker) and shared: each test creates its own database on it. A test that
+    stops or restarts a server uses :func:`own_postgres` instead."""
+    yield from _postgres_server()
+
+
+@pytest.fixture(scope="module")
+def own_postgres():
+    """A PostgreSQL server of the test module's own, so that its fault tests may stop and
+    restart it without disturbing other modules' tests."""
+    yield from _postgres_server()
 
 
 @pytest.fixture(scope="module")

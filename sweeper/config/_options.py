@@ -287,7 +287,8 @@ class NamedChoice(Constraint):
     """One of ``choices`` by name, alone or with arguments: a name, a mapping with ``name``
     and the arguments (numbers, booleans or strings), or a :class:`Named`. ``arguments``, when
     given, is each choice's accepted arguments with their constraints (others are refused);
-    ``refused`` maps argument names to the setting that replaces them."""
+    ``refused`` maps argument names to the setting that replaces them; ``withheld`` maps names a
+    user may know but that are not offered to the reason why."""
 
     def __init__(
         self,
@@ -295,10 +296,12 @@ class NamedChoice(Constraint):
         *,
         arguments: dict[str, dict[str, Constraint]] | None = None,
         refused: dict[str, str] | None = None,
+        withheld: dict[str, str] | None = None,
     ) -> None:
         self.choices = choices
         self.arguments = arguments
         self.refused = refused or {}
+        self.withheld = withheld or {}
         self.expected = (f"a name from {choices}, or a table with `name` and its arguments")
 
     def convert(self, value: Any) -> Named:
@@ -328,6 +331,10 @@ class NamedChoice(Constraint):
 
     def problem(self, value: Any) -> str | None:
         """A precise reason why ``value`` is refused (``None``: the generic message)."""
+        name = value if isinstance(value, str) else (
+            value.get("name") if isinstance(value, dict) else None)
+        if isinstance(name, str) and name.lower() in self.withheld:
+            return f"{name.lower()!r} is not offered: {self.withheld[name.lower()]}"
         if isinstance(value, dict):
             for key in value:
                 if key in self.refused:

@@ -102,8 +102,8 @@ def workers_in_flight(url: str) -> dict[str, list[int]]:
     return {k: v["trials"] for k, v in attrs.items() if k.startswith(WORKER_PREFIX)}
 
 
-def test_three_workers_finish_one_budget(tmp_path, postgres, sweeper, holds):
-    url = postgres.create_database()
+def test_three_workers_finish_one_budget(tmp_path, own_postgres, sweeper, holds):
+    url = own_postgres.create_database()
     path = write_study(tmp_path, url, trials=12, pack=2, epochs=3)
     # The server trusts local connections, so any password works; none may show in `ps`.
     with_password = url.replace("://postgres@", "://postgres:s3cret-pw@")
@@ -130,9 +130,9 @@ def test_three_workers_finish_one_budget(tmp_path, postgres, sweeper, holds):
 
 
 def test_killed_worker_trial_is_retried_and_the_budget_completes(
-    tmp_path, postgres, sweeper, holds
+    tmp_path, own_postgres, sweeper, holds
 ):
-    url = postgres.create_database()
+    url = own_postgres.create_database()
     path = write_study(tmp_path, url, trials=5, pack=1, epochs=3)
     holds.hold("training")
     victim = sweeper("worker", path, "--quiet")
@@ -158,9 +158,9 @@ def test_killed_worker_trial_is_retried_and_the_budget_completes(
     assert not by_state[TrialState.RUNNING]
 
 
-def test_database_restart_mid_study_loses_nothing(tmp_path, postgres, sweeper, holds):
+def test_database_restart_mid_study_loses_nothing(tmp_path, own_postgres, sweeper, holds):
     """The server restarts while the worker's third trial is RUNNING, two already told."""
-    url = postgres.create_database()
+    url = own_postgres.create_database()
     path = write_study(tmp_path, url, trials=6, pack=1, epochs=3)
     holds.hold("training")
     worker = sweeper("worker", path, "--quiet")
@@ -171,7 +171,7 @@ def test_database_restart_mid_study_loses_nothing(tmp_path, postgres, sweeper, h
     by_state = states(load(url))
     before = {t.number for t in by_state[TrialState.COMPLETE]}
     assert len(before) == 2 and len(by_state[TrialState.RUNNING]) == 1
-    postgres.restart(down_seconds=3)
+    own_postgres.restart(down_seconds=3)
     holds.release_all("training")
     code, output = finish(worker)
     assert code == 0, output
@@ -182,10 +182,10 @@ def test_database_restart_mid_study_loses_nothing(tmp_path, postgres, sweeper, h
     assert not by_state[TrialState.RUNNING]
 
 
-def test_sigterm_fails_the_batch_cleanly_and_exits_130(tmp_path, postgres, sweeper, holds):
+def test_sigterm_fails_the_batch_cleanly_and_exits_130(tmp_path, own_postgres, sweeper, holds):
     """SIGTERM lands inside the packed training loop (the worker is held after an epoch of its
     first batch of two): both trials fail as interrupted and wait in the queue."""
-    url = postgres.create_database()
+    url = own_postgres.create_database()
     path = write_study(tmp_path, url, trials=4, pack=2, epochs=5)
     holds.hold("training")
     worker = sweeper("worker", path, "--quiet")
@@ -208,9 +208,9 @@ def test_sigterm_fails_the_batch_cleanly_and_exits_130(tmp_path, postgres, sweep
     assert len(by_state[TrialState.WAITING]) == 2
 
 
-def test_workers_through_the_grpc_proxy(tmp_path, postgres, sweeper):
+def test_workers_through_the_grpc_proxy(tmp_path, own_postgres, sweeper):
     pytest.importorskip("grpc")
-    url = postgres.create_database()
+    url = own_postgres.create_database()
     path = write_study(tmp_path, url, trials=4, pack=2, epochs=2)
     port = free_port()
     proxy = sweeper("proxy", path, "--storage", url, "--port", port)
@@ -260,10 +260,10 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_a_dead_worker_makes_the_run_exit_1(tmp_path, postgres, sweeper, holds):
+def test_a_dead_worker_makes_the_run_exit_1(tmp_path, own_postgres, sweeper, holds):
     """A worker killed mid-batch: the other finishes the budget (the dead one's trial is failed
     and retried), and `run` exits 1, a runtime failure, not 0 and not a usage error."""
-    url = postgres.create_database()
+    url = own_postgres.create_database()
     path = write_study(tmp_path, url, trials=4, pack=1, epochs=3)
     holds.hold("training")
     parent = sweeper("run", path, "--workers", 2, "--quiet")
@@ -279,10 +279,12 @@ def test_a_dead_worker_makes_the_run_exit_1(tmp_path, postgres, sweeper, holds):
     assert len(states(load(url))[TrialState.COMPLETE]) >= 4
 
 
-def test_a_database_gone_past_the_reconnect_timeout_exits_1(tmp_path, postgres, sweeper, holds):
+def test_a_database_gone_past_the_reconnect_timeout_exits_1(
+    tmp_path, own_postgres, sweeper, holds
+):
     """The server stops while the worker's first trial is RUNNING; it trains, cannot tell the
     result, waits out its 2 s reconnect timeout and exits 1."""
-    url = postgres.create_database()
+    url = own_postgres.create_database()
     path = write_study(tmp_path, url, trials=4, pack=1, epochs=2)
     path.write_text(path.read_text().replace("reconnect_timeout = 60", "reconnect_timeout = 2"))
     holds.hold("training")
@@ -291,10 +293,10 @@ def test_a_database_gone_past_the_reconnect_timeout_exits_1(tmp_path, postgres, 
         holds.wait("training", processes=[worker])
         while STORAGES:  # this test's own connections go first
             STORAGES.popitem()[1].engine.dispose()
-        postgres.stop()
+        own_postgres.stop()
         holds.release_all("training")
         code, output = finish(worker)
     finally:
-        postgres.start()
+        own_postgres.start()
     assert code == 1, output
     assert "unreachable for 2 s" in output.strip().splitlines()[-1]

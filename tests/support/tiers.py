@@ -30,8 +30,8 @@ import pytest
 
 TIERS = ("fast", "all", "backend")
 
-SLOW_FIXTURES = {"postgres", "mariadb", "processes", "browser", "trained_study", "array_sweep",
-                 "binary_sweep"}
+SLOW_FIXTURES = {"postgres", "own_postgres", "mariadb", "processes", "browser", "trained_study",
+                 "array_sweep", "binary_sweep"}
 """A test that uses one of these starts servers or processes, or trains a real study."""
 SLOW_MODULES = {
     "test_workers", "test_backend", "test_browser", "test_packed", "test_resume",
