@@ -84,6 +84,7 @@ from sweeper.study import (
     open_storage,
     redact,
     resolve_average,
+    resolve_sampler,
     run_local_workers,
     run_study,
     select_point,
@@ -554,6 +555,9 @@ def _checked_and_created(
         config = dataclasses.replace(config, model=model)
         factory = _function(config.model, "factory", folder)
         fit = _function(config.model, "fit", folder)
+        sampler = resolve_sampler(config.study.sampler, folder)
+        config = dataclasses.replace(
+            config, study=dataclasses.replace(config.study, sampler=sampler))
         from sweeper.training import build_optimizer, check_fits
 
         check_fits(config.model, n_features=splits.train.n_features,

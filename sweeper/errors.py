@@ -12,6 +12,8 @@ Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
@@ -27,6 +29,7 @@ __all__ = [
     "StorageLostError",
     "StudyFileError",
     "SweeperError",
+    "one_line",
 ]
 
 
@@ -36,6 +39,15 @@ EXIT_FAILED = 1
 """Exit code of a run that failed for a reason outside the input."""
 EXIT_INTERRUPTED = 130
 """Exit code of an interrupted command (Ctrl-C or SIGTERM): 128 + SIGINT, as shells report."""
+
+
+def one_line(error: BaseException, limit: int = 240) -> str:
+    """``SyntaxError: invalid syntax (models.py, line 3)``: an exception as one line (terminal
+    colour codes out, at most ``limit`` characters: Keras's messages span paragraphs)."""
+    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split())
+    if len(text) > limit:
+        text = text[: limit - 3].rstrip() + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class SweeperError(Exception):

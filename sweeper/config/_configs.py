@@ -38,6 +38,7 @@ from sweeper.config._options import (
     Number,
     OneOf,
     Range,
+    SamplerChoice,
     Text,
     Texts,
     option,
@@ -210,8 +211,11 @@ class StudyConfig(Config):
         "auto: micro for multi-label and binary (the positive class's figures), macro for "
         "multi-class; binary refuses macro",
     )
-    sampler: str = option(
-        OneOf(SAMPLERS), "tpe", "tpe (multivariate TPE), nsga2, or gp (needs PyTorch)", pins=False,
+    sampler: Any = option(
+        SamplerChoice(SAMPLERS), "tpe",
+        "tpe (multivariate TPE), nsga2, gp (needs PyTorch), \"module:attribute\" naming any "
+        "Optuna sampler or a function returning one, or (the API) a sampler object",
+        pins=False,
     )
     sampler_window: int = option(
         Integer(0, maximum=10_000_000), DEFAULT_SAMPLER_WINDOW,

@@ -382,6 +382,29 @@ class Factory(Constraint):
         return value
 
 
+class SamplerChoice(Constraint):
+    """An Optuna sampler: a name the sweeper builds (``choices``), ``"package.module:attribute"``
+    (a study file: a sampler, or a function returning one, imported as a factory is), or a
+    sampler object (the API). The config layer does not import Optuna: an object is taken for
+    a sampler when it has a sampler's methods, and the study checks it is one."""
+
+    def __init__(self, choices: tuple[str, ...]) -> None:
+        self.choices = choices
+        self.expected = (f"one of {choices}, \"package.module:attribute\" naming a sampler or a "
+                         "function returning one, or an optuna sampler object")
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, str):
+            if value in self.choices:
+                return value
+            return Factory().convert(value)
+        if all(callable(getattr(value, method, None))
+               for method in ("infer_relative_search_space", "sample_relative",
+                              "sample_independent")):
+            return value
+        raise TypeError
+
+
 _REQUIRED = dataclasses.MISSING
 
 _C = TypeVar("_C", bound="Config")

@@ -9,8 +9,11 @@ resuming on other data is refused instead of mixing incomparable trials.
 from __future__ import annotations
 
 import hashlib
+import importlib
+import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -21,7 +24,7 @@ from optuna.trial import TrialState
 from sweeper import __version__
 from sweeper.config import ModelConfig, StudyConfig, SweepConfig, Task
 from sweeper.data import Splits, unevaluable
-from sweeper.errors import DataError, NoFinishedTrialsError, StorageError
+from sweeper.errors import DataError, NoFinishedTrialsError, StorageError, one_line
 from sweeper.evaluation import Constraints
 from sweeper.study._optuna import RecentTrials
 from sweeper.study._records import STUDY_ATTR, StudyInfo, TrialRecord
@@ -114,9 +117,50 @@ def splits_fingerprint(splits: Splits) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
 
 
+def _imported_sampler(reference: str, folder: Path | None) -> Any:
+    """What ``"package.module:attribute"`` names, called when it is a function."""
+    module_name, _, attribute = reference.partition(":")
+    if folder is not None and str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:  # ImportError, or the module itself failing
+        raise StudyConfig.fail(
+            "sampler", f"cannot import module {module_name!r}: {one_line(error)}."
+        ) from None
+    if not hasattr(module, attribute):
+        raise StudyConfig.fail("sampler", f"module {module_name!r} has no {attribute!r}.")
+    sampler = getattr(module, attribute)
+    if not isinstance(sampler, optuna.samplers.BaseSampler) and callable(sampler):
+        try:
+            sampler = sampler()
+        except Exception as error:
+            raise StudyConfig.fail("sampler", f"{attribute} raised {one_line(error)}.") from None
+    return sampler
+
+
+def resolve_sampler(sampler: Any, folder: Path | None = None) -> Any:
+    """``[study] sampler`` as :func:`make_sampler` takes it: a name the sweeper builds, or a
+    sampler object, ``"package.module:attribute"`` imported (``folder``, the study file's, is
+    importable, as for a model factory: every worker imports it alike) and, where it names a
+    function, called with no arguments. Anything but a sampler is a
+    :class:`~sweeper.errors.ConfigError` naming ``[study] sampler``."""
+    if isinstance(sampler, str) and ":" in sampler:
+        with warnings.catch_warnings():  # the user chose it: Optuna's "experimental" is moot
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = _imported_sampler(sampler, folder)
+    if isinstance(sampler, (str, optuna.samplers.BaseSampler)):
+        return sampler
+    raise StudyConfig.fail(
+        "sampler", f"expected an optuna.samplers.BaseSampler, got {type(sampler).__name__}."
+    )
+
+
 def make_sampler(study: StudyConfig) -> optuna.samplers.BaseSampler:
-    """The study file's sampler, seeded by ``sampler_seed``: the same file and seed give the
-    same trials on one worker.
+    """The study's sampler: a sampler object as given (``[study] sampler = "module:attribute"``
+    or the API's ``sampler=``) is used as it is, with its own seed and settings; a name is
+    built here, seeded by ``sampler_seed``: the same file and seed give the same trials on one
+    worker.
 
     ``tpe`` (default) is multivariate TPE with the constant liar, so trials of one batch explore
     apart; multivariate because the exponent, normalisation and threshold interact, and one joint
@@ -126,6 +170,9 @@ def make_sampler(study: StudyConfig) -> optuna.samplers.BaseSampler:
     ``sampler_window = N`` has tpe and gp learn from the latest N complete trials only
     (:class:`WindowedSampler`).
     """
+    given = resolve_sampler(study.sampler)
+    if isinstance(given, optuna.samplers.BaseSampler):
+        return given
     seed = study.sampler_seed
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

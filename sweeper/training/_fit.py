@@ -46,7 +46,7 @@ import numpy as np
 
 from sweeper.config import ModelConfig, Task
 from sweeper.data import Features, Splits
-from sweeper.errors import FactoryError
+from sweeper.errors import FactoryError, one_line
 from sweeper.evaluation import probabilities
 from sweeper.training._interface import BatchScores, Trainer, TrainingProgress
 from sweeper.training._losses import TrainingLoss, as_loss_parameters, loss_for
@@ -55,7 +55,6 @@ from sweeper.training._models import (
     build_mlp,
     dtype_policy,
     model_input_dtype,
-    one_line,
 )
 from sweeper.training._optimizers import build_optimizer
 from sweeper.training._packed import fold_scores, label_array, score_chunk

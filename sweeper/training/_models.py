@@ -17,7 +17,6 @@ import contextlib
 import importlib
 import itertools
 import logging
-import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from sweeper.errors import FactoryError
+from sweeper.errors import FactoryError, one_line
 
 __all__ = [
     "ModelFactory",
@@ -165,15 +164,6 @@ def load_factory(
             f"[model] {key}: module {module_name!r} has no function {attribute!r}.", key=key
         )
     return function
-
-
-def one_line(error: BaseException, limit: int = 240) -> str:
-    """``SyntaxError: invalid syntax (models.py, line 3)``: an exception as one line (terminal
-    colour codes out, at most ``limit`` characters: Keras's messages span paragraphs)."""
-    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split())
-    if len(text) > limit:
-        text = text[: limit - 3].rstrip() + "..."
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 PROBABILITY_ACTIVATIONS = ("sigmoid", "softmax", "log_softmax")
