@@ -46,12 +46,12 @@ from sweeper.study._optuna import (
     check_distribution_compatibility,
     constraint_key,
     distribution_contains,
-    engine_of,
     recent_trials,
     sampler_constraints_func,
     storage_of,
     stored_distributions,
     study_id_of,
+    tables_engine,
     trial_id_of,
 )
 from sweeper.study._storage import ResilientStorage
@@ -104,7 +104,7 @@ def draws_before_storing(sampler: optuna.samplers.BaseSampler) -> bool:
 
 
 def _has_transactions(storage: object) -> bool:
-    return isinstance(storage, ResilientStorage) and engine_of(storage.inner) is not None
+    return isinstance(storage, ResilientStorage) and tables_engine(storage.inner) is not None
 
 
 def sampler_window(sampler: optuna.samplers.BaseSampler) -> int:

@@ -26,7 +26,7 @@ from sweeper.config import ModelConfig, StudyConfig, SweepConfig, Task
 from sweeper.data import Splits, unevaluable
 from sweeper.errors import DataError, NoFinishedTrialsError, StorageError, one_line
 from sweeper.evaluation import Constraints
-from sweeper.study._optuna import RecentTrials
+from sweeper.study._optuna import RecentTrials, fast_path
 from sweeper.study._records import STUDY_ATTR, StudyInfo, TrialRecord
 from sweeper.study._storage import redact
 
@@ -189,7 +189,9 @@ def make_sampler(study: StudyConfig) -> optuna.samplers.BaseSampler:
         else:
             sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True,
                                                  multivariate=True)
-    if study.sampler_window:  # tpe and gp learn from every trial; nsga2 from its generations
+    # tpe and gp learn from every trial, nsga2 from its generations; the window reads the
+    # study through a private method (RecentTrials): not on an Optuna outside the tested range.
+    if study.sampler_window and fast_path():
         return WindowedSampler(sampler, study.sampler_window)
     return sampler
 

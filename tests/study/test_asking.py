@@ -343,28 +343,81 @@ def test_a_resumed_study_whose_search_changed_is_refused_naming_the_parameter(tm
 
 
 @pytest.mark.parametrize("version", ["4.6.0", "5.1.0", "6.0.0"])
-def test_an_optuna_outside_the_tested_range_is_refused_in_one_line(version, monkeypatch):
-    from sweeper.errors import DependencyError
-    from sweeper.study._optuna import ANY_OPTUNA_VARIABLE, check_optuna_version
+def test_an_optuna_outside_the_tested_range_warns_once_and_takes_the_public_path(
+    version, monkeypatch
+):
+    from sweeper.study._optuna import (
+        ANY_OPTUNA_VARIABLE,
+        UntestedOptunaWarning,
+        check_optuna_version,
+    )
 
     monkeypatch.delenv(ANY_OPTUNA_VARIABLE, raising=False)
-    with pytest.raises(DependencyError, match=rf"Optuna {version} is installed, but this "
-                       r"sweeper is tested with optuna>=5\.0,<5\.1"):
-        check_optuna_version(version)
+    with pytest.warns(UntestedOptunaWarning) as caught:
+        assert check_optuna_version(version) is False
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith(f"Optuna {version} is outside the range this sweeper is tested "
+                              "with (optuna>=5.0,<5.1): it asks, tells and counts trials "
+                              "through Optuna's public API")
+    assert "13 ms more per trial" in message
     monkeypatch.setenv(ANY_OPTUNA_VARIABLE, "1")
-    check_optuna_version(version)  # tried anyway, at the user's word
+    assert check_optuna_version(version) is True  # the fast path, at the user's word
 
 
-def test_the_installed_optuna_is_in_the_range_pyproject_declares():
+def test_the_installed_optuna_is_in_the_range_pyproject_admits():
     from pathlib import Path
 
-    from sweeper.study._optuna import OPTUNA_RANGE, check_optuna_version
+    from packaging.requirements import Requirement
 
-    check_optuna_version("5.0.0")
-    check_optuna_version(optuna.__version__)
+    from sweeper.study._optuna import FAST_PATH, OPTUNA_RANGE, check_optuna_version
+
+    assert check_optuna_version("5.0.0") and check_optuna_version(optuna.__version__)
+    assert FAST_PATH
     project = (Path(__file__).parents[2] / "pyproject.toml").read_text()
+    declared = next(Requirement(line.strip().strip(",").strip('"'))
+                    for line in project.splitlines() if line.strip().startswith('"optuna>='))
     low, high = OPTUNA_RANGE
-    assert f'"optuna>={low},<{high}",' in project
+    assert low in declared.specifier and f"{high}.0" in declared.specifier  # admits newer
+
+
+def test_the_public_path_stores_what_the_fast_path_stores(tmp_path, monkeypatch):
+    """With the table access off (as on an untested Optuna) a study asks through Optuna's own
+    ask, tells through its tell and counts through its storage, and stores the same trials,
+    parameters and records as the fast path for the same seed; no window wraps TPE."""
+    import sweeper
+    from sweeper.study import RECORD_ATTR, _optuna, make_sampler
+    from sweeper.study._study import WindowedSampler
+    from tests.support import make_multilabel_arrays
+    from tests.support.fake_trainer import run_fake_study
+
+    def run(name: str) -> list:
+        X, y = make_multilabel_arrays(600)
+        prepared = sweeper.prepare(
+            X, y, trials=8, data={"folds": 1}, model={"hidden": [4], "epochs": 2, "pack": 4},
+            storage=f"sqlite:///{tmp_path / name}.db", study_name="paths",
+        )
+        run_fake_study(prepared)
+        trials = prepared.study.get_trials()
+        return [(t.state, t.params, t.values, t.user_attrs[RECORD_ATTR]) for t in trials]
+
+    fast = run("fast")
+    monkeypatch.setattr(_optuna, "FAST_PATH", False)
+    calls: list[str] = []
+    real_ask = optuna.Study.ask
+
+    def counted_ask(self, *args, **kwargs):
+        calls.append("ask")
+        return real_ask(self, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.Study, "ask", counted_ask)
+    public = run("public")
+    assert len(calls) == 8  # every trial asked by Optuna (the baselines are no trials)
+    assert len(public) == len(fast) == 8
+    assert public == fast
+    from sweeper.config import StudyConfig
+
+    assert not isinstance(make_sampler(StudyConfig()), WindowedSampler)
 
 
 def sampler_of(name: str) -> optuna.samplers.BaseSampler:
