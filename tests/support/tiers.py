@@ -36,7 +36,7 @@ SLOW_FIXTURES = {"postgres", "own_postgres", "mariadb", "processes", "browser", 
 SLOW_MODULES = {
     "test_workers", "test_backend", "test_browser", "test_packed", "test_resume",
     "test_logs", "test_optimizers", "test_readme", "test_fit", "test_deferred",
-    "test_remedy_study",
+    "test_remedy_study", "test_tiers",
 }
 """Modules whose tests (nearly all) train real models or start processes."""
 SLOW_PARAMETERS = {"postgresql", "mariadb", "mariadb-no-returning", "gp"}
