@@ -263,7 +263,7 @@ def keras_fit_step(model, loss, arguments):
 
 
 @pytest.mark.slow
-@pytest.mark.backend
+@pytest.mark.any_backend("the same sweep of the map and of the array, on one backend")
 def test_a_user_step_and_factory_on_a_memory_map_give_the_in_memory_records(tmp_path):
     """A factory probed on the map's first rows and a user's own step under cross-validation
     (its folds' rows read from the map's views as the arrays Keras's fit takes; standardised

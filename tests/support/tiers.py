@@ -13,7 +13,9 @@ Two marks sort the tests by what they exercise, not by how long they happened to
 The rules below give most marks (by module, by fixture, by parameter); a test outside them
 carries the mark itself. A guard keeps ``backend`` honest: a test that builds a Keras layer
 in this process without the mark fails, naming the mark it lacks. (It sees layers, hence every
-model built or loaded; a test computing Keras ops alone is marked by its module.)
+model built or loaded; a test computing Keras ops alone is marked by its module.) A test that
+trains only to compare two runs on the same backend (data read two ways, say), whose outcome
+holds on any backend, says so with ``@pytest.mark.any_backend("why")`` instead.
 
 Naming test files or folders on the command line runs all their tests, whatever the tier:
 ``pytest tests/study/test_workers.py`` runs the workers' tests.
@@ -76,6 +78,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "backend: its outcome depends on the Keras backend (builds, trains or "
                    "scores through Keras); `--tier backend` runs only these")
+    config.addinivalue_line(
+        "markers", "any_backend(reason): trains, but compares two runs on one backend, so its "
+                   "outcome holds on any (the backend guard lets it be)")
 
 
 def tier_of(config: pytest.Config) -> str:
@@ -150,8 +155,9 @@ def _backend_mark_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     backend it would be left out although its outcome depends on the backend."""
     before = _keras_layers_built()
     yield
-    if (request.node.get_closest_marker("backend") is None
-            and _keras_layers_built() != before):
+    node = request.node
+    if (node.get_closest_marker("backend") is None and node.get_closest_marker("any_backend")
+            is None and _keras_layers_built() != before):
         pytest.fail(f"{request.node.nodeid} builds Keras layers: mark it "
                     "@pytest.mark.backend (or add its module to tests/support/tiers.py's "
                     "BACKEND_MODULES)", pytrace=False)
