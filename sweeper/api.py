@@ -44,9 +44,7 @@ from sweeper.config import (
     StudyConfig,
     SweepConfig,
     check_export_rule,
-    default_storage_url,
     derived_study_name,
-    legacy_study_name,
     load_study_file,
 )
 from sweeper.config._studyfile import StudyFile, errors_in
@@ -90,7 +88,6 @@ from sweeper.study import (
     select_point,
     stored_constraints,
     stored_model_settings,
-    study_exists,
     study_info,
     worker_environments,
 )
@@ -297,22 +294,10 @@ def _config(value: Any, kind: type[Config], key: str) -> Any:
     )
 
 
-def _derived_name(
-    dataset: Dataset, config: SweepConfig, storage: str | None
-) -> tuple[str, str | None]:
+def _derived_name(dataset: Dataset, config: SweepConfig) -> str:
     """The study name that follows from the data and the settings (the same call resumes the
-    same sweep, a changed one starts another; see :mod:`sweeper.config._identity`), and the
-    name sweeper 0.1 derived for it when that study may exist (``None`` if not)."""
-    fingerprint = dataset.fingerprint()  # a hash of every feature: once
-    name = derived_study_name(fingerprint, config)
-    legacy = legacy_study_name(fingerprint, config)
-    if legacy is None or legacy == name:
-        return name, None
-    if storage is None:  # the default SQLite file is named after the study
-        here, before = (Path(default_storage_url(n).removeprefix("sqlite:///"))
-                        for n in (name, legacy))
-        return (legacy, None) if before.is_file() and not here.exists() else (name, None)
-    return name, legacy
+    same sweep, a changed one starts another; see :mod:`sweeper.config._identity`)."""
+    return derived_study_name(dataset.fingerprint(), config)  # a hash of every feature: once
 
 
 def sweep(
@@ -395,13 +380,10 @@ def prepare(
         model=_model_config(model),
         search=_config(search, SearchConfig, "search"),
     )
-    legacy_name = None
     if config.study.name is None:
-        name, legacy_name = _derived_name(dataset, config, storage)
-        config = dataclasses.replace(
-            config, study=dataclasses.replace(config.study, name=name, storage=storage)
-        )
-    return _prepare(config, dataset, source="arrays", folder=None, legacy_name=legacy_name)
+        config = dataclasses.replace(config, study=dataclasses.replace(
+            config.study, name=_derived_name(dataset, config), storage=storage))
+    return _prepare(config, dataset, source="arrays", folder=None)
 
 
 @contextlib.contextmanager
@@ -515,14 +497,11 @@ class PreparedSweep:
 
 def _prepare(
     config: SweepConfig, dataset: Dataset, *, source: str, folder: Path | None,
-    legacy_name: str | None = None,
 ) -> PreparedSweep:
     """Check everything, then create or resume the study: in this order, so that bad input
-    leaves no study behind. ``legacy_name``: a derived study's 0.1 name, resumed instead when
-    the storage holds a study by that name and none by the new one."""
+    leaves no study behind."""
     with _interrupts_held():  # start-up imports swallow interrupts: raise them after
-        return _checked_and_created(config, dataset, source=source, folder=folder,
-                                    legacy_name=legacy_name)
+        return _checked_and_created(config, dataset, source=source, folder=folder)
 
 
 def _automatic_as_stored(
@@ -540,7 +519,6 @@ def _automatic_as_stored(
 
 def _checked_and_created(
     config: SweepConfig, dataset: Dataset, *, source: str, folder: Path | None,
-    legacy_name: str | None = None,
 ) -> PreparedSweep:
     choose_backend()
     _import_keras_quietly()
@@ -579,10 +557,6 @@ def _checked_and_created(
                                reconnect_timeout=config.study.reconnect_timeout)
         name = config.study.name
         assert name is not None  # sweep() derives it; a study file must set it
-        if legacy_name is not None and not study_exists(storage, name) \
-                and study_exists(storage, legacy_name):
-            name = legacy_name
-            config = dataclasses.replace(config, study=dataclasses.replace(config.study, name=name))
         stored = stored_model_settings(storage, name)
         # A resumed study keeps its stored deferral length; one stored before it was recorded
         # has none, and StudyInfo.deferral_epochs falls back to its epochs, as its trials did.

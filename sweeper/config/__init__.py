@@ -19,7 +19,7 @@ from sweeper.config._configs import (
     SweepConfig,
     default_storage_url,
 )
-from sweeper.config._identity import derived_study_name, legacy_study_name
+from sweeper.config._identity import derived_study_name
 from sweeper.config._options import (
     Config,
     Named,
@@ -82,7 +82,6 @@ __all__ = [
     "default_storage_url",
     "derived_study_name",
     "invalid",
-    "legacy_study_name",
     "load_study_file",
     "parse_study_file",
 ]

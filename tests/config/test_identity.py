@@ -15,7 +15,6 @@ from sweeper.config import (
     StudyConfig,
     SweepConfig,
     derived_study_name,
-    legacy_study_name,
 )
 from sweeper.config._options import Integer, option
 from sweeper.data import dataset_from_arrays
@@ -42,17 +41,6 @@ def test_derived_names_are_pinned(make, config, name):
     """A derived name changes only when the data or a pinning setting does: pinned here, so a
     change to the formula (or to what pins) cannot pass unnoticed."""
     assert derived_study_name(fingerprint(make), config) == name
-
-
-@pytest.mark.parametrize(("make", "config", "name"), [
-    (make_multilabel_arrays, SweepConfig(), "sweep-a5b4fee71852"),
-    (make_multilabel_arrays, SET, "sweep-90eeed83902e"),
-    (make_multiclass_arrays, SweepConfig(), "sweep-7d43f78e332f"),
-])
-def test_the_names_sweeper_0_1_derived_are_recomputed(make, config, name):
-    """The names the 0.1 formula (a hash of the config objects' repr) gave for these calls,
-    computed with 0.1 itself."""
-    assert legacy_study_name(fingerprint(make), config) == name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,22 +70,6 @@ def test_a_name_ignores_options_at_their_defaults_and_settings_that_do_not_pin()
     ]
     names = {derived_study_name(data, config) for config in other}
     assert name not in names and len(names) == len(other)
-    assert legacy_study_name(data, other[0]) is None  # 0.1 had no such setting
-
-
-def test_a_study_sweeper_0_1_named_is_resumed(tmp_path, monkeypatch):
-    """After the upgrade, the same call finds the study 0.1 created under its old name, on
-    the default SQLite file and on a storage given by URL."""
-    monkeypatch.chdir(tmp_path)
-    X, y = make_multilabel_arrays(n_rows=400)
-    legacy = legacy_study_name(dataset_from_arrays(X, y).fingerprint(), SweepConfig())
-    sweeper.prepare(X, y, study_name=legacy, storage=f"sqlite:///.sweeper/{legacy}.db")
-    assert sweeper.prepare(X, y).study.study_name == legacy
-    url = f"sqlite:///{tmp_path / 'given.db'}"
-    sweeper.prepare(X, y, study_name=legacy, storage=url)
-    assert sweeper.prepare(X, y, storage=url).study.study_name == legacy
-    other = f"sqlite:///{tmp_path / 'empty.db'}"
-    assert sweeper.prepare(X, y, storage=other).study.study_name != legacy
 
 
 def test_records_carry_their_schema_version_and_older_ones_are_read(tmp_path):
