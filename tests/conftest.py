@@ -32,9 +32,11 @@ def _postgres_server() -> Iterator[Any]:
             pytest.fail("PostgreSQL server binaries are missing; .ci/run installs them.")
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed.")
     server = PostgresServer(binaries)
-    server.start()
-    yield server
-    server.destroy()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
 
 
 @pytest.fixture(scope="session")

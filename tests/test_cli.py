@@ -70,6 +70,7 @@ def copy_of_study(study_file: Path, folder: Path) -> Path:
     return copy
 
 
+@pytest.mark.backend
 def test_run_again_resumes_without_new_trials(finished_study, capsys, tmp_path):
     study_file = copy_of_study(finished_study, tmp_path)
     code, out, _ = run_cli(capsys, "run", study_file, "--quiet")
@@ -121,6 +122,7 @@ def test_report_writes_table_json_and_html(finished_study, capsys, tmp_path):
     assert len(html) > 1_000_000
 
 
+@pytest.mark.backend
 def test_export_then_train_from_json_reproduces_validation_figures(
     finished_study, capsys, tmp_path
 ):

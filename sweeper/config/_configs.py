@@ -121,8 +121,8 @@ variable element by element (its moments, momentum and decay are per element), s
 member trains exactly as its lone model would; a test holds each to that."""
 WITHHELD_OPTIMIZERS = {
     name: f"Keras's {title} {how} over a whole variable, so the members packed into one "
-          "variable would train coupled, not each as its lone model; it is not offered until it "
-          "is computed per member."
+          "variable would train coupled, not each as its lone model, until it is computed per "
+          "member."
     for name, title, how in (
         ("adafactor", "Adafactor", "factors its second moments and scales by the RMS"),
         ("lamb", "Lamb", "takes its trust ratio's norms"),

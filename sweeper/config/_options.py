@@ -331,6 +331,8 @@ class NamedChoice(Constraint):
 
     def problem(self, value: Any) -> str | None:
         """A precise reason why ``value`` is refused (``None``: the generic message)."""
+        if isinstance(value, Named):
+            value = value.to_json()
         name = value if isinstance(value, str) else (
             value.get("name") if isinstance(value, dict) else None)
         if isinstance(name, str) and name.lower() in self.withheld:

@@ -63,8 +63,8 @@ rows.
 from __future__ import annotations
 
 import copy
+import logging
 import os
-import warnings
 from datetime import datetime, timezone
 from typing import Any
 
@@ -79,7 +79,6 @@ __all__ = [
     "OPTUNA_RANGE",
     "RecentTrials",
     "SamplingView",
-    "UntestedOptunaWarning",
     "WindowTrials",
     "check_distribution_compatibility",
     "constraint_key",
@@ -99,33 +98,31 @@ __all__ = [
     "trials_with_system_attr",
 ]
 
+logger = logging.getLogger(__name__)
+
 OPTUNA_RANGE = ("5.0", "5.1")
 """The Optuna releases the sweeper is tested with: ``>= 5.0, < 5.1`` (``pyproject.toml``)."""
 ANY_OPTUNA_VARIABLE = "SWEEPER_ANY_OPTUNA"
 """Set to 1 to run on an Optuna outside :data:`OPTUNA_RANGE` anyway (to try a new release)."""
 
 
-class UntestedOptunaWarning(UserWarning):
-    """The installed Optuna is outside :data:`OPTUNA_RANGE`: the sweeper runs on Optuna's
-    public API only (slower, but nothing of Optuna's private layout is read or written)."""
-
-
 def check_optuna_version(version: str = optuna.__version__) -> bool:
     """Whether the fast path may run on this Optuna: inside :data:`OPTUNA_RANGE`, or outside it
     with ``$SWEEPER_ANY_OPTUNA=1`` (to try a new release's tables at the user's word). Outside
-    it otherwise, one :class:`UntestedOptunaWarning` says so and the public path runs."""
+    it otherwise, one warning in the sweeper's log (a line, whether or not logging is set up
+    yet) says so, and the public path runs."""
     low, high = OPTUNA_RANGE
     if Version(low) <= Version(version) < Version(high):
         return True
     if os.environ.get(ANY_OPTUNA_VARIABLE) == "1":
         return True
-    warnings.warn(
+    logger.warning(
         f"Optuna {version} is outside the range this sweeper is tested with "
         f"(optuna>={low},<{high}): it asks, tells and counts trials through Optuna's public "
         f"API, as on a gRPC storage, which costs about 13 ms more per trial on SQLite than "
-        f"writing each batch into Optuna's tables. pip install 'optuna>={low},<{high}' for "
-        f"that, or set {ANY_OPTUNA_VARIABLE}=1 to try it on this release.",
-        UntestedOptunaWarning, stacklevel=2,
+        f"writing each batch into Optuna's tables, and TPE and GP learn from every trial "
+        f"(sampler_window is off). pip install 'optuna>={low},<{high}' for "
+        f"that, or set {ANY_OPTUNA_VARIABLE}=1 to try it on this release."
     )
     return False
 

@@ -124,7 +124,7 @@ def _imported_sampler(reference: str, folder: Path | None) -> Any:
         sys.path.insert(0, str(folder))
     try:
         module = importlib.import_module(module_name)
-    except Exception as error:  # ImportError, or the module itself failing
+    except (Exception, SystemExit) as error:  # ImportError, or the module itself failing
         raise StudyConfig.fail(
             "sampler", f"cannot import module {module_name!r}: {one_line(error)}."
         ) from None
@@ -134,8 +134,12 @@ def _imported_sampler(reference: str, folder: Path | None) -> Any:
     if not isinstance(sampler, optuna.samplers.BaseSampler) and callable(sampler):
         try:
             sampler = sampler()
-        except Exception as error:
+        except (Exception, SystemExit) as error:
             raise StudyConfig.fail("sampler", f"{attribute} raised {one_line(error)}.") from None
+    if not isinstance(sampler, optuna.samplers.BaseSampler):
+        raise StudyConfig.fail(
+            "sampler", f"{reference} is {type(sampler).__name__!r}, not an "
+            "optuna.samplers.BaseSampler (nor a function returning one).")
     return sampler
 
 

@@ -114,8 +114,8 @@ def test_a_study_file_names_a_sampler_in_its_folder_and_runs_end_to_end(
     ("nowhere_at_all:qmc", r"\[study\] sampler: cannot import module 'nowhere_at_all'"),
     ("{module}:absent", r"\[study\] sampler: module 'samplers_\w+' has no 'absent'\."),
     ("{module}:broken", r"\[study\] sampler: broken raised RuntimeError: no sampler today\."),
-    ("{module}:not_a_sampler", r"\[study\] sampler: expected an optuna.samplers.BaseSampler, "
-                               r"got int\."),
+    ("{module}:not_a_sampler", r"\[study\] sampler: samplers_\w+:not_a_sampler is 'int', not "
+                               r"an optuna.samplers.BaseSampler \(nor a function returning one\)"),
     ("cmaes", r"\[study\] sampler: expected one of \('tpe', 'nsga2', 'gp'\)"),
 ])
 def test_a_bad_sampler_is_one_line_naming_the_key_and_creates_no_study(

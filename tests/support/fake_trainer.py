@@ -22,6 +22,9 @@ from sweeper.training import BatchScores, Trainer
 
 
 class FakeTrainer(Trainer):
+    """Instant scores for ``members`` candidates (see the module's docstring); ``separation``
+    is how far the labels' logits stand apart before noise (1.5: fronts of a few points)."""
+
     def __init__(self, splits: Splits, members: int, *, seed: int = 0,
                  separation: float = 1.5) -> None:
         self.splits = splits
@@ -45,6 +48,8 @@ class FakeTrainer(Trainer):
         return self.separation * (2.0 * target - 1.0) + noise + shift
 
     def train_and_score(self, weights: np.ndarray | Mapping[str, Any]) -> BatchScores:
+        """Each member's probabilities: its labels' logits moved by the log of its weights
+        (a zero weight or cost counts as a tiny one)."""
         self.calls += 1
         parameters = dict(weights) if isinstance(weights, Mapping) else {"weights": weights}
         loss_weights = np.asarray(parameters["weights"], dtype=np.float64)
@@ -52,10 +57,12 @@ class FakeTrainer(Trainer):
         sigmoid = self.splits.validation.task.sigmoid
         for member in range(self.members):
             member_weights = loss_weights[member]
+            floor = 1e-6
             if sigmoid:  # (2, labels): positives' and negatives' weights
-                shift = np.log(member_weights[0] / member_weights[1])
-            else:  # (classes, classes): the true class's row of costs
-                shift = np.log(np.diag(member_weights))
+                shift = np.log(np.maximum(member_weights[0], floor)
+                               / np.maximum(member_weights[1], floor))
+            else:  # (classes, classes): each true class's row of weights, summed
+                shift = np.log(np.maximum(member_weights.sum(axis=1), floor))
             shift = shift.astype(np.float32) - (0.0 if sigmoid else shift.mean())
             salt = zlib.crc32(np.ascontiguousarray(member_weights).tobytes())
             scores = []
