@@ -99,8 +99,7 @@ def draws_before_storing(sampler: optuna.samplers.BaseSampler) -> bool:
     """A sampler whose draws need no stored trial: TPE, GP or random (wrapped or not), without
     a ``constraints_func`` (whose ``after_trial`` writes to the trial)."""
     innermost = list(_sampler_chain(sampler))[-1]
-    # Optuna's own classes only: a subclass (a user's sampler object) may keep state in hooks.
-    return (type(innermost) in DRAWS_BEFORE_STORING
+    return (isinstance(innermost, DRAWS_BEFORE_STORING)
             and sampler_constraints_func(innermost) is None)
 
 
