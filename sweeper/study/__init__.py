@@ -51,7 +51,6 @@ from sweeper.study._study import (
     splits_fingerprint,
     stored_constraints,
     stored_model_settings,
-    study_exists,
     study_info,
 )
 from sweeper.study._workers import (
@@ -107,7 +106,6 @@ __all__ = [
     "store_baselines",
     "stored_constraints",
     "stored_model_settings",
-    "study_exists",
     "study_info",
     "trials_cut_short",
     "validation_front",

@@ -40,7 +40,6 @@ __all__ = [
     "resolve_average",
     "stored_constraints",
     "stored_model_settings",
-    "study_exists",
     "study_info",
 ]
 
@@ -342,15 +341,6 @@ def stored_model_settings(storage: BaseStorage, name: str) -> dict[str, Any] | N
     if not isinstance(stored, dict) or not isinstance(stored.get("model"), dict):
         return None
     return stored["model"]
-
-
-def study_exists(storage: BaseStorage, name: str) -> bool:
-    """Whether ``storage`` holds a study named ``name``."""
-    try:
-        storage.get_study_id_from_name(name)
-    except KeyError:
-        return False
-    return True
 
 
 def load_study(name: str, storage: BaseStorage, url: str) -> tuple[optuna.Study, StudyInfo]:

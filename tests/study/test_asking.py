@@ -412,6 +412,11 @@ def test_the_public_path_stores_what_the_fast_path_stores(tmp_path, monkeypatch)
     monkeypatch.setattr(optuna.Study, "ask", counted_ask)
     public = run("public")
     assert len(calls) == 8  # every trial asked by Optuna (the baselines are no trials)
+    study = optuna.load_study(study_name="paths", storage=f"sqlite:///{tmp_path / 'public'}.db")
+    storage, study_id = _optuna.storage_of(study), _optuna.study_id_of(study)
+    assert _optuna.count_trials(storage, study_id) is None  # Optuna counts, not the tables
+    assert _optuna.study_system_attrs_with_prefix(storage, study_id, "worker") is None
+    assert _optuna.stored_distributions(storage, study_id) is None
     assert len(public) == len(fast) == 8
     assert public == fast
     from sweeper.config import StudyConfig

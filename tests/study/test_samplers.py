@@ -148,3 +148,36 @@ def test_a_sampler_object_is_not_wrapped_in_the_window():
 
     sampler = optuna.samplers.QMCSampler(seed=0)
     assert make_sampler(StudyConfig(sampler=sampler, sampler_window=10)) is sampler
+
+
+class LooksLikeASampler:
+    """Has a sampler's methods, is no ``optuna.samplers.BaseSampler``."""
+
+    def infer_relative_search_space(self, study, trial):
+        return {}
+
+    def sample_relative(self, study, trial, search_space):
+        return {}
+
+    def sample_independent(self, study, trial, name, distribution):
+        return None
+
+
+def test_an_object_that_only_looks_like_a_sampler_is_refused_by_the_study():
+    from sweeper.config import StudyConfig
+    from sweeper.study import make_sampler
+
+    config = StudyConfig(sampler=LooksLikeASampler())  # the config layer knows no Optuna
+    with pytest.raises(ConfigError, match=r"\[study\] sampler: expected an "
+                                          r"optuna.samplers.BaseSampler, got LooksLikeASampler"):
+        make_sampler(config)
+
+
+def test_a_reference_on_the_path_needs_no_folder(tmp_path, monkeypatch):
+    from sweeper.config import StudyConfig
+    from sweeper.study import make_sampler
+
+    module = write_module(tmp_path, MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sampler = make_sampler(StudyConfig(sampler=f"{module}:qmc"))
+    assert isinstance(sampler, optuna.samplers.QMCSampler)

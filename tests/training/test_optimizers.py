@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from sweeper.config import OPTIMIZERS, ModelConfig
+from sweeper.config import OPTIMIZERS, ModelConfig, Named
 from sweeper.errors import ConfigError
 from sweeper.evaluation import probabilities
 from sweeper.search import multilabel_loss_weights
@@ -75,6 +75,7 @@ def test_a_packed_member_trains_as_a_lone_model_with_the_same_settings(
     ({"optimizer": "adamx"}, r"\[model\] optimizer: expected a name from"),
     ({"optimizer": "lamb"}, r"\[model\] optimizer: 'lamb' is not offered: Keras's Lamb takes its "
                             r"trust ratio's norms over a whole variable"),
+    ({"optimizer": Named("lamb")}, r"\[model\] optimizer: 'lamb' is not offered"),
     ({"optimizer": {"name": "Adafactor"}},
      r"\[model\] optimizer: 'adafactor' is not offered: Keras's Adafactor factors"),
     ({"schedule": {"name": "cosine", "decay_steps": 3}}, "'cosine' takes no argument"),
