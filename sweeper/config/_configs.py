@@ -50,12 +50,11 @@ from sweeper.config._vocabulary import (
     FAMILIES,
     MULTIPLIER_MODES,
     NORMALISATIONS,
-    REMEDIES,
-    REMEDY_KEYS,
     SAMPLERS,
     TASK_SETTINGS,
     THRESHOLD_RULES,
 )
+from sweeper.remedies import REMEDIES, searched_options
 
 __all__ = [
     "AUTO_FOLDS",
@@ -573,7 +572,25 @@ class ModelConfig(Config):
         return facts
 
 
+def _with_remedy_options(cls: type[Config]) -> type[Config]:
+    """Add each registered remedy's searched ranges (:data:`sweeper.remedies.REMEDIES`) to
+    ``[search]`` as options of their own, before ``given``: a remedy declares them once, in its
+    module, and the study file, the API and the reference read them from here."""
+    annotations = dict(inspect.get_annotations(cls))
+    given = annotations.pop("given")
+    for key, searched in searched_options().items():
+        bounds = Number(searched.low, searched.high, open_low=searched.open_low,
+                        open_high=searched.open_high)
+        annotations[key] = "tuple[float, float]"
+        setattr(cls, key, option(Range(bounds, searched.bounds_text), searched.default,
+                                 searched.help))
+    annotations["given"] = given
+    cls.__annotations__ = annotations
+    return cls
+
+
 @dataclass(frozen=True)
+@_with_remedy_options
 class SearchConfig(Config):
     """What the sampler searches. Ranges are ``(low, high)``; lists are the choices offered."""
 
@@ -630,25 +647,11 @@ class SearchConfig(Config):
         "multi-class: range of tau in argmax(log p - tau log prior)",
     )
     remedies: tuple[str, ...] = option(
-        AnyOf(REMEDIES), ("weights",),
-        "how the weights train, searched as a choice: weights (from the first epoch), "
-        "deferred (from a searched share of the epochs), focal (as alpha, with a searched "
-        "gamma), logit_adjusted (tau_train * log-prior added to the logits in the loss)",
+        AnyOf(tuple(REMEDIES)), ("weights",),
+        "how the weights train, searched as a choice: "
+        + ", ".join(f"{name} ({remedy.title})" for name, remedy in REMEDIES.items()),
     )
-    switch_fraction: tuple[float, float] = option(
-        Range(Number(0, 1, open_high=True), "[low, high] with 0 <= low <= high < 1"),
-        (0.5, 0.9), "deferred: the share of the epochs (with \"auto\" epochs, of the planned "
-        "length of about 1,500 steps) trained unweighted before the weights",
-    )
-    gamma: tuple[float, float] = option(
-        Range(Number(0, 10), "[low, high] with 0 <= low <= high <= 10"), (0.5, 3.0),
-        "focal: range of the focusing exponent gamma (0 is cross-entropy)",
-    )
-    tau_train: tuple[float, float] = option(
-        Range(Number(0, 10), "[low, high] with 0 <= low <= high <= 10"), (0.0, 2.0),
-        "logit_adjusted: range of tau in the training loss CE(z + tau log-prior); 1 is the "
-        "balanced softmax",
-    )
+    # Each remedy's searched ranges follow, from the registry (see _with_remedy_options).
     given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     """The keys the user set; task-specific keys are checked against the data with it. A
     study file's table gives the keys it holds; left empty (the API), every key whose value
@@ -665,10 +668,12 @@ class SearchConfig(Config):
                 "buckets", f'`buckets` applies to `multipliers = "buckets"`, not to '
                 f"{self.multipliers!r}.",
             )
-        for key, remedy in REMEDY_KEYS.items():
-            if key in self.given and remedy not in self.remedies:
+        for key in searched_options().keys() & self.given:
+            owners = [name for name, remedy in REMEDIES.items() if key in remedy.keys]
+            if not set(owners) & set(self.remedies):
+                owner = " or ".join(repr(name) for name in owners)
                 raise self.fail(
-                    key, f"`{key}` applies to the {remedy!r} remedy, but `remedies` does not "
+                    key, f"`{key}` applies to the {owner} remedy, but `remedies` does not "
                     f"list it (it lists {list(self.remedies)}).",
                 )
         wants_matrix = "cost_matrix" in self.class_weighting

@@ -15,8 +15,6 @@ __all__ = [
     "FAMILIES",
     "MULTIPLIER_MODES",
     "NORMALISATIONS",
-    "REMEDIES",
-    "REMEDY_KEYS",
     "SAMPLERS",
     "TASK_SETTINGS",
     "THRESHOLD_RULES",
@@ -77,14 +75,6 @@ FAMILIES = ("inverse_frequency", "effective_number")
 """The ``[search] families`` choices: the searchable entries of :mod:`sweeper.search`'s family
 registry (``FAMILY_REGISTRY``; tests/search/test_families.py keeps the two equal), listed here
 because the config sits below the search package and cannot read it."""
-REMEDIES = ("weights", "deferred", "focal", "logit_adjusted")
-"""How a trial's weight vector is used in training (:mod:`sweeper.search`'s remedy registry):
-``weights`` from the first epoch (what every study before remedies did), ``deferred``
-re-weighting (unweighted until a searched share of the epochs), ``focal`` loss (the weights as
-alpha, a searched gamma) and ``logit_adjusted`` training (a searched ``tau_train`` times the
-log-prior added to the logits inside the loss)."""
-REMEDY_KEYS = {"switch_fraction": "deferred", "gamma": "focal", "tau_train": "logit_adjusted"}
-"""Each remedy's ``[search]`` range, by key: it applies only when ``remedies`` lists it."""
 MULTIPLIER_MODES = ("none", "buckets", "per_label")
 THRESHOLD_RULES = ("global", "per_label")
 CLASS_WEIGHTINGS = ("true_class", "predicted_class", "cost_matrix")

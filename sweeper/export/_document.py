@@ -11,11 +11,12 @@ A binary study's document has ``task: "binary"``, ``labels`` the positive class'
 ``threshold``. The schema's version stays 1: it only gained the binary form, and every
 document written before still validates.
 
-``remedy`` (issue 20) says how the weights train: ``{"name": "weights"}`` from the first epoch;
-``deferred`` with ``switch_fraction`` and ``switch_epoch``; ``focal`` with ``gamma``;
-``logit_adjusted`` with ``tau_train`` and the ``log_prior`` it multiplies. It is optional in
-the schema (a document written before remedies has none and reads as ``weights``), so the
-version stays 1 again.
+``remedy`` (issue 20) says how the weights train: its ``name`` and what the remedy writes
+(:meth:`sweeper.remedies.Remedy.export`: ``{"name": "weights"}`` from the first epoch,
+``deferred`` with ``switch_fraction`` and ``switch_epoch``, ``focal`` with ``gamma``...). Its
+schema is each registered remedy's fragment (:meth:`~sweeper.remedies.Remedy.export_schema`),
+joined into ``schema.json``'s ``remedy`` when the schema loads. It is optional (a document
+written before remedies has none and reads as ``weights``), so the version stays 1 again.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ import numpy as np
 from sweeper.config import Split, Task
 from sweeper.errors import ExportError
 from sweeper.files import write_text_atomic
-from sweeper.search import REMEDY_REGISTRY, training_log_prior, weight_family
+from sweeper.remedies import REMEDIES, LossContext, remedy_named
+from sweeper.search import weight_family
 from sweeper.study import OperatingPoint, StudyInfo, TrialRecord, redact
 
 __all__ = [
@@ -48,9 +50,14 @@ SCHEMA_VERSION = 1
 
 @cache
 def export_schema() -> dict[str, Any]:
-    """The JSON Schema every exported document satisfies."""
+    """The JSON Schema every exported document satisfies: ``schema.json`` with each registered
+    remedy's fragment as a branch of ``remedy``."""
     text = resources.files("sweeper.export").joinpath("schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    schema = json.loads(text)
+    remedy = schema["$defs"]["remedy"]
+    remedy["oneOf"] = [entry.export_schema() for entry in REMEDIES.values()]
+    remedy["properties"]["name"] = {"enum": list(REMEDIES)}
+    return schema
 
 
 def _schema_of(document: Any) -> dict[str, Any]:
@@ -109,16 +116,14 @@ def _binary_fields(record: TrialRecord, info: StudyInfo) -> dict[str, Any]:
 
 
 def _remedy(record: TrialRecord, info: StudyInfo) -> dict[str, Any]:
-    """The ``remedy`` field: the registry entry's export, with the training log-prior of a
-    logit-adjusted loss (``switch_epoch``: a share of the study's deferral length)."""
+    """The ``remedy`` field: what the candidate's remedy exports of itself
+    (``switch_epoch``: a share of the study's deferral length, when its epochs are a
+    number)."""
     candidate = record.candidate
     has_epochs = isinstance(info.model.get("epochs"), int)
-    remedy = REMEDY_REGISTRY[candidate.remedy].export(
-        candidate, epochs=info.deferral_epochs if has_epochs else None)
-    if candidate.remedy == "logit_adjusted":
-        remedy["log_prior"] = training_log_prior(
-            np.asarray(info.train_counts), info.n_train, info.task).tolist()
-    return remedy
+    context = LossContext(np.asarray(info.train_counts), info.n_train, info.task)
+    return remedy_named(candidate.remedy).export(
+        candidate.remedy_values, context, epochs=info.deferral_epochs if has_epochs else None)
 
 
 def export_document(

@@ -110,66 +110,51 @@ class ExportedWeights:
         )
 
     def loss(self, *, weighted: bool = True):
-        """The Keras loss to compile the production model with (its last layer outputs logits).
+        """The Keras loss to compile the production model with (its last layer outputs logits):
+        the remedy's own (:meth:`sweeper.remedies.Remedy.keras_loss`), the one its trial's
+        model minimised.
 
-        Multi-label: :class:`~sweeper.training.WeightedBinaryCrossentropy` with ``pos_weight``;
-        binary: the same with its one ``pos_weight`` (and ``neg_weight``), for a model with ONE
-        logit output ``(batch, 1)`` and targets ``y_train == positive_label`` as 0/1, shape
-        ``(batch,)`` or ``(batch, 1)`` (:meth:`targets` makes them); multi-class:
-        :class:`~sweeper.training.WeightedSparseCategoricalCrossentropy` with
+        Plain weights: :class:`~sweeper.training.WeightedBinaryCrossentropy` with
+        ``pos_weight`` (and ``neg_weight``) for binary and multi-label targets (binary: a
+        model with ONE logit output ``(batch, 1)`` and targets ``y_train == positive_label`` as
+        0/1, shape ``(batch,)`` or ``(batch, 1)``; :meth:`targets` makes them); for
+        multi-class :class:`~sweeper.training.WeightedSparseCategoricalCrossentropy` with
         ``class_weight`` (true-class weighting), or
         :class:`~sweeper.training.CostSensitiveSparseCategoricalCrossentropy` with the matrix of
-        the predicted-class or cost-matrix weighting; integer class ids as targets.
-
-        The remedy picks the class: ``focal`` gives
-        :class:`~sweeper.training.FocalBinaryCrossentropy` /
-        :class:`~sweeper.training.FocalSparseCategoricalCrossentropy` (the weights as alpha,
-        the exported ``gamma``); ``logit_adjusted`` gives
-        :class:`~sweeper.training.LogitAdjustedBinaryCrossentropy` /
-        :class:`~sweeper.training.LogitAdjustedSparseCategoricalCrossentropy` (``tau_train``
-        and the study's training log-prior; decide on the model's own logits with
-        :meth:`decide`). ``weighted=False`` is the same loss with every weight 1: the first
-        phase of deferred re-weighting (see :meth:`weight_schedule`).
+        the predicted-class or cost-matrix weighting; integer class ids as targets. ``focal``
+        and ``logit_adjusted`` give their Keras classes (``Focal...``, ``LogitAdjusted...``;
+        decide on the model's own logits with :meth:`decide`), the other remedies
+        :class:`~sweeper.training.RemedyLoss`. ``weighted=False`` is the same loss with every
+        weight 1: the first phase of deferred re-weighting (see :meth:`weight_schedule`).
         """
-        from sweeper import training
-        from sweeper.search import multiclass_loss_weights
+        from sweeper.remedies import remedy_named
 
-        remedy = self.remedy
-        gamma = float(remedy.get("gamma") or 0.0) if remedy["name"] == "focal" else 0.0
-        adjusted = remedy["name"] == "logit_adjusted"
-        extra: dict[str, Any] = {}
-        if adjusted:
-            extra = {"log_prior": list(remedy["log_prior"]), "tau": float(remedy["tau_train"]),
-                     "gamma": gamma}
-        elif gamma:
-            extra = {"gamma": gamma}
-        ones = not weighted
+        remedy = remedy_named(self.remedy["name"])
+        return remedy.keras_loss(self.task, self.loss_weights(weighted=weighted),
+                                 remedy.export_parameters(self.remedy))
+
+    def loss_weights(self, *, weighted: bool = True) -> np.ndarray:
+        """The weights as the loss takes them: ``(2, labels)``, the positives' then the
+        negatives' (binary and multi-label), or the ``(K, K)`` matrix ``M`` (multi-class);
+        every weight 1 with ``weighted=False``."""
+        from sweeper.search import multiclass_loss_weights, multilabel_loss_weights
+
+        n = len(self.weights)
         if self.task.sigmoid:
-            kind = (training.LogitAdjustedBinaryCrossentropy if adjusted else
-                    training.FocalBinaryCrossentropy if gamma else
-                    training.WeightedBinaryCrossentropy)
-            pos = [1.0] * len(self.weights) if ones else list(self.weights)
-            neg = None if ones or self.neg_weight is None else list(self.neg_weight)
-            return kind(pos_weight=pos, neg_weight=neg, **extra)
-        if ones:
-            matrix = np.ones((len(self.weights), len(self.weights)))
-        else:
-            matrix = multiclass_loss_weights(
-                np.asarray(self.weights), self.class_weighting or "true_class", self.cost_matrix
-            )
-        if adjusted:
-            return training.LogitAdjustedSparseCategoricalCrossentropy(matrix, **extra)
-        if gamma:
-            return training.FocalSparseCategoricalCrossentropy(matrix, **extra)
-        if ones or self.class_weighting in (None, "true_class"):
-            vector = [1.0] * len(self.weights) if ones else list(self.weights)
-            return training.WeightedSparseCategoricalCrossentropy(class_weight=vector)
-        return training.CostSensitiveSparseCategoricalCrossentropy(matrix)
+            if not weighted:
+                return np.ones((2, n))
+            negative = np.ones(n) if self.neg_weight is None else np.asarray(self.neg_weight)
+            return multilabel_loss_weights(np.asarray(self.weights), negative)
+        if not weighted:
+            return np.ones((n, n))
+        return multiclass_loss_weights(np.asarray(self.weights),
+                                       self.class_weighting or "true_class", self.cost_matrix)
 
     def weight_schedule(self) -> int:
         """The 0-based epoch from which the weights apply: 0 (from the start) unless the
-        remedy is ``deferred`` (DRW), whose trial trained unweighted for its first
-        ``switch_epoch`` epochs. Production training of a deferred export, as the trial::
+        remedy defers them (``deferred``, ``ldam_drw``: DRW), whose trial trained unweighted
+        for its first ``switch_epoch`` epochs. Production training of a deferred export, as
+        the trial::
 
             switch = exported.weight_schedule()
             epochs = exported.document["training"]["epochs"]
@@ -181,13 +166,15 @@ class ExportedWeights:
 
         (:func:`sweeper.training.fit_plain`, or ``model.fit`` with ``initial_epoch``).
         """
-        if self.remedy["name"] != "deferred":
+        from sweeper.remedies import remedy_named
+
+        if not remedy_named(self.remedy["name"]).defers:
             return 0
         switch = self.remedy.get("switch_epoch")
         if switch is None:
-            raise ExportError("this deferred export has no switch_epoch (its study's epochs "
-                              "were not a number): train unweighted for switch_fraction of "
-                              "your epochs.", key="remedy")
+            raise ExportError(f"this {self.remedy['name']} export has no switch_epoch (its "
+                              "study's epochs were not a number): train unweighted for "
+                              "switch_fraction of your epochs.", key="remedy")
         return int(switch)
 
     def optimizer(self, *, steps_per_epoch: int):

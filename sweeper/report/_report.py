@@ -18,8 +18,9 @@ from typing import Any, cast
 
 import optuna
 
-from sweeper.config import Split
+from sweeper.config import Split, Task
 from sweeper.evaluation import Calibration, Constraints, Evaluation
+from sweeper.remedies import REMEDIES
 from sweeper.study import (
     GAIN_MARGIN,
     METRIC_NAMES,
@@ -27,6 +28,7 @@ from sweeper.study import (
     Recommendation,
     StudyInfo,
     TrialRecord,
+    baseline_titles,
     finished_records,
     front_hypervolume,
     load_baselines,
@@ -46,24 +48,13 @@ __all__ = [
 ]
 
 
-BASELINE_NAMES = {
-    "unweighted": "unweighted",
-    "neg_pos": "pos_weight = neg/pos",
-    "sklearn_balanced": "sklearn balanced",
-    "deferred_balanced": "deferred balanced weights (DRW at 75%)",
-    "focal": "focal loss (gamma 2)",
-    "logit_adjusted": "logit-adjusted loss (tau 1)",
-    "balanced_softmax": "balanced softmax",
-}
+BASELINE_NAMES = {name: title for task in Task for name, title in baseline_titles(task).items()}
+"""How tables name each baseline: the weight baselines' and each remedy's own titles."""
 
 
-REMEDY_NAMES = {
-    "weights": "weights",
-    "deferred": "deferred weights (DRW)",
-    "focal": "focal loss",
-    "logit_adjusted": "logit-adjusted loss",
-}
-"""How the verdict names a remedy (:data:`sweeper.config.REMEDIES`)."""
+def remedy_title(name: str) -> str:
+    """How the verdict names a remedy (its registry title; the name of an unknown one)."""
+    return REMEDIES[name].title if name in REMEDIES else name
 
 
 UNKNOWN_CALIBRATION = Calibration(brier=None, ece=None)
@@ -149,7 +140,7 @@ class Verdict:
             remedy = trial.record.candidate.remedy
             if remedy == "weights":
                 return f"The searched weights beat every baseline: {against}. Export it."
-            return (f"The searched {REMEDY_NAMES.get(remedy, remedy)} beats every baseline: "
+            return (f"The searched {remedy_title(remedy)} beats every baseline: "
                     f"{against}. Export it.")
         advice = (
             "train unweighted and tune the threshold" if baseline.baseline == "unweighted"

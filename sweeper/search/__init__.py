@@ -1,7 +1,7 @@
 """The search space: weight families and normalisations (pure NumPy), and the candidate a trial
-draws from the sampler. The weight families (:data:`FAMILY_REGISTRY`) and the remedies
-(:data:`REMEDY_REGISTRY`) are registries: one entry each says what it searches, computes, shows
-in tables and exports.
+draws from the sampler. The weight families (:data:`FAMILY_REGISTRY`) are a registry: one entry
+each says what it searches, computes, shows in tables and exports; the remedies are
+:mod:`sweeper.remedies`.
 
 Pure NumPy and Optuna: this package never imports Keras or TensorFlow.
 """
@@ -16,13 +16,6 @@ from sweeper.search._families import (
     searchable_families,
     weight_family,
     weight_vector,
-)
-from sweeper.search._remedies import (
-    NEUTRAL,
-    REMEDY_REGISTRY,
-    Remedy,
-    switch_epoch,
-    training_log_prior,
 )
 from sweeper.search._space import (
     MAX_PER_LABEL_MULTIPLIERS,
@@ -45,11 +38,8 @@ from sweeper.search._weights import (
 __all__ = [
     "FAMILY_REGISTRY",
     "MAX_PER_LABEL_MULTIPLIERS",
-    "NEUTRAL",
-    "REMEDY_REGISTRY",
     "SKLEARN_BALANCED",
     "Candidate",
-    "Remedy",
     "WeightFamily",
     "batch_loss_parameters",
     "binary_weight_pair",
@@ -64,8 +54,6 @@ __all__ = [
     "sklearn_balanced",
     "space_distributions",
     "suggest_candidate",
-    "switch_epoch",
-    "training_log_prior",
     "weight_family",
     "weight_vector",
 ]

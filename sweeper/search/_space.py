@@ -12,21 +12,21 @@ labels, the task) before any study is created, so a bad value costs no training.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import optuna
 
 from sweeper.config import MULTICLASS_KEYS, MULTILABEL_KEYS, SearchConfig, Task
+from sweeper.remedies import REMEDIES, LossContext, membership, remedy_named
 from sweeper.search._families import (
     FAMILY_REGISTRY,
     binary_weight_pair,
     weight_family,
     weight_vector,
 )
-from sweeper.search._remedies import REMEDY_REGISTRY, training_log_prior
 from sweeper.search._weights import (
     frequency_buckets,
     multiclass_loss_weights,
@@ -58,10 +58,9 @@ class Candidate:
     ``threshold``) or ``"per_label"`` (with ``fbeta``); multi-class trials have
     ``class_weighting`` and ``tau`` instead.
 
-    ``remedy`` says how the weights train (:mod:`sweeper.search._remedies`): ``weights``
-    (from the first epoch) or ``deferred`` (with ``switch_fraction``), ``focal`` (with
-    ``gamma``), ``logit_adjusted`` (with ``tau_train``); the other remedies' fields are
-    ``None``.
+    ``remedy`` names how the weights train (:data:`sweeper.remedies.REMEDIES`), and
+    ``remedy_values`` holds its searched values by key (``{"gamma": 2.0}`` for ``focal``;
+    empty for plain ``weights``).
     """
 
     exponent: float | None
@@ -76,9 +75,7 @@ class Candidate:
     class_weighting: str | None = None
     tau: float | None = None
     remedy: str = "weights"
-    switch_fraction: float | None = None
-    gamma: float | None = None
-    tau_train: float | None = None
+    remedy_values: Mapping[str, float] = field(default_factory=dict)
 
     def label_multipliers(self, counts: np.ndarray) -> np.ndarray | None:
         """One multiplier per label: its bucket's, or its own; ``None`` without multipliers."""
@@ -139,26 +136,6 @@ class Candidate:
             cost_matrix,
         )
 
-    def loss_parameters(
-        self,
-        counts: np.ndarray,
-        n_samples: int,
-        task: Task,
-        cost_matrix: np.ndarray | None = None,
-        *,
-        epochs: int,
-    ) -> dict[str, np.ndarray]:
-        """Everything the trainer's loss takes for this candidate: ``weights``
-        (:meth:`loss_weights`), the remedy's ``gamma``, ``tau_train`` and ``switch`` (an
-        epoch, of ``epochs``) and the training ``log_prior``, neutral values for the remedies
-        it does not use, so candidates of any remedies stack into one packed batch."""
-        remedy = REMEDY_REGISTRY[self.remedy].loss_parameters(self, epochs=epochs)
-        return {
-            "weights": self.loss_weights(counts, n_samples, task, cost_matrix),
-            **{name: np.float64(value) for name, value in remedy.items()},
-            "log_prior": training_log_prior(counts, n_samples, task),
-        }
-
     def family_summary(self) -> str:
         """Short text for tables and hovers: the family's (``inv^0.82``, ``eff b=0.9990``),
         ``x[0.5 1 2]``, the remedy after a comma (``inv^1.00, deferred from 75%``)."""
@@ -167,7 +144,7 @@ class Candidate:
             text += " x[" + " ".join(f"{m:.2g}" for m in self.multipliers) + "]"
         if self.class_weighting not in (None, "true_class"):
             text += f" ({self.class_weighting.replace('_', ' ')})"
-        remedy = REMEDY_REGISTRY[self.remedy].summary(self)
+        remedy = remedy_named(self.remedy).summary(self.remedy_values)
         return f"{text}, {remedy}" if remedy else text
 
     def decision_summary(self) -> str:
@@ -182,23 +159,27 @@ class Candidate:
         return f"{self.threshold:.3f}"
 
     def to_dict(self) -> dict[str, Any]:
-        """As stored in a trial's record; the remedy's fields only when it is not plain
-        ``weights`` (a record before remedies reads as ``weights``)."""
+        """As stored in a trial's record: the remedy's values as fields of their own (their
+        keys are its Optuna parameters), and ``remedy`` only when it is not plain ``weights``
+        (a record before remedies reads as ``weights``)."""
         data = asdict(self)
         if data["multipliers"] is not None:
             data["multipliers"] = list(data["multipliers"])
+        values = data.pop("remedy_values")
         if self.remedy == "weights":
-            for name in ("remedy", "switch_fraction", "gamma", "tau_train"):
-                if data[name] is None or name == "remedy":
-                    del data[name]
-        return data
+            del data["remedy"]
+        return {**data, **values}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Candidate:
-        known = {f.name for f in fields(cls)}
+        """A stored candidate; its remedy's values are the fields its remedy searches (a
+        record also holds other remedies' fields as ``None``: they are not its own)."""
+        known = {f.name for f in fields(cls)} - {"remedy_values"}
         values = {key: value for key, value in data.items() if key in known}
         if values.get("multipliers") is not None:
             values["multipliers"] = tuple(values["multipliers"])
+        remedy = remedy_named(values.get("remedy", "weights"))
+        values["remedy_values"] = {key: float(data[key]) for key in remedy.keys}
         return cls(**values)
 
 
@@ -212,17 +193,35 @@ def batch_loss_parameters(
     epochs: int,
     remedies: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
-    """A batch's loss parameters, stacked (a leading member axis): ``weights`` and those of the
-    ``remedies`` (a study's ``[search] remedies``) and of the candidates' own remedies, so a
-    study's batches all pass the trainer the same names (one compiled epoch), and a study of
-    plain weights passes ``weights`` alone, as before remedies."""
-    names = {"weights"}
-    for remedy in (*remedies, *(c.remedy for c in candidates)):
-        names.update(REMEDY_REGISTRY[remedy].parameters)
+    """A batch's loss parameters, stacked along a leading member axis (the layout
+    :mod:`sweeper.training` documents): ``weights``; for each remedy of ``remedies`` (a
+    study's ``[search] remedies``) and of the candidates, its membership and its arrays
+    (neutral for the members of another remedy), so a study's batches all pass the trainer
+    the same names (one compiled epoch); deferred re-weighting's ``switch`` and ``until``
+    (epochs, of ``epochs``) when one of them defers. A study of plain weights passes
+    ``weights`` alone."""
     matrix = None if cost_matrix is None else np.asarray(cost_matrix, dtype=np.float64)
-    each = [c.loss_parameters(counts, n_samples, task, matrix, epochs=epochs)
-            for c in candidates]
-    return {name: np.stack([p[name] for p in each]) for name in each[0] if name in names}
+    parameters = {"weights": np.stack([c.loss_weights(counts, n_samples, task, matrix)
+                                       for c in candidates])}
+    wanted = {*remedies, *(c.remedy for c in candidates)}
+    names = [name for name in REMEDIES if name in wanted]
+    if names == ["weights"]:
+        return parameters
+    context = LossContext(np.asarray(counts), n_samples, Task(task))
+    for name in names:
+        remedy = REMEDIES[name]
+        neutral = remedy.neutral_values()
+        parameters[membership(name)] = np.asarray([c.remedy == name for c in candidates],
+                                                  dtype=np.float64)
+        arrays = [remedy.member_parameters(c.remedy_values if c.remedy == name else neutral,
+                                           context) for c in candidates]
+        for key in arrays[0]:
+            parameters[f"{name}.{key}"] = np.stack([a[key] for a in arrays])
+    if any(REMEDIES[name].defers for name in names):
+        schedules = np.asarray([remedy_named(c.remedy).schedule(c.remedy_values, epochs)
+                                for c in candidates], dtype=np.float64)
+        parameters["switch"], parameters["until"] = schedules[:, 0], schedules[:, 1]
+    return parameters
 
 
 def suggest_candidate(
@@ -263,7 +262,7 @@ def suggest_candidate(
     common: dict[str, Any] = {
         **parameters, "normalisation": normalisation, "family": family.name,
         "multiplier_mode": search.multipliers, "multipliers": multipliers, "remedy": remedy,
-        **REMEDY_REGISTRY[remedy].suggest(trial, search),
+        "remedy_values": remedy_named(remedy).suggest(trial, search),
     }
     if task == Task.MULTICLASS:
         return Candidate(
@@ -341,6 +340,11 @@ def check_search(search: SearchConfig, task: Task, n_outputs: int) -> None:
     fail = SearchConfig.fail
     task = Task(task)
     one, many = task.unit, task.units
+    for name in search.remedies:
+        trains = remedy_named(name).tasks
+        if task not in trains:
+            raise fail("remedies", f"{name!r} trains {' and '.join(str(t) for t in trains)} "
+                                   f"data, but this data is {task}.")
     if task == Task.BINARY:  # one logit, decided by a threshold: the multi-label keys apply
         for key in MULTICLASS_KEYS:
             if key in search.given:

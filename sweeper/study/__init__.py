@@ -10,8 +10,9 @@ from __future__ import annotations
 from sweeper.study._asking import check_search_unchanged
 from sweeper.study._baselines import (
     BASELINES_ATTR,
-    DEFERRED_SWITCH,
+    WEIGHT_BASELINE_TITLES,
     baseline_candidates,
+    baseline_titles,
     compute_baselines,
     load_baselines,
     missing_baselines,
@@ -62,12 +63,12 @@ from sweeper.study._workers import (
 
 __all__ = [
     "BASELINES_ATTR",
-    "DEFERRED_SWITCH",
     "DIRECTIONS",
     "GAIN_MARGIN",
     "METRIC_NAMES",
     "RECORD_ATTR",
     "STUDY_ATTR",
+    "WEIGHT_BASELINE_TITLES",
     "Liveness",
     "OperatingPoint",
     "Recommendation",
@@ -77,6 +78,7 @@ __all__ = [
     "TrialRecord",
     "WorkerHeartbeat",
     "baseline_candidates",
+    "baseline_titles",
     "check_search_unchanged",
     "check_worker_storage",
     "compute_baselines",

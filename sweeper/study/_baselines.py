@@ -8,15 +8,11 @@
   positives weighted ``n / (2 pos)`` and its negatives ``n / (2 neg)`` (binary likewise, for
   its one positive class); for classes ``n / (K n_c)``.
 
-The remedies' baselines (issue 20), what a practitioner tries first beside class weights:
-
-- ``deferred_balanced``: scikit-learn's balanced weights, deferred (DRW, Cao et al. 2019):
-  unweighted until 75% of the deferral length (:data:`DEFERRED_SWITCH`; the epochs, or the
-  planned length with ``"auto"`` epochs), weighted from then on.
-- ``focal``: the focal loss with ``gamma = 2`` and unweighted alpha (every weight 1).
-- ``balanced_softmax`` (multi-class; Ren et al. 2020): logit-adjusted training with
-  ``tau_train = 1`` and no weights; for binary and multi-label ``logit_adjusted``, its sigmoid
-  analogue (each label's log prior odds added to its logit in the loss).
+Each remedy adds its own (:meth:`sweeper.remedies.Remedy.baselines`), what a practitioner
+tries first beside class weights, at its published defaults: ``deferred_balanced``
+(scikit-learn's balanced weights, deferred: DRW at 75% of the deferral length), ``focal``
+(gamma 2, unweighted alpha), ``balanced_softmax`` (multi-class; ``logit_adjusted`` for sigmoid
+tasks: tau_train 1, no weights), and those of the remedies registered after them.
 
 They are trained together in one packed pass with the study's model, seed and batch order, and
 scored exactly as trials are (:func:`~sweeper.study.record_member`), so a baseline differs
@@ -24,7 +20,7 @@ from a trial only in its weights (and remedy). They are stored as one study attr
 report, the dashboard and every worker see the same ones; the first worker to find them missing
 computes them.
 
-**A study stored before the remedies' baselines existed** holds the first three only. When it
+**A study stored before a remedy's baselines existed** holds the others only. When it
 is resumed (``sweeper run``, ``sweep``), the worker computes the missing ones alone
 (:func:`missing_baselines`: one packed pass of as many members as are missing) and stores them
 beside the stored ones, which are kept as they are: a packed member trains as it would alone,
@@ -41,34 +37,51 @@ import numpy as np
 import optuna
 
 from sweeper.config import Task
+from sweeper.remedies import REMEDIES, Baseline
 from sweeper.search import SKLEARN_BALANCED, Candidate, batch_loss_parameters
 from sweeper.study._records import StudyInfo, TrialRecord
 from sweeper.study._scoring import record_member
 
 __all__ = [
     "BASELINES_ATTR",
-    "DEFERRED_SWITCH",
+    "WEIGHT_BASELINE_TITLES",
     "baseline_candidates",
+    "baseline_titles",
     "load_baselines",
     "missing_baselines",
     "store_baselines",
 ]
 
 BASELINES_ATTR = "sweeper:baselines"
-DEFERRED_SWITCH = 0.75
-"""The ``deferred_balanced`` baseline's switch: the share of the epochs trained unweighted."""
+WEIGHT_BASELINE_TITLES = {
+    "unweighted": "unweighted",
+    "neg_pos": "pos_weight = neg/pos",
+    "sklearn_balanced": "sklearn balanced",
+}
+"""How tables name the weight baselines (the remedies' name theirs)."""
+
+
+def remedy_baselines(task: Task) -> dict[str, tuple[str, Baseline]]:
+    """Every registered remedy's baselines for ``task``: ``{name: (remedy, baseline)}``."""
+    return {baseline.name: (name, baseline) for name, remedy in REMEDIES.items()
+            if Task(task) in remedy.tasks for baseline in remedy.baselines(Task(task))}
+
+
+def baseline_titles(task: Task) -> dict[str, str]:
+    """How tables name each baseline of ``task``."""
+    return {**WEIGHT_BASELINE_TITLES,
+            **{name: baseline.title for name, (_, baseline) in remedy_baselines(task).items()}}
 
 
 def baseline_candidates(task: Task) -> dict[str, Candidate]:
-    """The baselines of a task, by name, at their default decision (0.5, or the argmax)."""
+    """The baselines of a task, by name, at their default decision (0.5, or the argmax): the
+    weight baselines, then each remedy's, its weights given over the unweighted one's."""
     candidates = _weight_baselines(task)
-    sigmoid = Task(task).sigmoid
     plain = candidates["unweighted"]
-    candidates["deferred_balanced"] = dataclasses.replace(
-        candidates["sklearn_balanced"], remedy="deferred", switch_fraction=DEFERRED_SWITCH)
-    candidates["focal"] = dataclasses.replace(plain, remedy="focal", gamma=2.0)
-    candidates["logit_adjusted" if sigmoid else "balanced_softmax"] = dataclasses.replace(
-        plain, remedy="logit_adjusted", tau_train=1.0)
+    for name, (remedy, baseline) in remedy_baselines(task).items():
+        candidates[name] = dataclasses.replace(plain, remedy=remedy,
+                                               remedy_values=dict(baseline.values),
+                                               **baseline.weights)
     return candidates
 
 
@@ -111,8 +124,7 @@ def compute_baselines(info: StudyInfo, splits: Any, trainer: Any, *,
     epochs = info.deferral_epochs if epochs is None else epochs
     parameters = batch_loss_parameters(list(candidates.values()), counts, info.n_train,
                                        info.task, epochs=epochs)
-    plain = set(parameters) == {"weights"}  # plain weights: what trainers took before remedies
-    scores = trainer.train_and_score(parameters["weights"] if plain else parameters)
+    scores = trainer.train_and_score(parameters)
     return {
         name: dataclasses.replace(record_member(
             info=info, splits=splits, scores=scores, member=member, number=-1,

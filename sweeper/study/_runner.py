@@ -168,9 +168,7 @@ def _run_batch(
             candidates, counts, info.n_train, info.task, cost_matrix,
             epochs=info.deferral_epochs, remedies=config.search.remedies,
         )
-        # A study of plain weights passes the weights array, as before remedies.
-        plain = set(parameters) == {"weights"}
-        scores = trainer.train_and_score(parameters["weights"] if plain else parameters)
+        scores = trainer.train_and_score(parameters)
         records = [
             record_member(
                 info=info, splits=splits, scores=scores, member=member,

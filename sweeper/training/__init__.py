@@ -1,6 +1,6 @@
 """Training: the :class:`Trainer` seam and its two implementations (the packed trainer with its
 TensorFlow and JAX epoch loops; the user's own training step), the built-in and packed models,
-the loss registry, the optimizer, and the pack size.
+the packed loss (each member's remedy's), the optimizer, and the pack size.
 
 This is the only package that imports Keras (and through it TensorFlow or JAX); reports and
 exports never import it. Keras's backend is chosen first (:func:`sweeper.backend.choose_backend`).
@@ -12,33 +12,33 @@ from sweeper.backend import choose_backend
 
 choose_backend()
 
-from sweeper.training._batches import batch_order, fit_plain
-from sweeper.training._fit import FitArguments, FitStep, FitTrainer, check_fit
-from sweeper.training._interface import BatchScores, Trainer, TrainingProgress
-from sweeper.training._losses import (
-    LOSSES,
-    REMEDY_PARAMETERS,
+from sweeper.remedies._losses import (
     CostSensitiveSparseCategoricalCrossentropy,
     FocalBinaryCrossentropy,
     FocalSparseCategoricalCrossentropy,
     LogitAdjustedBinaryCrossentropy,
     LogitAdjustedSparseCategoricalCrossentropy,
-    LossParameters,
-    SigmoidCrossEntropy,
-    SoftmaxCrossEntropy,
-    TrainingLoss,
+    RemedyLoss,
     WeightedBinaryCrossentropy,
     WeightedSparseCategoricalCrossentropy,
-    as_loss_parameters,
     cost_weighted_softmax_cross_entropy,
     focal_factor,
     focal_sigmoid_cross_entropy,
+    weighted_sigmoid_cross_entropy,
+    weighted_softmax_cross_entropy,
+)
+from sweeper.training._batches import batch_order, fit_plain
+from sweeper.training._fit import FitArguments, FitStep, FitTrainer, check_fit
+from sweeper.training._interface import BatchScores, Trainer, TrainingProgress
+from sweeper.training._losses import (
+    SCHEDULE_PARAMETERS,
+    LossParameters,
+    TrainingLoss,
+    as_loss_parameters,
     loss_for,
     packed_loss_per_row,
     packed_member_losses,
-    register_loss,
-    weighted_sigmoid_cross_entropy,
-    weighted_softmax_cross_entropy,
+    remedies_in,
 )
 from sweeper.training._models import (
     ModelFactory,
@@ -64,10 +64,9 @@ from sweeper.training._packing import (
 )
 
 __all__ = [
-    "LOSSES",
     "MAX_PACK_CPU",
     "MAX_PACK_GPU",
-    "REMEDY_PARAMETERS",
+    "SCHEDULE_PARAMETERS",
     "BatchScores",
     "CostSensitiveSparseCategoricalCrossentropy",
     "FitArguments",
@@ -81,8 +80,7 @@ __all__ = [
     "ModelFactory",
     "PackedMLP",
     "PackedTrainer",
-    "SigmoidCrossEntropy",
-    "SoftmaxCrossEntropy",
+    "RemedyLoss",
     "Trainer",
     "TrainingLoss",
     "TrainingProgress",
@@ -112,7 +110,7 @@ __all__ = [
     "pack_size",
     "packed_loss_per_row",
     "packed_member_losses",
-    "register_loss",
+    "remedies_in",
     "train_and_score",
     "weighted_sigmoid_cross_entropy",
     "weighted_softmax_cross_entropy",

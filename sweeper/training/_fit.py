@@ -236,10 +236,10 @@ class FitTrainer(Trainer):
         trained = call_fit(self.fit, model, self.loss.keras_loss(parameters), arguments)
         return trained, arguments.trained_epochs(trained)
 
-    def train_and_score(self, weights: np.ndarray | Mapping[str, Any]) -> BatchScores:
+    def train_and_score(self, parameters: Mapping[str, Any]) -> BatchScores:
         """Train every member (every fold member) with the user's step and score it."""
         started = time.perf_counter()
-        parameters = as_loss_parameters(weights)
+        parameters = as_loss_parameters(parameters)
         switches, untils = (
             np.broadcast_to(np.asarray(parameters.pop(name, 0), dtype=np.int64), (self.members,))
             for name in ("switch", "until"))
@@ -318,7 +318,7 @@ def check_fit(fit: FitStep, splits: Splits, model: ModelConfig, *,
                          fit=fit, factory=factory)
     ones = np.ones((1, *trainer.loss.weights_shape(splits.train.n_outputs)), np.float32)
     try:
-        trainer.train_and_score(ones)
+        trainer.train_and_score({"weights": ones})
     except FactoryError:
         raise
     except (Exception, SystemExit) as error:

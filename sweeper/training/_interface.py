@@ -76,17 +76,16 @@ class Trainer(abc.ABC):
     - **Built with** the study's splits (train, validation, test, and the folds under
       cross-validation), its model settings (``[model]``, with ``epochs`` and ``batch_size``
       resolved), the number of members and the seed; reused for every batch of that size.
-    - **Receives**, per call of :meth:`train_and_score`, the batch's loss parameters: an array of
-      loss weights, ``(members, 2, labels)`` for binary and multi-label (positives' and
-      negatives' weights) or ``(members, classes, classes)`` for multi-class (see
-      :mod:`sweeper.search`), or a mapping of named parameters holding ``weights`` (the loss
-      registry's :class:`~sweeper.training.TrainingLoss` reads them: ``gamma``, ``tau_train``
-      and ``log_prior`` of the remedies, :data:`~sweeper.training.REMEDY_PARAMETERS`). A
-      ``switch`` parameter (deferred re-weighting: per member, the epoch from which its
-      weights apply) is the trainer's, not the loss's: the member trains unweighted before
-      it and is not judged by early stopping until it (the packed trainer per member, a
-      user's own step in two calls); so is ``until`` (per member, the most epochs it trains;
-      0: all of them), a deferred member's length.
+    - **Receives**, per call of :meth:`train_and_score`, the batch's loss parameters: a
+      mapping of arrays with a leading member axis (the layout :mod:`sweeper.training`'s loss
+      documents): ``weights``, ``(members, 2, labels)`` for binary and multi-label
+      (positives' and negatives' weights) or ``(members, classes, classes)`` for multi-class
+      (see :mod:`sweeper.search`), and each remedy's membership and arrays
+      (:mod:`sweeper.remedies`). A ``switch`` parameter (deferred re-weighting: per member,
+      the epoch from which its weights apply) is the trainer's, not the loss's: the member
+      trains unweighted before it and is not judged by early stopping until it (the packed
+      trainer per member, a user's own step in two calls); so is ``until`` (per member, the
+      most epochs it trains; 0: all of them), a deferred member's length.
     - **Returns** :class:`BatchScores`: each member's probabilities on the validation rows (out
       of fold under K-fold cross-validation: row ``r`` scored by the member that did not learn
       from it) and on the test rows (the mean of the K fold members'), the best epochs and the
@@ -104,6 +103,6 @@ class Trainer(abc.ABC):
             self.on_progress(progress)
 
     @abc.abstractmethod
-    def train_and_score(self, weights: np.ndarray | Mapping[str, Any]) -> BatchScores:
+    def train_and_score(self, parameters: Mapping[str, Any]) -> BatchScores:
         """Train every member from its initial state with its own loss parameters and score
         the validation and test rows."""

@@ -167,20 +167,21 @@ class PackedTrainer(Trainer):
         for variable, value in zip(self.optimizer.variables, self._initial_optimizer, strict=True):
             variable.assign(value)
 
-    def _parameters(self, weights: np.ndarray | Mapping[str, Any]) -> dict[str, np.ndarray]:
+    def _parameters(self, parameters: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """The batch's loss parameters, checked, each repeated for the candidates' fold
         members (candidate-major)."""
-        parameters = as_loss_parameters(weights)
+        parameters = as_loss_parameters(parameters)
         expected = (self.members, *self.loss.weights_shape(self.splits.train.n_outputs))
         shape = parameters["weights"].shape
         if shape != expected:
             raise ValueError(f"`weights` must have shape {expected}, but got {shape}.")
         return {name: np.repeat(value, self.folds, axis=0) for name, value in parameters.items()}
 
-    def train(self, weights: np.ndarray | Mapping[str, Any]) -> np.ndarray | None:
-        """Train every member from its initial state, member ``m`` with loss weights
-        ``weights[m]``: ``(members, 2, labels)`` or ``(members, classes, classes)`` (see
-        :mod:`sweeper.search`), or a mapping of loss parameters holding ``weights``.
+    def train(self, parameters: Mapping[str, Any]) -> np.ndarray | None:
+        """Train every member from its initial state, member ``m`` with its loss parameters
+        (``parameters[name][m]``, :mod:`sweeper.training`'s layout): ``weights``
+        ``(members, 2, labels)`` or ``(members, classes, classes)`` (see
+        :mod:`sweeper.search`), and its remedy's.
 
         The training loss is each member's weighted loss plus the model's own losses (a
         factory's regularisers), as ``model.fit`` would minimise. With ``patience`` (the model
@@ -209,7 +210,7 @@ class PackedTrainer(Trainer):
         cap (:meth:`ModelConfig.deferral_epochs`), and its weighted phase ends with it (with
         patience; without it the length is ``epochs``).
         """
-        parameters = self._parameters(weights)
+        parameters = self._parameters(parameters)
         switch = parameters.pop("switch", None)
         until = parameters.pop("until", None)
         self._reset()
@@ -238,15 +239,15 @@ class PackedTrainer(Trainer):
         stopping.restore()
         return stopping.best_epoch + 1
 
-    def validation_loss(self, weights: np.ndarray | Mapping[str, Any]) -> np.ndarray:
+    def validation_loss(self, parameters: Mapping[str, Any]) -> np.ndarray:
         """``(network members,)``: each member's mean weighted loss on its validation rows (its
-        own fold under cross-validation), as its lone model's ``val_loss``; ``weights`` (or
-        the loss parameters) per network member. Compiled on first use."""
+        own fold under cross-validation), as its lone model's ``val_loss``; the loss
+        parameters per network member. Compiled on first use."""
         if self._validation_loss is None:
             compile_loss = (_streamed_validation_loss if self.streamed
                             else _compile_validation_loss)
             self._validation_loss = compile_loss(self._pass, self.splits, self.members, self.task)
-        return self._validation_loss(as_loss_parameters(weights))
+        return self._validation_loss(as_loss_parameters(parameters))
 
     def member_owners(self, variables: Sequence[Any] | None = None) -> list[int | None]:
         """For each of ``variables`` (default: the network's), the member that owns it whole,
@@ -276,11 +277,11 @@ class PackedTrainer(Trainer):
                  for start in range(0, X.shape[0], chunk)]
         return np.concatenate(parts, axis=0)
 
-    def train_and_score(self, weights: np.ndarray | Mapping[str, Any]) -> BatchScores:
+    def train_and_score(self, parameters: Mapping[str, Any]) -> BatchScores:
         """Train (see :meth:`train`) and score: per candidate, its validation scores (out of
         fold under cross-validation) and its test scores (the mean of its fold members')."""
         started = time.perf_counter()
-        epochs = self.train(weights)
+        epochs = self.train(parameters)
         validation, test = (
             probabilities(self.logits(split.X), self.task).reshape(
                 split.X.shape[0], self.members, self.folds, -1
@@ -846,14 +847,14 @@ def _jax_epoch(packed: _Pass) -> EpochFunction:
 def train_and_score(
     splits: Splits,
     model: ModelConfig,
-    weights: np.ndarray | Mapping[str, Any],
+    parameters: Mapping[str, Any],
     *,
     seed: int,
     factory: ModelFactory | None = None,
 ) -> BatchScores:
-    """One-off convenience: build a trainer for ``len(weights)`` members and use it once
-    (``weights`` as :meth:`PackedTrainer.train` takes them)."""
-    parameters = as_loss_parameters(weights)
+    """One-off convenience: build a trainer for as many members as ``parameters`` holds
+    ``weights`` (as :meth:`PackedTrainer.train` takes them) and use it once."""
+    parameters = as_loss_parameters(parameters)
     trainer = PackedTrainer(splits, model, members=parameters["weights"].shape[0], seed=seed,
                             factory=factory)
     return trainer.train_and_score(parameters)
