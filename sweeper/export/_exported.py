@@ -152,7 +152,7 @@ class ExportedWeights:
 
     def weight_schedule(self) -> int:
         """The 0-based epoch from which the weights apply: 0 (from the start) unless the
-        remedy defers them (``deferred``, ``ldam_drw``: DRW), whose trial trained unweighted
+        remedy defers them (DRW: ``deferred`` and those alike), whose trial trained unweighted
         for its first ``switch_epoch`` epochs. Production training of a deferred export, as
         the trial::
 

@@ -5,7 +5,7 @@ the sweeper knows of it, so adding one is one module and one registration line:
 
 - its searched parameters and their ranges (:attr:`Remedy.searched`): the ``[search]`` options
   of :class:`~sweeper.config.SearchConfig` and the Optuna parameters are built from them;
-- the arrays its loss reads per member (:meth:`Remedy.member_parameters`, e.g. LDAM's margins
+- the arrays its loss reads per member (:meth:`Remedy.member_parameters`, e.g. margins
   from the class counts), with neutral values for a member of another remedy in a packed batch;
 - its packed per-member loss (:meth:`Remedy.member_losses`, in ``keras.ops``), and the one Keras
   loss of a single member (:meth:`Remedy.keras_loss`) that a user's training step and
@@ -77,7 +77,7 @@ class Searched:
 
 SWITCH_FRACTION = Searched(
     "switch_fraction", (0.5, 0.9), 0.0, 1.0,
-    "deferred re-weighting (deferred, ldam_drw): the share of the epochs (with \"auto\" "
+    "deferred re-weighting (every remedy that defers): the share of the epochs (with \"auto\" "
     "epochs, of the planned length of about 1,500 steps) trained unweighted before the weights",
     open_high=True,
 )
