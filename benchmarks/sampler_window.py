@@ -128,7 +128,7 @@ class SweeperProblem:
         for start in range(0, len(candidates), 16):
             chunk = weights[start:start + 16]
             trainer = PackedTrainer(splits, config.model, members=len(chunk), seed=0)
-            scores.append(trainer.train_and_score(chunk).validation)
+            scores.append(trainer.train_and_score({"weights": chunk}).validation)
         self.scores = np.concatenate(scores).reshape(len(self.normalisations), grid,
                                                      *scores[0].shape[1:])
         self.truth = splits.validation.y

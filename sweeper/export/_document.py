@@ -61,24 +61,31 @@ def export_schema() -> dict[str, Any]:
 
 
 def _schema_of(document: Any) -> dict[str, Any]:
-    """The schema with its task branch chosen by the document's ``task``: the same verdict as
-    the whole schema's ``oneOf`` (the other branches fail on ``task`` alone), but an error names
-    the document's own field, not another task's."""
+    """The schema with its task branch chosen by the document's ``task`` and its remedy branch
+    by its remedy's ``name``: the same verdict as the whole schema's ``oneOf`` (the other
+    branches fail on ``task`` or ``name`` alone), but an error names the document's own field,
+    not another branch's."""
     schema = export_schema()
     task = document.get("task") if isinstance(document, dict) else None
     branches = [branch for branch in schema["oneOf"]
                 if branch["properties"]["task"].get("const") == task]
-    if len(branches) != 1:
-        return schema
-    return {**{key: value for key, value in schema.items() if key != "oneOf"},
-            "allOf": branches}
+    if len(branches) == 1:
+        schema = {**{key: value for key, value in schema.items() if key != "oneOf"},
+                  "allOf": branches}
+    remedy = document.get("remedy") if isinstance(document, dict) else None
+    name = remedy.get("name") if isinstance(remedy, dict) else None
+    if isinstance(name, str) and name in REMEDIES:
+        own = {key: value for key, value in schema["$defs"]["remedy"].items() if key != "oneOf"}
+        schema = {**schema, "$defs": {**schema["$defs"], "remedy": {
+            **own, "allOf": [REMEDIES[name].export_schema()]}}}
+    return schema
 
 
 def validate_export(document: Any, where: str) -> None:
     """Raise :class:`~sweeper.errors.ExportError` naming the first schema violation."""
     errors = list(jsonschema.Draft202012Validator(_schema_of(document)).iter_errors(document))
-    # A field's own error ("task" is not one of ...) says more than the task/weights pairing.
-    direct = [e for e in errors if e.validator != "oneOf" or e.absolute_path]
+    # A field's own error ("task" is not one of ...) says more than a branch that failed.
+    direct = [e for e in errors if e.validator != "oneOf"]
     error = jsonschema.exceptions.best_match(direct or errors)
     if error is not None:
         location = "/".join(str(part) for part in error.absolute_path) or "(top level)"

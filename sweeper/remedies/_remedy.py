@@ -235,7 +235,9 @@ class Remedy(abc.ABC):
         """The JSON schema of its ``remedy`` object in an export."""
         properties: dict[str, Any] = {"name": {"const": self.name}}
         for s in self.searched:
-            properties[s.key] = {"type": "number", "description": s.help}
+            properties[s.key] = {"type": "number", "description": s.help,
+                                 "exclusiveMinimum" if s.open_low else "minimum": s.low,
+                                 "exclusiveMaximum" if s.open_high else "maximum": s.high}
         if self.defers:
             properties["switch_epoch"] = {
                 "type": ["integer", "null"], "minimum": 0,

@@ -104,7 +104,7 @@ def test_uint8_pixels_stay_uint8_on_the_device_and_are_not_standardised(tmp_path
     trainer = PackedTrainer(splits, model, members=2, seed=0, factory=conv2d_factory)
     assert keras.backend.standardize_dtype(trainer._pass.X.dtype) == "uint8"
     assert trainer.input_dtype == "float32"  # cast per batch, on the device
-    scores = trainer.train_and_score(np.ones((2, 3, 3), np.float32))
+    scores = trainer.train_and_score({"weights": np.ones((2, 3, 3), np.float32)})
     assert np.isfinite(scores.validation).all()
     result = sweep(tmp_path, X, y, model={**MODEL, "factory": conv2d_factory})
     assert result.info.input_dtype == "uint8" and result.info.scaling is None
@@ -214,11 +214,11 @@ def test_vmapped_members_train_as_the_packed_copies_do(factory):
     weights = np.stack([np.ones((3, 3)), np.full((3, 3), 2.0), np.eye(3) + 1]).astype("float32")
     vmapped = PackedTrainer(splits, model, members=3, seed=0, factory=factory)
     assert isinstance(vmapped.network, models.VmappedMembers)
-    a = vmapped.train_and_score(weights)
+    a = vmapped.train_and_score({"weights": weights})
     copies = PackedTrainer(splits, dataclasses.replace(model, members="copies"), members=3,
                            seed=0, factory=factory)
     assert not isinstance(copies.network, models.VmappedMembers)
-    b = copies.train_and_score(weights)
+    b = copies.train_and_score({"weights": weights})
     np.testing.assert_allclose(a.validation, b.validation, atol=3e-4)
     np.testing.assert_allclose(a.test, b.test, atol=3e-4)
     assert (a.epochs == b.epochs).all()
@@ -245,7 +245,7 @@ def test_streamed_training_equals_resident_training(factory, folds, monkeypatch)
         model = ModelConfig.from_mapping({**settings, "device_data": where})
         trainer = PackedTrainer(splits, model, members=2, seed=0, factory=factory)
         assert trainer.streamed == (where == "streamed")
-        scores[where] = trainer.train_and_score(weights)
+        scores[where] = trainer.train_and_score({"weights": weights})
     np.testing.assert_allclose(scores["streamed"].validation, scores["resident"].validation,
                                atol=1e-5)
     np.testing.assert_allclose(scores["streamed"].test, scores["resident"].test, atol=1e-5)

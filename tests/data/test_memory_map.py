@@ -236,7 +236,7 @@ def test_standardised_features_of_a_map_train_as_the_array_in_memory(
                                                                   "device_data": device_data}),
                                 members=2, seed=0)
         assert trainer.streamed == (device_data == "streamed")
-        scores[where] = trainer.train_and_score(weights)
+        scores[where] = trainer.train_and_score({"weights": weights})
     memory = scores["memory"]
     np.testing.assert_array_equal(scores["map"].validation, memory.validation)
     np.testing.assert_array_equal(scores["map"].test, memory.test)

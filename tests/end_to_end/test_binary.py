@@ -345,7 +345,7 @@ def test_binary_weight_families_and_the_sklearn_pair():
 
     baselines = baseline_candidates(Task.BINARY)
     assert set(baselines) == {"unweighted", "neg_pos", "sklearn_balanced", "deferred_balanced",
-                              "focal", "logit_adjusted"}
+                              "focal", "logit_adjusted", "asymmetric"}
     counts = np.array([10])
     np.testing.assert_allclose(
         baselines["sklearn_balanced"].loss_weights(counts, 100, Task.BINARY), [[5.0], [100 / 180]]

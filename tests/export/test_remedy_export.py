@@ -16,13 +16,16 @@ from sweeper.config import Task
 from sweeper.errors import ExportError
 from sweeper.evaluation import Evaluation
 from sweeper.export import ExportedWeights, export_document, load_export, write_export
-from sweeper.search import Candidate
+from sweeper.remedies import REMEDIES
+from sweeper.search import Candidate, batch_loss_parameters
 from sweeper.study import StudyInfo, TrialRecord
 from sweeper.training import (
+    SCHEDULE_PARAMETERS,
     FocalBinaryCrossentropy,
     FocalSparseCategoricalCrossentropy,
     LogitAdjustedBinaryCrossentropy,
     LogitAdjustedSparseCategoricalCrossentropy,
+    RemedyLoss,
     WeightedBinaryCrossentropy,
     WeightedSparseCategoricalCrossentropy,
     loss_for,
@@ -58,16 +61,27 @@ def candidates_of(task: Task) -> dict[str, Candidate]:
     else:
         plain = Candidate(exponent=1.0, normalisation="none", threshold=0.4,
                           threshold_rule="global")
-    return {
-        "weights": plain,
-        "deferred": dataclasses.replace(plain, remedy="deferred", switch_fraction=0.75),
-        "focal": dataclasses.replace(plain, remedy="focal", gamma=2.0),
-        "logit_adjusted": dataclasses.replace(plain, remedy="logit_adjusted", tau_train=1.0),
-    }
+    values = {"weights": {}, "deferred": {"switch_fraction": 0.75}, "focal": {"gamma": 2.0},
+              "logit_adjusted": {"tau_train": 1.0},
+              "asymmetric": {"gamma_neg": 4.0, "gamma_pos": 1.0, "clip": 0.05},
+              "ldam_drw": {"max_margin": 0.5, "logit_scale": 2.0, "switch_fraction": 0.8}}
+    return {name: dataclasses.replace(plain, remedy=name, remedy_values=values[name])
+            for name in REMEDIES if task in REMEDIES[name].tasks}
 
 
-@pytest.mark.parametrize("task", [Task.MULTILABEL, Task.MULTICLASS], ids=str)
-@pytest.mark.parametrize("remedy", ["weights", "deferred", "focal", "logit_adjusted"])
+def trained_loss(candidate: Candidate, info: StudyInfo):
+    """The Keras loss the trial trained with: its member of a batch, as the trainers build it."""
+    parameters = batch_loss_parameters([candidate], np.asarray(info.train_counts), info.n_train,
+                                       info.task, epochs=MODEL["epochs"])
+    return loss_for(info.task).keras_loss({key: value[0] for key, value in parameters.items()
+                                           if key not in SCHEDULE_PARAMETERS})
+
+
+CASES = [(task, name) for task in (Task.MULTILABEL, Task.MULTICLASS)
+         for name in REMEDIES if task in REMEDIES[name].tasks]
+
+
+@pytest.mark.parametrize(("task", "remedy"), CASES, ids=lambda value: str(value))
 def test_an_export_names_its_remedy_and_gives_back_the_loss_it_trained_with(
     tmp_path, task, remedy
 ):
@@ -83,12 +97,17 @@ def test_an_export_names_its_remedy_and_gives_back_the_loss_it_trained_with(
         "focal": (FocalBinaryCrossentropy, FocalSparseCategoricalCrossentropy),
         "logit_adjusted": (LogitAdjustedBinaryCrossentropy,
                            LogitAdjustedSparseCategoricalCrossentropy),
+        "asymmetric": (RemedyLoss, None),
+        "ldam_drw": (None, RemedyLoss),
     }[remedy][task is Task.MULTICLASS]
     assert type(exported.loss()) is expected
-    # the export's loss is the registry's Keras loss of the trial's own loss parameters
-    counts = np.asarray(info.train_counts)
-    parameters = candidate.loss_parameters(counts, info.n_train, task, epochs=MODEL["epochs"])
-    trained = loss_for(task).keras_loss(parameters)
+    # the export's loss is the trial's own: the same class and configuration, the same values
+    trained = trained_loss(candidate, info)
+    assert type(trained) is expected
+    config = exported.loss().get_config()
+    for key, value in trained.get_config().items():
+        if isinstance(value, (list, float)):
+            np.testing.assert_allclose(config[key], value, rtol=1e-12)
     rng = np.random.default_rng(0)
     n = len(info.labels)
     logits = (rng.normal(size=(30, n)) * 2).astype(np.float32)
@@ -100,14 +119,17 @@ def test_an_export_names_its_remedy_and_gives_back_the_loss_it_trained_with(
         assert document["remedy"] == {"name": "deferred", "switch_fraction": 0.75,
                                       "switch_epoch": 15}
         assert exported.weight_schedule() == 15
+    elif remedy == "ldam_drw":
+        assert exported.weight_schedule() == 16
+        np.testing.assert_allclose(document["remedy"]["margin"],
+                                   0.5 * (np.array([50, 30, 20]) / 20) ** -0.25)
     else:
         assert exported.weight_schedule() == 0
     if remedy == "focal":
         assert exported.loss().gamma == 2.0
     if remedy == "logit_adjusted":
         assert exported.loss().tau == 1.0
-        np.testing.assert_allclose(exported.loss().log_prior,
-                                   parameters["log_prior"], rtol=1e-12)
+        np.testing.assert_allclose(exported.loss().log_prior, trained.log_prior, rtol=1e-12)
 
 
 @pytest.mark.parametrize("task", [Task.MULTILABEL, Task.MULTICLASS], ids=str)
@@ -119,8 +141,7 @@ def test_the_unweighted_first_phase_of_a_deferred_export(task):
     first = exported.loss(weighted=False)
     counts = np.asarray(info.train_counts)
     plain = dataclasses.replace(candidates_of(task)["weights"], exponent=0.0)
-    unweighted = loss_for(task).keras_loss(
-        plain.loss_parameters(counts, info.n_train, task, epochs=20))
+    unweighted = trained_loss(plain, info)
     rng = np.random.default_rng(1)
     n = len(info.labels)
     logits = rng.normal(size=(16, n)).astype(np.float32)

@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 import sweeper
-from sweeper.config import REMEDIES
+from sweeper.remedies import REMEDIES
 from sweeper.report import format_table, front_rows
 from sweeper.study import BASELINES_ATTR, baseline_candidates, finished_records
 from tests.support import make_multiclass_arrays, make_multilabel_arrays
@@ -22,24 +22,23 @@ MODEL = {"hidden": [8], "epochs": 4, "batch_size": 64, "learning_rate": 0.01, "p
 @pytest.mark.parametrize("task", ["multiclass", "multilabel"])
 def test_a_study_of_every_remedy_trains_stores_shows_and_exports_them(tmp_path, task):
     X, y = make_multiclass_arrays() if task == "multiclass" else make_multilabel_arrays(600)
-    result = sweeper.sweep(X, y, model=MODEL, search={"remedies": list(REMEDIES)}, trials=8,
+    remedies = [name for name, remedy in REMEDIES.items() if task in remedy.tasks]
+    result = sweeper.sweep(X, y, model=MODEL, search={"remedies": remedies}, trials=8,
                            storage=f"sqlite:///{tmp_path / 'r.db'}", study_name="remedies",
                            progress=False)
     records = finished_records(result.study)
     remedies = {record.candidate.remedy for record in records}
     assert len(records) == 8 and len(remedies) > 1  # mixed batches trained
     for record in records:
-        own = {"deferred": "switch_fraction", "focal": "gamma",
-               "logit_adjusted": "tau_train"}.get(record.candidate.remedy)
-        for key in ("switch_fraction", "gamma", "tau_train"):
-            assert (getattr(record.candidate, key) is not None) == (key == own)
+        assert set(record.candidate.remedy_values) == set(
+            REMEDIES[record.candidate.remedy].keys)
     assert not any(record.diverged for record in records)
     assert set(result.baselines) == set(baseline_candidates(result.info.task))
     assert format_table(result.report())
     focal = [r for r in records if r.candidate.remedy == "focal"]
     if focal:
         exported = result.export(tmp_path / "f.json", trial=focal[0].number)
-        assert exported.remedy == {"name": "focal", "gamma": focal[0].candidate.gamma}
+        assert exported.remedy == {"name": "focal", **focal[0].candidate.remedy_values}
         assert type(exported.loss()).__name__.startswith("Focal")
     report = result.report()
     for row in front_rows(report):  # the family column shows each point's remedy
@@ -47,7 +46,8 @@ def test_a_study_of_every_remedy_trains_stores_shows_and_exports_them(tmp_path, 
         assert row[-3] == point.record.candidate.family_summary()
     shown = [row[-3] for row in front_rows(report)]
     remedied = [text for text in shown if ", " in text]
-    assert all(any(word in text for word in ("focal g=", "deferred from", "logit-adjusted t="))
+    assert all(any(word in text for word in ("focal g=", "deferred from", "logit-adjusted t=",
+                                             "ASL g-=", "LDAM m="))
                for text in remedied)
     exported = result.export(tmp_path / "b.json", baseline="deferred_balanced")
     assert exported.weight_schedule() == 3  # floor(0.75 * 4)
@@ -104,38 +104,50 @@ def test_deferred_weights_train_with_a_users_training_step_in_two_calls(tmp_path
         "deferred"}
 
 
+REMEDY_VALUES = {
+    "weights": {}, "deferred": {"switch_fraction": 0.5}, "focal": {"gamma": 2.0},
+    "logit_adjusted": {"tau_train": 1.0},
+    "asymmetric": {"gamma_neg": 4.0, "gamma_pos": 1.0, "clip": 0.05},
+    "ldam_drw": {"max_margin": 0.5, "logit_scale": 2.0, "switch_fraction": 0.5},
+}
+
+
 @pytest.mark.parametrize("task", ["multilabel", "multiclass"])
-def test_a_users_step_trains_focal_and_logit_adjusted_members_as_the_packed_trainer(task):
-    """Through the loss registry: the user's step gets each member's Keras loss (focal,
-    logit-adjusted) and, on the sweeper's batch order, reaches the packed member's scores;
-    a deferred member too, trained in two calls of the step."""
+def test_a_users_step_trains_every_remedys_member_as_the_packed_trainer(task):
+    """Each remedy's member, packed with the task's other remedies, and a lone Keras model
+    compiled with that remedy's Keras loss by the user's step on the sweeper's batch order reach
+    the same scores (a deferring remedy's model trained in two calls of the step)."""
+    import dataclasses
+
     import numpy as np
 
     from sweeper.config import Task
-    from sweeper.search import training_log_prior
+    from sweeper.remedies import REMEDIES
+    from sweeper.search import Candidate, batch_loss_parameters
     from sweeper.training import FitTrainer, PackedTrainer
     from tests.training.test_fit import MODEL as FIT_MODEL
     from tests.training.test_fit import splits_of, sweeper_batches_step
 
-    splits, weights = splits_of(task)
+    splits, _ = splits_of(task)
     train = splits.train
     counts = train.y.sum(axis=0) if task == "multilabel" else np.bincount(train.y)
-    prior = training_log_prior(counts, train.y.shape[0], Task(task))
-    parameters = {"weights": weights, "gamma": np.array([0.0, 2.0, 0.0]),
-                  "tau_train": np.array([0.0, 0.0, 1.0]), "log_prior": np.stack([prior] * 3)}
-    packed = PackedTrainer(splits, FIT_MODEL, members=3, seed=5).train_and_score(parameters)
-    fitted = FitTrainer(splits, FIT_MODEL, members=3, seed=5,
+    base = (Candidate(exponent=1.0, normalisation="mean_one", threshold=None,
+                      class_weighting="true_class", tau=0.0) if task == "multiclass"
+            else Candidate(exponent=1.0, normalisation="mean_one", threshold=0.5,
+                           threshold_rule="global"))
+    names = [name for name in REMEDIES if Task(task) in REMEDIES[name].tasks]
+    candidates = [dataclasses.replace(base, remedy=name, remedy_values=REMEDY_VALUES[name])
+                  for name in names]
+    parameters = batch_loss_parameters(candidates, counts, train.y.shape[0], Task(task),
+                                       epochs=FIT_MODEL.epochs)
+    members = len(names)
+    packed = PackedTrainer(splits, FIT_MODEL, members=members, seed=5).train_and_score(
+        parameters)
+    fitted = FitTrainer(splits, FIT_MODEL, members=members, seed=5,
                         fit=sweeper_batches_step).train_and_score(parameters)
     np.testing.assert_allclose(fitted.validation, packed.validation, atol=3e-4)
-    plain = PackedTrainer(splits, FIT_MODEL, members=3, seed=5).train_and_score(weights)
+    plain = PackedTrainer(splits, FIT_MODEL, members=members, seed=5).train_and_score(
+        {"weights": parameters["weights"]})
     np.testing.assert_allclose(plain.validation[0], packed.validation[0], atol=1e-5)
-    assert np.abs(plain.validation[1:] - packed.validation[1:]).max() > 1e-3  # remedies act
-    # Deferred: the step trains member 1 in two calls, unweighted until epoch 2, as packed.
-    deferred = {**parameters, "switch": np.array([0.0, 2.0, 0.0])}
-    packed_deferred = PackedTrainer(splits, FIT_MODEL, members=3, seed=5).train_and_score(
-        deferred)
-    fitted_deferred = FitTrainer(splits, FIT_MODEL, members=3, seed=5,
-                                 fit=sweeper_batches_step).train_and_score(deferred)
-    np.testing.assert_allclose(fitted_deferred.validation, packed_deferred.validation,
-                               atol=3e-4)
-    assert np.abs(packed_deferred.validation[1] - packed.validation[1]).max() > 1e-3
+    for member, name in enumerate(names[1:], start=1):  # every remedy acts
+        assert np.abs(plain.validation[member] - packed.validation[member]).max() > 1e-3, name

@@ -30,7 +30,7 @@ class InterruptedTrainer(FakeTrainer):
         self.record = calls
 
     def train_and_score(self, weights):
-        self.record.append(len(weights["weights"] if isinstance(weights, dict) else weights))
+        self.record.append(len(weights["weights"]))
         scores = super().train_and_score(weights)
         if len(self.record) == 3:
             raise KeyboardInterrupt
@@ -54,7 +54,7 @@ def test_interrupt_keeps_finished_trials_and_requeues_the_batch(tmp_path, write_
     with pytest.raises(KeyboardInterrupt):
         run(prepared,
             make_trainer=lambda members: InterruptedTrainer(prepared.splits, members, calls))
-    assert calls == [6, 2, 2]  # the six baselines (three weights, three remedies), 2 + 2 trials
+    assert calls == [7, 2, 2]  # the seven baselines (three weights, four remedies), 2 + 2 trials
     by_state = {s: study.get_trials(states=(s,)) for s in TrialState}
     assert len(by_state[TrialState.COMPLETE]) == 2
     assert len(by_state[TrialState.FAIL]) == 2
@@ -364,10 +364,10 @@ def test_a_diverged_multiclass_trial_is_never_chosen(tmp_path, write_study):
     prepared = prepare_study_file(path)
 
     class FirstMemberDiverges(PackedTrainer):
-        def train_and_score(self, weights):
-            weights = np.array(weights, dtype=np.float32)
+        def train_and_score(self, parameters):
+            weights = np.array(parameters["weights"], dtype=np.float32)
             weights[0] = np.inf
-            return super().train_and_score(weights)
+            return super().train_and_score({**parameters, "weights": weights})
 
     def make_trainer(members):
         kind = FirstMemberDiverges if members == 2 else PackedTrainer  # baselines: 5

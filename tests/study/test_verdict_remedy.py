@@ -16,9 +16,9 @@ from sweeper.study import baseline_candidates
 from tests.report.test_calibration import model_scores, records_of, report_of, small_study
 
 REMEDIED = {
-    "focal": dict(remedy="focal", gamma=1.5),
-    "deferred": dict(remedy="deferred", switch_fraction=0.6),
-    "logit_adjusted": dict(remedy="logit_adjusted", tau_train=0.8),
+    "focal": dict(remedy="focal", remedy_values={"gamma": 1.5}),
+    "deferred": dict(remedy="deferred", remedy_values={"switch_fraction": 0.6}),
+    "logit_adjusted": dict(remedy="logit_adjusted", remedy_values={"tau_train": 0.8}),
 }
 
 

@@ -13,7 +13,7 @@ import pytest
 import sweeper
 from sweeper.config import ModelConfig
 from sweeper.config._configs import MAX_AUTO_EPOCHS, TARGET_STEPS
-from sweeper.search import switch_epoch
+from sweeper.remedies import switch_epoch
 from sweeper.study import STUDY_ATTR, load_baselines
 from tests.support import make_multiclass_arrays
 

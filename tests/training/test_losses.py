@@ -98,7 +98,7 @@ def test_packed_multilabel_loss_is_the_sum_of_member_losses():
         multilabel_loss_weights(POS_WEIGHT * 2, negatives),
     ])
     packed_logits = np.stack([LOGITS, LOGITS * 0.5, -LOGITS], axis=1)
-    per_row = packed_loss_per_row("multilabel", LABELS, packed_logits, weights)
+    per_row = packed_loss_per_row("multilabel", LABELS, packed_logits, {"weights": weights})
     total = float(np.mean(keras.ops.convert_to_numpy(per_row)))
     lone = sum(
         float(
@@ -116,7 +116,7 @@ def test_packed_multiclass_loss_is_the_sum_of_member_losses():
     logits = RNG.standard_normal((32, 2, 4)).astype(np.float32)
     class_weights = np.array([[1, 2, 3, 4], [0.5, 0.5, 1, 1]], dtype=np.float32)
     weights = np.stack([multiclass_loss_weights(w) for w in class_weights])
-    per_row = packed_loss_per_row("multiclass", classes, logits, weights)
+    per_row = packed_loss_per_row("multiclass", classes, logits, {"weights": weights})
     total = float(np.mean(keras.ops.convert_to_numpy(per_row)))
     lone = sum(
         float(

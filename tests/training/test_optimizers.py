@@ -61,10 +61,12 @@ def test_a_packed_member_trains_as_a_lone_model_with_the_same_settings(
     setting changed what it learned (the test would notice a setting ignored)."""
     model = ModelConfig.from_mapping({**BASE_SETTINGS, **SETTINGS[setting]})
     weights = np.stack([multilabel_loss_weights(w) for w in POS_WEIGHTS])
-    packed = train_and_score(multilabel_splits, model, weights, seed=7, factory=factory)
+    packed = train_and_score(multilabel_splits, model, {"weights": weights}, seed=7,
+                             factory=factory)
     expected = lone_scores(multilabel_splits, model, factory, POS_WEIGHTS[1])
     np.testing.assert_allclose(packed.validation[1], expected, atol=3e-4)
-    plain = train_and_score(multilabel_splits, BASE, weights[1:2], seed=7, factory=factory)
+    plain = train_and_score(multilabel_splits, BASE, {"weights": weights[1:2]}, seed=7,
+                            factory=factory)
     assert np.abs(plain.validation[0] - packed.validation[1]).max() > 1e-3
 
 
@@ -153,11 +155,12 @@ def test_mixed_bfloat16_computes_in_bfloat16_as_a_lone_keras_model_does(
     outputs = trainer.network(multilabel_splits.validation.X[:4])
     assert keras.backend.standardize_dtype(outputs.dtype) == "bfloat16"
     assert all(v.dtype == "float32" for v in trainer.network.trainable_variables)
-    packed = trainer.train_and_score(weights)
+    packed = trainer.train_and_score({"weights": weights})
     with dtype_policy("mixed_bfloat16"):
         expected = lone_scores(multilabel_splits, model, factory, POS_WEIGHTS[1])
     np.testing.assert_allclose(packed.validation[1], expected, atol=0.05)
-    plain = train_and_score(multilabel_splits, BASE, weights[1:2], seed=7, factory=factory)
+    plain = train_and_score(multilabel_splits, BASE, {"weights": weights[1:2]}, seed=7,
+                            factory=factory)
     assert np.abs(plain.validation[0] - packed.validation[1]).max() > 1e-3
 
 
@@ -170,7 +173,7 @@ def test_every_listed_optimizer_trains_a_packed_member_as_it_trains_alone(
     the same candidate trained at pack 1."""
     model = ModelConfig.from_mapping({**BASE_SETTINGS, "optimizer": name})
     weights = np.stack([multilabel_loss_weights(w) for w in POS_WEIGHTS])
-    packed = train_and_score(multilabel_splits, model, weights, seed=7)
-    alone = train_and_score(multilabel_splits, model, weights[1:2], seed=7)
+    packed = train_and_score(multilabel_splits, model, {"weights": weights}, seed=7)
+    alone = train_and_score(multilabel_splits, model, {"weights": weights[1:2]}, seed=7)
     np.testing.assert_allclose(packed.validation[1], alone.validation[0], atol=3e-5)
     np.testing.assert_allclose(packed.test[1], alone.test[0], atol=3e-5)

@@ -30,8 +30,10 @@ def test_packed_member_trains_as_it_would_alone(multilabel_splits, factory):
         multilabel_loss_weights([7, 7, 2, 1]),
         multilabel_loss_weights([0.5, 3, 3, 3], neg_weight=[2, 1, 1, 0.5]),
     ])
-    packed = train_and_score(multilabel_splits, MODEL, weights, seed=5, factory=factory)
-    alone = train_and_score(multilabel_splits, MODEL, weights[1:2], seed=5, factory=factory)
+    packed = train_and_score(multilabel_splits, MODEL, {"weights": weights}, seed=5,
+                             factory=factory)
+    alone = train_and_score(multilabel_splits, MODEL, {"weights": weights[1:2]}, seed=5,
+                            factory=factory)
     assert packed.validation.shape == (3, *multilabel_splits.validation.y.shape)
     np.testing.assert_allclose(packed.validation[1], alone.validation[0], atol=2e-4)
     np.testing.assert_allclose(packed.test[1], alone.test[0], atol=2e-4)
@@ -45,7 +47,7 @@ def test_multiclass_scores_are_probabilities():
     data = Dataset(X=X, y=y, task="multiclass", labels=("A", "B", "C", "D"))
     splits = split_dataset(data, validation_fraction=0.25, test_fraction=0.25, seed=0)
     weights = np.stack([multiclass_loss_weights(np.ones(4))] * 2)
-    scores = train_and_score(splits, MODEL, weights, seed=0)
+    scores = train_and_score(splits, MODEL, {"weights": weights}, seed=0)
     np.testing.assert_allclose(scores.validation.sum(axis=-1), 1.0, atol=1e-5)
     accuracy = (scores.validation[0].argmax(axis=-1) == splits.validation.y).mean()
     assert accuracy > 0.5  # it learned something: chance is about 0.44 (the largest class)
@@ -74,7 +76,8 @@ def test_early_stopping_of_a_packed_member_equals_keras_early_stopping(
         multilabel_loss_weights([9, 9, 9, 9]),
         multilabel_loss_weights([0.2, 3, 3, 3]),
     ])
-    packed = train_and_score(multilabel_splits, model, weights, seed=3, factory=factory)
+    packed = train_and_score(multilabel_splits, model, {"weights": weights}, seed=3,
+                             factory=factory)
     assert packed.epochs is not None and packed.epochs[1] < model.epochs  # it stopped early
     assert len(set(packed.epochs.tolist())) > 1  # and members stop at their own epochs
 
@@ -102,7 +105,7 @@ def test_a_member_that_diverges_from_the_start_is_reported_with_early_stopping(
         multilabel_loss_weights([1, 1, 1, 1]),
         multilabel_loss_weights([np.inf, 1, 1, 1]),
     ])
-    scores = train_and_score(multilabel_splits, model, weights, seed=0)
+    scores = train_and_score(multilabel_splits, model, {"weights": weights}, seed=0)
     assert scores.diverged.tolist() == [False, True]
 
 
@@ -118,13 +121,13 @@ def test_a_fold_member_never_learns_from_its_own_fold():
     splits = make_splits(data, DataConfig(folds=3))
     model = ModelConfig(hidden=(16,), epochs=4, batch_size=64, learning_rate=0.01, patience=0)
     weights = np.stack([multilabel_loss_weights([1, 1, 1, 1]), multilabel_loss_weights([5] * 4)])
-    scores = train_and_score(splits, model, weights, seed=2)
+    scores = train_and_score(splits, model, {"weights": weights}, seed=2)
     assert scores.validation.shape == (2, *splits.train.y.shape)
     fold = splits.folds == 0
     flipped = dataclasses.replace(splits.train, y=np.where(fold[:, None], 1 - splits.train.y,
                                                            splits.train.y).astype(np.uint8))
     changed = dataclasses.replace(splits, train=flipped, validation=flipped)
-    again = train_and_score(changed, model, weights, seed=2)
+    again = train_and_score(changed, model, {"weights": weights}, seed=2)
     np.testing.assert_allclose(again.validation[:, fold], scores.validation[:, fold], atol=1e-6)
     assert np.abs(again.validation[:, ~fold] - scores.validation[:, ~fold]).max() > 0.05
     assert np.abs(again.test - scores.test).max() > 0.05
@@ -139,7 +142,7 @@ def test_cross_validated_members_stop_on_their_own_fold():
     splits = make_splits(data, DataConfig(folds=3))
     model = ModelConfig(hidden=(16,), epochs=60, batch_size=32, learning_rate=0.05, patience=2)
     weights = np.stack([multilabel_loss_weights([1, 1, 1, 1])] * 2)
-    scores = train_and_score(splits, model, weights, seed=0)
+    scores = train_and_score(splits, model, {"weights": weights}, seed=0)
     # Identical candidates: identical fold members, so identical (rounded mean) best epochs.
     assert scores.epochs.shape == (2,) and scores.epochs[0] == scores.epochs[1]
     assert 1 <= scores.epochs[0] < 60
@@ -160,8 +163,9 @@ def test_a_factory_models_own_losses_are_trained(multilabel_splits):
     strong L2 penalty keeps the logits near zero where the plain model's spread out."""
     model = ModelConfig(epochs=5, batch_size=64, learning_rate=0.05, patience=0)
     weights = np.stack([multilabel_loss_weights([1, 1, 1, 1])])
-    plain = train_and_score(multilabel_splits, model, weights, seed=0, factory=small_factory)
-    penalised = train_and_score(multilabel_splits, model, weights, seed=0,
+    plain = train_and_score(multilabel_splits, model, {"weights": weights}, seed=0,
+                            factory=small_factory)
+    penalised = train_and_score(multilabel_splits, model, {"weights": weights}, seed=0,
                                 factory=regularised_factory)
     spread = [np.std(np.log(s.validation / (1 - s.validation))) for s in (plain, penalised)]
     assert spread[1] < 0.5 * spread[0]
