@@ -42,7 +42,8 @@ def test_sweep_on_arrays_gives_the_front_baselines_and_verdict(array_sweep):
     assert front and recalls == sorted(recalls, reverse=True)
     assert all(0 <= point.test_precision <= 1 for point in front)
     assert set(result.baselines) == {"unweighted", "neg_pos", "sklearn_balanced",
-                                     "deferred_balanced", "focal", "logit_adjusted"}
+                                     "deferred_balanced", "focal", "logit_adjusted",
+                                     "asymmetric"}
     verdict = result.verdict
     recommendation = verdict.recommendation
     assert verdict.weighting_pays == (recommendation.point.baseline is None)

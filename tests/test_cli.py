@@ -101,7 +101,8 @@ def test_report_writes_table_json_and_html(finished_study, capsys, tmp_path):
     assert all(row["decision"].endswith("*") == row["from_curve"] for row in report["front"])
     # The baselines are there, and on the front as points of their own.
     assert set(report["baselines"]) == {"unweighted", "neg_pos", "sklearn_balanced",
-                                        "deferred_balanced", "focal", "logit_adjusted"}
+                                        "deferred_balanced", "focal", "logit_adjusted",
+                                        "asymmetric"}
     assert any(row["baseline"] is not None for row in report["front"])
     # The verdict is the recommendation: a searched trial only when its validation F1 beats the
     # best baseline's by more than the margin; the default export exports that same point.

@@ -533,7 +533,8 @@ def test_the_report_and_the_verdict_say_binary_and_the_positive_label(binary_swe
     assert (written["task"], written["positive_label"], written["negative_label"]) == (
         "binary", "fraud", "ok")
     assert set(result.baselines) == {"unweighted", "neg_pos", "sklearn_balanced",
-                                     "deferred_balanced", "focal", "logit_adjusted"}
+                                     "deferred_balanced", "focal", "logit_adjusted",
+                                     "asymmetric"}
     figures = dict(named_figures(report))
     heatmap = figures["per-label"].data[0]
     assert list(heatmap.x) == ["fraud"]  # one column: the positive class

@@ -309,7 +309,8 @@ def test_multiclass_study_with_cost_matrix_and_logit_adjustment(tmp_path, write_
     assert curve.parameter == "tau" and curve.values[0] == 0.0
     assert curve.recall[0] == pytest.approx(records[0].validation.recall)
     assert set(load_baselines(study)) == {"unweighted", "sklearn_balanced",
-                                          "deferred_balanced", "focal", "balanced_softmax"}
+                                          "deferred_balanced", "focal", "balanced_softmax",
+                                          "ldam_drw"}
 
     document = export_document(records[2], info, study_name="small", storage_url="sqlite://")
     assert document["logit_adjustment"]["tau"] == 1.0
