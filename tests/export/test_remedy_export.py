@@ -139,7 +139,6 @@ def test_the_unweighted_first_phase_of_a_deferred_export(task):
                                study_name="s", storage_url="sqlite:///x.db")
     exported = ExportedWeights.from_document(document)
     first = exported.loss(weighted=False)
-    counts = np.asarray(info.train_counts)
     plain = dataclasses.replace(candidates_of(task)["weights"], exponent=0.0)
     unweighted = trained_loss(plain, info)
     rng = np.random.default_rng(1)
