@@ -19,7 +19,7 @@ import keras
 
 from sweeper.config import CLIP_KEYS, ModelConfig
 
-__all__ = ["build_optimizer", "clip_per_member", "learning_rate_schedule"]
+__all__ = ["OPTIMIZER_CLASSES", "build_optimizer", "clip_per_member", "learning_rate_schedule"]
 
 DEFAULT_DECAY_RATE = 0.9
 """``[model] schedule = "exponential"`` without ``decay_rate``: the rate shrinks by a tenth per
@@ -49,13 +49,22 @@ def learning_rate_schedule(model: ModelConfig, *, steps_per_epoch: int, epochs: 
     return rate
 
 
+OPTIMIZER_CLASSES = {
+    "adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad",
+    "adadelta": "Adadelta", "adamax": "Adamax", "nadam": "Nadam", "ftrl": "Ftrl", "lion": "Lion",
+}
+"""The Keras class of each optimizer a study may name (:data:`sweeper.config.OPTIMIZERS`),
+built from its class rather than through ``keras.optimizers.get``, which does not know every
+Keras optimizer by name (``lamb``)."""
+
+
 def build_optimizer(
     model: ModelConfig, *, steps_per_epoch: int, epochs: int, clipping: bool = True
 ) -> keras.optimizers.Optimizer:
     """A fresh Keras optimizer of ``[model] optimizer`` with its arguments, the learning rate
     and its schedule, and (``clipping``) the gradient clipping. An argument the optimizer does
     not take is a :class:`~sweeper.errors.ConfigError` naming ``[model] optimizer``."""
-    kind = type(keras.optimizers.get(model.optimizer.name))
+    kind = getattr(keras.optimizers, OPTIMIZER_CLASSES[model.optimizer.name])
     arguments = dict(model.optimizer.kwargs)
     if clipping:
         arguments.update({key: getattr(model, key) for key in CLIP_KEYS

@@ -8,10 +8,14 @@ resident on the device as backend tensors) is reused rather than rebuilt.
 One epoch is one compiled call with no per-step Python work: the batch order is a ``(steps,
 batch)`` index matrix (:func:`~sweeper.training.batch_order`; the last batch padded and masked,
 so every step has the same shape), and the loop over steps runs inside the compiled function:
-``tf.function`` compiled with XLA on TensorFlow, ``jax.jit`` with ``lax.scan`` on JAX. Both
-loops are built from one :class:`_Pass` (the network, the optimizer, the registry's loss, the
-resident data) and run the same step: the loss of :func:`_step_loss`, each member's gradient
-clipped on its own, one optimizer update.
+``tf.function`` compiled with XLA on TensorFlow, ``jax.jit`` with ``lax.scan`` on JAX. The step
+is written once per backend (:func:`_compile_steps`, as Keras splits its own trainer by
+backend), built from one :class:`_Pass` (the network, the optimizer, the loss, the resident
+data): the loss of :func:`_step_loss`, each member's gradient clipped on its own, one
+optimizer update. Resident and streamed data are two ways of fetching a step's rows into it
+(:func:`_resident_epoch` gathers them on the device, :func:`_streamed_epoch` sends blocks of
+them), and the validation loss is one compiled sum per backend over one chunk or many
+(:func:`_validation_loss`).
 
 Thresholds and every figure are computed from the returned scores, in :mod:`sweeper.evaluation`.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,7 +161,7 @@ class PackedTrainer(Trainer):
         if self.streamed:
             self._epoch = _streamed_epoch(self._pass, train.X, labels, learns)
         else:
-            self._epoch = _compile_epoch(self._pass, reset=self._reset)
+            self._epoch = _resident_epoch(self._pass, reset=self._reset)
         self._validation_loss: Callable[[LossParameters], np.ndarray] | None = None
         self._logits: Callable[[np.ndarray], np.ndarray] | None = None
 
@@ -244,9 +248,8 @@ class PackedTrainer(Trainer):
         own fold under cross-validation), as its lone model's ``val_loss``; the loss
         parameters per network member. Compiled on first use."""
         if self._validation_loss is None:
-            compile_loss = (_streamed_validation_loss if self.streamed
-                            else _compile_validation_loss)
-            self._validation_loss = compile_loss(self._pass, self.splits, self.members, self.task)
+            self._validation_loss = _validation_loss(self._pass, self.splits, self.members,
+                                                     self.task, streamed=self.streamed)
         return self._validation_loss(as_loss_parameters(parameters))
 
     def member_owners(self, variables: Sequence[Any] | None = None) -> list[int | None]:
@@ -318,54 +321,40 @@ def streams(model: ModelConfig, X: Features, y: np.ndarray) -> bool:
     return X.nbytes + y.nbytes > memory * MEMORY_SHARE
 
 
-def _streamed_epoch(
-    packed: _Pass, X: Features, y: np.ndarray, learns: np.ndarray | None
-) -> EpochFunction:
-    """An epoch whose batches are gathered on the host (from memory or a memory map's view, one
-    block of rows read and standardised at a time) and sent
-    to the device in blocks of steps, each block one compiled call over its batches: the same
-    batch order, the same steps, the same loss as the resident epoch, for data the device
-    cannot hold."""
-    run = _compile_block(packed)
-    row_bytes = X[:1].nbytes + y[:1].nbytes
-
-    def epoch(order: np.ndarray, mask: np.ndarray, parameters: LossParameters) -> None:
-        steps, batch = order.shape
-        per_block = max(1, STREAM_BLOCK_BYTES // max(batch * row_bytes, 1))
-        for start in range(0, steps, per_block):
-            rows = order[start:start + per_block]
-            block_mask = mask[start:start + per_block]
-            if learns is not None:  # (steps, batch, members): each member's own folds
-                block_mask = block_mask[:, :, None] * learns[rows]
-            run(np.asarray(X[rows.ravel()]).reshape(*rows.shape, *X.shape[1:]),
-                y[rows], block_mask, parameters)
-
-    return epoch
+StepsFunction = Callable[[tuple[Any, ...], LossParameters], None]
+"""Runs one training step per index of its inputs' first axis, as one compiled call."""
+EpochFunction = Callable[[np.ndarray, np.ndarray, LossParameters], None]
 
 
-BlockFunction = Callable[[np.ndarray, np.ndarray, np.ndarray, LossParameters], None]
+def _compile_steps(packed: _Pass, fetch: Callable[..., tuple[Any, Any, Any]], *,
+                   reset: Callable[[], None]) -> StepsFunction:
+    """The packed training step, written once per backend, run over a sequence of steps.
 
-
-def _compile_block(packed: _Pass) -> BlockFunction:
-    """A block of streamed batches, ``(steps, batch, ...)`` features and labels and their
-    ``(steps, batch[, members])`` mask, as one compiled call (the resident epoch's step)."""
+    ``fetch`` turns one step's slice of the inputs into its ``(features, labels, row mask)``:
+    resident rows are gathered on the device from the batch's row indices, streamed ones
+    arrive as they are (:func:`_resident_epoch`, :func:`_streamed_epoch`). The step is the
+    loss of :func:`_step_loss` plus the model's own losses, each member's gradient clipped on
+    its own, one optimizer update; the steps run inside one compiled call, ``jax.lax.scan``
+    under ``jax.jit`` on JAX and a ``tf.range`` loop in a ``tf.function`` on TensorFlow (with
+    XLA where it pays; ``reset`` restores the initial state when it falls back)."""
     network, optimizer = packed.network, packed.optimizer
-    if keras.backend.backend() == "jax":
+    backend = keras.backend.backend()
+    if backend == "jax":
         import jax
         import jax.numpy as jnp
 
         @jax.jit
-        def run(state, X, y, mask, parameters):
-            def step(state, batch):
+        def run(state, inputs, parameters):
+            def step(state, inputs_of_step):
                 trainable, non_trainable, optimizer_state = state
-                x, labels, batch_mask = batch
+                x, labels, mask = fetch(*inputs_of_step)
 
                 def loss_of(trainable):
                     logits, new_non_trainable, losses = network.stateless_call(
                         trainable, non_trainable, x.astype(packed.input_dtype),
                         training=True, return_losses=True,
                     )
-                    loss = _step_loss(packed.loss, labels, logits, batch_mask, parameters)
+                    loss = _step_loss(packed.loss, labels, logits, mask, parameters)
                     return loss + _model_losses(losses), new_non_trainable
 
                 (_, new_non_trainable), gradients = jax.value_and_grad(
@@ -375,37 +364,79 @@ def _compile_block(packed: _Pass) -> BlockFunction:
                 )
                 return (trainable, new_non_trainable, optimizer_state), None
 
-            state, _ = jax.lax.scan(step, state, (X, y, mask))
+            state, _ = jax.lax.scan(step, state, inputs)
             return state
 
-        def jax_block(X: np.ndarray, y: np.ndarray, mask: np.ndarray,
-                      parameters: LossParameters) -> None:
-            state = _jax_state(network, optimizer)
+        def jax_steps(inputs: tuple[Any, ...], parameters: LossParameters) -> None:
             arrays = {name: jnp.asarray(value) for name, value in parameters.items()}
-            _jax_assign(network, optimizer, run(state, jnp.asarray(X), jnp.asarray(y),
-                                                jnp.asarray(mask), arrays))
+            _jax_assign(network, optimizer, run(_jax_state(network, optimizer),
+                                                tuple(jnp.asarray(part) for part in inputs),
+                                                arrays))
 
-        return jax_block
+        return jax_steps
+    if backend != "tensorflow":
+        raise RuntimeError(f"the sweeper trains on TensorFlow or JAX, not on {backend!r}.")
     import tensorflow as tf
 
-    def block(X, y, mask, parameters):
-        for step in tf.range(tf.shape(X)[0]):
+    def steps(inputs, parameters):
+        for index in tf.range(tf.shape(inputs[0])[0]):
+            x, labels, mask = fetch(*(part[index] for part in inputs))
             with tf.GradientTape() as tape:
-                logits = network(tf.cast(X[step], packed.input_dtype), training=True)
-                loss = _step_loss(packed.loss, y[step], logits, mask[step], parameters)
+                logits = network(tf.cast(x, packed.input_dtype), training=True)
+                loss = _step_loss(packed.loss, labels, logits, mask, parameters)
                 loss = loss + _model_losses(network.losses)
             gradients = packed.clip(tape.gradient(loss, network.trainable_variables))
             optimizer.apply(gradients, network.trainable_variables)
         return tf.constant(0)
 
-    compiled = _tensorflow_compiled(block, network, reset=lambda: None)  # nothing ran yet
+    compiled = _tensorflow_compiled(steps, network, reset)
 
-    def tf_block(X: np.ndarray, y: np.ndarray, mask: np.ndarray,
-                 parameters: LossParameters) -> None:
-        compiled(tf.constant(X), tf.constant(y), tf.constant(mask),
+    def tf_steps(inputs: tuple[Any, ...], parameters: LossParameters) -> None:
+        compiled(tuple(tf.constant(part) for part in inputs),
                  {name: tf.constant(value) for name, value in parameters.items()})
 
-    return tf_block
+    return tf_steps
+
+
+def _resident_epoch(packed: _Pass, *, reset: Callable[[], None]) -> EpochFunction:
+    """An epoch over rows resident on the device: its inputs are the ``(steps, batch)`` row
+    indices and their mask, and each step gathers its batch on the device."""
+
+    def fetch(rows: Any, mask: Any) -> tuple[Any, Any, Any]:
+        return (keras.ops.take(packed.X, rows, axis=0), keras.ops.take(packed.y, rows, axis=0),
+                _member_mask(packed.member_rows, rows, mask))
+
+    steps = _compile_steps(packed, fetch, reset=reset)
+
+    def epoch(order: np.ndarray, mask: np.ndarray, parameters: LossParameters) -> None:
+        steps((order, mask), parameters)
+
+    return epoch
+
+
+def _streamed_epoch(
+    packed: _Pass, X: Features, y: np.ndarray, learns: np.ndarray | None
+) -> EpochFunction:
+    """An epoch whose batches are gathered on the host (from memory or a memory map's view, one
+    block of rows read and standardised at a time) and sent to the device in blocks of steps,
+    each block one call of the same compiled step as the resident epoch's: the same batch
+    order, the same steps, the same loss, for data the device cannot hold."""
+    steps = _compile_steps(packed, lambda x, labels, mask: (x, labels, mask),
+                           reset=lambda: None)  # nothing ran before the first call
+    row_bytes = X[:1].nbytes + y[:1].nbytes
+
+    def epoch(order: np.ndarray, mask: np.ndarray, parameters: LossParameters) -> None:
+        n_steps, batch = order.shape
+        per_block = max(1, STREAM_BLOCK_BYTES // max(batch * row_bytes, 1))
+        for start in range(0, n_steps, per_block):
+            rows = order[start:start + per_block]
+            block_mask = mask[start:start + per_block]
+            if learns is not None:  # (steps, batch, members): each member's own folds
+                block_mask = block_mask[:, :, None] * learns[rows]
+            steps((np.asarray(X[rows.ravel()]).reshape(*rows.shape, *X.shape[1:]), y[rows],
+                   block_mask), parameters)
+
+    return epoch
 
 
 def _tensorflow_compiled(function: Callable[..., Any], network: keras.Model,
@@ -614,115 +645,91 @@ def _validation_mask(splits: Splits, members: int) -> np.ndarray | None:
     return (splits.folds[:, None] == fold_of_member[None, :]).astype(np.float32)
 
 
-def _compile_validation_loss(
-    packed: _Pass, splits: Splits, members: int, task: Task
-) -> Callable[[LossParameters], np.ndarray]:
+def _compile_loss_sums(packed: _Pass) -> Callable[..., np.ndarray]:
+    """Each member's summed loss over a chunk of rows, ``(features, labels, mask,
+    parameters)`` to ``(members,)``, as one compiled call written once per backend. ``mask``
+    is ``(rows, 1)`` or ``(rows, members)``; a masked row adds nothing, not even an inf or NaN
+    loss (a padded row's)."""
     network, loss = packed.network, packed.loss
-    # Resident: the validation rows on the device once (a memory map's view read whole; a
-    # streamed trainer reads them in chunks instead, :func:`_streamed_validation_loss`).
-    X = keras.ops.convert_to_tensor(np.asarray(splits.validation.X))
-    y = keras.ops.convert_to_tensor(label_array(splits.validation.y, task))
-    mask = _validation_mask(splits, members)
-    if mask is not None:
-        mask = keras.ops.convert_to_tensor(mask)
+
+    def summed(logits: Any, labels: Any, mask: Any, parameters: LossParameters) -> Any:
+        losses = loss.member_losses(labels, logits, parameters)
+        return keras.ops.sum(keras.ops.where(mask > 0, losses * mask, 0.0), axis=0)
+
     if keras.backend.backend() == "jax":
         import jax
         import jax.numpy as jnp
 
         @jax.jit
-        def run(trainable, non_trainable, parameters):
+        def jax_run(trainable, non_trainable, x, labels, mask, parameters):
             logits, _ = network.stateless_call(trainable, non_trainable,
-                                               keras.ops.cast(X, packed.input_dtype),
-                                               training=False)
-            return _mean_over_rows(loss.member_losses(y, logits, parameters), mask)
+                                               x.astype(packed.input_dtype), training=False)
+            return summed(logits, labels, mask, parameters)
 
-        def jax_loss(parameters: LossParameters) -> np.ndarray:
-            trainable = [v.value for v in network.trainable_variables]
-            non_trainable = [v.value for v in network.non_trainable_variables]
-            arrays = {name: jnp.asarray(value) for name, value in parameters.items()}
-            return np.asarray(run(trainable, non_trainable, arrays))
+        def run(x: Any, labels: Any, mask: Any, parameters: LossParameters) -> np.ndarray:
+            return np.asarray(jax_run(
+                [v.value for v in network.trainable_variables],
+                [v.value for v in network.non_trainable_variables],
+                jnp.asarray(x), jnp.asarray(labels), jnp.asarray(mask),
+                {name: jnp.asarray(value) for name, value in parameters.items()}))
 
-        return jax_loss
+        return run
     import tensorflow as tf
 
     @tf.function
-    def compiled(parameters):
-        logits = network(keras.ops.cast(X, packed.input_dtype), training=False)
-        return _mean_over_rows(loss.member_losses(y, logits, parameters), mask)
+    def tf_run(x, labels, mask, parameters):
+        logits = network(tf.cast(x, packed.input_dtype), training=False)
+        return summed(logits, labels, mask, parameters)
 
-    return lambda parameters: compiled(
-        {name: tf.constant(value) for name, value in parameters.items()}
-    ).numpy()
+    def tensorflow_run(x: Any, labels: Any, mask: Any,
+                       parameters: LossParameters) -> np.ndarray:
+        return tf_run(tf.convert_to_tensor(x), tf.convert_to_tensor(labels),
+                      tf.convert_to_tensor(mask),
+                      {name: tf.constant(value) for name, value in parameters.items()}).numpy()
+
+    return tensorflow_run
 
 
-def _streamed_validation_loss(
-    packed: _Pass, splits: Splits, members: int, task: Task
-) -> Callable[[LossParameters], np.ndarray]:
-    """The validation loss of :func:`_compile_validation_loss` for a streamed trainer: the
-    validation rows are read (from memory or a memory map's view) and sent in chunks of about
-    :data:`STREAM_BLOCK_BYTES`, each chunk one compiled call returning each member's summed
-    loss over its rows; the sums and the row counts are added on the host and divided. The
-    last chunk is padded (its padding masked out), so every call has one shape."""
-    network, loss = packed.network, packed.loss
+def _validation_loss(packed: _Pass, splits: Splits, members: int, task: Task, *,
+                     streamed: bool) -> Callable[[LossParameters], np.ndarray]:
+    """Each network member's mean loss on its validation rows (its own fold under
+    cross-validation), as its lone model's ``val_loss``: the summed losses of
+    :func:`_compile_loss_sums` over the rows, divided on the host by each member's row count.
+    Resident, the rows go to the device once and are one call; streamed, they are read (from
+    memory or a memory map's view) and sent in chunks of about :data:`STREAM_BLOCK_BYTES`, the
+    last chunk padded and masked so that every call has one shape."""
+    sums = _compile_loss_sums(packed)
     validation = splits.validation
     X, n_rows = validation.X, validation.X.shape[0]
     y = label_array(validation.y, task)
     folds = _validation_mask(splits, members)
     mask = np.ones((n_rows, 1), np.float32) if folds is None else folds
-    chunk = min(n_rows, block_rows(X, STREAM_BLOCK_BYTES))
-
-    def summed(logits: Any, labels: Any, chunk_mask: Any, parameters: LossParameters) -> Any:
-        losses = loss.member_losses(labels, logits, parameters)
-        # where, not a product alone: a padded row's inf or NaN loss must not reach the sum.
-        return keras.ops.sum(keras.ops.where(chunk_mask > 0, losses * chunk_mask, 0.0), axis=0)
-
-    if keras.backend.backend() == "jax":
-        import jax
-        import jax.numpy as jnp
-
-        @jax.jit
-        def jax_run(trainable, non_trainable, x, labels, chunk_mask, parameters):
-            logits, _ = network.stateless_call(trainable, non_trainable,
-                                               x.astype(packed.input_dtype), training=False)
-            return summed(logits, labels, chunk_mask, parameters)
-
-        def run(x: np.ndarray, labels: np.ndarray, chunk_mask: np.ndarray,
-                parameters: LossParameters) -> np.ndarray:
-            return np.asarray(jax_run(
-                [v.value for v in network.trainable_variables],
-                [v.value for v in network.non_trainable_variables],
-                jnp.asarray(x), jnp.asarray(labels), jnp.asarray(chunk_mask),
-                {name: jnp.asarray(value) for name, value in parameters.items()}))
-    else:
-        import tensorflow as tf
-
-        @tf.function
-        def tf_run(x, labels, chunk_mask, parameters):
-            logits = network(tf.cast(x, packed.input_dtype), training=False)
-            return summed(logits, labels, chunk_mask, parameters)
-
-        def run(x: np.ndarray, labels: np.ndarray, chunk_mask: np.ndarray,
-                parameters: LossParameters) -> np.ndarray:
-            return tf_run(tf.constant(x), tf.constant(labels), tf.constant(chunk_mask),
-                          {name: tf.constant(value) for name, value in parameters.items()}
-                          ).numpy()
-
     counts = np.maximum(mask.sum(axis=0, dtype=np.float64), 1.0)
+    if not streamed:
+        whole = tuple(keras.ops.convert_to_tensor(part) for part in (np.asarray(X), y, mask))
 
-    def streamed_loss(parameters: LossParameters) -> np.ndarray:
+        def chunks() -> Iterator[tuple[Any, Any, Any]]:
+            yield whole
+    else:
+        size = max(1, min(n_rows, block_rows(X, STREAM_BLOCK_BYTES)))
+
+        def chunks() -> Iterator[tuple[Any, Any, Any]]:
+            for start in range(0, n_rows, size):
+                parts = [np.asarray(X[start:start + size]), y[start:start + size],
+                         mask[start:start + size]]
+                short = size - parts[0].shape[0]
+                if short:
+                    parts = [np.concatenate([part, np.zeros((short, *part.shape[1:]),
+                                                            part.dtype)]) for part in parts]
+                yield parts[0], parts[1], parts[2]
+
+    def mean_loss(parameters: LossParameters) -> np.ndarray:
         total = np.zeros(mask.shape[1], np.float64)
-        for start in range(0, n_rows, chunk):
-            x, labels, chunk_mask = (np.asarray(X[start:start + chunk]),
-                                     y[start:start + chunk], mask[start:start + chunk])
-            short = chunk - x.shape[0]
-            if short:
-                x, labels, chunk_mask = (np.concatenate([part, np.zeros((short, *part.shape[1:]),
-                                                                        part.dtype)])
-                                         for part in (x, labels, chunk_mask))
-            total = total + run(x, labels, chunk_mask, parameters)
+        for x, labels, chunk_mask in chunks():
+            total = total + sums(x, labels, chunk_mask, parameters)
         return (total / counts).astype(np.float32)
 
-    return streamed_loss
+    return mean_loss
 
 
 def _compile_logits(network: keras.Model, input_dtype: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -761,87 +768,6 @@ def compiles_with_xla(network: keras.Model) -> bool:
     slower than TensorFlow's own (oneDNN) kernels: 22.2 s against 1.4 s for 3 epochs of 8
     packed Conv1D copies on 841 rows, 2 cores (eight plain ``fit`` calls: 12.9 s)."""
     return not any(isinstance(layer, CONVOLUTIONS) for layer in network._flatten_layers())
-
-
-EpochFunction = Callable[[np.ndarray, np.ndarray, LossParameters], None]
-
-
-def _compile_epoch(packed: _Pass, *, reset: Callable[[], None]) -> EpochFunction:
-    """One epoch as one compiled call on the backend Keras runs on; ``reset`` restores the
-    initial state (TensorFlow falls back from XLA, once, for a model XLA cannot compile)."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        return _tensorflow_epoch(packed, reset)
-    if backend == "jax":
-        return _jax_epoch(packed)
-    raise RuntimeError(f"the sweeper trains on TensorFlow or JAX, not on {backend!r}.")
-
-
-def _tensorflow_epoch(packed: _Pass, reset: Callable[[], None]) -> EpochFunction:
-    import tensorflow as tf
-
-    network, optimizer, X, y = packed.network, packed.optimizer, packed.X, packed.y
-
-    def run(order: tf.Tensor, mask: tf.Tensor, parameters: dict[str, tf.Tensor]) -> tf.Tensor:
-        for step in tf.range(tf.shape(order)[0]):
-            rows = order[step]
-            with tf.GradientTape() as tape:
-                logits = network(tf.cast(tf.gather(X, rows), packed.input_dtype),
-                                 training=True)
-                loss = _step_loss(packed.loss, tf.gather(y, rows), logits,
-                                  _member_mask(packed.member_rows, rows, mask[step]), parameters)
-                loss = loss + _model_losses(network.losses)
-            gradients = packed.clip(tape.gradient(loss, network.trainable_variables))
-            optimizer.apply(gradients, network.trainable_variables)
-        return tf.constant(0)
-
-    compiled = _tensorflow_compiled(run, network, reset)
-
-    def epoch(order: np.ndarray, mask: np.ndarray, parameters: LossParameters) -> None:
-        compiled(tf.constant(order), tf.constant(mask),
-                 {name: tf.constant(value) for name, value in parameters.items()})
-
-    return epoch
-
-
-def _jax_epoch(packed: _Pass) -> EpochFunction:
-    import jax
-    import jax.numpy as jnp
-
-    network, optimizer, X, y = packed.network, packed.optimizer, packed.X, packed.y
-
-    @jax.jit
-    def run(state, order, mask, parameters):
-        def step(state, batch):
-            trainable, non_trainable, optimizer_state = state
-            rows, batch_mask = batch
-
-            def loss_of(trainable):
-                logits, new_non_trainable, losses = network.stateless_call(
-                    trainable, non_trainable, X[rows].astype(packed.input_dtype),
-                    training=True, return_losses=True,
-                )
-                loss = _step_loss(packed.loss, y[rows], logits,
-                                  _member_mask(packed.member_rows, rows, batch_mask), parameters)
-                return loss + _model_losses(losses), new_non_trainable
-
-            (_, new_non_trainable), gradients = jax.value_and_grad(loss_of, has_aux=True)(
-                trainable
-            )
-            trainable, optimizer_state = optimizer.stateless_apply(
-                optimizer_state, packed.clip(gradients), trainable
-            )
-            return (trainable, new_non_trainable, optimizer_state), None
-
-        state, _ = jax.lax.scan(step, state, (order, mask))
-        return state
-
-    def epoch(order: np.ndarray, mask: np.ndarray, parameters: LossParameters) -> None:
-        arrays = {name: jnp.asarray(value) for name, value in parameters.items()}
-        _jax_assign(network, optimizer, run(_jax_state(network, optimizer),
-                                            jnp.asarray(order), jnp.asarray(mask), arrays))
-
-    return epoch
 
 
 def train_and_score(

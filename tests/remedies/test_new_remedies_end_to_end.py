@@ -13,7 +13,7 @@ import sweeper
 from sweeper.evaluation import evaluate, probabilities
 from sweeper.remedies import REMEDIES
 from sweeper.report import format_table
-from sweeper.study import finished_records
+from sweeper.study import finished_records, load_baselines
 from tests.support import make_multiclass_arrays, make_multilabel_arrays
 from tests.support.tiers import trains
 
@@ -70,7 +70,9 @@ def test_a_new_remedy_is_searched_baselined_reported_exported_and_retrained(
     assert {r.candidate.remedy for r in records} == {remedy}
     assert not any(r.diverged for r in records)
     assert remedy in result.baselines  # its published defaults, trained beside the trials
-    assert result.baselines[remedy].candidate.remedy == remedy
+    stored = load_baselines(result.study)[remedy].candidate
+    assert (stored.remedy, stored.remedy_values) == (remedy, dict(
+        REMEDIES[remedy].baselines(result.info.task)[0].values))
     table = format_table(result.report())
     assert REMEDIES[remedy].baselines(result.info.task)[0].title in table
     best = max(records, key=lambda r: r.validation.f1)

@@ -177,3 +177,18 @@ def test_every_listed_optimizer_trains_a_packed_member_as_it_trains_alone(
     alone = train_and_score(multilabel_splits, model, {"weights": weights[1:2]}, seed=7)
     np.testing.assert_allclose(packed.validation[1], alone.validation[0], atol=3e-5)
     np.testing.assert_allclose(packed.test[1], alone.test[0], atol=3e-5)
+
+
+def test_every_listed_optimizer_is_built_from_its_keras_class():
+    """Not through ``keras.optimizers.get`` (which does not know every optimizer by name):
+    each listed name has its class, and the class is the one Keras names so."""
+    import keras
+
+    from sweeper.training._optimizers import OPTIMIZER_CLASSES
+
+    assert tuple(OPTIMIZER_CLASSES) == OPTIMIZERS
+    for name in OPTIMIZERS:
+        model = ModelConfig.from_mapping({**BASE_SETTINGS, "optimizer": name})
+        built = build_optimizer(model, steps_per_epoch=4, epochs=2)
+        assert type(built) is getattr(keras.optimizers, OPTIMIZER_CLASSES[name])
+        assert type(built).__name__.lower() == name

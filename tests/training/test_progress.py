@@ -69,7 +69,7 @@ def test_the_packed_trainer_reports_every_epoch_as_members_stop(multilabel_split
     trainer = PackedTrainer(multilabel_splits, model, members=3, seed=3)
     seen: list[TrainingProgress] = []
     trainer.on_progress = seen.append
-    epochs = trainer.train(weights)
+    epochs = trainer.train({"weights": weights})
     assert [p.epoch for p in seen] == list(range(1, len(seen) + 1))
     assert len(seen) == int(epochs.max()) + 2  # the last member stopped `patience` after its best
     training = [p.training for p in seen]
