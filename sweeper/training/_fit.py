@@ -154,7 +154,7 @@ class FitTrainer(Trainer):
             ``keras.utils.set_random_seed(seed)``; the built-in MLP is built from it).
         fit: the training step.
         factory: the user's model factory, or ``None`` for the built-in MLP.
-        loss: the registry's loss (default: the task's).
+        loss: the loss to train with (default: the task's, each member's remedy's).
     """
 
     def __init__(

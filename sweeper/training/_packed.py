@@ -92,7 +92,8 @@ class PackedTrainer(Trainer):
         members: the pack size ``P``: candidates trained together.
         seed: every member's initialisation seed and the batch-order seed.
         factory: a user model factory, or ``None`` for the built-in :class:`PackedMLP`.
-        loss: the registry's loss to train with (default: the task's, :func:`loss_for`).
+        loss: the loss to train with (default: the task's, :func:`loss_for`: each member's
+            remedy's).
     """
 
     def __init__(
