@@ -276,7 +276,7 @@ def check_factory(
         )
     last = model.layers[-1] if model.layers else None
     activation = getattr(getattr(last, "activation", None), "__name__", "")
-    squashed = bool(np.all((outputs >= 0) & (outputs <= 1)))
+    squashed = _squashed(model, outputs, probe, wanted)
     if activation in PROBABILITY_ACTIVATIONS or squashed:
         cause = (f"its last layer has a {activation} activation" if activation in
                  PROBABILITY_ACTIVATIONS else "its outputs all lie in [0, 1] on training rows")
@@ -288,6 +288,26 @@ def check_factory(
         raise FactoryError(
             "[model] factory: the model's outputs on training rows are not finite (NaN or inf)."
         )
+
+
+SCALED_PROBE = 1e4
+"""How much :func:`_squashed` scales a float probe: logits grow with their inputs, a sigmoid's
+or softmax's outputs stay in [0, 1]."""
+
+
+def _squashed(model: keras.Model, outputs: np.ndarray, probe: np.ndarray, wanted: str) -> bool:
+    """Whether the model's outputs look like probabilities: all in [0, 1] on the probe rows,
+    and (for float inputs) still all in [0, 1] on the same rows scaled by
+    :data:`SCALED_PROBE`. A freshly initialised linear head often gives small logits that all
+    happen to lie in [0, 1] on a few rows (one output, a ReLU body, positive weights); scaled
+    inputs move logits out of that range, never probabilities."""
+    if not np.all((outputs >= 0) & (outputs <= 1)):
+        return False
+    if "float" not in wanted:
+        return True
+    scaled = keras.ops.convert_to_numpy(
+        model(keras.ops.cast(probe.astype(np.float64) * SCALED_PROBE, wanted), training=False))
+    return bool(np.all((scaled >= 0) & (scaled <= 1)))
 
 
 def pack_factory_models(

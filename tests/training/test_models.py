@@ -78,3 +78,29 @@ def test_load_factory_imports_from_study_folder(tmp_path):
     )
     factory = load_factory("my_models_mod:build", tmp_path)
     assert factory(4, 2).output_shape == (None, 2)
+
+
+def test_a_linear_head_whose_first_logits_happen_to_lie_in_0_1_is_not_taken_for_probabilities():
+    """A fresh model with small positive weights gives logits in [0, 1] on a few rows; scaled
+    rows move them out, so it is a logits model. A sigmoid output stays in [0, 1] and is still
+    refused."""
+    from sweeper.errors import FactoryError
+    from sweeper.training import check_factory
+
+    small = keras.initializers.Constant(0.01)
+
+    def tiny(shape, outputs):
+        inputs = keras.Input(shape)
+        hidden = keras.layers.Dense(4, activation="relu", kernel_initializer=small)(inputs)
+        return keras.Model(inputs, keras.layers.Dense(outputs, kernel_initializer=small)(hidden))
+
+    def squashed(shape, outputs):
+        inputs = keras.Input(shape)
+        return keras.Model(inputs, keras.ops.sigmoid(keras.layers.Dense(outputs)(inputs)))
+
+    probe = np.abs(np.random.default_rng(0).normal(size=(16, 5))).astype(np.float32)
+    first = keras.ops.convert_to_numpy(tiny((5,), 1)(probe))
+    assert np.all((first >= 0) & (first <= 1))  # what the unscaled check alone refused
+    check_factory(tiny, (5,), 1, probe)
+    with pytest.raises(FactoryError, match="outputs all lie in"):
+        check_factory(squashed, (5,), 1, probe)
