@@ -7,6 +7,16 @@ Pure NumPy: this package never imports Keras or TensorFlow.
 
 from __future__ import annotations
 
+from sweeper.evaluation._bootstrap import (
+    CONFIDENCE,
+    RESAMPLES,
+    ChoiceComparison,
+    bootstrap_f1,
+    compare_choice,
+    decode_resampled,
+    encode_resampled,
+    resample_weights,
+)
 from sweeper.evaluation._calibration import (
     CALIBRATION_BINS,
     Calibration,
@@ -37,18 +47,25 @@ from sweeper.evaluation._pareto import hypervolume_2d, pareto_front
 
 __all__ = [
     "CALIBRATION_BINS",
+    "CONFIDENCE",
     "CURVE_POINTS",
     "FIGURE_DECIMALS",
+    "RESAMPLES",
     "Calibration",
+    "ChoiceComparison",
     "Constraints",
     "Evaluation",
     "PRCurve",
     "adjustment_curve",
+    "bootstrap_f1",
     "brier_score",
     "calibration",
+    "compare_choice",
     "confusion_counts",
     "curve_thresholds",
+    "decode_resampled",
     "default_tau_grid",
+    "encode_resampled",
     "evaluate",
     "expected_calibration_error",
     "fbeta",
@@ -59,6 +76,7 @@ __all__ = [
     "predict",
     "probabilities",
     "ranking_front",
+    "resample_weights",
     "sigmoid",
     "softmax",
 ]

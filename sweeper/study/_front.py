@@ -20,7 +20,9 @@ from sweeper.config import Split, check_export_rule
 from sweeper.errors import ExportError
 from sweeper.evaluation import (
     FIGURE_DECIMALS,
+    ChoiceComparison,
     Constraints,
+    compare_choice,
     fbeta,
     hypervolume_2d,
     pareto_front,
@@ -31,9 +33,11 @@ __all__ = [
     "GAIN_MARGIN",
     "OperatingPoint",
     "Recommendation",
+    "best_point",
     "front_hypervolume",
     "noise_margin",
     "operating_points",
+    "paired_comparison",
     "rankable",
     "recommend",
     "select_point",
@@ -41,9 +45,9 @@ __all__ = [
 ]
 
 GAIN_MARGIN = 0.01
-"""A searched trial is recommended over the best baseline only when its validation F1 is higher
-by more than this share, and by more than the validation noise (:func:`noise_margin`): a
-smaller gain is within noise, and the baseline is the simpler thing to train."""
+"""The unpaired rule (records stored before the paired comparison, or a study with floors): a
+searched trial is recommended over the best baseline only when its validation F1 is higher by
+more than this share, and by more than the validation noise (:func:`noise_margin`)."""
 
 
 def noise_margin(f1: float, positives: int | None) -> float:
@@ -224,14 +228,22 @@ def front_hypervolume(points: Iterable[OperatingPoint], split: Split) -> float:
 class Recommendation:
     """The operating point to train with, and why: the best validation F1 among the searched
     trials and among the baselines (their whole curves: a tuned threshold or tau); the trial
-    only when it beats the best baseline by more than :data:`GAIN_MARGIN`. The verdict and the
-    default export both read it, so they never disagree."""
+    only when it beats the best baseline by the paired, selection-aware comparison
+    (:func:`~sweeper.evaluation.compare_choice`: the lower bound of the difference, corrected
+    for choosing the best of N trials on the same rows, above 0). Records without resampled
+    figures (stored before them) and studies with floors fall back to the unpaired rule (more
+    than :data:`GAIN_MARGIN`, and more than the noise). The verdict and the default export both
+    read it, so they never disagree."""
 
     point: OperatingPoint
     best_trial: OperatingPoint | None
     best_baseline: OperatingPoint | None
     required_gain: float = GAIN_MARGIN
-    """The gain over the best baseline a trial needed: the margin, or the noise if larger."""
+    """The unpaired rule's gain over the best baseline a trial needed: the margin, or the
+    noise if larger (``comparison`` decides where there is one)."""
+    comparison: ChoiceComparison | None = None
+    """The paired comparison of the best trial with the best baseline; ``None`` where the
+    unpaired rule decided."""
 
     @property
     def gain(self) -> float | None:
@@ -264,6 +276,14 @@ def _best_f1(records: Sequence[TrialRecord], constraints: Constraints) -> Operat
     return OperatingPoint(records[int(owners[best])], None if curve_index < 0 else curve_index)
 
 
+def best_point(record: TrialRecord) -> OperatingPoint:
+    """A record's operating point of highest validation F1 (its own rule or a curve point;
+    ties: higher recall, then its own rule), as :func:`recommend` takes it without floors."""
+    point = _best_f1([record], Constraints())
+    assert point is not None  # one record: one point at least
+    return point
+
+
 def recommend(
     records: Sequence[TrialRecord],
     baselines: Sequence[TrialRecord] = (),
@@ -279,14 +299,41 @@ def recommend(
         raise ExportError("the study has no finished trial (that did not diverge) and no "
                           "baseline.", key="rule")
     required = GAIN_MARGIN
+    comparison = None
     if best_baseline is None:
         point = best_trial
     else:
         required = max(GAIN_MARGIN, noise_margin(best_baseline.f1(), positives))
-        beats = best_trial is not None and best_trial.f1() > best_baseline.f1() * (1 + required)
+        if best_trial is not None and constraints == Constraints():
+            comparison = paired_comparison(rankable(records), rankable(baselines))
+        if comparison is not None:
+            beats = comparison.beats
+        else:
+            beats = (best_trial is not None
+                     and best_trial.f1() > best_baseline.f1() * (1 + required))
         point = best_trial if beats else best_baseline
     assert point is not None  # both None is refused above; beats implies a best_trial
-    return Recommendation(point, best_trial, best_baseline, required)
+    return Recommendation(point, best_trial, best_baseline, required, comparison)
+
+
+def paired_comparison(records: Sequence[TrialRecord],
+                      baselines: Sequence[TrialRecord]) -> ChoiceComparison | None:
+    """The selection-aware paired comparison of the best of ``records`` with the best of
+    ``baselines`` (:func:`~sweeper.evaluation.compare_choice`), from their resampled F1s;
+    ``None`` when one of them has none (stored before them) or they were resampled
+    differently."""
+    every = [*records, *baselines]
+    if not records or not baselines or any(r.resampled is None for r in every):
+        return None
+    if len({r.resampled.values.size for r in every if r.resampled is not None}) != 1:
+        return None
+
+    def stacked(group: Sequence[TrialRecord]) -> tuple[np.ndarray, np.ndarray]:
+        resampled = [r.resampled for r in group if r.resampled is not None]
+        return (np.array([r.f1 for r in resampled]),
+                np.stack([r.values for r in resampled]))
+
+    return compare_choice(*stacked(records), *stacked(baselines))
 
 
 def select_point(

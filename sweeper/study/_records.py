@@ -8,7 +8,7 @@ writes and reads those attributes: the runner writes them, report and export rea
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,13 +16,20 @@ from optuna.trial import FrozenTrial
 
 from sweeper.config import Split, Task
 from sweeper.errors import StorageError
-from sweeper.evaluation import Calibration, Evaluation, PRCurve
+from sweeper.evaluation import (
+    Calibration,
+    Evaluation,
+    PRCurve,
+    decode_resampled,
+    encode_resampled,
+)
 from sweeper.search import Candidate
 
 __all__ = [
     "RECORD_ATTR",
     "SCHEMA_VERSION",
     "STUDY_ATTR",
+    "ResampledF1",
     "StudyInfo",
     "TrialRecord",
     "UnreadableRecordError",
@@ -195,6 +202,25 @@ class StudyInfo:
 
 
 @dataclass(frozen=True)
+class ResampledF1:
+    """A record's validation F1 at its best operating point (the one the recommendation would
+    take of it: its own rule, or ``index`` on its curve), as measured and under each of the
+    study's bootstrap resamples of the validation rows."""
+
+    index: int | None
+    f1: float
+    values: np.ndarray = field(compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "f1": self.f1, "values": encode_resampled(self.values)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResampledF1:
+        return cls(index=data["index"], f1=float(data["f1"]),
+                   values=decode_resampled(data["values"]))
+
+
+@dataclass(frozen=True)
 class TrialRecord:
     """One finished trial: its choices, weight vector and figures on validation and test.
 
@@ -229,6 +255,11 @@ class TrialRecord:
     of the trial (any threshold or tau) shares them; for multi-class, the unadjusted
     softmax's. ``None`` in a record written before they were stored (no schema bump: a new
     field with a default)."""
+    resampled: ResampledF1 | None = None
+    """Its validation F1 at its best operating point under each of the study's bootstrap
+    resamples (:func:`~sweeper.evaluation.bootstrap_f1`): what the verdict's paired comparison
+    reads. ``None`` in a record written before it was stored (the verdict then falls back to
+    the unpaired rule)."""
 
     @property
     def label(self) -> str:
@@ -279,6 +310,7 @@ class TrialRecord:
             "calibration": None if self.calibration is None else {
                 split.value: figures.to_dict() for split, figures in self.calibration.items()
             },
+            **({} if self.resampled is None else {"resampled": self.resampled.to_dict()}),
         }
 
     @classmethod
@@ -309,6 +341,8 @@ class TrialRecord:
                 Split(split): Calibration.from_dict(figures)
                 for split, figures in calibration.items()
             },
+            resampled=None if attrs.get("resampled") is None
+            else ResampledF1.from_dict(attrs["resampled"]),
         )
 
     @staticmethod

@@ -6,6 +6,7 @@ its weights.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,19 +18,23 @@ from sweeper.evaluation import (
     Evaluation,
     PRCurve,
     adjustment_curve,
+    bootstrap_f1,
     curve_thresholds,
     default_tau_grid,
     evaluate,
     fbeta_thresholds,
     pr_curve,
+    predict,
+    resample_weights,
 )
 from sweeper.search import Candidate
-from sweeper.study._records import StudyInfo, TrialRecord
+from sweeper.study._front import best_point
+from sweeper.study._records import ResampledF1, StudyInfo, TrialRecord
 
 if TYPE_CHECKING:  # training imports TensorFlow; reports read baselines without it
     from sweeper.training import BatchScores
 
-__all__ = ["record_member"]
+__all__ = ["record_member", "resampled_f1"]
 
 
 def record_member(
@@ -100,7 +105,7 @@ def record_member(
         curves[Split.VALIDATION] = curves[Split.VALIDATION].with_spread(
             [curve for _, curve in per_fold]
         )
-    return TrialRecord(
+    record = TrialRecord(
         number=number,
         candidate=candidate,
         weights=tuple(float(w) for w in weights),
@@ -119,3 +124,25 @@ def record_member(
             for split in Split
         },
     )
+    if record.diverged:
+        return record
+    return dataclasses.replace(record, resampled=resampled_f1(
+        record, validation.y, member_scores[Split.VALIDATION], info))
+
+
+def resampled_f1(record: TrialRecord, y_true: np.ndarray, scores: np.ndarray,
+                 info: StudyInfo) -> ResampledF1:
+    """The record's validation F1 at its best operating point (as the recommendation takes
+    it), measured and under each of the study's bootstrap resamples of the validation rows
+    (the same for every trial and baseline: :func:`~sweeper.evaluation.resample_weights`)."""
+    point = best_point(record)
+    if info.task.sigmoid:
+        threshold = point.threshold
+        assert threshold is not None  # a sigmoid task's point has a threshold
+        decisions = predict(scores, info.task, threshold=threshold)
+    else:
+        assert point.tau is not None  # a multi-class point has a tau
+        decisions = predict(scores, info.task, offset=point.tau * info.log_prior())
+    weights = resample_weights(len(y_true), info.seed)
+    return ResampledF1(index=point.index, f1=point.f1(),
+                       values=bootstrap_f1(y_true, decisions, info.task, info.average, weights))

@@ -4,6 +4,7 @@ Real records from real scores (no training), as tests/report/test_calibration.py
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from sweeper.config import Task
 from sweeper.evaluation import probabilities
 from sweeper.search import Candidate
-from sweeper.study import baseline_candidates
+from sweeper.study import TrialRecord, baseline_candidates, recommend
 from tests.report.test_calibration import model_scores, records_of, report_of, small_study
 
 REMEDIED = {
@@ -79,3 +80,42 @@ def test_a_beaten_trial_s_remedy_is_named_and_the_baseline_s_remedy_is_the_verdi
                 else "No searched trial beats the baselines here: ")
     assert f"({summary})" in verdict.message and verdict.message.startswith(expected)
     assert verdict.to_dict()["best_trial_remedy"] == remedy
+
+
+def test_the_verdict_is_the_paired_comparison_and_shows_it():
+    """Records scored now carry their resampled F1s: the verdict compares the best trial with
+    the best baseline on the same rows, and the message, the JSON and the record say how."""
+    verdict = report(Task.MULTILABEL, "focal", trial_learns=True).verdict
+    comparison = verdict.recommendation.comparison
+    assert comparison is not None and comparison.beats and comparison.trials == 1
+    assert comparison.low > 0 and comparison.low < comparison.difference < comparison.high
+    assert "paired on the validation rows" in verdict.message
+    assert f"{comparison.difference:+.3f} F1" in verdict.message
+    assert verdict.to_dict()["comparison"] == comparison.to_dict()
+    record = verdict.recommendation.point.record
+    again = TrialRecord.from_attrs(record.number, record.to_dict())
+    assert again.resampled is not None and again.resampled.index == record.resampled.index
+    np.testing.assert_allclose(again.resampled.values, record.resampled.values, atol=2e-5)
+
+
+def test_records_stored_before_the_paired_comparison_are_judged_by_the_unpaired_rule():
+    before = report(Task.MULTILABEL, "focal", trial_learns=False)
+    records = [dataclasses.replace(r, resampled=None) for r in before.records]
+    baselines = [dataclasses.replace(b, resampled=None) for b in before.baselines.values()]
+    recommendation = recommend(records, baselines)
+    assert recommendation.comparison is None
+    assert recommend(before.records, list(before.baselines.values())).comparison is not None
+
+
+def test_a_trial_that_decides_as_the_best_baseline_does_not_beat_it():
+    """The same decisions on the same rows: a paired difference of exactly 0 at every
+    resample, which no bound calls a gain."""
+    info, splits = small_study(Task.MULTILABEL)
+    named = baseline_candidates(Task.MULTILABEL)
+    scores = model_scores(splits, Task.MULTILABEL, len(named), seed=1)
+    baselines = records_of(info, splits, scores, named, baselines=True)
+    best = max(baselines, key=lambda b: b.resampled.f1)
+    twin = dataclasses.replace(best, baseline=None, number=0)
+    recommendation = recommend([twin], baselines)
+    assert recommendation.comparison.difference == 0.0
+    assert not recommendation.comparison.beats and recommendation.point.baseline is not None
