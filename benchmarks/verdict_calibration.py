@@ -10,7 +10,7 @@ validation rows holding ``positives`` positives. Models score every row as
 which makes trials and baselines trained on the same data agree), ``own`` is each model's.
 Three baselines and ``trials - 1`` ordinary trials have signals at most the baselines' (a
 search finds many trials no better than a rule of thumb); one candidate trial's signal is set
-so that, at its best threshold, its F1 on a test set of a million rows is the best baseline's
+so that, at its best threshold, its F1 on a test set of 400,000 rows is the best baseline's
 times ``1 + gain``. Each model chooses its threshold on the validation rows (96 quantiles, as
 the sweeper's curves do), and both rules judge the best trial against the best baseline there:
 
@@ -46,7 +46,7 @@ BASELINES = 3
 SHARED, OWN = 0.8, 0.6
 """Standard deviations of the shared and of each model's own score noise."""
 BASE_SIGNAL = 1.6
-TEST_ROWS = 1_000_000
+TEST_ROWS = 400_000
 CELLS = [(300, 5), (300, 50), (3_000, 5), (3_000, 50), (3_000, 500), (30_000, 50),
          (30_000, 500)]
 GAINS = [0.0, 0.02, 0.05, 0.10]
@@ -67,7 +67,7 @@ def best_threshold_f1(y: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
 
 
 def true_f1(signal: float, prevalence: float, rng: np.random.Generator) -> float:
-    """A model's F1 at its best threshold on a million test rows."""
+    """A model's F1 at its best threshold on the test rows."""
     y = (rng.random(TEST_ROWS) < prevalence).astype(np.int8)
     noise = rng.normal(0, SHARED, TEST_ROWS) + rng.normal(0, OWN, TEST_ROWS)
     return best_threshold_f1(y, signal * y + noise)[1]
@@ -76,7 +76,7 @@ def true_f1(signal: float, prevalence: float, rng: np.random.Generator) -> float
 def signal_for(target: float, prevalence: float) -> float:
     """The signal whose true F1 is ``target`` (bisection, common random numbers)."""
     low, high = 0.0, 8.0
-    for _ in range(30):
+    for _ in range(20):
         middle = (low + high) / 2
         if true_f1(middle, prevalence, np.random.default_rng(1)) < target:
             low = middle
@@ -119,7 +119,7 @@ def run_cell(rows: int, positives: int, gain: float, trials: int, replicates: in
     candidate = (signal_for(base_truth * (1 + gain), prevalence) if gain > 0
                  else BASE_SIGNAL)
     counts = {rule: {"better": 0, "not_better": 0} for rule in ("unpaired", "paired")}
-    for r in range(replicates):
+    for _ in range(replicates):
         ordinary = BASE_SIGNAL * rng.uniform(0.85, 1.0, trials - 1)
         signals = np.concatenate([[BASE_SIGNAL] * BASELINES, ordinary, [candidate]])
         chosen = replicate(rows, positives, signals, seed=int(rng.integers(2**31)))
