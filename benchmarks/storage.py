@@ -70,7 +70,7 @@ def prepared_study(url: str, trials: int, sampler: str = "tpe",
     return prepare(
         X, y, labels=[f"L{j}" for j in range(LABELS)], model={"hidden": [4], "pack": PACK},
         data={"folds": 1}, trials=trials, storage=url, study_name="storage-benchmark",
-        sampler=sampler, sampler_window=window,
+        sampler=sampler, sampler_window=window, stop="budget",  # the loop's cost at every size
     )
 
 

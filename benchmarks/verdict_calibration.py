@@ -9,10 +9,11 @@ validation rows holding ``positives`` positives. Models score every row as
 ``signal * y + shared + own``: ``shared`` is the same for every model (the rows' difficulty,
 which makes trials and baselines trained on the same data agree), ``own`` is each model's.
 Three baselines and ``trials - 1`` ordinary trials have signals at most the baselines' (90 to
-100% of it: a search finds many trials no better than a rule of thumb, some as good); one candidate trial's signal is set
-so that, at its best threshold, its F1 on a test set of 400,000 rows is the best baseline's
-times ``1 + gain``. Each model chooses its threshold on the validation rows (96 quantiles, as
-the sweeper's curves do), and both rules judge the best trial against the best baseline there:
+100% of it: a search finds many trials no better than a rule of thumb, some as good); one
+candidate trial's signal is set so that, at its best threshold, its F1 on a test set of
+400,000 rows is the best baseline's times ``1 + gain``. Each model chooses its threshold on
+the validation rows (96 quantiles, as the sweeper's curves do), and both rules judge the best
+trial against the best baseline there:
 
 - ``unpaired``: the best trial's F1 above the best baseline's by more than 1% and more than
   ``2 sqrt((1 - F1) / (F1 n))`` (:func:`sweeper.study.noise_margin`);

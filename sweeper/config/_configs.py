@@ -67,6 +67,7 @@ __all__ = [
     "OPTIMIZERS",
     "PRECISIONS",
     "SCHEDULES",
+    "STOPS",
     "DataConfig",
     "ModelConfig",
     "SearchConfig",
@@ -128,6 +129,8 @@ WITHHELD_OPTIMIZERS = {
     )
 }
 """Keras optimizers the sweeper does not offer, each with its reason (a one-line refusal)."""
+STOPS = ("settled", "budget")
+"""``[study] stop``: end once the answer is settled, or run the whole budget."""
 SCHEDULES = ("constant", "cosine", "exponential")
 """Learning-rate schedules over a trial's epochs (``[model] schedule``)."""
 MEMBER_LAYOUTS = ("auto", "copies", "vmapped")
@@ -209,6 +212,13 @@ class StudyConfig(Config):
         OneOf(AVERAGES), "auto",
         "auto: micro for multi-label and binary (the positive class's figures), macro for "
         "multi-class; binary refuses macro",
+    )
+    stop: str = option(
+        OneOf(STOPS), "settled",
+        "settled: end early once the remaining budget cannot plausibly change the verdict "
+        "(a baseline's, by the paired comparison; never before 20 trials); budget: run every "
+        "trial",
+        pins=False,
     )
     sampler: Any = option(
         SamplerChoice(SAMPLERS), "tpe",

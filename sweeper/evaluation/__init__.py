@@ -15,6 +15,7 @@ from sweeper.evaluation._bootstrap import (
     compare_choice,
     decode_resampled,
     encode_resampled,
+    paired_differences,
     resample_weights,
 )
 from sweeper.evaluation._calibration import (
@@ -71,6 +72,7 @@ __all__ = [
     "fbeta",
     "fbeta_thresholds",
     "hypervolume_2d",
+    "paired_differences",
     "pareto_front",
     "pr_curve",
     "predict",

@@ -36,6 +36,7 @@ __all__ = [
     "compare_choice",
     "decode_resampled",
     "encode_resampled",
+    "paired_differences",
     "resample_weights",
 ]
 
@@ -168,6 +169,24 @@ class ChoiceComparison:
                 "trials": self.trials}
 
 
+def paired_differences(trial_f1: np.ndarray, trial_resampled: np.ndarray,
+                       baseline_f1: np.ndarray, baseline_resampled: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each trial's F1 minus the best baseline's ``(trials,)``, the same under each resample
+    ``(trials, resamples)`` (the best baseline chosen again in each), and each difference's
+    bootstrap standard error ``(trials,)``."""
+    trial_f1 = np.asarray(trial_f1, dtype=np.float64).reshape(-1)
+    trial_resampled = np.asarray(trial_resampled, dtype=np.float64).reshape(trial_f1.size, -1)
+    baseline_f1 = np.asarray(baseline_f1, dtype=np.float64).reshape(-1)
+    baseline_resampled = np.asarray(baseline_resampled, dtype=np.float64).reshape(
+        baseline_f1.size, -1)
+    differences = trial_f1 - baseline_f1.max()
+    resampled = trial_resampled - baseline_resampled.max(axis=0)
+    errors = (resampled.std(axis=1, ddof=1) if resampled.shape[1] > 1
+              else np.full(trial_f1.size, np.inf))
+    return differences, resampled, errors
+
+
 def compare_choice(trial_f1: np.ndarray, trial_resampled: np.ndarray,
                    baseline_f1: np.ndarray, baseline_resampled: np.ndarray,
                    confidence: float = CONFIDENCE) -> ChoiceComparison:
@@ -184,14 +203,8 @@ def compare_choice(trial_f1: np.ndarray, trial_resampled: np.ndarray,
     forty trials no better than the baseline give a best whose lead is mostly the luck of these
     rows, and the bound, wider than one trial's, says so."""
     trial_f1 = np.asarray(trial_f1, dtype=np.float64).reshape(-1)
-    trial_resampled = np.asarray(trial_resampled, dtype=np.float64).reshape(trial_f1.size, -1)
-    baseline_f1 = np.asarray(baseline_f1, dtype=np.float64).reshape(-1)
-    baseline_resampled = np.asarray(baseline_resampled, dtype=np.float64).reshape(
-        baseline_f1.size, -1)
-    differences = trial_f1 - baseline_f1.max()
-    resampled = trial_resampled - baseline_resampled.max(axis=0)
-    errors = resampled.std(axis=1, ddof=1) if resampled.shape[1] > 1 else np.full(
-        trial_f1.size, np.inf)
+    differences, resampled, errors = paired_differences(trial_f1, trial_resampled, baseline_f1,
+                                                        baseline_resampled)
     scale = np.where(errors > 0, errors, np.inf)
     deviations = (resampled - differences[:, None]) / scale[:, None]
     critical = float(np.quantile(deviations.max(axis=0), confidence))

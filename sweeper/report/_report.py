@@ -24,6 +24,7 @@ from sweeper.remedies import REMEDIES
 from sweeper.study import (
     GAIN_MARGIN,
     METRIC_NAMES,
+    SETTLED_ATTR,
     OperatingPoint,
     Recommendation,
     StudyInfo,
@@ -91,6 +92,8 @@ class Verdict:
     subject: str | None = None
     """Whose F1 it compares, where not the study's average: a binary study's positive class
     (``the positive class 'fraud'``)."""
+    settled: dict[str, Any] | None = None
+    """The study's settlement (``stop = "settled"`` ended it early), as stored."""
 
     @property
     def weighting_pays(self) -> bool:
@@ -153,7 +156,7 @@ class Verdict:
                    else "No searched trial beats the baselines here")
         if recommendation.comparison is not None or trial is None:
             return (f"{nothing}: {against}{evidence}; {advice}: `export` without a rule "
-                    "exports that baseline.")
+                    f"exports that baseline.{self.settled_text()}")
         return (
             f"{nothing}: {against} (a gain counts above "
             f"{100 * recommendation.required_gain:.1f}%: {100 * GAIN_MARGIN:g}%, or twice the "
@@ -173,6 +176,15 @@ class Verdict:
         return (f"; paired on the validation rows, {comparison.difference:+.3f} F1 (95% "
                 f"bound {comparison.low:+.3f} to {comparison.high:+.3f} for {trials})")
 
+    def settled_text(self) -> str:
+        """`` The study settled after 24 of 60 trials: ...`` (empty unless it did)."""
+        if not self.settled:
+            return ""
+        return (f" The study settled after {self.settled['trials']} of its "
+                f"{self.settled['budget']} trials: the remaining {self.settled['remaining']} "
+                f"could change this with a chance of {100 * self.settled['risk']:.1f}% "
+                "([study] stop = \"budget\" runs them all).")
+
     def __str__(self) -> str:
         return self.message
 
@@ -188,6 +200,7 @@ class Verdict:
             "margin": recommendation.required_gain,
             "comparison": None if recommendation.comparison is None
             else recommendation.comparison.to_dict(),
+            "settled": self.settled,
             "validation_f1": {
                 "best_trial": None if recommendation.best_trial is None
                 else recommendation.best_trial.f1(),
@@ -340,6 +353,9 @@ class FrontReport:
     training_seconds: float
     baselines: dict[str, TrialRecord] = field(default_factory=dict)
     """The study's baselines by name (empty until its first batch has run)."""
+    settled: dict[str, Any] | None = None
+    """Why the study ended before its budget (``stop = "settled"``: its trials, budget,
+    remaining trials and their risk of changing the answer); ``None`` when it did not."""
 
     def hypervolume(self, split: Split) -> float:
         """Area under the front's staircase on ``split`` (reference point recall 0, precision 0)."""
@@ -417,6 +433,7 @@ class FrontReport:
             else self.baseline_hypervolume(cast(str, best.baseline), Split.TEST),
             subject=None if self.info.classes is None
             else f"the positive class {self.info.labels[0]!r}",
+            settled=self.settled,
         )
 
     def label_frequencies(self) -> list[float]:
@@ -517,4 +534,5 @@ def build_report(
         trial_states=dict(sorted(states.items())),
         training_seconds=float(sum(r.train_seconds for r in records)),
         baselines=baselines,
+        settled=study.user_attrs.get(SETTLED_ATTR),
     )

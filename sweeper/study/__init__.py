@@ -20,13 +20,17 @@ from sweeper.study._baselines import (
 )
 from sweeper.study._front import (
     GAIN_MARGIN,
+    SETTLE_MIN_TRIALS,
     OperatingPoint,
     Recommendation,
+    Settlement,
     front_hypervolume,
     noise_margin,
     operating_points,
+    paired_comparison,
     recommend,
     select_point,
+    settlement,
     validation_front,
 )
 from sweeper.study._liveness import Liveness, WorkerHeartbeat, fail_stale_trials, requeue
@@ -37,7 +41,7 @@ from sweeper.study._records import (
     TrialRecord,
     trials_cut_short,
 )
-from sweeper.study._runner import RunSummary, run_study
+from sweeper.study._runner import SETTLED_ATTR, RunSummary, run_study
 from sweeper.study._scoring import record_member
 from sweeper.study._storage import ResilientStorage, is_sqlite, open_storage, redact
 from sweeper.study._study import (
@@ -67,6 +71,8 @@ __all__ = [
     "GAIN_MARGIN",
     "METRIC_NAMES",
     "RECORD_ATTR",
+    "SETTLED_ATTR",
+    "SETTLE_MIN_TRIALS",
     "STUDY_ATTR",
     "WEIGHT_BASELINE_TITLES",
     "Liveness",
@@ -74,6 +80,7 @@ __all__ = [
     "Recommendation",
     "ResilientStorage",
     "RunSummary",
+    "Settlement",
     "StudyInfo",
     "TrialRecord",
     "WorkerHeartbeat",
@@ -95,6 +102,7 @@ __all__ = [
     "noise_margin",
     "open_storage",
     "operating_points",
+    "paired_comparison",
     "recommend",
     "record_member",
     "redact",
@@ -104,6 +112,7 @@ __all__ = [
     "run_local_workers",
     "run_study",
     "select_point",
+    "settlement",
     "splits_fingerprint",
     "store_baselines",
     "stored_constraints",

@@ -25,14 +25,17 @@ from sweeper.evaluation import (
     compare_choice,
     fbeta,
     hypervolume_2d,
+    paired_differences,
     pareto_front,
 )
 from sweeper.study._records import TrialRecord
 
 __all__ = [
     "GAIN_MARGIN",
+    "SETTLE_MIN_TRIALS",
     "OperatingPoint",
     "Recommendation",
+    "Settlement",
     "best_point",
     "front_hypervolume",
     "noise_margin",
@@ -41,6 +44,7 @@ __all__ = [
     "rankable",
     "recommend",
     "select_point",
+    "settlement",
     "validation_front",
 ]
 
@@ -334,6 +338,67 @@ def paired_comparison(records: Sequence[TrialRecord],
                 np.stack([r.values for r in resampled]))
 
     return compare_choice(*stacked(records), *stacked(baselines))
+
+
+SETTLE_MIN_TRIALS = 20
+"""``stop = "settled"`` never ends a study before this many finished trials: the sampler has
+had a fair number (TPE's first ten are random) and the tail of its trials can be read."""
+SETTLE_RISK = 0.05
+"""A study is settled when the chance that its remaining budget finds a trial the paired
+comparison would recommend is below this."""
+SETTLE_RECENT = 10
+"""The tail is read from the latest half of the trials, this many at least: what the sampler
+draws now, not what it drew while it explored."""
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Why a study's answer is settled: a baseline is recommended by the paired comparison,
+    and the chance that ``remaining`` more trials find one it would recommend is ``risk``."""
+
+    trials: int
+    remaining: int
+    risk: float
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {"trials": self.trials, "remaining": self.remaining, "risk": self.risk}
+
+
+def settlement(records: Sequence[TrialRecord], baselines: Sequence[TrialRecord], *,
+               remaining: int) -> Settlement | None:
+    """The study's settlement, or ``None`` while the answer may still change.
+
+    Settled: at least :data:`SETTLE_MIN_TRIALS` finished trials, the paired comparison
+    recommends a baseline (:func:`paired_comparison`), and the remaining budget is unlikely to
+    change that. A new trial is recommended when its paired difference to the best baseline
+    exceeds the comparison's critical multiple of its standard error; the recent trials'
+    differences, read as normal, give the chance ``p`` that one does, and ``1 - (1 - p)^R``
+    that one of the ``R`` remaining does. Settled when that risk is below
+    :data:`SETTLE_RISK`. A study whose best trial beats the baselines is never settled: more
+    trials may find a better one."""
+    records = rankable(records)
+    if len(records) < SETTLE_MIN_TRIALS or remaining <= 0:
+        return None
+    baselines = rankable(baselines)
+    comparison = paired_comparison(records, baselines)
+    if comparison is None or comparison.beats:
+        return None
+    recent = sorted(records, key=lambda r: r.number)[-max(SETTLE_RECENT, len(records) // 2):]
+    resampled = [r.resampled for r in recent if r.resampled is not None]
+    kept = [b.resampled for b in baselines if b.resampled is not None]
+    differences, _, errors = paired_differences(
+        np.array([r.f1 for r in resampled]), np.stack([r.values for r in resampled]),
+        np.array([b.f1 for b in kept]), np.stack([b.values for b in kept]))
+    needed = comparison.critical * float(np.median(errors))
+    spread = float(differences.std(ddof=1))
+    if spread <= 0:
+        chance = float(differences.max() > needed)
+    else:
+        chance = 0.5 * math.erfc((needed - float(differences.mean())) / (spread * math.sqrt(2)))
+    risk = 1.0 - (1.0 - chance) ** remaining
+    if risk >= SETTLE_RISK:
+        return None
+    return Settlement(trials=len(records), remaining=remaining, risk=risk)
 
 
 def select_point(

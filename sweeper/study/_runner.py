@@ -42,9 +42,11 @@ from sweeper.study._asking import (
 from sweeper.study._baselines import (
     BASELINES_ATTR,
     compute_baselines,
+    load_baselines,
     missing_baselines,
     store_baselines,
 )
+from sweeper.study._front import Settlement, settlement
 from sweeper.study._liveness import Liveness, WorkerHeartbeat, fail_stale_trials, requeue
 from sweeper.study._optuna import WindowTrials, storage_of, study_id_of
 from sweeper.study._records import RECORD_ATTR, StudyInfo, TrialRecord, trials_cut_short
@@ -54,7 +56,11 @@ from sweeper.study._storage import ResilientStorage
 if TYPE_CHECKING:  # training imports Keras; it is imported when a run starts
     from sweeper.training import Trainer
 
-__all__ = ["RunSummary", "run_study"]
+__all__ = ["SETTLED_ATTR", "RunSummary", "run_study"]
+
+SETTLED_ATTR = "sweeper:settled"
+"""The study attribute holding its :class:`~sweeper.study.Settlement` (``stop = "settled"``)
+once a run ended it early; a run that goes on (a larger budget) removes it."""
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +107,8 @@ class RunSummary:
     """Trials this run finished."""
     diverged: int = 0
     """Of those, trials whose training produced non-finite scores."""
+    settled: Settlement | None = None
+    """Why the run ended before the budget (``stop = "settled"``); ``None``: it did not."""
 
 
 def _may_judge(storage: object, liveness: Liveness) -> bool:
@@ -283,6 +291,8 @@ def run_study(
             batch_progress.start("baselines")
             store_baselines(study, compute_baselines(
                 info, splits, trainer_of(len(missing)), names=missing))
+        settling = _Settling(study, budget) if config.study.stop == "settled" else None
+        settled: Settlement | None = None
         with WorkerHeartbeat(study, liveness) as heartbeat:
             while True:
                 # One count per batch: the budget, and whether any trial runs (that another
@@ -301,6 +311,10 @@ def run_study(
                         break
                     sleep(WAIT_FOR_OTHERS_S)
                     continue
+                if settling is not None:
+                    settled = settling.check(remaining)
+                    if settled is not None:
+                        break
                 size = min(pack, remaining)
                 trainer = trainer_of(size)
                 interrupts.check()  # one the training swallowed: stop between batches
@@ -308,6 +322,8 @@ def run_study(
                 batch_progress.start(f"batch of {size} trials")
                 records = _run_batch(study, heartbeat, config, info, splits, trainer,
                                      waiting=counts.get(TrialState.WAITING, 0), window=window)
+                if settling is not None:
+                    settling.add(records)
                 told += len(records)
                 diverged += sum(r.diverged for r in records)
                 cut_short += len(trials_cut_short(records, info))
@@ -327,5 +343,41 @@ def run_study(
             "not the data, decided how far they trained; raise [model] epochs.",
             cut_short, told, info.model.get("epochs"),
         )
-    return RunSummary(complete=_count(study).get(TrialState.COMPLETE, 0), told=told,
-                      diverged=diverged)
+    complete = _count(study).get(TrialState.COMPLETE, 0)
+    if settled is not None:
+        logger.info(
+            "settled after %d of %d trials: the paired comparison recommends a baseline, and "
+            "the remaining %d trials could change that with a chance of %.1f%% (stop = "
+            "\"budget\" runs them all)", complete, budget, settled.remaining,
+            100 * settled.risk,
+        )
+        study.set_user_attr(SETTLED_ATTR, {**settled.to_dict(), "budget": budget})
+    elif told and SETTLED_ATTR in study.user_attrs:
+        study.set_user_attr(SETTLED_ATTR, None)  # resumed past its settlement
+    return RunSummary(complete=complete, told=told, diverged=diverged, settled=settled)
+
+
+class _Settling:
+    """What ``stop = "settled"`` judges before each batch: the study's finished records (read
+    once, then this run's added as it tells them; other workers' trials count from the next
+    run) and its baselines. A study that settled at a smaller budget runs one batch first."""
+
+    def __init__(self, study: optuna.Study, budget: int) -> None:
+        self.study = study
+        before = study.user_attrs.get(SETTLED_ATTR)
+        # A settled study resumed with a larger budget goes on: one batch before it is judged.
+        self.wait = isinstance(before, dict) and before.get("budget", budget) < budget
+        self.records = [TrialRecord.from_trial(t) for t in study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE,)) if TrialRecord.stored_in(t)]
+        self.baselines: list[TrialRecord] | None = None
+
+    def add(self, records: list[TrialRecord]) -> None:
+        self.records.extend(records)
+
+    def check(self, remaining: int) -> Settlement | None:
+        if self.wait:
+            self.wait = False
+            return None
+        if self.baselines is None:
+            self.baselines = list(load_baselines(self.study).values())
+        return settlement(self.records, self.baselines, remaining=remaining)
