@@ -26,7 +26,7 @@ import sweeper
 from sweeper.config import Split
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_sets import REAL_SETS, load_real_set  # noqa: E402
+from real_sets import REAL_SETS, load_real_set
 
 
 def one_run(name: str, stop: str, trials: int, folder: Path) -> dict[str, object]:
