@@ -656,6 +656,12 @@ class SearchConfig(Config):
         Range(Number(0, 10), "[low, high] with 0 <= low <= high <= 10"), (0.0, 2.0),
         "multi-class: range of tau in argmax(log p - tau log prior)",
     )
+    weight_decay: tuple[float, float] | None = option(
+        Range(Number(0, 1, open_low=True), "[low, high] with 0 < low <= high <= 1"), None,
+        "searched weight decay, log scale, e.g. [1e-5, 1e-2]: Keras's decoupled decay of each "
+        "member's variables (the optimizer's weight_decay; it replaces the optimizer's own); "
+        "off unless set",
+    )
     remedies: tuple[str, ...] = option(
         AnyOf(tuple(REMEDIES)), ("weights",),
         "how the weights train, searched as a choice: "

@@ -211,6 +211,8 @@ def export_document(
             "seed": info.seed,
             "model": info.model,
             "epochs": record.epochs if record.epochs is not None else info.model["epochs"],
+            **({} if candidate.weight_decay is None
+               else {"weight_decay": candidate.weight_decay}),
         },
     }
     validate_export(document, "export")

@@ -181,9 +181,10 @@ class ExportedWeights:
         """The Keras optimizer the trial trained with, fresh: ``[model] optimizer`` with its
         arguments, ``learning_rate`` and its ``schedule`` over the model's epochs (as the
         trial's: train for the exported ``epochs`` to stop where its kept weights did), the
-        gradient clipping; ``steps_per_epoch``: the production model's batches per epoch. An
-        export of a study made before these settings gets Adam at the study's learning rate,
-        as its trials had."""
+        gradient clipping, and the trial's searched ``weight_decay`` (``training``'s, in place
+        of the optimizer's own); ``steps_per_epoch``: the production model's batches per
+        epoch. An export of a study made before these settings gets Adam at the study's
+        learning rate, as its trials had."""
         from sweeper.config import ModelConfig
         from sweeper.training import build_optimizer
 
@@ -192,7 +193,8 @@ class ExportedWeights:
                     if key in stored and key not in ("hidden", "factory")}
         model = ModelConfig.from_mapping(settings)
         epochs = model.epochs or self.document["training"].get("epochs") or 1
-        return build_optimizer(model, steps_per_epoch=steps_per_epoch, epochs=epochs)
+        return build_optimizer(model, steps_per_epoch=steps_per_epoch, epochs=epochs,
+                               weight_decay=self.document["training"].get("weight_decay"))
 
     def standardize(self, X: np.ndarray) -> np.ndarray:
         """Features as the study's models saw them: ``(X - mean) / scale`` per feature with the

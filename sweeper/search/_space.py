@@ -76,6 +76,8 @@ class Candidate:
     tau: float | None = None
     remedy: str = "weights"
     remedy_values: Mapping[str, float] = field(default_factory=dict)
+    weight_decay: float | None = None
+    """The searched weight decay (``[search] weight_decay``); ``None``: not searched."""
 
     def label_multipliers(self, counts: np.ndarray) -> np.ndarray | None:
         """One multiplier per label: its bucket's, or its own; ``None`` without multipliers."""
@@ -138,14 +140,16 @@ class Candidate:
 
     def family_summary(self) -> str:
         """Short text for tables and hovers: the family's (``inv^0.82``, ``eff b=0.9990``),
-        ``x[0.5 1 2]``, the remedy after a comma (``inv^1.00, deferred from 75%``)."""
+        ``x[0.5 1 2]``, the remedy after a comma (``inv^1.00, deferred from 75%``), then the
+        weight decay where searched (``wd=3.2e-04``)."""
         text = weight_family(self.family).summary(self)
         if self.multipliers is not None:
             text += " x[" + " ".join(f"{m:.2g}" for m in self.multipliers) + "]"
         if self.class_weighting not in (None, "true_class"):
             text += f" ({self.class_weighting.replace('_', ' ')})"
         remedy = remedy_named(self.remedy).summary(self.remedy_values)
-        return f"{text}, {remedy}" if remedy else text
+        text = f"{text}, {remedy}" if remedy else text
+        return text if self.weight_decay is None else f"{text}, wd={self.weight_decay:.1e}"
 
     def decision_summary(self) -> str:
         """Short text of the trial's own decision rule: ``0.412``, ``per-label F2.0``,
@@ -168,6 +172,8 @@ class Candidate:
         values = data.pop("remedy_values")
         if self.remedy == "weights":
             del data["remedy"]
+        if self.weight_decay is None:  # a record before the knob reads the same
+            del data["weight_decay"]
         return {**data, **values}
 
     @classmethod
@@ -198,11 +204,14 @@ def batch_loss_parameters(
     study's ``[search] remedies``) and of the candidates, its membership and its arrays
     (neutral for the members of another remedy), so a study's batches all pass the trainer
     the same names (one compiled epoch); deferred re-weighting's ``switch`` and ``until``
-    (epochs, of ``epochs``) when one of them defers. A study of plain weights passes
-    ``weights`` alone."""
+    (epochs, of ``epochs``) when one of them defers; each member's ``weight_decay`` when the
+    study searches it (read by the trainer). A study of plain weights passes ``weights``
+    alone."""
     matrix = None if cost_matrix is None else np.asarray(cost_matrix, dtype=np.float64)
     parameters = {"weights": np.stack([c.loss_weights(counts, n_samples, task, matrix)
                                        for c in candidates])}
+    if any(c.weight_decay is not None for c in candidates):
+        parameters["weight_decay"] = np.asarray([c.weight_decay or 0.0 for c in candidates])
     wanted = {*remedies, *(c.remedy for c in candidates)}
     names = [name for name in REMEDIES if name in wanted]
     if names == ["weights"]:
@@ -259,10 +268,13 @@ def suggest_candidate(
         )
     normalisation = choose("normalisation", search.normalisations)
     remedy = choose("remedy", search.remedies)
+    decay = (None if search.weight_decay is None
+             else trial.suggest_float("weight_decay", *search.weight_decay, log=True))
     common: dict[str, Any] = {
         **parameters, "normalisation": normalisation, "family": family.name,
         "multiplier_mode": search.multipliers, "multipliers": multipliers, "remedy": remedy,
         "remedy_values": remedy_named(remedy).suggest(trial, search),
+        "weight_decay": decay,
     }
     if task == Task.MULTICLASS:
         return Candidate(

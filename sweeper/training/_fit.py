@@ -91,6 +91,9 @@ class FitArguments:
     """Whether :meth:`early_stopping` may stop this call (not before a deferred switch)."""
     schedule_epochs: int | None = None
     """The trial's epochs the learning-rate schedule spans (default: :attr:`epochs`)."""
+    weight_decay: float | None = None
+    """The trial's searched weight decay (``[search] weight_decay``), which
+    :meth:`optimizer` sets; ``None``: the optimizer's own."""
     carried_optimizer: keras.optimizers.Optimizer | None = field(default=None, repr=False)
     """A deferred candidate's first-call optimizer, which its second call trains on with."""
     built_optimizers: list[keras.optimizers.Optimizer] = field(
@@ -102,13 +105,15 @@ class FitArguments:
 
     def optimizer(self) -> keras.optimizers.Optimizer:
         """A fresh optimizer of ``[model] optimizer``, with its learning rate, schedule over
-        the trial's epochs and clipping: what a packed member trains with. In a deferred
-        candidate's second call, the first call's optimizer, its state carried on."""
+        the trial's epochs, clipping and the trial's weight decay: what a packed member trains
+        with. In a deferred candidate's second call, the first call's optimizer, its state
+        carried on."""
         if self.carried_optimizer is not None:
             return self.carried_optimizer
         steps = -(-self.x.shape[0] // self.batch_size)
         built = build_optimizer(self.model_config, steps_per_epoch=steps,
-                                epochs=self.schedule_epochs or self.epochs)
+                                epochs=self.schedule_epochs or self.epochs,
+                                weight_decay=self.weight_decay)
         self.built_optimizers.append(built)
         return built
 
@@ -208,8 +213,8 @@ class FitTrainer(Trainer):
                 for k in range(self.splits.n_folds)]
 
     def train_one(self, parameters: Mapping[str, np.ndarray], learn: np.ndarray,
-                  judge: np.ndarray, switch: int = 0,
-                  until: int = 0) -> tuple[keras.Model, int | None]:
+                  judge: np.ndarray, switch: int = 0, until: int = 0,
+                  weight_decay: float | None = None) -> tuple[keras.Model, int | None]:
         """One model trained by the user's step with one member's loss parameters; a deferred
         one (``switch > 0``) in two calls, unweighted up to its switch, then weighted up to
         ``until`` (its deferral length; 0: the trial's epochs)."""
@@ -223,6 +228,7 @@ class FitTrainer(Trainer):
             x=train.X[learn], y=y[learn], validation_data=held, epochs=epochs,
             batch_size=self.spec.batch_size, seed=self.seed, model_config=self.spec,
             schedule_epochs=self.spec.epochs,  # the packed members' schedule spans these
+            weight_decay=weight_decay,
         )
         model = self.fresh_model()
         if switch > 0:
@@ -243,6 +249,7 @@ class FitTrainer(Trainer):
         switches, untils = (
             np.broadcast_to(np.asarray(parameters.pop(name, 0), dtype=np.int64), (self.members,))
             for name in ("switch", "until"))
+        decays = parameters.pop("weight_decay", None)
         folds = self.fold_rows()
         n_outputs = self.splits.train.n_outputs
         shape = lambda split: (split.X.shape[0], self.members, len(folds), n_outputs)  # noqa: E731
@@ -253,9 +260,9 @@ class FitTrainer(Trainer):
         for member in range(self.members):
             one = {name: value[member] for name, value in parameters.items()}
             for k, (learn, judge) in enumerate(folds):
-                trained, trained_epochs = self.train_one(one, learn, judge,
-                                                         switch=int(switches[member]),
-                                                         until=int(untils[member]))
+                trained, trained_epochs = self.train_one(
+                    one, learn, judge, switch=int(switches[member]), until=int(untils[member]),
+                    weight_decay=None if decays is None else float(decays[member]))
                 epochs.append(trained_epochs)
                 done = len(epochs)
                 self.report(TrainingProgress(epoch=done, epochs=models, training=models - done,

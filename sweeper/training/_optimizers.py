@@ -19,7 +19,13 @@ import keras
 
 from sweeper.config import CLIP_KEYS, ModelConfig
 
-__all__ = ["OPTIMIZER_CLASSES", "build_optimizer", "clip_per_member", "learning_rate_schedule"]
+__all__ = [
+    "OPTIMIZER_CLASSES",
+    "MemberDecay",
+    "build_optimizer",
+    "clip_per_member",
+    "learning_rate_schedule",
+]
 
 DEFAULT_DECAY_RATE = 0.9
 """``[model] schedule = "exponential"`` without ``decay_rate``: the rate shrinks by a tenth per
@@ -59,13 +65,17 @@ Keras optimizer by name (``lamb``)."""
 
 
 def build_optimizer(
-    model: ModelConfig, *, steps_per_epoch: int, epochs: int, clipping: bool = True
+    model: ModelConfig, *, steps_per_epoch: int, epochs: int, clipping: bool = True,
+    weight_decay: float | None = None,
 ) -> keras.optimizers.Optimizer:
     """A fresh Keras optimizer of ``[model] optimizer`` with its arguments, the learning rate
-    and its schedule, and (``clipping``) the gradient clipping. An argument the optimizer does
-    not take is a :class:`~sweeper.errors.ConfigError` naming ``[model] optimizer``."""
+    and its schedule, (``clipping``) the gradient clipping, and a trial's searched
+    ``weight_decay`` in place of the optimizer's own. An argument the optimizer does not take
+    is a :class:`~sweeper.errors.ConfigError` naming ``[model] optimizer``."""
     kind = getattr(keras.optimizers, OPTIMIZER_CLASSES[model.optimizer.name])
     arguments = dict(model.optimizer.kwargs)
+    if weight_decay is not None:
+        arguments["weight_decay"] = weight_decay
     if clipping:
         arguments.update({key: getattr(model, key) for key in CLIP_KEYS
                           if getattr(model, key) is not None})
@@ -77,6 +87,38 @@ def build_optimizer(
             "optimizer", f"{model.optimizer.name!r} refused its arguments "
             f"{model.optimizer.kwargs}: {str(error).splitlines()[0]}"
         ) from None
+
+
+class MemberDecay:
+    """Keras's decoupled weight decay (``variable -= variable * weight_decay * lr``, before each
+    update), with each packed member's own ``weight_decay``: installed in the packed
+    optimizer in place of its ``_apply_weight_decay``, so the update runs where Keras runs it,
+    at its learning rate of the step, and a member decays as its lone model with
+    ``weight_decay`` would. The step sets :attr:`current` (``(network members,)``) before the
+    update; ``None``: the optimizer's own decay, if any."""
+
+    def __init__(self, optimizer: keras.optimizers.Optimizer, owners: Sequence[int | None],
+                 members: int) -> None:
+        self.optimizer = optimizer
+        self.owners = list(owners)
+        self.members = members
+        self.current: Any = None
+        self.own = optimizer._apply_weight_decay
+        optimizer._apply_weight_decay = self
+
+    def __call__(self, variables: Sequence[Any]) -> None:
+        if self.current is None:
+            self.own(variables)
+            return
+        lr = self.optimizer.learning_rate
+        for variable, owner in zip(variables, self.owners, strict=True):
+            decay = keras.ops.cast(self.current, variable.dtype)
+            if owner is None:  # member-major: one decay per slice of the first axis
+                decay = keras.ops.reshape(decay, (self.members,) + (1,) * (
+                    len(variable.shape) - 1))
+            else:
+                decay = decay[owner]
+            variable.assign(variable - variable * decay * keras.ops.cast(lr, variable.dtype))
 
 
 def clip_per_member(

@@ -46,7 +46,7 @@ from sweeper.training._models import (
     dtype_policy,
     model_input_dtype,
 )
-from sweeper.training._optimizers import build_optimizer, clip_per_member
+from sweeper.training._optimizers import MemberDecay, build_optimizer, clip_per_member
 
 __all__ = ["PackedTrainer", "train_and_score"]
 
@@ -75,6 +75,8 @@ class _Pass:
     ``None`` when every member learns from every row."""
     clip: Callable[[Sequence[Any]], list[Any]]
     """Each member's gradient clipped on its own (:func:`clip_per_member`)."""
+    decay: MemberDecay
+    """Each member's searched weight decay, applied by the optimizer's update."""
 
 
 class PackedTrainer(Trainer):
@@ -158,6 +160,7 @@ class PackedTrainer(Trainer):
             clip=lambda gradients: clip_per_member(
                 gradients, trainable_owners, self.network_members, self.spec
             ),
+            decay=MemberDecay(self.optimizer, trainable_owners, self.network_members),
         )
         if self.streamed:
             self._epoch = _streamed_epoch(self._pass, train.X, labels, learns)
@@ -365,7 +368,9 @@ def _compile_steps(packed: _Pass, fetch: Callable[..., tuple[Any, Any, Any]], *,
                 )
                 return (trainable, new_non_trainable, optimizer_state), None
 
+            packed.decay.current = parameters.get("weight_decay")  # each member's, if searched
             state, _ = jax.lax.scan(step, state, inputs)
+            packed.decay.current = None
             return state
 
         def jax_steps(inputs: tuple[Any, ...], parameters: LossParameters) -> None:
@@ -380,6 +385,7 @@ def _compile_steps(packed: _Pass, fetch: Callable[..., tuple[Any, Any, Any]], *,
     import tensorflow as tf
 
     def steps(inputs, parameters):
+        packed.decay.current = parameters.get("weight_decay")  # each member's, if searched
         for index in tf.range(tf.shape(inputs[0])[0]):
             x, labels, mask = fetch(*(part[index] for part in inputs))
             with tf.GradientTape() as tape:
@@ -388,6 +394,7 @@ def _compile_steps(packed: _Pass, fetch: Callable[..., tuple[Any, Any, Any]], *,
                 loss = loss + _model_losses(network.losses)
             gradients = packed.clip(tape.gradient(loss, network.trainable_variables))
             optimizer.apply(gradients, network.trainable_variables)
+        packed.decay.current = None
         return tf.constant(0)
 
     compiled = _tensorflow_compiled(steps, network, reset)

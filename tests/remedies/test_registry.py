@@ -208,7 +208,7 @@ def test_a_batch_passes_the_trainer_every_parameter_its_remedies_need():
 
 def test_records_store_a_remedy_only_when_there_is_one_and_read_it_back():
     assert set(PLAIN.to_dict()) == {f.name for f in dataclasses.fields(Candidate)} - {
-        "remedy", "remedy_values"}
+        "remedy", "remedy_values", "weight_decay"}
     assert Candidate.from_dict(PLAIN.to_dict()) == PLAIN
     for candidate in REMEDIED:
         stored = candidate.to_dict()

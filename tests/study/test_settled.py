@@ -105,3 +105,26 @@ def test_an_unknown_stop_is_refused_naming_the_key(tmp_path):
     with pytest.raises(ConfigError) as caught:
         prepared(tmp_path, trials=10, stop="never")
     assert caught.value.key == "stop" and "settled" in str(caught.value)
+
+
+def test_a_searched_weight_decay_is_drawn_recorded_shown_and_exported(tmp_path):
+    """``[search] weight_decay`` on a log range: each trial draws one, its record and the
+    table show it, and its export's optimizer decays with it (the trainers:
+    tests/training/test_weight_decay.py). Unset, no trial draws it."""
+    from sweeper.search import space_distributions
+
+    search = sweeper.SearchConfig(weight_decay=(1e-4, 1e-2))
+    assert space_distributions(search, "multilabel", ("a",))["weight_decay"].log
+    assert "weight_decay" not in space_distributions(sweeper.SearchConfig(), "multilabel",
+                                                     ("a",))
+    study = prepared(tmp_path, trials=8, stop="budget", search={"weight_decay": [1e-4, 1e-2]})
+    run_fake_study(study)
+    records = finished_records(study.study)
+    assert all(1e-4 <= r.candidate.weight_decay <= 1e-2 for r in records)
+    assert all("wd=" in r.candidate.family_summary() for r in records)
+    exported = study.result().export(tmp_path / "e.json", trial=records[0].number)
+    assert exported.document["training"]["weight_decay"] == records[0].candidate.weight_decay
+    optimizer = exported.optimizer(steps_per_epoch=3)
+    assert optimizer.weight_decay == pytest.approx(records[0].candidate.weight_decay)
+    baseline = study.result().export(tmp_path / "b.json", baseline="unweighted")
+    assert "weight_decay" not in baseline.document["training"]

@@ -51,6 +51,7 @@ test reading a shared trained study checks the report, the export or the command
 BACKEND_MODULES = {
     "test_packed", "test_losses", "test_models", "test_optimizers", "test_deferred",
     "test_deferral_length", "test_inputs", "test_remedy_losses", "test_remedy_study",
+    "test_weight_decay",
 }
 """Modules about training, losses and models: their tests compute through the backend. Tests
 that run the sweeper in other processes check what the processes do (exit codes, messages, the
