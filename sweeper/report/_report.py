@@ -35,6 +35,7 @@ from sweeper.study import (
     load_baselines,
     operating_points,
     recommend,
+    risk_text,
     trials_cut_short,
     validation_front,
 )
@@ -182,7 +183,7 @@ class Verdict:
             return ""
         return (f" The study settled after {self.settled['trials']} of its "
                 f"{self.settled['budget']} trials: the remaining {self.settled['remaining']} "
-                f"could change this with a chance of {100 * self.settled['risk']:.1f}% "
+                f"could change this with a chance of {risk_text(self.settled['risk'])} "
                 "([study] stop = \"budget\" runs them all).")
 
     def __str__(self) -> str:

@@ -43,6 +43,7 @@ __all__ = [
     "paired_comparison",
     "rankable",
     "recommend",
+    "risk_text",
     "select_point",
     "settlement",
     "validation_front",
@@ -362,6 +363,11 @@ class Settlement:
 
     def to_dict(self) -> dict[str, float | int]:
         return {"trials": self.trials, "remaining": self.remaining, "risk": self.risk}
+
+
+def risk_text(risk: float) -> str:
+    """``1.4%``, or ``below 0.1%``."""
+    return "below 0.1%" if risk < 0.001 else f"{100 * risk:.1f}%"
 
 
 def settlement(records: Sequence[TrialRecord], baselines: Sequence[TrialRecord], *,

@@ -46,7 +46,7 @@ from sweeper.study._baselines import (
     missing_baselines,
     store_baselines,
 )
-from sweeper.study._front import Settlement, settlement
+from sweeper.study._front import Settlement, risk_text, settlement
 from sweeper.study._liveness import Liveness, WorkerHeartbeat, fail_stale_trials, requeue
 from sweeper.study._optuna import WindowTrials, storage_of, study_id_of
 from sweeper.study._records import RECORD_ATTR, StudyInfo, TrialRecord, trials_cut_short
@@ -347,9 +347,9 @@ def run_study(
     if settled is not None:
         logger.info(
             "settled after %d of %d trials: the paired comparison recommends a baseline, and "
-            "the remaining %d trials could change that with a chance of %.1f%% (stop = "
+            "the remaining %d trials could change that with a chance of %s (stop = "
             "\"budget\" runs them all)", complete, budget, settled.remaining,
-            100 * settled.risk,
+            risk_text(settled.risk),
         )
         study.set_user_attr(SETTLED_ATTR, {**settled.to_dict(), "budget": budget})
     elif told and SETTLED_ATTR in study.user_attrs:
