@@ -55,12 +55,19 @@ def measure(seed: int, trials: int, folder: Path, decay: bool) -> dict:
     splits = make_splits(dataset_from_arrays(pool.X, pool.y, labels=pool.labels),
                          DataConfig(folds=1, seed=seed))
     X, y = np.asarray(splits.train.X), np.asarray(splits.train.y)
-    recommendation = result.report().recommendation
-    best = recommendation.best_trial
-    comparison = recommendation.comparison
     recommended = result.export()
+    return {"seed": seed, **summary(result, decay, started),
+            "recommended": {"baseline": recommended.baseline, "trial": recommended.trial,
+                            **retrain(recommended, X, y, balanced.X, balanced.y)}}
+
+
+def summary(result, decay: bool, started: float) -> dict:
+    """What both measurements report of a sweep: the paired comparison of its best trial with
+    its best baseline, and the verdict."""
+    recommendation = result.report().recommendation
+    best, comparison = recommendation.best_trial, recommendation.comparison
     return {
-        "seed": seed, "weight_decay_searched": decay, "sweep_s": time.perf_counter() - started,
+        "weight_decay_searched": decay, "sweep_s": time.perf_counter() - started,
         "comparison": None if comparison is None else comparison.to_dict(),
         "best_trial": None if best is None else {
             "trial": best.record.number, "validation_f1": best.f1(),
@@ -68,8 +75,6 @@ def measure(seed: int, trials: int, folder: Path, decay: bool) -> dict:
             "remedy": best.record.candidate.remedy},
         "best_baseline": recommendation.best_baseline.baseline,
         "best_baseline_validation_f1": recommendation.best_baseline.f1(),
-        "recommended": {"baseline": recommended.baseline, "trial": recommended.trial,
-                        **retrain(recommended, X, y, balanced.X, balanced.y)},
         "verdict": result.verdict.message,
     }
 
@@ -89,23 +94,11 @@ def measure_real(name: str, trials: int, folder: Path, decay: bool) -> dict:
     result = sweeper.sweep(X, y, labels=labels, trials=trials, search=search, progress=False,
                            storage=f"sqlite:///{folder / f'{study}.db'}", study_name=study,
                            stop="budget")
-    recommendation = result.report().recommendation
-    best, comparison = recommendation.best_trial, recommendation.comparison
-    point = recommendation.point
-    return {
-        "set": name, "weight_decay_searched": decay, "sweep_s": time.perf_counter() - started,
-        "comparison": None if comparison is None else comparison.to_dict(),
-        "best_trial": None if best is None else {
-            "trial": best.record.number, "validation_f1": best.f1(),
-            "weight_decay": best.record.candidate.weight_decay,
-            "remedy": best.record.candidate.remedy},
-        "best_baseline": recommendation.best_baseline.baseline,
-        "best_baseline_validation_f1": recommendation.best_baseline.f1(),
-        "recommended": {"baseline": point.baseline,
-                        "trial": None if point.baseline else point.record.number,
-                        "macro_f1": point.f1(sweeper.Split.TEST)},
-        "verdict": result.verdict.message,
-    }
+    point = result.report().recommendation.point
+    return {"set": name, **summary(result, decay, started),
+            "recommended": {"baseline": point.baseline,
+                            "trial": None if point.baseline else point.record.number,
+                            "macro_f1": point.f1(sweeper.Split.TEST)}}
 
 
 def main() -> None:
