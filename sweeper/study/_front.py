@@ -5,6 +5,11 @@ searched threshold, per-label thresholds, or tau) and every threshold (or tau) o
 curves. An :class:`OperatingPoint` is one (trial, decision) pair. The front is the Pareto front of
 all operating points on the validation split (where they are chosen), read on the test split
 (what to expect), so one trained weight vector can appear several times at different decisions.
+
+:func:`recommend` is the verdict's choice (the best trial against the best baseline, by the
+paired, selection-aware comparison of :mod:`sweeper.evaluation`), and :func:`settlement` says
+when a study's remaining budget can no longer plausibly change it (``[study] stop =
+"settled"``).
 """
 
 from __future__ import annotations
