@@ -2,7 +2,8 @@
 not (false alarms): the unpaired noise rule the sweeper had, and the paired, selection-aware
 comparison it has now, on simulated problems whose truth is known.
 
-Run ``python benchmarks/verdict_calibration.py --json OUT.json [--replicates 200]``.
+Run ``python benchmarks/verdict_calibration.py --json OUT.json [--replicates 200]
+[--stop-replicates 50]`` (``--replicates 0 --stop-replicates 50``: the stop alone).
 
 Each problem is a binary task (one rare class: the F1 the verdict compares) with ``rows``
 validation rows holding ``positives`` positives. Models score every row as
@@ -21,7 +22,13 @@ trial against the best baseline there:
   study's resamples (:func:`resample_weights`), the code the sweeper runs.
 
 A recommendation of the candidate when ``gain > 0`` counts toward power; a recommendation of
-any other trial, or of any trial when ``gain = 0``, is a false alarm. It asserts nothing.
+any other trial, or of any trial when ``gain = 0``, is a false alarm.
+
+``--stop-replicates``: studies of 40 trials (the candidate at a random place in the sequence)
+judged as ``stop = "settled"`` judges them (:func:`sweeper.study.settle_risk`, after each
+batch of 4 from the 20th trial on): how often they settle, after how many trials, and how
+often the whole budget would have recommended a trial instead (the answer the stop changed).
+It asserts nothing.
 """
 
 from __future__ import annotations
@@ -39,9 +46,16 @@ from sweeper.evaluation import (
     bootstrap_f1,
     compare_choice,
     fbeta,
+    paired_differences,
     resample_weights,
 )
-from sweeper.study import GAIN_MARGIN, noise_margin
+from sweeper.study import (
+    GAIN_MARGIN,
+    SETTLE_MIN_TRIALS,
+    noise_margin,
+    settle_risk,
+)
+from sweeper.study._front import SETTLE_RECENT, SETTLE_RISK
 
 BASELINES = 3
 SHARED, OWN = 0.8, 0.6
@@ -51,6 +65,7 @@ TEST_ROWS = 400_000
 CELLS = [(300, 5), (300, 50), (3_000, 5), (3_000, 50), (3_000, 500), (30_000, 50),
          (30_000, 500)]
 GAINS = [0.0, 0.02, 0.05, 0.10]
+STOP_CELLS = [(300, 50), (3_000, 500), (30_000, 500)]
 
 
 def best_threshold_f1(y: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
@@ -87,6 +102,71 @@ def signal_for(target: float, prevalence: float) -> float:
         else:
             high = middle
     return (low + high) / 2
+
+
+def scored(rows: int, positives: int, signals: np.ndarray, seed: int
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Every model's validation F1 at its best threshold and its resampled F1s."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros(rows, np.int8)
+    y[rng.choice(rows, positives, replace=False)] = 1
+    shared = rng.normal(0, SHARED, rows)
+    weights = resample_weights(rows, seed)
+    f1, resampled = [], []
+    for signal in signals:
+        scores = signal * y + shared + rng.normal(0, OWN, rows)
+        threshold, value = best_threshold_f1(y, scores)
+        f1.append(value)
+        resampled.append(bootstrap_f1(y[:, None], (scores >= threshold)[:, None],
+                                      Task.BINARY, "micro", weights))
+    return np.asarray(f1), np.stack(resampled)
+
+
+def stop_replicate(rows: int, positives: int, signals: np.ndarray, seed: int,
+                   batch: int = 4) -> dict[str, object]:
+    """One study of ``len(signals) - BASELINES`` trials judged as ``stop = "settled"`` judges
+    it after each batch from the minimum on: where it would stop, and whether the whole budget
+    would have recommended a trial (the answer the stop changed)."""
+    f1, resampled = scored(rows, positives, signals, seed)
+    base_f1, base_resampled = f1[:BASELINES], resampled[:BASELINES]
+    trial_f1, trial_resampled = f1[BASELINES:], resampled[BASELINES:]
+    budget = trial_f1.size
+    full = compare_choice(trial_f1, trial_resampled, base_f1, base_resampled).beats
+    for n in range(SETTLE_MIN_TRIALS, budget, batch):
+        comparison = compare_choice(trial_f1[:n], trial_resampled[:n], base_f1,
+                                    base_resampled)
+        if comparison.beats:
+            continue
+        recent = slice(n - max(SETTLE_RECENT, n // 2), n)
+        differences, _, errors = paired_differences(trial_f1[recent], trial_resampled[recent],
+                                                    base_f1, base_resampled)
+        if settle_risk(differences, errors, comparison.critical, budget - n) < SETTLE_RISK:
+            return {"stopped_at": n, "changed": bool(full)}
+    return {"stopped_at": None, "changed": False}
+
+
+def run_stop_cell(rows: int, positives: int, gain: float, trials: int, replicates: int,
+                  rng: np.random.Generator) -> dict[str, object]:
+    """The settled stop on ``replicates`` studies of ``trials`` trials (the candidate, if any,
+    at a random place in the sequence)."""
+    prevalence = positives / rows
+    base_truth = true_f1(BASE_SIGNAL, prevalence, np.random.default_rng(1))
+    candidate = (signal_for(base_truth * (1 + gain), prevalence) if gain > 0
+                 else BASE_SIGNAL)
+    stopped, changed, used = 0, 0, []
+    for _ in range(replicates):
+        ordinary = list(BASE_SIGNAL * rng.uniform(0.9, 1.0, trials - 1))
+        ordinary.insert(int(rng.integers(trials)), candidate)
+        signals = np.concatenate([[BASE_SIGNAL] * BASELINES, ordinary])
+        outcome = stop_replicate(rows, positives, signals, seed=int(rng.integers(2**31)))
+        if outcome["stopped_at"] is not None:
+            stopped += 1
+            used.append(outcome["stopped_at"])
+            changed += bool(outcome["changed"])
+    return {"rows": rows, "positives": positives, "gain": gain, "trials": trials,
+            "replicates": replicates, "settled": stopped / replicates,
+            "mean_trials_when_settled": float(np.mean(used)) if used else None,
+            "changed_answer": changed / replicates}
 
 
 def replicate(rows: int, positives: int, signals: np.ndarray, seed: int) -> dict[str, int]:
@@ -148,8 +228,26 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=200)
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stop-replicates", type=int, default=0,
+                        help="also judge the settled stop on this many 40-trial studies a "
+                             "cell (0: not)")
     arguments = parser.parse_args()
     rng = np.random.default_rng(arguments.seed)
+    stops = []
+    if arguments.stop_replicates:
+        print(f"{'rows':>7} {'pos':>4} {'gain':>5} | settled  mean trials  answer changed")
+        for rows, positives in STOP_CELLS:
+            for gain in (0.0, 0.05, 0.10):
+                cell = run_stop_cell(rows, positives, gain, 40, arguments.stop_replicates, rng)
+                stops.append(cell)
+                mean = cell["mean_trials_when_settled"]
+                print(f"{rows:>7} {positives:>4} {gain:>5.0%} | {cell['settled']:>7.2f} "
+                      f"{'-' if mean is None else f'{mean:.1f}':>12} "
+                      f"{cell['changed_answer']:>15.2f}", flush=True)
+        if arguments.replicates == 0:
+            arguments.json.write_text(json.dumps({"benchmark": "verdict_calibration",
+                                                  "stop": stops}, indent=2) + "\n")
+            return
     started = time.perf_counter()
     cells = []
     print(f"{'rows':>7} {'pos':>4} {'gain':>5} | {'unpaired power':>14} {'false':>6} | "
@@ -165,7 +263,7 @@ def main() -> None:
     result = {"benchmark": "verdict_calibration", "resamples": RESAMPLES,
               "baselines": BASELINES, "trials": arguments.trials,
               "replicates": arguments.replicates, "seconds": time.perf_counter() - started,
-              "cells": cells}
+              "cells": cells, "stop": stops}
     arguments.json.write_text(json.dumps(result, indent=2) + "\n")
 
 

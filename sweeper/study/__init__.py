@@ -31,6 +31,7 @@ from sweeper.study._front import (
     recommend,
     risk_text,
     select_point,
+    settle_risk,
     settlement,
     validation_front,
 )
@@ -114,6 +115,7 @@ __all__ = [
     "run_local_workers",
     "run_study",
     "select_point",
+    "settle_risk",
     "settlement",
     "splits_fingerprint",
     "store_baselines",

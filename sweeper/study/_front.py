@@ -50,6 +50,7 @@ __all__ = [
     "recommend",
     "risk_text",
     "select_point",
+    "settle_risk",
     "settlement",
     "validation_front",
 ]
@@ -375,6 +376,22 @@ def risk_text(risk: float) -> str:
     return "below 0.1%" if risk < 0.001 else f"{100 * risk:.1f}%"
 
 
+def settle_risk(differences: np.ndarray, errors: np.ndarray, critical: float,
+                remaining: int) -> float:
+    """The chance that one of ``remaining`` more trials clears the comparison's bound, from the
+    recent trials' paired ``differences`` to the best baseline and their standard ``errors``:
+    a new trial's difference, read as normal with their mean and spread, must exceed
+    ``critical`` times their median error (see :func:`settlement`)."""
+    needed = critical * float(np.median(errors))
+    spread = float(np.std(differences, ddof=1)) if differences.size > 1 else 0.0
+    if spread <= 0:
+        chance = float(np.max(differences) > needed)
+    else:
+        chance = 0.5 * math.erfc((needed - float(np.mean(differences)))
+                                 / (spread * math.sqrt(2)))
+    return 1.0 - (1.0 - chance) ** remaining
+
+
 def settlement(records: Sequence[TrialRecord], baselines: Sequence[TrialRecord], *,
                remaining: int) -> Settlement | None:
     """The study's settlement, or ``None`` while the answer may still change.
@@ -400,13 +417,7 @@ def settlement(records: Sequence[TrialRecord], baselines: Sequence[TrialRecord],
     differences, _, errors = paired_differences(
         np.array([r.f1 for r in resampled]), np.stack([r.values for r in resampled]),
         np.array([b.f1 for b in kept]), np.stack([b.values for b in kept]))
-    needed = comparison.critical * float(np.median(errors))
-    spread = float(differences.std(ddof=1))
-    if spread <= 0:
-        chance = float(differences.max() > needed)
-    else:
-        chance = 0.5 * math.erfc((needed - float(differences.mean())) / (spread * math.sqrt(2)))
-    risk = 1.0 - (1.0 - chance) ** remaining
+    risk = settle_risk(differences, errors, comparison.critical, remaining)
     if risk >= SETTLE_RISK:
         return None
     return Settlement(trials=len(records), remaining=remaining, risk=risk)
