@@ -55,7 +55,7 @@ from sweeper.study import (
     noise_margin,
     settle_risk,
 )
-from sweeper.study._front import SETTLE_RECENT, SETTLE_RISK
+from sweeper.study._front import SETTLE_GAIN, SETTLE_RECENT, SETTLE_RISK
 
 BASELINES = 3
 SHARED, OWN = 0.8, 0.6
@@ -140,6 +140,8 @@ def stop_replicate(rows: int, positives: int, signals: np.ndarray, seed: int,
         recent = slice(n - max(SETTLE_RECENT, n // 2), n)
         differences, _, errors = paired_differences(trial_f1[recent], trial_resampled[recent],
                                                     base_f1, base_resampled)
+        if comparison.critical * float(np.median(errors)) < SETTLE_GAIN * base_f1.max():
+            continue  # a trial 10% better could still be recommended (as settlement() reads)
         if settle_risk(differences, errors, comparison.critical, budget - n) < SETTLE_RISK:
             return {"stopped_at": n, "changed": bool(full)}
     return {"stopped_at": None, "changed": False}

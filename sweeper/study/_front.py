@@ -37,6 +37,7 @@ from sweeper.study._records import TrialRecord
 
 __all__ = [
     "GAIN_MARGIN",
+    "SETTLE_GAIN",
     "SETTLE_MIN_TRIALS",
     "OperatingPoint",
     "Recommendation",
@@ -353,6 +354,12 @@ had a fair number (TPE's first ten are random) and the tail of its trials can be
 SETTLE_RISK = 0.05
 """A study is settled when the chance that its remaining budget finds a trial the paired
 comparison would recommend is below this."""
+SETTLE_GAIN = 0.10
+"""A study settles only where a trial better than the best baseline by this share of its F1
+could not be told from it (the comparison's bound needs more): one such trial later in the
+sequence cannot be foreseen from the trials so far, and where it could be recommended the
+stop changed the answer in a third of simulated studies (``benchmarks/verdict_calibration.py
+--stop-replicates``)."""
 SETTLE_RECENT = 10
 """The tail is read from the latest half of the trials, this many at least: what the sampler
 draws now, not what it drew while it explored."""
@@ -397,11 +404,12 @@ def settlement(records: Sequence[TrialRecord], baselines: Sequence[TrialRecord],
     """The study's settlement, or ``None`` while the answer may still change.
 
     Settled: at least :data:`SETTLE_MIN_TRIALS` finished trials, the paired comparison
-    recommends a baseline (:func:`paired_comparison`), and the remaining budget is unlikely to
-    change that. A new trial is recommended when its paired difference to the best baseline
-    exceeds the comparison's critical multiple of its standard error; the recent trials'
-    differences, read as normal, give the chance ``p`` that one does, and ``1 - (1 - p)^R``
-    that one of the ``R`` remaining does. Settled when that risk is below
+    recommends a baseline (:func:`paired_comparison`), a trial :data:`SETTLE_GAIN` better than
+    it could not be told from it (the bound it would need to clear is wider), and the remaining
+    budget is unlikely to change that. A new trial is recommended when its paired difference to
+    the best baseline exceeds the comparison's critical multiple of its standard error; the
+    recent trials' differences, read as normal, give the chance ``p`` that one does, and
+    ``1 - (1 - p)^R`` that one of the ``R`` remaining does. Settled when that risk is below
     :data:`SETTLE_RISK`. A study whose best trial beats the baselines is never settled: more
     trials may find a better one."""
     records = rankable(records)
@@ -414,9 +422,13 @@ def settlement(records: Sequence[TrialRecord], baselines: Sequence[TrialRecord],
     recent = sorted(records, key=lambda r: r.number)[-max(SETTLE_RECENT, len(records) // 2):]
     resampled = [r.resampled for r in recent if r.resampled is not None]
     kept = [b.resampled for b in baselines if b.resampled is not None]
+    baseline_f1 = np.array([b.f1 for b in kept])
     differences, _, errors = paired_differences(
         np.array([r.f1 for r in resampled]), np.stack([r.values for r in resampled]),
-        np.array([b.f1 for b in kept]), np.stack([b.values for b in kept]))
+        baseline_f1, np.stack([b.values for b in kept]))
+    needed = comparison.critical * float(np.median(errors))
+    if needed < SETTLE_GAIN * float(baseline_f1.max()):
+        return None  # a trial 10% better could still be recommended here
     risk = settle_risk(differences, errors, comparison.critical, remaining)
     if risk >= SETTLE_RISK:
         return None
