@@ -174,19 +174,7 @@ def run_stop_cell(rows: int, positives: int, gain: float, trials: int, replicate
 def replicate(rows: int, positives: int, signals: np.ndarray, seed: int) -> dict[str, int]:
     """One simulated study: ``signals`` are the baselines' then the trials' (the candidate
     last). Returns which trial (or -1 for a baseline) each rule recommends."""
-    rng = np.random.default_rng(seed)
-    y = np.zeros(rows, np.int8)
-    y[rng.choice(rows, positives, replace=False)] = 1
-    shared = rng.normal(0, SHARED, rows)
-    weights = resample_weights(rows, seed)
-    f1, resampled = [], []
-    for signal in signals:
-        scores = signal * y + shared + rng.normal(0, OWN, rows)
-        threshold, value = best_threshold_f1(y, scores)
-        decided = (scores >= threshold)[:, None]
-        f1.append(value)
-        resampled.append(bootstrap_f1(y[:, None], decided, Task.BINARY, "micro", weights))
-    f1_array, resampled_array = np.asarray(f1), np.stack(resampled)
+    f1_array, resampled_array = scored(rows, positives, signals, seed)
     base_f1, trial_f1 = f1_array[:BASELINES], f1_array[BASELINES:]
     best_trial = int(np.argmax(trial_f1))
     baseline = float(base_f1.max())
