@@ -35,6 +35,7 @@ import optuna
 from optuna.storages import BaseStorage
 
 from sweeper import logs
+from sweeper._allocator import return_large_blocks
 from sweeper.backend import choose_backend
 from sweeper.config import (
     Config,
@@ -499,7 +500,9 @@ def _prepare(
     config: SweepConfig, dataset: Dataset, *, source: str, folder: Path | None,
 ) -> PreparedSweep:
     """Check everything, then create or resume the study: in this order, so that bad input
-    leaves no study behind."""
+    leaves no study behind. From here on, freed large blocks go back to the system
+    (:func:`~sweeper._allocator.return_large_blocks`: the memory budget of issue 30)."""
+    return_large_blocks()
     with _interrupts_held():  # start-up imports swallow interrupts: raise them after
         return _checked_and_created(config, dataset, source=source, folder=folder)
 

@@ -75,8 +75,8 @@ def dataset_from_arrays(X: Any, y: Any, *, labels: Sequence[str] | None = None) 
     if values.ndim == 2:
         if values.shape[1] == 0:
             raise DataError("y: no label columns.", key="y")
-        try:
-            matrix = values.astype(np.float64)
+        try:  # numbers are checked in their own dtype: an int8 y is never widened
+            matrix = values if values.dtype.kind in "biuf" else values.astype(np.float64)
         except (TypeError, ValueError):
             raise DataError("y: a 2-D y must hold 0/1 labels.", key="y") from None
         names = _label_names(labels, found, matrix.shape[1])

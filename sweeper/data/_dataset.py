@@ -220,13 +220,19 @@ def _check_features(X: np.ndarray, where: str) -> Features:
 
 
 def _check_multilabel(y: np.ndarray, labels: tuple[str, ...], where: str) -> np.ndarray:
-    if not np.isin(y, (0, 1)).all():
-        column = int(np.argwhere(~np.isin(y, (0, 1)))[0][1])
+    """0/1 labels as uint8 (no copy where they are uint8, int8 or bool already), checked a
+    block of rows at a time, so thousands of labels are never widened or copied whole to be
+    checked."""
+    _, first = _scan(y, lambda block: (block != 0) & (block != 1))
+    if first is not None:
+        column = labels[int(first[1])]
         raise DataError(
-            f"{where}: label {labels[column]!r} has values other than 0 and 1 "
-            "(or missing values).", key=labels[column],
+            f"{where}: label {column!r} has values other than 0 and 1 (or missing values).",
+            key=column,
         )
-    return y.astype(np.uint8)
+    if y.dtype in (np.int8, np.bool_):  # the same bytes: a view, not a copy
+        return y.view(np.uint8)
+    return np.asarray(y, dtype=np.uint8)
 
 
 def validated_dataset(

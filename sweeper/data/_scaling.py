@@ -67,12 +67,19 @@ class Standardizer:
         return cls(mean=mean, scale=scale)
 
     def transform(self, X: Any) -> np.ndarray:
-        """Standardised float32 features (what the models train and score on); one float64
-        copy, scaled in place (a block of a memory map's rows is transformed as it is read)."""
-        scaled = np.array(X, dtype=np.float64)
-        scaled -= self.mean
-        scaled /= self.scale
-        return scaled.astype(np.float32)
+        """Standardised float32 features (what the models train and score on), computed in
+        float64 a block of rows at a time (:data:`FIT_BLOCK_BYTES` of float64) into the one
+        float32 result, so no float64 copy of a whole split exists (a block of a memory map's
+        rows is transformed as it is read)."""
+        X = np.asarray(X)
+        scaled = np.empty(X.shape, np.float32)
+        rows = max(1, FIT_BLOCK_BYTES // max(8 * int(np.prod(X.shape[1:])), 1))
+        for start in range(0, X.shape[0], rows):
+            block = np.array(X[start:start + rows], dtype=np.float64)
+            block -= self.mean
+            block /= self.scale
+            scaled[start:start + rows] = block
+        return scaled
 
     def to_dict(self) -> dict[str, Any]:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}

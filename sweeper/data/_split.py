@@ -27,10 +27,20 @@ def _stratification_keys(dataset: Dataset) -> np.ndarray:
     if dataset.task is Task.MULTICLASS:
         return dataset.y
     counts = dataset.label_counts()
-    rarity = np.where(dataset.y.astype(bool), counts[None, :], np.iinfo(np.int64).max)
-    keys = np.argmin(rarity, axis=1)
-    keys[~dataset.y.any(axis=1)] = dataset.n_outputs
+    y = dataset.y
+    keys = np.empty(y.shape[0], dtype=np.int64)
+    # A block of rows at a time: the int64 rarity matrix is 8 bytes per label and row.
+    step = max(1, RARITY_BLOCK_BYTES // (8 * max(y.shape[1], 1)))
+    for start in range(0, y.shape[0], step):
+        positive = y[start:start + step].astype(bool)
+        rarity = np.where(positive, counts[None, :], np.iinfo(np.int64).max)
+        block = np.argmin(rarity, axis=1)
+        block[~positive.any(axis=1)] = dataset.n_outputs
+        keys[start:start + step] = block
     return keys
+
+
+RARITY_BLOCK_BYTES = 8 * 2**20
 
 
 TRAIN, VALIDATION, TEST = 0, 1, 2

@@ -56,7 +56,9 @@ def resample_weights(n_rows: int, seed: int, resamples: int = RESAMPLES) -> np.n
     times has probability below 1e-300), the same for every caller with the same rows and seed
     (so trials and baselines are resampled in pairs); read-only."""
     rng = np.random.default_rng([seed, 0xB007])
-    weights = np.minimum(rng.poisson(1.0, size=(resamples, n_rows)), 255).astype(np.uint8)
+    weights = np.empty((resamples, n_rows), np.uint8)
+    for resample in weights:  # one resample's int64 draws at a time: the same stream
+        np.minimum(rng.poisson(1.0, size=n_rows), 255, out=resample, casting="unsafe")
     weights.flags.writeable = False
     return weights
 

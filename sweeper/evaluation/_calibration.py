@@ -53,57 +53,81 @@ CALIBRATION_BINS = 15
 """Equal-width bins of the expected calibration error (Guo et al. 2017's 15)."""
 
 
-def _predictions(
-    y_true: Any, scores: Any, task: Task
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """The pooled ``(p, y)`` pairs the ECE bins: every (row, label) pair's probability and 0/1
-    truth (sigmoid tasks), or each row's top-class confidence and correctness (multi-class).
-    ``None`` when there is nothing to measure: no rows, or a score that is not finite."""
-    p = np.asarray(scores, dtype=np.float64)
-    if p.size == 0 or not np.isfinite(p).all():
+BLOCK_VALUES = 2**18
+"""Scores read per block, as float64 (2 MB): the figures are sums over the rows, accumulated
+block by block, so a split of thousands of labels is never copied whole (issue 30)."""
+
+
+def _blocks(scores: np.ndarray) -> range:
+    """Start rows of blocks of about :data:`BLOCK_VALUES` scores; ``range.step`` rows each."""
+    per_row = max(1, int(np.prod(scores.shape[1:], dtype=np.int64)))
+    return range(0, scores.shape[0], max(1, BLOCK_VALUES // per_row))
+
+
+def _measurable(scores: Any) -> np.ndarray | None:
+    """The scores as an array, or ``None`` when there is nothing to measure: no rows, or a
+    score that is not finite."""
+    p = np.asarray(scores)
+    if p.size == 0:
         return None
-    if Task(task).sigmoid:
-        y = np.asarray(y_true, dtype=np.float64).reshape(p.shape)
-        return p.ravel(), y.ravel()
-    truth = np.asarray(y_true).reshape(-1)
-    correct = (np.argmax(p, axis=-1) == truth).astype(np.float64)
-    return p.max(axis=-1), correct
+    rows = _blocks(p)
+    if not all(np.isfinite(p[start:start + rows.step]).all() for start in rows):
+        return None
+    return p
 
 
 def brier_score(y_true: Any, scores: Any, task: Task) -> float:
     """The Brier score of probabilities ``scores`` (``(rows, outputs)``) against ``y_true``
     (``(rows, labels)`` of 0/1, or ``(rows,)`` class ids): see the module's docstring. NaN if a
     score is not finite or there are no rows."""
-    p = np.asarray(scores, dtype=np.float64)
-    if p.size == 0 or not np.isfinite(p).all():
+    scores = _measurable(scores)
+    if scores is None:
         return math.nan
-    if Task(task).sigmoid:
-        y = np.asarray(y_true, dtype=np.float64).reshape(p.shape)
-        return float(np.mean((p - y) ** 2))
-    truth = np.asarray(y_true).reshape(-1)
-    onehot = np.zeros_like(p)
-    onehot[np.arange(p.shape[0]), truth] = 1.0
-    return float(np.mean(np.sum((p - onehot) ** 2, axis=-1)))
+    sigmoid = Task(task).sigmoid
+    truth = np.asarray(y_true).reshape(scores.shape if sigmoid else (-1,))
+    total, rows = 0.0, _blocks(scores)
+    for start in rows:
+        p = scores[start:start + rows.step].astype(np.float64)
+        if sigmoid:
+            y = truth[start:start + rows.step].astype(np.float64)
+        else:
+            y = np.zeros_like(p)
+            y[np.arange(p.shape[0]), truth[start:start + rows.step]] = 1.0
+        total += float(np.sum((p - y) ** 2))
+    return total / (scores.size if sigmoid else scores.shape[0])
 
 
 def expected_calibration_error(
     y_true: Any, scores: Any, task: Task, bins: int = CALIBRATION_BINS
 ) -> float:
     """The expected calibration error with ``bins`` equal-width, right-closed bins: see the
-    module's docstring. NaN if a score is not finite or there are no rows."""
-    pairs = _predictions(y_true, scores, task)
-    if pairs is None:
+    module's docstring. NaN if a score is not finite or there are no rows. Each (row, label)
+    pair's probability and 0/1 truth (sigmoid tasks), or each row's top-class confidence and
+    correctness (multi-class), binned block by block."""
+    scores = _measurable(scores)
+    if scores is None:
         return math.nan
-    p, y = pairs
+    sigmoid = Task(task).sigmoid
+    truth = np.asarray(y_true).reshape(scores.shape if sigmoid else (-1,))
     edges = np.arange(bins + 1) / bins  # b / bins exactly, so 1.0 is the last edge
-    # side="left": the first edge >= p, so bin b holds edges[b] < p <= edges[b + 1].
-    index = np.clip(np.searchsorted(edges, p, side="left") - 1, 0, bins - 1)
-    counts = np.bincount(index, minlength=bins)
-    sum_p = np.bincount(index, weights=p, minlength=bins)
-    sum_y = np.bincount(index, weights=y, minlength=bins)
+    counts, sum_p, sum_y = (np.zeros(bins) for _ in range(3))
+    rows = _blocks(scores)
+    for start in rows:
+        block = scores[start:start + rows.step].astype(np.float64)
+        if sigmoid:
+            p = block.ravel()
+            y = truth[start:start + rows.step].astype(np.float64).ravel()
+        else:
+            p = block.max(axis=-1)
+            y = (np.argmax(block, axis=-1) == truth[start:start + rows.step]).astype(np.float64)
+        # side="left": the first edge >= p, so bin b holds edges[b] < p <= edges[b + 1].
+        index = np.clip(np.searchsorted(edges, p, side="left") - 1, 0, bins - 1)
+        counts += np.bincount(index, minlength=bins)
+        sum_p += np.bincount(index, weights=p, minlength=bins)
+        sum_y += np.bincount(index, weights=y, minlength=bins)
     filled = counts > 0
     gaps = np.abs(sum_y[filled] - sum_p[filled]) / counts[filled]
-    return float(np.sum(counts[filled] / p.size * gaps))
+    return float(np.sum(counts[filled] / counts.sum() * gaps))
 
 
 def _figure(value: Any) -> float | None:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from sweeper.config import Task
+from sweeper.evaluation._calibration import BLOCK_VALUES
 from sweeper.evaluation._decision import fbeta, predict
 from sweeper.evaluation._metrics import averaged, confusion_counts, fold_spread, rounded
 
@@ -85,15 +86,53 @@ class PRCurve:
         )
 
 
+def _ranked_groups(y_true: np.ndarray, scores: np.ndarray, step: int | None = None):
+    """Every (row, label) pair ranked by decreasing score, grouped by distinct score, in blocks
+    of ``step`` ranks (default :data:`BLOCK_VALUES`): per block, each group ending in it, with
+    its score and the cumulative true-positive and predicted counts at its end (float64).
+
+    Only the rank order is held whole (8 bytes a pair); scores and truths are gathered a block
+    at a time, so thousands of labels never have their pairs copied and widened whole. The
+    counts are exact integers, the same whatever the blocks."""
+    flat = scores.reshape(-1)
+    truth = np.asarray(y_true).reshape(-1)
+    # Not a stable sort: a group's counts are taken at its end, whatever its order inside.
+    order = np.argsort(-flat)
+    step = BLOCK_VALUES if step is None else max(1, step)
+    hits, n = 0, order.size
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        ranked = flat[order[start:min(stop + 1, n)]]  # and the next block's first score
+        cumulative = hits + np.cumsum(truth[order[start:stop]], dtype=np.int64)
+        hits = int(cumulative[-1])
+        last = ranked[:stop - start] != ranked[1:] if stop < n else \
+            np.r_[ranked[1:] != ranked[:-1], True]
+        ends = np.flatnonzero(last)
+        yield (ranked[ends], cumulative[ends].astype(np.float64),
+               (start + ends + 1).astype(np.float64))
+
+
 def _ranked(y_true: np.ndarray, scores: np.ndarray):
-    """Every (row, label) pair ranked by decreasing score, grouped by distinct score: per group
-    its score and the cumulative true-positive and predicted counts at its end."""
-    flat = scores.ravel()
-    order = np.argsort(-flat, kind="stable")
-    ranked_scores = flat[order]
-    hits = np.cumsum(y_true.ravel()[order], dtype=np.float64)
-    ends = np.flatnonzero(np.r_[ranked_scores[1:] != ranked_scores[:-1], True])
-    return ranked_scores[ends], hits[ends], (ends + 1).astype(np.float64)
+    """Every group of :func:`_ranked_groups` at once: distinct scores (decreasing), and the
+    cumulative true-positive and predicted counts at each group's end."""
+    groups = list(_ranked_groups(y_true, scores))
+    return tuple(np.concatenate([group[part] for group in groups]) for part in range(3))
+
+
+def _curve_lengths(y_true: np.ndarray, scores: np.ndarray, positives: float):
+    """Per block of :func:`_ranked_groups`, its groups' scores and the length of the
+    micro-averaged (recall, precision) curve from its first group to each: the sums run on
+    from block to block exactly as one ``cumsum`` over every group would."""
+    carry, previous = 0.0, None
+    for distinct, tp, predicted in _ranked_groups(y_true, scores):
+        if distinct.size == 0:  # one tied group spans the whole block: it ends in a later one
+            continue
+        recall, precision = tp / positives, tp / predicted
+        if previous is not None:
+            recall, precision = np.r_[previous[0], recall], np.r_[previous[1], precision]
+        lengths = np.cumsum(np.r_[carry, np.hypot(np.diff(recall), np.diff(precision))])
+        yield distinct, lengths[-distinct.size:]
+        carry, previous = float(lengths[-1]), (recall[-1], precision[-1])
 
 
 def curve_thresholds(y_true: np.ndarray, scores: np.ndarray, n_points: int = CURVE_POINTS):
@@ -103,13 +142,22 @@ def curve_thresholds(y_true: np.ndarray, scores: np.ndarray, n_points: int = CUR
     length in the (recall, precision) plane and cut into ``n_points`` equal pieces, so the
     stored points follow the curve where it bends (a fixed grid of thresholds crowds where scores
     are dense and skips the high-precision end). The thresholds are score values, increasing.
+    The curve is walked twice, a block of ranks at a time (:func:`_curve_lengths`): once for
+    its length, once for the cuts, so only the rank order is held whole.
     """
-    distinct, tp, predicted = _ranked(y_true, scores)
-    positives = max(float(tp[-1]), 1.0)
-    recall, precision = tp / positives, tp / predicted
-    length = np.r_[0.0, np.cumsum(np.hypot(np.diff(recall), np.diff(precision)))]
-    cuts = np.searchsorted(length, np.linspace(0.0, length[-1], n_points))
-    return np.unique(distinct[np.clip(cuts, 0, distinct.size - 1)])
+    positives = max(float(np.count_nonzero(np.asarray(y_true))), 1.0)
+    total = 0.0
+    for _, lengths in _curve_lengths(y_true, scores, positives):
+        total = float(lengths[-1])
+    targets = np.linspace(0.0, total, n_points)
+    cuts: list[float] = []
+    last = None
+    for distinct, lengths in _curve_lengths(y_true, scores, positives):
+        found = np.searchsorted(lengths, targets[len(cuts):], side="left")
+        cuts.extend(distinct[found[found < lengths.size]].tolist())
+        last = distinct[-1]
+    cuts.extend([last] * (n_points - len(cuts)))
+    return np.unique(np.asarray(cuts, dtype=scores.dtype))
 
 
 def pr_curve(
@@ -120,21 +168,29 @@ def pr_curve(
     One pass over the scores: each score falls into the bin of the highest threshold it reaches
     (``searchsorted``), the bins are counted per label (all rows, and positive rows), and a
     cumulative sum from the top gives, at every threshold, the predicted and true-positive counts
-    of ``score >= threshold``. A whole curve costs about as much as one evaluation.
+    of ``score >= threshold``. A whole curve costs about as much as one evaluation. The rows
+    are binned a block at a time (:data:`BLOCK_VALUES` scores), so the int64 bins of a split
+    of thousands of labels never exist whole.
     """
     grid = np.asarray(thresholds, dtype=scores.dtype)
     if np.any(np.diff(grid) <= 0):
         raise ValueError("`thresholds` must be strictly increasing.")
     n_labels = scores.shape[1]
     n_bins = grid.size + 1
-    bins = np.searchsorted(grid, scores, side="right")  # bin b: grid[b-1] <= score < grid[b]
-    flat = (np.arange(n_labels)[None, :] * n_bins + bins).ravel()
-    counts = np.bincount(flat, minlength=n_labels * n_bins).reshape(n_labels, n_bins)
-    hits = np.bincount(flat, weights=y_true.ravel().astype(np.float64),
-                       minlength=n_labels * n_bins).reshape(n_labels, n_bins)
+    counts = np.zeros((n_labels, n_bins), np.int64)
+    hits = np.zeros((n_labels, n_bins), np.int64)
+    offsets = np.arange(n_labels)[None, :] * n_bins
+    step = max(1, BLOCK_VALUES // max(n_labels, 1))  # rows per block: the bins are int64
+    for start in range(0, scores.shape[0], step):
+        # bin b: grid[b-1] <= score < grid[b]
+        bins = np.searchsorted(grid, scores[start:start + step], side="right")
+        flat = (offsets + bins).ravel()
+        counts += np.bincount(flat, minlength=n_labels * n_bins).reshape(n_labels, n_bins)
+        positive = flat[np.asarray(y_true[start:start + step]).ravel() > 0]
+        hits += np.bincount(positive, minlength=n_labels * n_bins).reshape(n_labels, n_bins)
     # At threshold k (bins k+1 and above): counts of score >= grid[k].
     predicted = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)
-    tp = np.cumsum(hits[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    tp = np.cumsum(hits[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)
     positives = y_true.sum(axis=0).astype(np.float64)
     recall, precision = averaged(tp, predicted, positives, average)
     return PRCurve(
@@ -191,14 +247,13 @@ def fbeta_thresholds(y_true: np.ndarray, scores: np.ndarray, beta: float) -> np.
     """
     if not beta > 0:
         raise ValueError(f"`beta > 0` must hold, but got {beta=}.")
-    scores = np.asarray(scores, dtype=np.float64)
     thresholds = np.full(scores.shape[1], 0.5)
     for label in range(scores.shape[1]):
         truth = y_true[:, label]
         positives = float(truth.sum())
         if positives == 0:
             continue
-        distinct, tp, predicted = _ranked(truth, scores[:, label])
+        distinct, tp, predicted = _ranked(truth, np.asarray(scores[:, label], np.float64))
         # The first maximum: the highest such threshold.
         best = int(np.argmax(fbeta(tp / positives, tp / predicted, beta)))
         below = distinct[best + 1] if best + 1 < distinct.size else 0.0

@@ -14,6 +14,7 @@ and re-raises; every trial told before it stays in the study.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -261,10 +262,17 @@ def run_study(
     budget = config.study.trials
     liveness = Liveness.of(config.study)
     storage = storage_of(study)
-    pack = pack_size(
-        config.model, n_features=info.n_features, n_outputs=len(info.labels), budget=budget,
-        factory=factory, folds=info.folds, input_shape=info.sample_shape,
-    )
+    sizes = {"n_features": info.n_features, "n_outputs": len(info.labels),
+             "factory": factory, "folds": info.folds, "input_shape": info.sample_shape,
+             "scored_rows": splits.validation.X.shape[0] + splits.test.X.shape[0],
+             "input_bytes": sum(split.X.nbytes + split.y.nbytes for split in
+                                (splits.train, splits.validation, splits.test))}
+    pack = pack_size(config.model, budget=budget, **sizes)
+    # The baselines' passes: no sampler waits on them, and a user's pack is for trials; the
+    # memory and host-scores limits hold for them too (packed or alone, a member trains the
+    # same). A user's own step trains one model at a time anyway.
+    baseline_pack = 2**31 if fit is not None else pack_size(
+        dataclasses.replace(config.model, pack=None), budget=None, **sizes)
     told = diverged = cut_short = 0
     best: TrialRecord | None = None
     window = window_trials(study)
@@ -289,8 +297,10 @@ def run_study(
             if BASELINES_ATTR in study.user_attrs:
                 logger.info("computing the baselines this study lacks: %s", ", ".join(missing))
             batch_progress.start("baselines")
-            store_baselines(study, compute_baselines(
-                info, splits, trainer_of(len(missing)), names=missing))
+            for start in range(0, len(missing), baseline_pack):
+                group = missing[start:start + baseline_pack]
+                store_baselines(study, compute_baselines(
+                    info, splits, trainer_of(len(group)), names=group))
         settling = _Settling(study, budget) if config.study.stop == "settled" else None
         settled: Settlement | None = None
         with WorkerHeartbeat(study, liveness) as heartbeat:

@@ -252,7 +252,7 @@ class FitTrainer(Trainer):
         decays = parameters.pop("weight_decay", None)
         folds = self.fold_rows()
         n_outputs = self.splits.train.n_outputs
-        shape = lambda split: (split.X.shape[0], self.members, len(folds), n_outputs)  # noqa: E731
+        shape = lambda split: (self.members, len(folds), split.X.shape[0], n_outputs)  # noqa: E731
         validation = np.zeros(shape(self.splits.validation), np.float32)
         test = np.zeros(shape(self.splits.test), np.float32)
         epochs: list[int | None] = []
@@ -269,7 +269,7 @@ class FitTrainer(Trainer):
                                              members=models, unit="model"))
                 for split, out in ((self.splits.validation, validation),
                                    (self.splits.test, test)):
-                    out[:, member, k] = probabilities(
+                    out[member, k] = probabilities(
                         scored_logits(trained, split.X, n_outputs, self.fit), self.task
                     )
         known = None if any(e is None for e in epochs) else np.asarray(epochs)

@@ -52,8 +52,16 @@ __all__ = ["PackedTrainer", "train_and_score"]
 
 
 def label_array(y: np.ndarray, task: Task) -> np.ndarray:
-    """Labels as the losses take them: 0/1 floats per label, or int32 class ids."""
+    """Labels as a user's ``fit`` takes them: 0/1 floats per label, or int32 class ids."""
     return y.astype(np.float32 if task.sigmoid else np.int32)
+
+
+def narrow_labels(y: np.ndarray, task: Task) -> np.ndarray:
+    """Labels as the packed trainer holds them, on the host and the device: 0/1 as uint8 per
+    label (a quarter of float32's bytes; each batch is cast to the logits' dtype on the
+    device, :func:`~sweeper.remedies._losses.loss_targets`), or int32 class ids. No copy
+    where ``y`` already has that dtype (a validated multi-label ``y`` has)."""
+    return np.asarray(y, dtype=np.uint8 if task.sigmoid else np.int32)
 
 
 @dataclass(frozen=True)
@@ -144,7 +152,7 @@ class PackedTrainer(Trainer):
         if splits.folds is not None:
             fold_of_member = np.tile(np.arange(self.folds), members)
             learns = (splits.folds[:, None] != fold_of_member[None, :]).astype(np.float32)
-        labels = label_array(train.y, self.task)
+        labels = narrow_labels(train.y, self.task)
         self.streamed = streams(self.spec, train.X, labels)
         self._pass = _Pass(
             network=self.network,
@@ -267,8 +275,16 @@ class PackedTrainer(Trainer):
         return [owner[id(v)] for v in variables]
 
     def logits(self, X: Features, chunk: int | None = None) -> np.ndarray:
-        """``(rows, members, outputs)`` logits, in chunks (default: :func:`score_chunk`, so a
-        memory-mapped split is read a chunk at a time): direct calls, or for vmapped
+        """``(rows, members, outputs)`` logits, in chunks (default: :func:`scoring_chunk`)."""
+        chunk = scoring_chunk(X, self.network_members, self.splits.train.n_outputs) \
+            if chunk is None else chunk
+        call = self._logits_call()
+        parts = [call(np.asarray(X[start : start + chunk]))
+                 for start in range(0, X.shape[0], chunk)]
+        return np.concatenate(parts, axis=0)
+
+    def _logits_call(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The network's inference logits of one chunk of rows: direct calls, or for vmapped
         members one compiled call each (an eager call of a vmapped conv net runs op by op,
         minutes; compiling packed copies costs more than it saves: 25 s against 1.3 s for
         eight small Conv1D copies on 280 rows, measured on JAX's CPU backend)."""
@@ -279,28 +295,30 @@ class PackedTrainer(Trainer):
                 network, dtype = self.network, self.input_dtype
                 self._logits = lambda rows: keras.ops.convert_to_numpy(
                     network(keras.ops.cast(rows, dtype), training=False))
-        chunk = score_chunk(X) if chunk is None else chunk
-        parts = [self._logits(np.asarray(X[start : start + chunk]))
-                 for start in range(0, X.shape[0], chunk)]
-        return np.concatenate(parts, axis=0)
+        return self._logits
+
+    def scores(self, X: Features) -> np.ndarray:
+        """``(members, folds, rows, outputs)`` float32 probabilities of every network member,
+        member-major, written chunk by chunk (:func:`scoring_chunk`) into the one array that
+        holds them: the logits and their float64 probabilities exist for one chunk at a
+        time, never for the whole split."""
+        rows, outputs = X.shape[0], self.splits.train.n_outputs
+        chunk = scoring_chunk(X, self.network_members, outputs)
+        call = self._logits_call()
+        scores = np.empty((self.network_members, rows, outputs), np.float32)
+        for start in range(0, rows, chunk):
+            logits = call(np.asarray(X[start : start + chunk]))
+            scores[:, start : start + chunk] = np.swapaxes(probabilities(logits, self.task), 0, 1)
+        return scores.reshape(self.members, self.folds, rows, outputs)
 
     def train_and_score(self, parameters: Mapping[str, Any]) -> BatchScores:
         """Train (see :meth:`train`) and score: per candidate, its validation scores (out of
         fold under cross-validation) and its test scores (the mean of its fold members')."""
         started = time.perf_counter()
         epochs = self.train(parameters)
-        validation, test = (
-            probabilities(self.logits(split.X), self.task).reshape(
-                split.X.shape[0], self.members, self.folds, -1
-            )
-            for split in (self.splits.validation, self.splits.test)
-        )
+        validation = self.scores(self.splits.validation.X)
+        test = self.scores(self.splits.test.X)
         return fold_scores(validation, test, self.splits, epochs, time.perf_counter() - started)
-
-
-STREAM_BLOCK_BYTES = 64 * 2**20
-"""A streamed epoch sends its batches to the device in blocks of about this many bytes (and
-a streamed trainer's validation loss reads the validation rows in chunks of this size)."""
 
 
 def score_chunk(X: Features) -> int:
@@ -309,6 +327,24 @@ def score_chunk(X: Features) -> int:
     one chunk of it in host memory. The same rule for every kind of array, so scores do not
     depend on where the features live."""
     return min(8192, block_rows(X))
+
+
+CHUNK_LOGITS_BYTES = 8 * 2**20
+"""The float32 logits of one scoring or validation-loss call at most: their float64
+probabilities and the loss's temporaries grow from these, so many labels or many members are
+scored in smaller chunks of rows rather than all at once (issue 30's memory budget)."""
+
+
+def scoring_chunk(X: Features, members: int, outputs: int) -> int:
+    """Rows per scoring or validation-loss call: :func:`score_chunk`'s, fewer when ``members``
+    times ``outputs`` logits per row would pass :data:`CHUNK_LOGITS_BYTES`. It depends on the
+    shapes alone, so scores do not depend on where the features live."""
+    return max(1, min(score_chunk(X), CHUNK_LOGITS_BYTES // (4 * members * outputs)))
+
+
+STREAM_BLOCK_BYTES = 64 * 2**20
+"""A streamed epoch sends its batches to the device in blocks of about this many bytes (and
+a streamed trainer's validation loss reads the validation rows in chunks of this size)."""
 
 
 def streams(model: ModelConfig, X: Features, y: np.ndarray) -> bool:
@@ -502,21 +538,22 @@ def fold_scores(
     seconds: float,
 ) -> BatchScores:
     """Scores per candidate from scores per fold member: ``validation`` and ``test`` are
-    ``(rows, candidates, folds, outputs)``; ``epochs`` per fold member, candidate-major. Row
+    ``(candidates, folds, rows, outputs)``; ``epochs`` per fold member, candidate-major. Row
     ``r``'s validation score is that of the member that did not learn from it; test scores and
-    epochs are the means over folds (production trains once: the folds' typical length)."""
-    members, folds = validation.shape[1], validation.shape[2]
+    epochs are the means over folds (production trains once: the folds' typical length).
+    Without folds, each candidate's scores are views of the arrays given, not copies."""
+    members, folds = validation.shape[0], validation.shape[1]
     if splits.folds is None:
-        validation = validation[:, :, 0]
+        validation, test = validation[:, 0], test[:, 0]
     else:
-        fold = splits.folds[:, None, None, None]
-        validation = np.take_along_axis(validation, fold, axis=2)[:, :, 0]
+        validation = validation[:, splits.folds, np.arange(validation.shape[2])]
+        test = test.mean(axis=1)
         if epochs is not None:
             epochs = np.round(np.asarray(epochs, dtype=np.float64).reshape(members, folds)
                               .mean(axis=1))
     return BatchScores(
-        validation=np.moveaxis(validation, 1, 0),
-        test=np.moveaxis(test.mean(axis=2), 1, 0),
+        validation=validation,
+        test=test,
         seconds=seconds,
         epochs=None if epochs is None else np.asarray(epochs).astype(np.int64),
     )
@@ -703,23 +740,28 @@ def _validation_loss(packed: _Pass, splits: Splits, members: int, task: Task, *,
     """Each network member's mean loss on its validation rows (its own fold under
     cross-validation), as its lone model's ``val_loss``: the summed losses of
     :func:`_compile_loss_sums` over the rows, divided on the host by each member's row count.
-    Resident, the rows go to the device once and are one call; streamed, they are read (from
-    memory or a memory map's view) and sent in chunks of about :data:`STREAM_BLOCK_BYTES`, the
-    last chunk padded and masked so that every call has one shape."""
+    The calls take chunks of :func:`scoring_chunk` rows, so the logits and the loss's
+    temporaries of one call stay small however many labels and members there are. Resident,
+    the rows go to the device once and each call takes a slice of them; streamed, they are
+    read (from memory or a memory map's view) and sent in chunks of at most
+    :data:`STREAM_BLOCK_BYTES`, the last chunk padded and masked so that every call has one
+    shape."""
     sums = _compile_loss_sums(packed)
     validation = splits.validation
     X, n_rows = validation.X, validation.X.shape[0]
-    y = label_array(validation.y, task)
+    y = narrow_labels(validation.y, task)
     folds = _validation_mask(splits, members)
     mask = np.ones((n_rows, 1), np.float32) if folds is None else folds
     counts = np.maximum(mask.sum(axis=0, dtype=np.float64), 1.0)
+    size = min(n_rows, scoring_chunk(X, members * splits.n_folds, validation.n_outputs))
     if not streamed:
         whole = tuple(keras.ops.convert_to_tensor(part) for part in (np.asarray(X), y, mask))
 
         def chunks() -> Iterator[tuple[Any, Any, Any]]:
-            yield whole
+            for start in range(0, n_rows, size):
+                yield tuple(part[start:start + size] for part in whole)
     else:
-        size = max(1, min(n_rows, block_rows(X, STREAM_BLOCK_BYTES)))
+        size = max(1, min(size, block_rows(X, STREAM_BLOCK_BYTES)))
 
         def chunks() -> Iterator[tuple[Any, Any, Any]]:
             for start in range(0, n_rows, size):

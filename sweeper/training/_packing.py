@@ -1,13 +1,18 @@
 """How many trials to train together in one pass (the pack size ``P``).
 
-Three limits, the smallest wins:
+Four limits, the smallest wins:
 
 - **memory**: a member costs its parameters four times over (weights, gradients, Adam's two
   moments) plus its activations for one training batch and for one scoring chunk; members may use
   a quarter of the memory at hand (GPU memory on a GPU, available RAM otherwise);
 - **arithmetic**: on a CPU the cores are saturated by about 32 members of a small MLP (more only
   adds memory, see ``benchmarks/throughput.py``); a GPU keeps gaining up to a few hundred;
-- **feedback**: at most a quarter of the budget, so the sampler learns from at least four rounds.
+- **feedback**: at most a quarter of the budget, so the sampler learns from at least four rounds;
+- **host scores**: a pass's validation and test probabilities (float32, per member) wait on the
+  host until each member is scored, and may take :data:`SCORES_FLOOR_BYTES` or the input's own
+  bytes, whichever is more: at thousands of labels one member's scores weigh as much as the
+  labels themselves, and 32 of them would pass the memory budget of issue 30 (1 GB plus three
+  times the input) many times over.
 
 Under K-fold cross-validation a trial is K members, so the memory and arithmetic limits count
 trials of K members each. The study file's ``[model] pack`` (trials per pass) overrides all
@@ -40,6 +45,7 @@ __all__ = [
 MAX_PACK_CPU = 32
 MAX_PACK_GPU = 256
 MEMORY_SHARE = 0.25
+SCORES_FLOOR_BYTES = 256 * 2**20
 SCORING_CHUNK = 8192
 BYTES_PER_FLOAT = 4
 
@@ -94,17 +100,22 @@ def available_memory_bytes() -> tuple[int, bool]:
 def choose_pack(
     *,
     per_member_bytes: int,
-    budget: int,
+    budget: int | None,
     memory_bytes: int,
     on_gpu: bool,
     folds: int = 1,
+    score_bytes: int = 0,
+    input_bytes: int = 0,
 ) -> int:
     """The pack size in trials (of ``folds`` members each): the smallest of the memory,
-    arithmetic and feedback limits, at least 1."""
+    arithmetic, feedback and host-scores limits, at least 1. ``score_bytes`` is what one
+    member's validation and test scores take on the host; ``budget=None``: no feedback limit
+    (a pass that no sampler waits on, the baselines')."""
     by_memory = int(memory_bytes * MEMORY_SHARE) // max(per_member_bytes * folds, 1)
     by_arithmetic = (MAX_PACK_GPU if on_gpu else MAX_PACK_CPU) // folds
-    by_feedback = math.ceil(budget / 4)
-    return max(1, min(by_memory, by_arithmetic, by_feedback))
+    by_feedback = math.ceil(budget / 4) if budget is not None else by_arithmetic
+    by_scores = max(SCORES_FLOOR_BYTES, input_bytes) // max(score_bytes * folds, 1)
+    return max(1, min(by_memory, by_arithmetic, by_feedback, by_scores))
 
 
 def check_fits(model: ModelConfig, *, n_features: int, n_outputs: int, folds: int = 1) -> None:
@@ -133,13 +144,16 @@ def pack_size(
     *,
     n_features: int,
     n_outputs: int,
-    budget: int,
+    budget: int | None,
     factory: Callable[..., Any] | None = None,
     folds: int = 1,
     input_shape: tuple[int, ...] | None = None,
+    scored_rows: int = 0,
+    input_bytes: int = 0,
 ) -> int:
-    """Trials per training pass: ``model.pack`` if set, else the smallest of the three limits
-    for this model, the memory at hand, the budget and the folds per trial. A training step of
+    """Trials per training pass: ``model.pack`` if set, else the smallest of the four limits
+    for this model, the memory at hand, the budget, the folds per trial and the rows each
+    member scores (validation and test) against the input's bytes. A training step of
     the user's own (``[model] fit``) trains one model at a time: one trial per batch, so the
     sampler learns from every trial before the next."""
     if model.pack is not None:
@@ -160,5 +174,6 @@ def pack_size(
     memory, on_gpu = available_memory_bytes()
     return choose_pack(
         per_member_bytes=per_member, budget=budget, memory_bytes=memory, on_gpu=on_gpu,
-        folds=folds,
+        folds=folds, score_bytes=BYTES_PER_FLOAT * scored_rows * n_outputs,
+        input_bytes=input_bytes,
     )

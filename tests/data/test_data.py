@@ -297,3 +297,26 @@ def test_too_many_folds_for_the_rows_is_one_line():
                    labels=("a", "b"))
     with pytest.raises(DataError, match=r"folds = 5 needs at least 10 non-test rows"):
         make_splits(data, DataConfig(folds=5))
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.bool_, np.float32])
+def test_labels_in_memory_are_checked_in_their_own_dtype_and_kept_as_uint8(dtype, monkeypatch):
+    """0/1 labels are never widened to be checked (a float64 copy of 3,000 labels weighs eight
+    times the labels); each block of rows is checked, and the first bad value named is the
+    first in row order, in whichever block it falls."""
+    import sweeper.data._rows as rows_module
+    from sweeper.data import dataset_from_arrays
+
+    y = (np.arange(60 * 4).reshape(60, 4) % 3 == 0).astype(dtype)
+    dataset = dataset_from_arrays(np.zeros((60, 2), np.float32), y)
+    assert dataset.y.dtype == np.uint8 and np.array_equal(dataset.y, y.astype(np.uint8))
+    already = y.astype(np.uint8)
+    assert dataset_from_arrays(np.zeros((60, 2), np.float32), already).y is already
+    if dtype == np.bool_:
+        return
+    monkeypatch.setattr(rows_module, "BLOCK_BYTES", 8)  # a row or two per block
+    bad = y.copy()
+    bad[41, 2] = 2
+    bad[50, 1] = 3
+    with pytest.raises(DataError, match="label 'label_2' has values other than 0 and 1"):
+        dataset_from_arrays(np.zeros((60, 2), np.float32), bad)

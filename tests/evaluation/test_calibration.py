@@ -190,3 +190,20 @@ def test_a_binary_truth_held_as_a_vector_scores_as_one_label_column():
     column = calibration(y, scores, Task.BINARY)
     assert calibration(y[:, 0], scores, Task.BINARY) == column
     assert (column.brier, column.ece) == pytest.approx(brute_multilabel(y, scores), abs=1e-12)
+
+
+@pytest.mark.parametrize("task", [Task.MULTILABEL, Task.MULTICLASS])
+def test_figures_summed_over_blocks_of_rows_equal_the_whole(task, monkeypatch):
+    """Calibration reads the scores a block of rows at a time (float64 copies of one block, not
+    of a split of thousands of labels); with blocks of 7 values (a row or two) the figures are
+    those of one block holding every row."""
+    import sweeper.evaluation._calibration as calibration_module
+
+    y, scores = multilabel_case(3) if task is Task.MULTILABEL else multiclass_case(3)
+    whole = (brier_score(y, scores, task), expected_calibration_error(y, scores, task))
+    monkeypatch.setattr(calibration_module, "BLOCK_VALUES", 7)
+    blocked = (brier_score(y, scores, task), expected_calibration_error(y, scores, task))
+    assert blocked == pytest.approx(whole, abs=1e-12)
+    poisoned = scores.copy()
+    poisoned[-1, -1] = np.nan  # in the last block: found there too
+    assert math.isnan(brier_score(y, poisoned, task))

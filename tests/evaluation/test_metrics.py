@@ -234,3 +234,51 @@ def test_curve_thresholds_keep_the_area_of_the_whole_curve():
     # A fixed grid of as many thresholds evenly spaced in [0, 1] keeps less of it.
     grid = pr_curve(y, scores, np.linspace(0.01, 0.99, 64), average="micro")
     assert hypervolume_2d(np.column_stack([grid.recall, grid.precision])) < stored
+
+
+def test_pr_curve_counted_over_blocks_of_rows_equals_the_whole(monkeypatch):
+    """The curve's bins are counted a block of rows at a time; blocks of two rows give the
+    counts of one block."""
+    import sweeper.evaluation._calibration as calibration_module
+
+    rng = np.random.default_rng(1)
+    y = (rng.random((301, 4)) < 0.2).astype(np.uint8)
+    scores = np.clip(0.4 * y + rng.random((301, 4)) * 0.7, 0, 1).astype(np.float32)
+    grid = np.linspace(0.05, 0.95, 19)
+    whole = pr_curve(y, scores, grid, average="macro")
+    monkeypatch.setattr(calibration_module, "BLOCK_VALUES", 8)
+    import sweeper.evaluation._curves as curves_module
+
+    monkeypatch.setattr(curves_module, "BLOCK_VALUES", 8)
+    assert pr_curve(y, scores, grid, average="macro") == whole
+
+
+def ranked_at_once(y, scores):
+    """Every pair ranked at once: the reference the blocks must reproduce."""
+    flat = scores.ravel()
+    order = np.argsort(-flat, kind="stable")
+    ranked = flat[order]
+    hits = np.cumsum(y.ravel()[order], dtype=np.float64)
+    ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])
+    return ranked[ends], hits[ends], (ends + 1).astype(np.float64)
+
+
+@pytest.mark.parametrize("block", [1, 3, 7, 64])
+@pytest.mark.parametrize("ties", [False, True])
+def test_the_curve_walked_in_blocks_of_ranks_is_the_curve_ranked_at_once(monkeypatch, block,
+                                                                          ties):
+    """Only the rank order of the pairs is held whole; groups of tied scores that span blocks
+    end where they end, and the stored thresholds are those of the whole curve."""
+    import sweeper.evaluation._curves as curves_module
+
+    rng = np.random.default_rng(block)
+    y = (rng.random((157, 6)) < 0.2).astype(np.uint8)
+    scores = rng.random((157, 6)).astype(np.float32)
+    if ties:
+        scores = np.round(scores, 1).astype(np.float32)
+    whole = curve_thresholds(y, scores)
+    monkeypatch.setattr(curves_module, "BLOCK_VALUES", block)
+    assert np.array_equal(curve_thresholds(y, scores), whole)
+    for got, expected in zip(curves_module._ranked(y, scores), ranked_at_once(y, scores),
+                             strict=True):
+        assert np.array_equal(got, expected)

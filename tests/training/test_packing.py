@@ -39,3 +39,21 @@ def test_available_memory_on_this_machine_is_plausible():
     memory, on_gpu = available_memory_bytes()
     assert 2**26 < memory < 2**44
     assert isinstance(on_gpu, bool)
+
+
+@pytest.mark.parametrize(
+    ("score_bytes", "input_bytes", "folds", "expected"),
+    [
+        (2**20, 0, 1, MAX_PACK_CPU),  # small scores: the floor leaves the arithmetic limit
+        (32 * 2**20, 0, 1, 8),  # 256 MB of floor over 32 MB per member
+        (32 * 2**20, 512 * 2**20, 1, 16),  # an input larger than the floor is the share
+        (32 * 2**20, 512 * 2**20, 4, 4),  # folds: each trial scores four members
+        (2**30, 0, 1, 1),  # never below one
+    ],
+)
+def test_the_pack_holds_its_scores_within_the_floor_or_the_input(score_bytes, input_bytes,
+                                                                 folds, expected):
+    """At thousands of labels one member's validation and test scores weigh as much as the
+    labels: the pack takes as many as fit in 256 MB or the input's bytes, the larger."""
+    assert choose_pack(per_member_bytes=1, budget=10_000, memory_bytes=2**40, on_gpu=False,
+                       folds=folds, score_bytes=score_bytes, input_bytes=input_bytes) == expected
