@@ -5,8 +5,13 @@ threshold has grown past it (the threshold rises to the largest block freed, up 
 freed heap memory stays with the process. A sweep frees such blocks all the time: each
 scoring chunk's logits and probabilities, the loss's temporaries, TensorFlow's and XLA's
 buffers, each record's curves. Kept, they raise the process's resident memory by hundreds of
-megabytes that no array holds (issue 30: the 30-label, 30,000-row sweep peaked at 1,316 MB,
-1,097 MB with the threshold fixed; 300 labels 1,484 MB and 1,245 MB; ``benchmarks/scaling.py``).
+megabytes that no array holds.
+
+Measured with ``benchmarks/scaling.py --cells 300x30000`` (TensorFlow, 2 idle cores; peak
+resident memory, seconds for the whole sweep): glibc's default 1,461 MB, 19.5 s; a threshold
+of 1 MB 1,216 MB, 26.8 s (each freed block's pages come back zeroed, at a fault each); 2 MB
+1,256 MB, 23.5 s; 4 MB 1,301 MB, 22.7 s; 8 MB 1,457 MB. 2 MB keeps 84% of 1 MB's saving in
+about the time the code before issue 30 took (1,735 MB, 23.2 s).
 
 :func:`return_large_blocks` fixes the threshold at :data:`MMAP_THRESHOLD_BYTES`, so every
 block at least that large is mapped on its own and unmapped when freed. It changes the
@@ -22,7 +27,7 @@ import functools
 
 __all__ = ["MMAP_THRESHOLD_BYTES", "return_large_blocks"]
 
-MMAP_THRESHOLD_BYTES = 2**20
+MMAP_THRESHOLD_BYTES = 2 * 2**20
 _M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 
 

@@ -151,11 +151,11 @@ def curve_thresholds(y_true: np.ndarray, scores: np.ndarray, n_points: int = CUR
         total = float(lengths[-1])
     targets = np.linspace(0.0, total, n_points)
     cuts: list[float] = []
-    last = None
+    last = 0.0
     for distinct, lengths in _curve_lengths(y_true, scores, positives):
         found = np.searchsorted(lengths, targets[len(cuts):], side="left")
         cuts.extend(distinct[found[found < lengths.size]].tolist())
-        last = distinct[-1]
+        last = float(distinct[-1])
     cuts.extend([last] * (n_points - len(cuts)))
     return np.unique(np.asarray(cuts, dtype=scores.dtype))
 

@@ -7,6 +7,8 @@ import html
 import json
 from pathlib import Path
 
+import numpy as np
+
 from sweeper.config import Split, Task
 from sweeper.errors import SweeperError
 from sweeper.evaluation import CALIBRATION_BINS
@@ -48,11 +50,26 @@ def calibration_summary(record: TrialRecord) -> str:
     )
 
 
+COUNTS_LISTED = 12
+"""Up to this many labels or classes, the facts list each one's training count; beyond, a
+summary (the page stays readable at thousands of labels; the JSON report lists them all)."""
+
+
+def training_counts(labels: tuple[str, ...], counts: tuple[int, ...]) -> str:
+    """Each label's training count, or for more than :data:`COUNTS_LISTED` labels the
+    smallest, median and largest with the labels that hold them."""
+    if len(labels) <= COUNTS_LISTED:
+        return ", ".join(f"{label}: {count}" for label, count in zip(labels, counts, strict=True))
+    least, most = int(np.argmin(counts)), int(np.argmax(counts))  # the first of ties
+    return (f"{len(labels):,} labels: fewest {counts[least]} ({labels[least]}), median "
+            f"{float(np.median(counts)):g}, most {counts[most]} ({labels[most]}); each "
+            "label's count in the JSON report (train_counts)")
+
+
 def facts(report: FrontReport) -> list[tuple[str, str]]:
     """The study's facts as (name, value) rows: the HTML page's table and the dashboard's note."""
     info = report.info
-    counts = ", ".join(f"{label}: {count}" for label, count in
-                       zip(info.labels, info.train_counts, strict=True))
+    counts = training_counts(info.labels, info.train_counts)
     states = ", ".join(f"{state.lower()} {count}" for state, count in report.trial_states.items())
     task = f"{info.task}, {len(info.labels)} labels, {info.average} average"
     if info.classes is not None:  # binary

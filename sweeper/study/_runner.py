@@ -15,6 +15,7 @@ and re-raises; every trial told before it stays in the study.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import sys
 import time
@@ -262,17 +263,18 @@ def run_study(
     budget = config.study.trials
     liveness = Liveness.of(config.study)
     storage = storage_of(study)
-    sizes = {"n_features": info.n_features, "n_outputs": len(info.labels),
-             "factory": factory, "folds": info.folds, "input_shape": info.sample_shape,
-             "scored_rows": splits.validation.X.shape[0] + splits.test.X.shape[0],
-             "input_bytes": sum(split.X.nbytes + split.y.nbytes for split in
-                                (splits.train, splits.validation, splits.test))}
-    pack = pack_size(config.model, budget=budget, **sizes)
+    sized = functools.partial(
+        pack_size, n_features=info.n_features, n_outputs=len(info.labels), factory=factory,
+        folds=info.folds, input_shape=info.sample_shape,
+        scored_rows=splits.validation.X.shape[0] + splits.test.X.shape[0],
+        input_bytes=sum(split.X.nbytes + split.y.nbytes
+                        for split in (splits.train, splits.validation, splits.test)))
+    pack = sized(config.model, budget=budget)
     # The baselines' passes: no sampler waits on them, and a user's pack is for trials; the
     # memory and host-scores limits hold for them too (packed or alone, a member trains the
     # same). A user's own step trains one model at a time anyway.
-    baseline_pack = 2**31 if fit is not None else pack_size(
-        dataclasses.replace(config.model, pack=None), budget=None, **sizes)
+    baseline_pack = 2**31 if fit is not None else sized(
+        dataclasses.replace(config.model, pack=None), budget=None)
     told = diverged = cut_short = 0
     best: TrialRecord | None = None
     window = window_trials(study)
