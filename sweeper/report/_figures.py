@@ -116,29 +116,47 @@ def pr_curve_figure(report: FrontReport):
     return figure
 
 
+LABELS_DRAWN = 200
+"""At most this many labels (or classes) in the per-label heatmap: beyond, the rarest (by
+training count), which are the ones a weighting trades; the JSON report has every one."""
+
+
+def drawn_labels(report: FrontReport) -> list[int]:
+    """The label indices the per-label heatmap draws: all, or the :data:`LABELS_DRAWN`
+    rarest, rarest first."""
+    counts = np.asarray(report.info.train_counts)
+    if counts.size <= LABELS_DRAWN:
+        return list(range(counts.size))
+    return [int(j) for j in np.argsort(counts, kind="stable")[:LABELS_DRAWN]]
+
+
 def per_label_figure(report: FrontReport):
-    """Per-label recall and precision of each front trial: which rare labels each sacrifices."""
+    """Per-label recall and precision of each front trial: which rare labels each sacrifices
+    (at thousands of labels, the :data:`LABELS_DRAWN` rarest)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     kind = report.info.task.unit
     trials = report.front_trials()
     rows = [_name(r) for r in trials]
-    titles: tuple[str, ...] = (f"validation recall per {kind}",
-                               f"validation precision per {kind}")
+    drawn = drawn_labels(report)
+    every = len(report.info.labels)
+    part = "" if len(drawn) == every else f" (the {len(drawn)} rarest of {every:,})"
+    titles: tuple[str, ...] = (f"validation recall per {kind}{part}",
+                               f"validation precision per {kind}{part}")
     if report.info.task == Task.BINARY:  # one column: the positive class
         titles = tuple(title.replace(f"per {kind}", f"of the positive class "
                                                     f"{report.info.labels[0]!r}")
                        for title in titles)
     figure = make_subplots(rows=1, cols=2, subplot_titles=titles)
     for column, values in (
-        (1, [list(r.validation.per_label_recall) for r in trials]),
-        (2, [list(r.validation.per_label_precision) for r in trials]),
+        (1, [[r.validation.per_label_recall[j] for j in drawn] for r in trials]),
+        (2, [[r.validation.per_label_precision[j] for j in drawn] for r in trials]),
     ):
         figure.add_trace(go.Heatmap(
             z=values,
-            x=list(report.info.labels), y=rows, zmin=0, zmax=1, colorscale="Viridis",
-            showscale=column == 2,
+            x=[report.info.labels[j] for j in drawn], y=rows, zmin=0, zmax=1,
+            colorscale="Viridis", showscale=column == 2,
         ), row=1, col=column)
     figure.update_layout(template="plotly_white", height=max(300, 22 * len(rows) + 160))
     return figure

@@ -42,3 +42,25 @@ def test_every_named_figure_draws_something(tmp_path):
     report = report_of(tmp_path, 3)
     figures = named_figures(report)
     assert figures and all(len(figure.data) > 0 for _, figure in figures)
+
+
+def test_the_per_label_heatmap_draws_the_rarest_labels_when_there_are_many(tmp_path,
+                                                                           monkeypatch):
+    """At thousands of labels the heatmap draws the LABELS_DRAWN rarest (by training count),
+    rarest first, each column still its own label's figures, and says so in its titles."""
+    import numpy as np
+
+    import sweeper.report._figures as figures_module
+
+    report = report_of(tmp_path, 1)
+    every = figures_module.per_label_figure(report).data[0]
+    assert list(every.x) == list(report.info.labels)
+    monkeypatch.setattr(figures_module, "LABELS_DRAWN", 2)
+    figure = figures_module.per_label_figure(report)
+    rarest = [int(j) for j in np.argsort(report.info.train_counts, kind="stable")[:2]]
+    recall = figure.data[0]
+    assert list(recall.x) == [report.info.labels[j] for j in rarest]
+    assert [list(row) for row in recall.z] == [[list(row)[j] for j in rarest]
+                                               for row in every.z]
+    count = len(report.info.labels)
+    assert f"(the 2 rarest of {count:,})" in figure.layout.annotations[0].text
