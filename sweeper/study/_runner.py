@@ -267,8 +267,9 @@ def run_study(
         pack_size, n_features=info.n_features, n_outputs=len(info.labels), factory=factory,
         folds=info.folds, input_shape=info.sample_shape,
         scored_rows=splits.validation.X.shape[0] + splits.test.X.shape[0],
-        input_bytes=sum(split.X.nbytes + split.y.nbytes
-                        for split in (splits.train, splits.validation, splits.test)))
+        input_bytes=sum(split.X.nbytes + split.y.nbytes  # under folds, validation is train
+                        for split in {id(s): s for s in (splits.train, splits.validation,
+                                                         splits.test)}.values()))
     pack = sized(config.model, budget=budget)
     # The baselines' passes: no sampler waits on them, and a user's pack is for trials; the
     # memory and host-scores limits hold for them too (packed or alone, a member trains the

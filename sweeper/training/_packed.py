@@ -274,15 +274,6 @@ class PackedTrainer(Trainer):
         owner = {id(v): m for m, member in enumerate(members) for v in member.variables}
         return [owner[id(v)] for v in variables]
 
-    def logits(self, X: Features, chunk: int | None = None) -> np.ndarray:
-        """``(rows, members, outputs)`` logits, in chunks (default: :func:`scoring_chunk`)."""
-        chunk = scoring_chunk(X, self.network_members, self.splits.train.n_outputs) \
-            if chunk is None else chunk
-        call = self._logits_call()
-        parts = [call(np.asarray(X[start : start + chunk]))
-                 for start in range(0, X.shape[0], chunk)]
-        return np.concatenate(parts, axis=0)
-
     def _logits_call(self) -> Callable[[np.ndarray], np.ndarray]:
         """The network's inference logits of one chunk of rows: direct calls, or for vmapped
         members one compiled call each (an eager call of a vmapped conv net runs op by op,

@@ -66,7 +66,7 @@ def test_an_in_memory_sweep_allocates_a_small_multiple_of_its_input(
     pack's host-scores limit), each chunked or bounded. Where the labels dominate (600 int8
     labels of 16 features) one member's float32 validation and test scores are already 1.6
     times the labels, and ranking its validation pairs for the curve holds 8 bytes a pair, 1.6
-    times more: about 6.6 times is measured, and the bound says so (``benchmarks/scaling.py``
+    times more: about 6.5 times is measured, and the bound says so (``benchmarks/scaling.py``
     gives the process's peak at 1,000 and 3,000 labels). Before issue 30, labels were widened
     to float64 (eight times their bytes) to be checked, and every member's scores and float64
     probabilities of a split were held at once."""
