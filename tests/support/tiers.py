@@ -37,7 +37,7 @@ SLOW_FIXTURES = {"postgres", "own_postgres", "mariadb", "processes", "browser", 
 """A test that uses one of these starts servers or processes, or trains a real study."""
 SLOW_MODULES = {
     "test_workers", "test_backend", "test_browser", "test_packed", "test_resume",
-    "test_logs", "test_optimizers", "test_readme", "test_fit", "test_deferred",
+    "test_logs", "test_optimizers", "test_docs", "test_fit", "test_deferred",
     "test_remedy_study", "test_tiers",
 }
 """Modules whose tests (nearly all) train real models or start processes."""
