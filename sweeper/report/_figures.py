@@ -158,6 +158,9 @@ def per_label_figure(report: FrontReport):
             x=[report.info.labels[j] for j in drawn], y=rows, zmin=0, zmax=1,
             colorscale="Viridis", showscale=column == 2,
         ), row=1, col=column)
+    figure.update_xaxes(title_text=kind)
+    figure.update_yaxes(title_text="front model", row=1, col=1)
+    figure.update_yaxes(showticklabels=False, row=1, col=2)  # the same rows: named once
     figure.update_layout(template="plotly_white", height=max(300, 22 * len(rows) + 160))
     return figure
 
@@ -191,7 +194,7 @@ def importance_figure(report: FrontReport):
         figure.add_trace(go.Bar(x=list(scores), y=list(scores.values()), name=objective))
     figure.update_layout(title="Parameter importance per objective (PED-ANOVA)",
                          template="plotly_white", height=360, barmode="group",
-                         yaxis={"title": "importance"})
+                         xaxis={"title": "searched parameter"}, yaxis={"title": "importance"})
     return figure
 
 

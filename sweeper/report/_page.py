@@ -1,11 +1,16 @@
 """The report written out: a self-contained HTML page (plotly's JavaScript inlined once, so it
-opens offline) and the JSON facts."""
+opens offline) and the JSON facts.
+
+The page answers first: what to train with, the verdict that says why, the test figures to
+expect and the export command, on one screen. Then the front it was chosen from, then the
+details (the other figures, the study's facts), the long ones folded in ``<details>``."""
 
 from __future__ import annotations
 
 import html
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,9 +19,9 @@ from sweeper.errors import SweeperError
 from sweeper.evaluation import CALIBRATION_BINS
 from sweeper.files import write_text_atomic
 from sweeper.report._figures import named_figures
-from sweeper.report._report import BASELINE_NAMES, FrontReport
-from sweeper.report._table import HEADER, front_rows
-from sweeper.study import TrialRecord
+from sweeper.report._report import BASELINE_NAMES, FrontReport, remedy_title
+from sweeper.report._table import HEADER, TABLE_ROWS, front_rows, weight_summary
+from sweeper.study import OperatingPoint, TrialRecord
 
 __all__ = [
     "artifact_store",
@@ -115,6 +120,104 @@ def facts(report: FrontReport) -> list[tuple[str, str]]:
     ]
 
 
+EXPORT_COMMAND = "sweeper export STUDY.toml -o weights.json"
+"""The command that exports the recommended point (the page does not know the study file's
+path, so it names it as ``sweeper export``'s help does)."""
+EXPORT_CALL = 'result.export("weights.json")'
+"""The same export in Python, on the sweep's :class:`~sweeper.SweepResult`."""
+
+
+def point_name(record: TrialRecord) -> str:
+    """``trial 5``, or ``the focal loss (gamma 2) baseline (focal)``: a baseline
+    by its title and the name ``--baseline`` takes."""
+    if record.baseline is None:
+        return f"trial {record.number}"
+    title = BASELINE_NAMES.get(record.baseline, record.baseline)
+    return f"the {title} baseline ({record.baseline})"
+
+
+def recommended_rows(report: FrontReport) -> list[tuple[str, str]]:
+    """What to train with, as (name, value) rows: the recommended point's remedy, weights,
+    normalisation and decision as the front table shows them, and the recall and precision to
+    expect on test. The page's answer, so a reader needs neither the front nor the facts."""
+    point = report.chosen
+    record = point.record
+    candidate = record.candidate
+    info = report.info
+    decision = point.decision_summary()
+    if point.index is not None:
+        knob = "tau" if point.tau is not None else "threshold"
+        decision += f" (* a point of its curve: the same trained model at this {knob})"
+    weights = weight_summary(record.weights)
+    if len(record.weights) > 1:
+        weights += (f" (smallest..largest of its {len(record.weights):,} "
+                    f"{info.task.units}; each one in the export)")
+    whose = (f"the positive class {info.labels[0]!r}" if info.classes is not None
+             else f"{info.average} average")
+    test_recall, test_precision = point.test
+    validation_recall, validation_precision = point.validation
+    remedy = remedy_title(candidate.remedy)
+    if candidate.remedy == "weights":  # its title alone reads as a column name
+        remedy = f"weights: the loss weighted per {info.task.unit}"
+    return [
+        ("remedy", remedy),
+        ("family", candidate.family_summary()),
+        ("norm", candidate.normalisation),
+        ("weights", weights),
+        ("decision", decision),
+        ("expect on test", f"recall {test_recall:.3f}, precision {test_precision:.3f} "
+                           f"({whose}; on validation, where it was chosen: recall "
+                           f"{validation_recall:.3f}, precision {validation_precision:.3f})"),
+    ]
+
+
+def decision_words(point: OperatingPoint) -> str:
+    """The point's decision as a sentence says it: ``threshold 0.633``, ``per-label F2
+    thresholds``, ``tau 0.80``, ``argmax`` (the table's ``*`` is explained beside it)."""
+    threshold = point.threshold
+    if point.tau is not None:
+        return f"tau {point.tau:.2f}"
+    if isinstance(threshold, tuple) and len(threshold) == 1:  # binary: one label's own
+        threshold = threshold[0]
+    if isinstance(threshold, float):
+        return f"threshold {threshold:.3f}"
+    if isinstance(threshold, tuple):
+        return f"per-label F{point.record.candidate.fbeta:.2g} thresholds"
+    return "argmax"
+
+
+def _with_code(text: str) -> str:
+    """``text`` escaped, its `backquoted` spans as <code> (the verdict quotes commands)."""
+    parts = html.escape(text).split("`")
+    if len(parts) % 2 == 0:  # an odd number of backquotes: leave them as they are
+        return html.escape(text)
+    return "".join(f"<code>{part}</code>" if index % 2 else part
+                   for index, part in enumerate(parts))
+
+
+def _answer(report: FrontReport) -> str:
+    """The page's first section: what to train with, the verdict that says why, the figures
+    to expect and how to export it; short enough for one screen whatever the study's size."""
+    point = report.chosen
+    test_recall, test_precision = point.test
+    rows = "".join(f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
+                   for name, value in recommended_rows(report))
+    export = (f"<tr><th>export</th><td><code>{html.escape(EXPORT_COMMAND)}</code>, or in "
+              f"Python <code>{html.escape(EXPORT_CALL)}</code></td></tr>")
+    return (
+        '<section id="answer"><h2>Answer</h2>'
+        f'<p class="headline"><strong>Train with {html.escape(point_name(point.record))} '
+        f"at {html.escape(decision_words(point))}: expect recall {test_recall:.3f} and "
+        f"precision {test_precision:.3f} on test.</strong></p>"
+        f'<p id="verdict">{_with_code(report.verdict.message)}</p>'
+        f'<table id="recommended">{rows}{export}</table>'
+        '<p class="note">Without a rule, an export takes the study\'s <code>[study] '
+        "export</code> rule; its default, <code>recommended</code>, is this point. "
+        "STUDY.toml is the study file; <code>result</code> the sweep's result "
+        "(<code>sweeper.sweep</code>, <code>sweeper.load</code>).</p></section>"
+    )
+
+
 def _front_table(report: FrontReport) -> str:
     """The front as the command line's table (test Brier and ECE included)."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
@@ -126,30 +229,107 @@ def _front_table(report: FrontReport) -> str:
 
 
 def _facts_table(report: FrontReport) -> str:
-    rows = facts(report)
+    """The facts but the verdict, which the answer leads with."""
+    rows = [(name, value) for name, value in facts(report) if name != "verdict"]
     cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
                     for k, v in rows)
     return f'<table id="facts">{cells}</table>'
 
 
+def figure_captions(report: FrontReport) -> dict[str, tuple[str, str]]:
+    """Each figure's heading and a sentence on what it shows, by its name in
+    :func:`~sweeper.report.named_figures`: a figure a reader cannot name is not read."""
+    info = report.info
+    unit = info.task.unit
+    knob = "tau" if info.task == Task.MULTICLASS else "threshold"
+    per = (f"of the positive class {info.labels[0]!r}" if info.classes is not None
+           else f"per {unit}")
+    return {
+        "pareto": ("Recall against precision, on validation and on test",
+                   "Validation (left), where the points were chosen, and the same points on "
+                   "test (right). Grey: every trial at its own rule; the staircase: the front; "
+                   f"dashed: each baseline's whole curve (tuning its {knob} alone)."),
+        "pr-curve": (f"The recommended model at every {knob}",
+                     f"Recall and precision of {point_name(report.chosen.record)} at every "
+                     f"stored {knob}"
+                     + (" (the logit-adjustment strength)" if knob == "tau" else "")
+                     + ", on validation and on test."),
+        "per-label": (f"Recall and precision {per}",
+                      f"Validation recall (left) and precision (right) {per} of each model on "
+                      "the front"
+                      + ("." if info.classes is not None
+                         else f": which rare {info.task.units} each one gives up.")),
+        "weights": ("The weights against label frequency" if unit == "label"
+                    else "The weights against class frequency",
+                    f"Each front model's weight per {unit} against that {unit}'s training "
+                    "frequency (both axes logarithmic)."),
+        "importances": ("What the search learned",
+                        "How much of the spread in recall and in precision each searched "
+                        "parameter explains (PED-ANOVA)."),
+    }
+
+
+FOLDED_FIGURES = ("per-label",)
+"""Figures drawn inside a closed <details>: their size grows with the labels and the front."""
+
+RESIZE_ON_OPEN = (
+    "<script>document.querySelectorAll('details').forEach(function (folded) {"
+    "folded.addEventListener('toggle', function () {if (folded.open) {"
+    "folded.querySelectorAll('.js-plotly-plot').forEach(function (plot) {"
+    "Plotly.Plots.resize(plot);});}});});</script>"
+)
+"""Plotly sizes a figure to its container when it draws it, and a closed <details> has no
+width then: opening one redraws its figures at the width it now has."""
+
+
+def _figure_section(name: str, figure: Any, caption: tuple[str, str], extra: str = "") -> str:
+    """A figure under its heading and caption (folded when :data:`FOLDED_FIGURES` names it),
+    then ``extra``; the section's id is the figure's name, the plot's ``NAME-plot``."""
+    heading, text = caption
+    plot = figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"{name}-plot")
+    body = f'<p class="caption">{html.escape(text)}</p>{plot}'
+    if name in FOLDED_FIGURES:
+        body = f"<details><summary>{html.escape(text)}</summary>{plot}</details>"
+    return f'<section id="{name}"><h3>{html.escape(heading)}</h3>{body}{extra}</section>'
+
+
 def report_html(report: FrontReport) -> str:
-    """The whole report as one self-contained HTML page."""
+    """The whole report as one self-contained HTML page, in the order a reader asks: the
+    answer (what to train with, and why), then the front it was chosen from, then the
+    details (the other figures and the study's facts, the long ones folded)."""
     from plotly.offline import get_plotlyjs
 
-    plots = "\n".join(
-        f'<section id="{name}">'
-        f"{figure.to_html(full_html=False, include_plotlyjs=False, div_id=f'{name}-plot')}"
-        "</section>"
-        for name, figure in named_figures(report)
+    figures = dict(named_figures(report))
+    captions = figure_captions(report)
+    front_note = (
+        f'<p class="caption">The front as <code>sweeper report</code> prints it: '
+        f"{len(report.front)} point{'s' * (len(report.front) != 1)}, at most {TABLE_ROWS} "
+        "shown, spread along it (the JSON report has every one); * = a point of a model's "
+        "curve.</p>"
+    )
+    front = _figure_section("pareto", figures.pop("pareto"), captions["pareto"],
+                            front_note + _front_table(report))
+    details = "".join(_figure_section(name, figure, captions[name])
+                      for name, figure in figures.items())
+    facts_section = (
+        '<section id="study-facts"><h3>The study\'s facts</h3><details><summary>Data, rows, '
+        "training counts, trials, hypervolumes, each baseline's and the recommended point's "
+        "calibration</summary>"
+        f"{_facts_table(report)}</details></section>"
     )
     title = html.escape(f"{report.study_name}: class-weight sweep")
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>{title}</title><script type='text/javascript'>{get_plotlyjs()}</script>"
-        "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
-        "th,td{text-align:left;padding:2px 10px;border-bottom:1px solid #ddd}</style>"
-        f"</head><body><h1>{title}</h1>{_facts_table(report)}{_front_table(report)}{plots}"
-        "</body></html>"
+        "<style>body{font-family:sans-serif;margin:1.5em;max-width:1600px}"
+        "table{border-collapse:collapse}"
+        "th,td{text-align:left;padding:2px 10px;border-bottom:1px solid #ddd}"
+        "#answer{background:#f4f8fb;border:1px solid #cfdde8;padding:0.2em 1em 0.6em}"
+        "#answer th{white-space:nowrap}.headline{font-size:1.15em}.caption,.note{color:#444}"
+        "summary{cursor:pointer;color:#1f5f8b;margin:0.4em 0}h2{margin-top:1.2em}</style>"
+        f"</head><body><h1>{title}</h1>{_answer(report)}"
+        f"<h2>The front</h2>{front}<h2>Details</h2>{details}{facts_section}"
+        f"{RESIZE_ON_OPEN}</body></html>"
     )
 
 

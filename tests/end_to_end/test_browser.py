@@ -1,7 +1,8 @@
 """What a person sees: the HTML report and the dashboard in a real headless Chromium.
 
 Chromium is Debian's (``/usr/bin/chromium``, installed by ``.ci/run``), driven by Playwright's
-Python client. One screenshot of each page is kept under ``test-artifacts/`` (not committed).
+Python client. Screenshots are kept under ``test-artifacts/`` (not committed): the report's first
+screen and whole page, and the dashboard.
 """
 
 from __future__ import annotations
@@ -71,8 +72,29 @@ def test_report_page_draws_the_front(browser, finished_study, tmp_path):
     assert counts["all trials (validation)"] == facts["trial_states"]["COMPLETE"]
     for section in ("pr-curve", "per-label", "weights"):
         assert page.locator(f"#{section}-plot .main-svg").count() >= 1
-    assert page.locator("#facts").inner_text().count("fingerprint") == 1
     ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report-first-screen.png"))  # the viewport alone
+    # The page leads with its answer: all of it, the verdict included, on the first screen.
+    answer = page.locator("#answer").bounding_box()
+    assert answer is not None and answer["y"] >= 0 and answer["y"] + answer["height"] <= 1000
+    verdict = page.locator("#verdict")
+    assert verdict.is_visible()
+    assert verdict.inner_text() == facts["verdict"]["message"].replace("`", "")
+    shown = verdict.bounding_box()
+    assert shown is not None and shown["y"] + shown["height"] <= 1000
+    # The per-label figure is folded; opened, it is drawn at its container's width (plotly
+    # draws a figure at the size its container has, and a closed <details> has none).
+    per_label = page.locator("#per-label details")
+    assert per_label.get_attribute("open") is None
+    page.locator("#per-label summary").click()
+    widths = page.evaluate("""() => [
+        document.getElementById('per-label-plot').getBoundingClientRect().width,
+        document.querySelector('#per-label-plot .main-svg').getBoundingClientRect().width]""")
+    assert widths[0] > 700 and abs(widths[1] - widths[0]) < 2
+    # The facts are folded too, and read once opened.
+    assert not page.locator("#facts").is_visible()
+    page.locator("#study-facts summary").click()
+    assert page.locator("#facts").inner_text().count("fingerprint") == 1
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     page.close()
 
