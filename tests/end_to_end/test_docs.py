@@ -66,6 +66,16 @@ def test_readme_is_short_and_points_into_the_docs():
     assert "mkdocs serve -f docs/mkdocs.yml" in README.read_text(encoding="utf-8")
 
 
+def test_readme_links_lead_somewhere():
+    """README is read on a code host, outside the site: its relative links name real paths
+    (the site's own links are checked by the strict build)."""
+    text = README.read_text(encoding="utf-8")
+    targets = re.findall(r"\]\((?!https?://|#)([^)]+)\)", text)
+    assert targets
+    for target in targets:
+        assert (ROOT / target.split("#")[0]).exists(), target
+
+
 def _hooks():
     """The docs' generator module (``docs/hooks.py``), imported by path as MkDocs does."""
     spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
