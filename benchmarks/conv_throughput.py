@@ -21,9 +21,7 @@ It prints a table and writes the figures as JSON. It asserts nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 import numpy as np
 import optuna
+from _stamp import write_json
 
 from sweeper.api import prepare
 from sweeper.study import TrialRecord
@@ -129,12 +128,11 @@ def main() -> None:
         run["speedup_vs_naive"] = naive_s / run["s_per_trial"]
     figures = {
         "backend": keras.backend.backend(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "rows": int(X.shape[0]), "epochs": EPOCHS, "batch_size": BATCH, "trials": args.trials,
         "naive_s_per_trial": naive_s, "sweeper": runs,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    write_json(args.json, "conv_throughput", figures)
     print(f"backend {figures['backend']}, naive {naive_s:.3f} s per trial ({args.trials} trials)")
     print(f"{'network':>15} {'pack':>5} {'s/trial':>8} {'x naive':>8} {'outside':>8}")
     for run in runs:

@@ -57,6 +57,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 import numpy as np
 import optuna
+from _stamp import write_json
 
 import sweeper
 from sweeper.api import prepare_study_file
@@ -228,7 +229,7 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     results = {
-        "machine": {
+        "runtime": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "keras_backend": keras.backend.backend(),
@@ -256,7 +257,7 @@ def main() -> None:
                                                    remedies_quality.EPOCHS)
                           for seed in range(args.image_seeds)],
             }
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(args.json, "quality", results)
     print(f"{'data set':<22}{'trials':>7}{'hv_front':>10}{'hv_optimal':>12}{'hv_ratio':>10}"
           "  baselines (test hypervolume)")
     for name, row in results["data_sets"].items():

@@ -22,7 +22,6 @@ It prints a table and writes the figures as JSON. It asserts nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from sweeper.config import DataConfig
 from sweeper.data import dataset_from_arrays, make_shapes_longtail, make_splits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "studies"))
+from _stamp import write_json
 from models import small_conv  # studies/models.py, as studies/shapes-longtail.toml imports it
 
 EPOCHS, BATCH, RATE = 40, 64, 0.01
@@ -120,7 +120,7 @@ def main() -> None:
     figures = {"backend": keras.backend.backend(), "trials": args.trials, "epochs": args.epochs,
                "remedies": REMEDIES, "seeds": rows}
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    write_json(args.json, "remedies_quality", figures)
     print_table(rows)
 
 

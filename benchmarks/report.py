@@ -17,7 +17,6 @@ It asserts nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 import warnings
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+from _stamp import write_json
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
@@ -149,7 +149,7 @@ def main() -> None:
         "html_mb": page_bytes / 2**20,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    write_json(args.json, "report", figures)
     width = max(map(len, figures))
     for key, value in figures.items():
         print(f"{key.ljust(width)}  {value:.4g}" if isinstance(value, float) else

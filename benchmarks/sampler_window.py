@@ -21,7 +21,6 @@ its own threshold. The gap is to the hypervolume of every grid model's whole val
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import time
@@ -32,6 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 import optuna
+from _stamp import write_json
 
 from sweeper.study._study import WindowedSampler
 
@@ -241,9 +241,9 @@ def main() -> None:
                 [r["sampler_ms_per_ask_last_200"] for r in mine])),
         }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"problem": args.problem, "optimum_hypervolume": optimum,
-                                     "rows": rows,
-                                     "summary": summary}, indent=2) + "\n")
+    write_json(args.json, "sampler_window", {"problem": args.problem,
+                                              "optimum_hypervolume": optimum, "rows": rows,
+                                              "summary": summary})
     for window, figures in summary.items():
         print(f"window {window:>5}: gap to the optimum's hypervolume "
               + ", ".join(f"{n}: {gap:.4f}" for n, gap in figures["mean_gap_to_optimum"].items())

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -37,6 +36,8 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+from _stamp import write_json
 
 DEFAULT_CELLS = ["30x30000", "300x30000", "c10x30000", "c300x30000"]
 PHASES = ("prepare", "train", "score", "store", "report")
@@ -236,13 +237,8 @@ def main() -> None:
                     f"  peak ratio {row['peak_mb'] / base['peak_mb']:.2f}, seconds ratio "
                     f"{total_seconds(row) / total_seconds(base):.2f}")
                 print(describe(base).replace(backend, "baseline", 1) + ratio, flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=Path(__file__).parent).stdout.strip()
-    document = {"benchmark": "scaling", "commit": commit,
-                "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, "
-                f"{os.cpu_count()} cores, {platform.python_version()}", "cells": results}
     if arguments.json:
-        arguments.json.write_text(json.dumps(document, indent=2) + "\n")
+        write_json(arguments.json, "scaling", {"cells": results})
     if arguments.plot:
         plot(results, arguments.plot)
 

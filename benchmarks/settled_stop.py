@@ -13,7 +13,6 @@ not, and their validation and test F1. It prints a table and writes JSON. It ass
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import sweeper
 from sweeper.config import Split
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _stamp import write_json
 from real_sets import REAL_SETS, load_real_set
 
 
@@ -72,9 +72,7 @@ def main() -> None:
             same = all(runs[0][key] == runs[1][key] for key in ("recommended", "decision"))
             rows.append({"set": name, "runs": runs, "same_export": same,
                          "time_ratio": runs[0]["seconds"] / runs[1]["seconds"]})
-    arguments.json.write_text(json.dumps({"benchmark": "settled_stop",
-                                          "trials": arguments.trials, "sets": rows},
-                                         indent=2) + "\n")
+    write_json(arguments.json, "settled_stop", {"trials": arguments.trials, "sets": rows})
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import logging
 import multiprocessing
 import os
@@ -45,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+from _stamp import write_json
 from optuna.trial import TrialState
 
 from sweeper.api import PreparedSweep, prepare
@@ -359,7 +359,7 @@ def main() -> None:
         fraction = cases[f"postgres_{top}"]["overhead_ms_per_trial"] / 1000 / args.trial_seconds
         figures[f"postgres_{top}_overhead_fraction_of_trial"] = fraction
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    write_json(args.json, "storage", figures)
     if scaling:
         print(f"{'scaling (1 worker)':<22}{'trials in study':>16}{'ms/trial':>10}"
               f"{'sampler':>9}{'rest':>7}{'optuna loop':>13}{'ratio':>7}{'first read s':>14}")

@@ -36,9 +36,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
-import platform
 import shutil
 import subprocess
 import tempfile
@@ -51,6 +49,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 import numpy as np
 import optuna
+from _stamp import write_json
 
 from sweeper.api import PreparedSweep, prepare
 from sweeper.config import ModelConfig, SearchConfig
@@ -303,7 +302,6 @@ def main() -> None:
     figures = {
         "backend": keras.backend.backend(),
         "device": device_name(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "train_rows": int(splits.train.X.shape[0]),
         "epochs": EPOCHS,
         "batch_size": BATCH,
@@ -320,7 +318,7 @@ def main() -> None:
         "user_step": user_step,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    write_json(args.json, "throughput", figures)
     for key, value in figures.items():
         if key not in ("sweeper", "user_step"):
             shown = f"{value:.4g}" if isinstance(value, float) else str(value)

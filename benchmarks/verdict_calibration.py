@@ -34,11 +34,11 @@ It asserts nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
+from _stamp import write_json
 
 from sweeper.config import Task
 from sweeper.evaluation import (
@@ -235,8 +235,7 @@ def main() -> None:
                       f"{'-' if mean is None else f'{mean:.1f}':>12} "
                       f"{cell['changed_answer']:>15.2f}", flush=True)
         if arguments.replicates == 0:
-            arguments.json.write_text(json.dumps({"benchmark": "verdict_calibration",
-                                                  "stop": stops}, indent=2) + "\n")
+            write_json(arguments.json, "verdict_calibration", {"stop": stops})
             return
     started = time.perf_counter()
     cells = []
@@ -250,11 +249,11 @@ def main() -> None:
             print(f"{rows:>7} {positives:>4} {gain:>5.0%} | {old['power']:>14.2f} "
                   f"{old['false_alarms']:>6.2f} | {new['power']:>12.2f} "
                   f"{new['false_alarms']:>6.2f}", flush=True)
-    result = {"benchmark": "verdict_calibration", "resamples": RESAMPLES,
+    result = {"resamples": RESAMPLES,
               "baselines": BASELINES, "trials": arguments.trials,
               "replicates": arguments.replicates, "seconds": time.perf_counter() - started,
               "cells": cells, "stop": stops}
-    arguments.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(arguments.json, "verdict_calibration", result)
 
 
 if __name__ == "__main__":

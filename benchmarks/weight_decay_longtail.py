@@ -15,7 +15,6 @@ every default, reading the recommended point's test F1 from the study. It assert
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from sweeper.config import DataConfig
 from sweeper.data import dataset_from_arrays, make_shapes_longtail, make_splits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _stamp import write_json
 from remedies_quality import BATCH, EPOCHS, RATE, REMEDIES, conv, retrain
 
 DECAY_RANGE = [1e-5, 1e-1]
@@ -130,9 +130,9 @@ def main() -> None:
                       f"{c.get('difference', float('nan')):+.3f} "
                       f"[{c.get('low', float('nan')):+.3f}, {c.get('high', float('nan')):+.3f}]"
                       f"      | {who} ({recommended['macro_f1']:.3f})", flush=True)
-    args.json.write_text(json.dumps({"backend": keras.backend.backend(),
-                                     "trials": args.trials, "decay_range": DECAY_RANGE,
-                                     "runs": rows}, indent=2) + "\n")
+    write_json(args.json, "weight_decay_longtail", {"backend": keras.backend.backend(),
+                                                     "trials": args.trials,
+                                                     "decay_range": DECAY_RANGE, "runs": rows})
 
 
 if __name__ == "__main__":
