@@ -253,6 +253,12 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+def _is_keyed(value: Any) -> bool:
+    """A table keyed by name (``{"window 100": {...figures}, ...}``): one row per key."""
+    return (isinstance(value, dict) and len(value) > 1
+            and all(isinstance(inner, dict) for inner in value.values()))
+
+
 def _records(document: dict[str, Any]) -> Iterable[tuple[str, list[dict[str, Any]]]]:
     """Each list of records (dicts) in a benchmark's JSON, by its key."""
     for key, value in document.items():
@@ -278,7 +284,9 @@ def benchmark_page(path: Path) -> str:
              f"{document['machine']}. Generated from `docs/benchmarks/{path.name}`.\n"]
     if document.get("command"):
         parts.append(f"```bash\n{document['command']}\n```\n")
-    scalars = {key: value for key, value in _flatten(document).items()
+    keyed = {key: value for key, value in document.items() if _is_keyed(value)}
+    scalars = {key: value for key, value in _flatten(
+                   {k: v for k, v in document.items() if k not in keyed}).items()
                if key not in (*STAMP, "benchmark", "command")}
     if scalars:
         parts.append(_table(("setting", "value"),
@@ -286,6 +294,13 @@ def benchmark_page(path: Path) -> str:
     plot = path.with_suffix(".png")
     if plot.exists():
         parts.append(f"![{name}]({plot.name})\n")
+    for key, table in keyed.items():
+        flat = {row: _flatten(record) for row, record in table.items()}
+        columns = list(dict.fromkeys(column for record in flat.values() for column in record))
+        parts.append(f"## `{key}`\n")
+        parts.append(_table((key, *columns), ([row, *(_shown(record.get(column, ""))
+                                                      for column in columns)]
+                                              for row, record in flat.items())))
     for key, records in _records(document):
         flat = [_flatten(record) for record in records]
         columns = list(dict.fromkeys(column for record in flat for column in record))
