@@ -137,6 +137,9 @@ class SweepResult:
         self.artifacts = artifacts
         self.export_rule = dict(export_rule or {})
         """The rule of an :meth:`export` that names none (``{}``: the recommended point)."""
+        self.study_file: Path | None = None
+        """The study file the sweep was run or reopened from (the command line's), so that the
+        report page names the export command of this very study; ``None`` for arrays."""
         self._constraints = constraints
         self._report: FrontReport | None = None
 
@@ -181,7 +184,8 @@ class SweepResult:
         if json is not None:
             write_json(self._report, json)
         if html is not None:
-            write_html(self._report, html)
+            write_html(self._report, html, study_file=self.study_file,
+                       export_rule=self.export_rule)
         return self._report
 
     def publish(self) -> list[str]:
@@ -625,12 +629,15 @@ def run_study_file(
     study_file = load_study_file(path)
     config = study_file.config.with_overrides(storage=storage, trials=trials)
     if workers in (None, 1) and gpus is None:
-        return _prepare_file(study_file, config).run(progress=progress)
-    environments = worker_environments(workers, gpus)
-    check_worker_storage(config.study.url, len(environments), "gpus" if gpus else "workers")
-    prepared = _prepare_file(study_file, config)
-    _run_workers(prepared.study, study_file.path, config, environments, progress=progress)
-    return prepared.result()
+        result = _prepare_file(study_file, config).run(progress=progress)
+    else:
+        environments = worker_environments(workers, gpus)
+        check_worker_storage(config.study.url, len(environments), "gpus" if gpus else "workers")
+        prepared = _prepare_file(study_file, config)
+        _run_workers(prepared.study, study_file.path, config, environments, progress=progress)
+        result = prepared.result()
+    result.study_file = Path(path)
+    return result
 
 
 def _run_workers(
@@ -681,7 +688,9 @@ def open_study_file(path: str | Path, *, storage: str | None = None) -> SweepRes
     """``sweeper report`` / ``export`` / ``dashboard``: the study file's sweep, reopened, read
     with the file's settings (its floors, artifacts folder)."""
     config = load_study_file(path).config.with_overrides(storage=storage).study
-    return SweepResult.of(*_open(config), config)
+    result = SweepResult.of(*_open(config), config)
+    result.study_file = Path(path)
+    return result
 
 
 def _open(config: StudyConfig) -> tuple[optuna.Study, StudyInfo]:

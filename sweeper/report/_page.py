@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -120,9 +121,9 @@ def facts(report: FrontReport) -> list[tuple[str, str]]:
     ]
 
 
-EXPORT_COMMAND = "sweeper export STUDY.toml -o weights.json"
-"""The command that exports the recommended point (the page does not know the study file's
-path, so it names it as ``sweeper export``'s help does)."""
+EXPORT_COMMAND = "sweeper export {study_file} -o weights.json"
+"""The command that exports the recommended point; a sweep of arrays (no study file) names the
+file as ``sweeper export``'s help does, ``STUDY.toml``."""
 EXPORT_CALL = 'result.export("weights.json")'
 """The same export in Python, on the sweep's :class:`~sweeper.SweepResult`."""
 
@@ -195,14 +196,29 @@ def _with_code(text: str) -> str:
                    for index, part in enumerate(parts))
 
 
-def _answer(report: FrontReport) -> str:
+def export_note(study_file: str | Path | None, export_rule: Mapping[str, Any] | None) -> str:
+    """Under the export line: which study file and which rule an export without a rule takes.
+    A study whose ``[study] export`` names another rule exports by it, not this point."""
+    where = ("" if study_file is not None else "STUDY.toml is the study file; ")
+    if export_rule:
+        rule = ", ".join(f"{key}={value}" for key, value in export_rule.items())
+        return (f"{where}this study's <code>[study] export</code> rule is "
+                f"<code>{html.escape(rule)}</code>: without a rule an export takes it, not this "
+                "point; <code>--trial N</code> or <code>--baseline NAME</code> names one.")
+    return (f"{where}without a rule, an export takes the study's <code>[study] export</code> "
+            "rule; its default, <code>recommended</code>, is this point.")
+
+
+def _answer(report: FrontReport, study_file: str | Path | None = None,
+            export_rule: Mapping[str, Any] | None = None) -> str:
     """The page's first section: what to train with, the verdict that says why, the figures
     to expect and how to export it; short enough for one screen whatever the study's size."""
     point = report.chosen
     test_recall, test_precision = point.test
     rows = "".join(f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
                    for name, value in recommended_rows(report))
-    export = (f"<tr><th>export</th><td><code>{html.escape(EXPORT_COMMAND)}</code>, or in "
+    command = EXPORT_COMMAND.format(study_file=study_file or "STUDY.toml")
+    export = (f"<tr><th>export</th><td><code>{html.escape(command)}</code>, or in "
               f"Python <code>{html.escape(EXPORT_CALL)}</code></td></tr>")
     return (
         '<section id="answer"><h2>Answer</h2>'
@@ -211,10 +227,8 @@ def _answer(report: FrontReport) -> str:
         f"precision {test_precision:.3f} on test.</strong></p>"
         f'<p id="verdict">{_with_code(report.verdict.message)}</p>'
         f'<table id="recommended">{rows}{export}</table>'
-        '<p class="note">Without a rule, an export takes the study\'s <code>[study] '
-        "export</code> rule; its default, <code>recommended</code>, is this point. "
-        "STUDY.toml is the study file; <code>result</code> the sweep's result "
-        "(<code>sweeper.sweep</code>, <code>sweeper.load</code>).</p></section>"
+        f'<p class="note">{export_note(study_file, export_rule)} <code>result</code> is the '
+        "sweep's result (<code>sweeper.sweep</code>, <code>sweeper.load</code>).</p></section>"
     )
 
 
@@ -293,7 +307,8 @@ def _figure_section(name: str, figure: Any, caption: tuple[str, str], extra: str
     return f'<section id="{name}"><h3>{html.escape(heading)}</h3>{body}{extra}</section>'
 
 
-def report_html(report: FrontReport) -> str:
+def report_html(report: FrontReport, *, study_file: str | Path | None = None,
+                export_rule: Mapping[str, Any] | None = None) -> str:
     """The whole report as one self-contained HTML page, in the order a reader asks: the
     answer (what to train with, and why), then the front it was chosen from, then the
     details (the other figures and the study's facts, the long ones folded)."""
@@ -327,16 +342,18 @@ def report_html(report: FrontReport) -> str:
         "#answer{background:#f4f8fb;border:1px solid #cfdde8;padding:0.2em 1em 0.6em}"
         "#answer th{white-space:nowrap}.headline{font-size:1.15em}.caption,.note{color:#444}"
         "summary{cursor:pointer;color:#1f5f8b;margin:0.4em 0}h2{margin-top:1.2em}</style>"
-        f"</head><body><h1>{title}</h1>{_answer(report)}"
+        f"</head><body><h1>{title}</h1>{_answer(report, study_file, export_rule)}"
         f"<h2>The front</h2>{front}<h2>Details</h2>{details}{facts_section}"
         f"{RESIZE_ON_OPEN}</body></html>"
     )
 
 
-def write_html(report: FrontReport, path: str | Path) -> Path:
+def write_html(report: FrontReport, path: str | Path, *, study_file: str | Path | None = None,
+               export_rule: Mapping[str, Any] | None = None) -> Path:
     """Write :func:`report_html` atomically."""
     try:
-        return write_text_atomic(path, report_html(report))
+        return write_text_atomic(path, report_html(report, study_file=study_file,
+                                                   export_rule=export_rule))
     except OSError as error:
         raise SweeperError(f"{path}: cannot write: {error}.", key="html") from None
 

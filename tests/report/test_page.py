@@ -118,8 +118,8 @@ def test_the_answer_says_what_to_train_with_what_to_expect_and_how_to_export_it(
         assert shown in answer
     who = f"trial {record.number}" if record.baseline is None else f"({record.baseline})"
     assert f"Train with {'' if record.baseline is None else 'the '}" in answer and who in answer
-    assert EXPORT_COMMAND == "sweeper export STUDY.toml -o weights.json"
-    assert EXPORT_COMMAND in answer and EXPORT_CALL in answer
+    assert "sweeper export STUDY.toml -o weights.json" in answer and EXPORT_CALL in answer
+    assert "STUDY.toml is the study file" in answer  # a sweep of arrays has none
     assert "[study] export" in answer and "recommended" in answer
     # The answer is short: no per-label list in it, however many labels.
     assert len(answer) < 1500
@@ -137,6 +137,19 @@ def test_the_export_the_answer_names_exports_the_point_it_shows(study):
     )
     assert exported.threshold == point.threshold
     assert (exported.test["recall"], exported.test["precision"]) == pytest.approx(point.test)
+
+
+def test_the_export_line_names_the_study_file_and_a_rule_that_is_not_this_point(report):
+    """Run from a study file, the command names it; a study whose ``[study] export`` rule is
+    another one says that an export without a rule takes that rule, not this point."""
+    answer = text_of(section(report_html(report, study_file="studies/mine.toml"),
+                             '<section id="answer">'))
+    assert EXPORT_COMMAND.format(study_file="studies/mine.toml") in answer
+    assert "STUDY.toml" not in answer and "recommended" in answer
+    ruled = text_of(section(report_html(report, study_file="studies/mine.toml",
+                                        export_rule={"min_precision": 0.9}),
+                            '<section id="answer">'))
+    assert "rule is min_precision=0.9: without a rule an export takes it, not this point" in ruled
 
 
 def test_the_verdict_leads_the_page_and_is_not_repeated_among_the_facts(report):
