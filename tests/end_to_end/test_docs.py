@@ -59,6 +59,53 @@ def test_every_code_example_runs_as_written(document, tmp_path):
     assert "Traceback" not in ran.stderr
 
 
+def _shell_blocks(text: str) -> list[str]:
+    return re.findall(r"^```bash\n(.*?)^```", text, re.M | re.S)
+
+
+def sweeper_commands(text: str) -> list[list[str]]:
+    """Each ``sweeper ...`` command of a text's ``bash`` blocks, as its arguments (comments
+    and ``&&`` chains split off)."""
+    import shlex
+
+    commands = []
+    for block in _shell_blocks(text):
+        for line in block.splitlines():
+            for part in line.split("&&"):
+                words = shlex.split(part, comments=True)
+                if words and Path(words[0]).name == "sweeper":  # sweeper, .venv/bin/sweeper
+                    commands.append(words[1:])
+    return commands
+
+
+COMMANDS = [(path, command) for path in DOCUMENTS
+            for command in sweeper_commands(path.read_text(encoding="utf-8"))]
+
+
+@pytest.mark.parametrize(("document", "command"), COMMANDS,
+                         ids=[f"{_name(path)}: {' '.join(c)[:60]}" for path, c in COMMANDS])
+def test_every_command_in_the_docs_is_one_the_parser_takes(document, command):
+    """The shell examples are run by hand, not here (they train, serve, start workers), but
+    each is a command line the parser accepts, and the study files it names are shipped."""
+    from sweeper.cli import build_parser
+
+    arguments = build_parser().parse_args(command)
+    study = getattr(arguments, "study", None)
+    if isinstance(study, Path):
+        assert (ROOT / study).exists(), f"{_name(document)} names {study}, not in the repository"
+
+
+def test_every_study_file_example_is_a_valid_study_file():
+    from sweeper.config import parse_study_file
+
+    examples = [(path, block) for path in DOCUMENTS for block in re.findall(
+        r"^```toml\n(.*?)^```", path.read_text(encoding="utf-8"), re.M | re.S)
+        if not block.startswith("--8<--")]
+    assert examples
+    for path, block in examples:
+        parse_study_file(block, ROOT / "studies" / f"{path.stem}-example.toml")
+
+
 def test_readme_is_short_and_points_into_the_docs():
     lines = README.read_text(encoding="utf-8").splitlines()
     assert len(lines) <= README_LINES, f"README has {len(lines)} lines (at most {README_LINES})"
