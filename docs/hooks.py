@@ -33,14 +33,19 @@ STAMP = ("commit", "date", "machine")
 
 
 def _cell(text: Any) -> str:
-    """A Markdown table cell: one line, pipes and brackets escaped (``w[k]`` is text, not a
-    cross-reference)."""
-    text = " ".join(str(text).split()).replace("|", "\\|")
-    return text if text.startswith("`") else text.replace("[", "\\[").replace("]", "\\]")
+    """A Markdown table cell: one line; outside code spans, pipes and brackets escaped
+    (``w[k]`` is text, not a cross-reference); code spans are left as they are."""
+    parts = " ".join(str(text).split()).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backquote: no code spans to keep
+        parts = ["\\`".join(parts)]
+    for index in range(0, len(parts), 2):
+        parts[index] = (parts[index].replace("|", "\\|").replace("[", "\\[")
+                        .replace("]", "\\]"))
+    return "`".join(parts)
 
 
 def _code(value: Any) -> str:
-    return f"`{_cell(value)}`" if value not in (None, "") else ""
+    return f"`{' '.join(str(value).split())}`" if value not in (None, "") else ""
 
 
 def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
@@ -51,6 +56,8 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
 
 
 def _default(field: dataclasses.Field) -> str:
+    from sweeper.config._options import AutoCount, Named
+
     if field.default is not dataclasses.MISSING:
         value = field.default
     elif field.default_factory is not dataclasses.MISSING:
@@ -58,7 +65,10 @@ def _default(field: dataclasses.Field) -> str:
     else:
         return "required"
     if value is None:
-        return "not set"
+        # A count left to the sweeper is stored as None and written "auto".
+        return '`"auto"`' if isinstance(field.metadata["constraint"], AutoCount) else "not set"
+    if isinstance(value, Named):
+        return _code(json.dumps(value.name if not value.arguments else value.to_json()))
     if isinstance(value, tuple):
         value = list(value)
     return _code(json.dumps(value) if isinstance(value, (list, str, bool, int, float))
@@ -213,10 +223,13 @@ def errors_page() -> str:
                if inspect.isclass(getattr(errors, name))]
     classes.sort(key=lambda cls: (len(cls.__mro__), cls.__name__))
     rows = []
+    import sweeper
+
     for cls in classes:
         base = cls.__mro__[1].__name__
         summary = (inspect.getdoc(cls) or "").split("\n\n")[0]
-        rows.append((f"`sweeper.{cls.__name__}`", f"`{base}`", cls.exit_code, summary))
+        where = "sweeper" if hasattr(sweeper, cls.__name__) else "sweeper.errors"
+        rows.append((f"`{where}.{cls.__name__}`", f"`{base}`", cls.exit_code, summary))
     codes = [(f"`{name}`", getattr(errors, name),
               _doc_of_constant(inspect.getsource(errors), name))
              for name in ("EXIT_USAGE", "EXIT_FAILED", "EXIT_INTERRUPTED")]
@@ -233,7 +246,7 @@ def errors_page() -> str:
 
 def _doc_of_constant(source: str, name: str) -> str:
     """The docstring written under a module constant (the attribute docstring convention)."""
-    match = re.search(rf'^{name} = .*\n"""(.*?)"""', source, re.M | re.S)
+    match = re.search(rf'^{name} = [^\n]*\n"""(.*?)"""', source, re.M | re.S)
     return " ".join(match.group(1).split()) if match else ""
 
 
@@ -321,6 +334,20 @@ def generated_pages() -> dict[str, str]:
     for path in sorted(RESULTS.glob("*.json")):
         pages[f"benchmarks/results/{path.stem}.md"] = benchmark_page(path)
     return pages
+
+
+def without_roles(html: str) -> str:
+    """The page with its docstrings' Sphinx roles shown as plain code, as Sphinx shows them
+    (the docstrings are also read by Python's help() and IDEs, which show them as written)."""
+    return re.sub(r":(?:func|class|meth|attr|mod|data|exc|obj):<code>(~?)([^<]*)</code>",
+                  lambda match: "<code>" + (match.group(2).rsplit(".", 1)[-1]
+                                            if match.group(1) else match.group(2)) + "</code>",
+                  html)
+
+
+def on_page_content(html, page, config, files):
+    """MkDocs hook: Sphinx roles of the docstrings as plain code."""
+    return without_roles(html)
 
 
 def on_config(config):

@@ -48,7 +48,8 @@ EXPORT_RULES: tuple[ExportRuleSpec, ...] = (
     ExportRuleSpec("trial", Integer(0), "N", "this trial number, at its own decision rule"),
     ExportRuleSpec(
         "baseline", Text("a baseline's name"), "NAME",
-        "a baseline (unweighted, neg_pos, sklearn_balanced) at its best validation F1",
+        "a baseline by the name the report gives it (unweighted, neg_pos, sklearn_balanced, "
+        "deferred_balanced, focal, ...) at its best validation F1",
     ),
     ExportRuleSpec(
         "min_precision", Number(0, 1), "P",
