@@ -322,7 +322,8 @@ def sweep(
     """Sweep class weights, their normalisation and the decision threshold on data in memory.
 
     Args:
-        X: features ``(rows, features)``: a NumPy array or a pandas DataFrame of numbers.
+        X: the inputs, ``(rows, ...)``: features ``(rows, features)`` (a NumPy array or a pandas
+            DataFrame of numbers), sequences, images or token ids (see the docs' inputs guide).
         y: labels: a 0/1 matrix (or DataFrame) for multi-label, a vector (or Series) of class
             ids or names for multi-class; a vector of two values is binary (its rarer value the
             positive class, unless ``data={"positive_label": ...}``; ``data={"task":
