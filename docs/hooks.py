@@ -75,22 +75,19 @@ def _default(field: dataclasses.Field) -> str:
                  else repr(value))
 
 
-def option_rows(config: type) -> list[tuple[str, str, str, str, str, str]]:
-    """One row per option of a config class: key, type, default, what it accepts, whether it
-    pins the study, help. Fields without a constraint (bookkeeping) are not options."""
+def option_rows(config: type) -> list[tuple[str, str, str]]:
+    """One row per option of a config class: its key, its default, and a description made of
+    its help, what it accepts, its type and whether it pins the study (three columns, so the
+    table fits the page). Fields without a constraint (bookkeeping) are not options."""
     rows = []
     for field in dataclasses.fields(config):
         constraint = field.metadata.get("constraint")
         if constraint is None:
             continue
-        rows.append((
-            f"`{field.name}`",
-            _code(field.type),
-            _default(field),
-            constraint.expected,
-            "yes" if field.metadata.get("pins") else "no",
-            field.metadata.get("help", ""),
-        ))
+        pins = "pins the study" if field.metadata.get("pins") else "does not pin the study"
+        description = (f"{field.metadata.get('help', '')} <br>*Accepts* {constraint.expected}; "
+                       f"type `{' '.join(str(field.type).split())}`; {pins}.")
+        rows.append((f"`{field.name}`", _default(field), description))
     return rows
 
 
@@ -104,16 +101,15 @@ def options_page() -> str:
         "constraint, default and help are declared once and shared by the study file, the "
         "Python API and the command line). A study file's table `[model]` holds the keys of "
         "`sweeper.ModelConfig`, and so on; `sweep(..., model={...})` takes the same keys. "
-        "*Pins*: whether another value is another study (the data, the model and the search "
-        "space pin it; where and how it runs does not).\n",
+        "A setting that *pins the study* makes another study with another value (the data, "
+        "the model and the search space pin it; where and how it runs does not).\n",
     ]
     for config in (sweeper.StudyConfig, sweeper.DataConfig, sweeper.ModelConfig,
                    sweeper.SearchConfig):
         doc = inspect.getdoc(config) or ""
         parts.append(f"## `[{config.section}]`: `sweeper.{config.__name__}`\n")
         parts.append(doc.split("\n\n")[0] + "\n")
-        parts.append(_table(("key", "type", "default", "accepts", "pins", "help"),
-                            option_rows(config)))
+        parts.append(_table(("key", "default", "description"), option_rows(config)))
     return "\n".join(parts)
 
 
