@@ -119,6 +119,9 @@ class SweepResult:
 
     Made by :func:`sweep`, :func:`load` or :func:`open_study_file`. The figures are read from the
     study once and kept; :meth:`refresh` reads them again (a sweep other workers still run).
+    :attr:`study` is the Optuna study, :attr:`study_name` its name, :attr:`info` what the
+    study was made of (task, labels, rows, training counts: ``info.describe_task()`` says it
+    in words).
     """
 
     def __init__(
