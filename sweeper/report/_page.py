@@ -199,13 +199,13 @@ def _with_code(text: str) -> str:
 def export_note(study_file: str | Path | None, export_rule: Mapping[str, Any] | None) -> str:
     """Under the export line: which study file and which rule an export without a rule takes.
     A study whose ``[study] export`` names another rule exports by it, not this point."""
-    where = ("" if study_file is not None else "STUDY.toml is the study file; ")
+    where = "" if study_file is not None else "STUDY.toml is the study file. "
     if export_rule:
         rule = ", ".join(f"{key}={value}" for key, value in export_rule.items())
-        return (f"{where}this study's <code>[study] export</code> rule is "
+        return (f"{where}This study's <code>[study] export</code> rule is "
                 f"<code>{html.escape(rule)}</code>: without a rule an export takes it, not this "
                 "point; <code>--trial N</code> or <code>--baseline NAME</code> names one.")
-    return (f"{where}without a rule, an export takes the study's <code>[study] export</code> "
+    return (f"{where}Without a rule, an export takes the study's <code>[study] export</code> "
             "rule; its default, <code>recommended</code>, is this point.")
 
 

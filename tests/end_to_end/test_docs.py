@@ -132,9 +132,10 @@ def _hooks():
     return module
 
 
-@functools.cache
-def _site(folder: str) -> Path:
-    """The site, built strictly (a warning fails the build) into ``folder``."""
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The site, built strictly (a warning fails the build), once for the module."""
+    folder = str(tmp_path_factory.mktemp("site"))
     if importlib.util.find_spec("mkdocs") is None:
         if os.environ.get("CI"):
             pytest.fail('mkdocs is missing: .ci/run installs the "docs" extra.')
@@ -147,11 +148,6 @@ def _site(folder: str) -> Path:
     assert built.returncode == 0, built.stderr[-4000:]
     assert "WARNING" not in built.stderr, built.stderr[-4000:]
     return Path(folder)
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    return _site(str(tmp_path_factory.mktemp("site")))
 
 
 def _text(html: str) -> str:
