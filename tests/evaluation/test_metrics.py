@@ -267,8 +267,9 @@ def ranked_at_once(y, scores):
 @pytest.mark.parametrize("ties", [False, True])
 def test_the_curve_walked_in_blocks_of_ranks_is_the_curve_ranked_at_once(monkeypatch, block,
                                                                           ties):
-    """Only the rank order of the pairs is held whole; groups of tied scores that span blocks
-    end where they end, and the stored thresholds are those of the whole curve."""
+    """The pairs are sorted once, split by truth, and walked a block at a time; groups of tied
+    scores that span blocks end where they end, and the stored thresholds are those of the
+    whole curve."""
     import sweeper.evaluation._curves as curves_module
 
     rng = np.random.default_rng(block)
@@ -282,3 +283,50 @@ def test_the_curve_walked_in_blocks_of_ranks_is_the_curve_ranked_at_once(monkeyp
     for got, expected in zip(curves_module._ranked(y, scores), ranked_at_once(y, scores),
                              strict=True):
         assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("case", ["saturated", "no-positive", "all-positive", "nan"])
+def test_the_ranking_handles_long_ties_one_sided_truth_and_nan(monkeypatch, case):
+    """A run of tied scores longer than a block (a saturated sigmoid's 1.0s), a split with no
+    positive or no negative pair, and a diverged model's NaN (ranked below every score)."""
+    import sweeper.evaluation._curves as curves_module
+
+    rng = np.random.default_rng(7)
+    y = (rng.random((120, 5)) < 0.3).astype(np.int8)
+    scores = rng.random((120, 5)).astype(np.float32)
+    if case == "saturated":
+        scores[:80] = 1.0
+    elif case == "no-positive":
+        y[:] = 0
+    elif case == "all-positive":
+        y[:] = 1
+    monkeypatch.setattr(curves_module, "BLOCK_VALUES", 4)
+    if case == "nan":
+        scores[:3, :2] = np.nan
+        reference = np.where(np.isnan(scores), -np.inf, scores).astype(np.float32)
+    else:
+        reference = scores
+    for got, expected in zip(curves_module._ranked(y, scores), ranked_at_once(y, reference),
+                             strict=True):
+        assert np.array_equal(got, expected)
+
+
+def test_ranking_the_pairs_holds_about_their_scores_once(monkeypatch):
+    """The ranking keeps each pair's score once (4 bytes) and a transient 0/1 mask (1 byte);
+    an ``argsort`` held 8 bytes of rank order a pair and 4 of negated scores beside it. The
+    walk's blocks are shrunk so that what grows with the pairs shows."""
+    import tracemalloc
+
+    import sweeper.evaluation._curves as curves_module
+
+    monkeypatch.setattr(curves_module, "BLOCK_VALUES", 2**12)
+    rng = np.random.default_rng(3)
+    y = (rng.random((4000, 250)) < 0.1).astype(np.int8)
+    scores = rng.random((4000, 250), dtype=np.float32)
+    tracemalloc.start()
+    try:
+        curve_thresholds(y, scores)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 6.5 * y.size, f"{peak / y.size:.1f} bytes a pair"
