@@ -121,12 +121,15 @@ class _RankedPairs:
         sides = (self.positives, self.negatives)
         above = [array.size for array in sides]  # each array's pairs not yet walked: [:above]
         while any(above):
-            # The next ``step`` scores of each side; every score above the higher of the two
-            # chunks' lowest scores is complete (nothing below either chunk exceeds it).
+            # The next ``step`` scores of each side. A chunk that stops short of its side's
+            # lowest score bounds what is complete: every score above the highest such chunk's
+            # lowest is (nothing left below a chunk exceeds it); with none, everything is.
             chunks = [array[max(0, top - step):top]
                       for array, top in zip(sides, above, strict=True)]
-            floor = max(chunk[0] for chunk in chunks if chunk.size)
-            distinct = np.unique(np.concatenate([chunk[chunk > floor] for chunk in chunks]))
+            floor = max((chunk[0] for chunk, top in zip(chunks, above, strict=True)
+                         if top > step), default=None)
+            distinct = np.unique(np.concatenate(
+                chunks if floor is None else [chunk[chunk > floor] for chunk in chunks]))
             if distinct.size == 0:  # a tie at the floor spans the chunks: that group alone
                 distinct = np.asarray([floor], dtype=self.positives.dtype)
                 tp, predicted = self.at_least(distinct)
@@ -135,7 +138,8 @@ class _RankedPairs:
                     array.size - top + chunk.size - np.searchsorted(chunk, distinct, side="left")
                     for array, top, chunk in zip(sides, above, chunks, strict=True))
                 tp, predicted = tp.astype(np.float64), (tp + false).astype(np.float64)
-            above = [int(np.searchsorted(array, distinct[0], side="left")) for array in sides]
+            above = [0, 0] if floor is None else [
+                int(np.searchsorted(array, distinct[0], side="left")) for array in sides]
             yield distinct[::-1], tp[::-1], predicted[::-1]
 
 
@@ -169,17 +173,18 @@ def curve_thresholds(y_true: np.ndarray, scores: np.ndarray, n_points: int = CUR
     are dense and skips the high-precision end). The thresholds are score values, increasing.
     The pairs are sorted once (:class:`_RankedPairs`, 4 bytes a pair) and the curve walked
     twice, a block of ranks at a time (:func:`_curve_lengths`): once for its length, once for
-    the cuts.
+    the cuts (a curve of one block is walked once and kept: a small split's, every trial's).
     """
     positives = max(float(np.count_nonzero(np.asarray(y_true))), 1.0)
     ranked = _RankedPairs(y_true, scores)
+    kept = list(_curve_lengths(ranked, positives)) if scores.size <= BLOCK_VALUES else None
     total = 0.0
-    for _, lengths in _curve_lengths(ranked, positives):
+    for _, lengths in kept or _curve_lengths(ranked, positives):
         total = float(lengths[-1])
     targets = np.linspace(0.0, total, n_points)
     cuts: list[float] = []
     last = 0.0
-    for distinct, lengths in _curve_lengths(ranked, positives):
+    for distinct, lengths in kept or _curve_lengths(ranked, positives):
         found = np.searchsorted(lengths, targets[len(cuts):], side="left")
         cuts.extend(distinct[found[found < lengths.size]].tolist())
         last = float(distinct[-1])
