@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from sweeper.config import Task
 from sweeper.evaluation._calibration import BLOCK_VALUES
-from sweeper.evaluation._decision import fbeta, predict
-from sweeper.evaluation._metrics import averaged, confusion_counts, fold_spread, rounded
+from sweeper.evaluation._decision import fbeta, log_probability_blocks
+from sweeper.evaluation._metrics import averaged, fold_spread, rounded
 
 __all__ = [
     "CURVE_POINTS",
@@ -246,18 +245,24 @@ def adjustment_curve(
     *,
     average: str,
 ) -> PRCurve:
-    """Multi-class recall and precision of ``argmax(log p - tau * log prior)`` for each tau."""
+    """Multi-class recall and precision of ``argmax(log p - tau * log prior)`` for each tau.
+
+    The rows are read a block at a time (:func:`~sweeper.evaluation.log_probability_blocks`):
+    each block's logarithms are taken once and decided at every tau, its counts summed."""
     n_classes = scores.shape[-1]
-    tp, predicted = [], []
-    for tau in taus:
-        decided = predict(scores, Task.MULTICLASS, offset=tau * np.asarray(log_prior))
-        true_positive, false_positive, _ = confusion_counts(y_true, decided, Task.MULTICLASS,
-                                                            n_classes)
-        tp.append(true_positive)
-        predicted.append(true_positive + false_positive)
+    taus = np.asarray(taus, dtype=np.float64)
+    log_prior = np.asarray(log_prior, dtype=np.float64)
+    tp = np.zeros((taus.size, n_classes), np.int64)
+    predicted = np.zeros((taus.size, n_classes), np.int64)
+    for start, log_p in log_probability_blocks(scores):
+        truth = np.asarray(y_true[start:start + log_p.shape[0]])
+        for index, tau in enumerate(taus):
+            decided = np.argmax(log_p - tau * log_prior, axis=-1)
+            tp[index] += np.bincount(truth[truth == decided], minlength=n_classes)
+            predicted[index] += np.bincount(decided, minlength=n_classes)
     positives = np.bincount(y_true, minlength=n_classes).astype(np.float64)
     recall, precision = averaged(
-        np.asarray(tp, np.float64).T, np.asarray(predicted, np.float64).T, positives, average
+        tp.T.astype(np.float64), predicted.T.astype(np.float64), positives, average
     )
     return PRCurve(
         parameter="tau",

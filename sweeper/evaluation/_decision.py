@@ -19,8 +19,17 @@ from typing import Any
 import numpy as np
 
 from sweeper.config import Task
+from sweeper.evaluation._calibration import BLOCK_VALUES
 
-__all__ = ["Constraints", "fbeta", "predict", "probabilities", "sigmoid", "softmax"]
+__all__ = [
+    "Constraints",
+    "fbeta",
+    "log_probability_blocks",
+    "predict",
+    "probabilities",
+    "sigmoid",
+    "softmax",
+]
 
 
 def sigmoid(logits: Any) -> np.ndarray:
@@ -59,9 +68,27 @@ def predict(
         return scores >= np.asarray(threshold, dtype=scores.dtype)
     if offset is None:
         return np.argmax(scores, axis=-1)
-    # Probabilities that underflowed to 0 stay the least likely class, without log(0) warnings.
-    log_p = np.log(np.maximum(scores.astype(np.float64), np.finfo(np.float64).tiny))
-    return np.argmax(log_p - np.asarray(offset, dtype=np.float64), axis=-1)
+    rows = scores.reshape(-1, scores.shape[-1])
+    offset = np.asarray(offset, dtype=np.float64)
+    decided = np.empty(rows.shape[0], np.int64)
+    for start, log_p in log_probability_blocks(rows):
+        decided[start:start + log_p.shape[0]] = np.argmax(log_p - offset, axis=-1)
+    return decided.reshape(scores.shape[:-1])
+
+
+def log_probability_blocks(scores: np.ndarray):
+    """``(first row, log p in float64)`` for each block of rows of ``(rows, classes)``
+    probabilities, about :data:`~sweeper.evaluation._calibration.BLOCK_VALUES` values each.
+
+    A multi-class decision compares ``log p - tau * log prior`` across the classes in float64;
+    a whole split of a thousand classes would take two float64 copies of its scores (16 bytes a
+    value) per decision, so they are taken a block at a time, and a curve over many taus reads
+    each block's logarithms once (:func:`~sweeper.evaluation.adjustment_curve`). Probabilities
+    that underflowed to 0 stay the least likely class, without log(0) warnings."""
+    tiny = np.finfo(np.float64).tiny
+    step = max(1, BLOCK_VALUES // max(scores.shape[-1], 1))
+    for start in range(0, scores.shape[0], step):
+        yield start, np.log(np.maximum(scores[start:start + step].astype(np.float64), tiny))
 
 
 def fbeta(recall: Any, precision: Any, beta: float = 1.0) -> Any:

@@ -24,6 +24,7 @@ import sweeper.data._split as split_module
 import sweeper.evaluation._bootstrap as bootstrap_module
 import sweeper.evaluation._calibration as calibration_module
 import sweeper.evaluation._curves as curves_module
+import sweeper.evaluation._decision as decision_module
 import sweeper.training._packing as packing_module
 from sweeper.study import finished_records
 
@@ -45,6 +46,7 @@ def small_chunks(monkeypatch) -> None:
     monkeypatch.setattr(packed_module, "CHUNK_LOGITS_BYTES", 2**18)
     monkeypatch.setattr(calibration_module, "BLOCK_VALUES", 2**15)
     monkeypatch.setattr(curves_module, "BLOCK_VALUES", 2**15)
+    monkeypatch.setattr(decision_module, "BLOCK_VALUES", 2**15)
     monkeypatch.setattr(bootstrap_module, "_CHUNK_BYTES", 2**18)
     monkeypatch.setattr(split_module, "RARITY_BLOCK_BYTES", 2**18)
     monkeypatch.setattr(scaling_module, "FIT_BLOCK_BYTES", 2**18)

@@ -6,6 +6,7 @@ import pytest
 from sweeper.evaluation import (
     adjustment_curve,
     curve_thresholds,
+    default_tau_grid,
     evaluate,
     fbeta_thresholds,
     hypervolume_2d,
@@ -191,6 +192,30 @@ def test_adjustment_curve_matches_evaluate_at_each_tau():
     for tau, recall, precision in zip(taus, curve.recall, curve.precision, strict=True):
         expected = evaluate(y, scores, task="multiclass", average="macro", offset=tau * log_prior)
         assert (recall, precision) == pytest.approx((expected.recall, expected.precision))
+
+
+@pytest.mark.parametrize("block", [1, 7, 2**18])
+def test_multiclass_decisions_taken_a_block_of_rows_at_a_time_equal_the_whole(monkeypatch,
+                                                                               block):
+    """The logarithms of a block of rows are taken once and decided at every tau: the curve and
+    each decision are those of the whole split in float64, underflowed probabilities too."""
+    import sweeper.evaluation._decision as decision_module
+
+    rng = np.random.default_rng(5)
+    y = rng.choice(6, size=151, p=[0.5, 0.2, 0.1, 0.1, 0.05, 0.05])
+    logits = 40 * rng.standard_normal((151, 6)) + 3 * np.eye(6)[y]
+    scores = (np.exp(logits - logits.max(axis=1, keepdims=True))).astype(np.float32)
+    scores /= scores.sum(axis=1, keepdims=True)
+    assert (scores == 0).any()  # some probabilities underflowed
+    log_prior = np.log(np.bincount(y) / y.size)
+    monkeypatch.setattr(decision_module, "BLOCK_VALUES", block)
+    curve = adjustment_curve(y, scores, log_prior, default_tau_grid(), average="micro")
+    with np.errstate(divide="ignore"):
+        log_p = np.log(scores.astype(np.float64))
+    for tau, recall in zip(default_tau_grid(), curve.recall, strict=True):
+        decided = np.argmax(log_p - tau * log_prior, axis=1)
+        assert np.array_equal(predict(scores, "multiclass", offset=tau * log_prior), decided)
+        assert recall == pytest.approx(np.mean(decided == y))
 
 
 def test_ranking_front_without_ties_is_the_curve_at_every_score():
