@@ -69,9 +69,9 @@ def test_windowed_multivariate_tpe_asks_and_tells_on_a_large_study():
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 305
 
 
-def test_a_window_of_1000_by_default_none_when_0_and_none_for_nsga2():
+def test_a_window_of_300_by_default_none_when_0_and_none_for_nsga2():
     default = make_sampler(StudyConfig(name="s"))
-    assert isinstance(default, WindowedSampler) and default.window == 1000
+    assert isinstance(default, WindowedSampler) and default.window == 300
     assert not isinstance(make_sampler(StudyConfig(name="s", sampler_window=0)),
                           WindowedSampler)
     sampler = make_sampler(StudyConfig(name="s", sampler="nsga2", sampler_window=10))
