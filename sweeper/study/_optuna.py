@@ -62,9 +62,8 @@ rows.
 
 from __future__ import annotations
 
-import functools
-
 import copy
+import functools
 import logging
 import os
 from datetime import datetime, timezone

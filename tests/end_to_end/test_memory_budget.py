@@ -70,9 +70,9 @@ def test_an_in_memory_sweep_allocates_a_small_multiple_of_its_input(
     times the labels, and ranking its validation pairs for the curve holds 5 bytes a pair (their
     scores sorted, and a 0/1 mask while it splits them), one time more: about 6.3 times is
     measured (6.7 when an ``argsort`` held 12 bytes a pair), and the bound says so
-    (``benchmarks/scaling.py`` gives the process's peak at 1,000 and 3,000 labels). Before issue 30, labels were widened
-    to float64 (eight times their bytes) to be checked, and every member's scores and float64
-    probabilities of a split were held at once."""
+    (``benchmarks/scaling.py`` gives the process's peak at 1,000 and 3,000 labels). Before
+    issue 30, labels were widened to float64 (eight times their bytes) to be checked, and every
+    member's scores and float64 probabilities of a split were held at once."""
     small_chunks(monkeypatch)
     X, y = arrays(rows, labels, features)
     model = {"hidden": [8], "epochs": 2, "batch_size": 256}
