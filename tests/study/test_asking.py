@@ -469,7 +469,8 @@ def test_a_windowed_samplers_trials_kept_between_batches_are_what_the_study_hold
     the study (trials told, failed, queued, a queued one asked, a running one finished) it
     holds the trials and fields Optuna's own storage gives (``recent_trials`` of
     ``get_all_trials``): number, id, state, values (infinite ones too), parameters,
-    distributions, system attributes (TPE's, constraints); only the records are left out."""
+    distributions, system attributes (TPE's, constraints) and the constraints read from them;
+    only the records are left out."""
     from sweeper.study._optuna import WindowTrials, recent_trials
 
     url = url_of(backend, tmp_path, request)
@@ -480,10 +481,11 @@ def test_a_windowed_samplers_trials_kept_between_batches_are_what_the_study_hold
 
     def sampled(trial):
         return (trial.number, trial._trial_id, trial.state, trial.values, trial.params,
-                trial.distributions, trial.system_attrs, trial.datetime_start)
+                trial.distributions, trial.system_attrs, trial.datetime_start,
+                trial.constraints)
 
     def check() -> None:
-        lean = kept.read()
+        lean = kept.read()  # their constraints, parsed once, follow a trial that finishes
         full = recent_trials(storage.get_all_trials(study_id), window)
         assert [sampled(t) for t in lean] == [sampled(t) for t in full]
         assert all(t.user_attrs == {} for t in lean)
