@@ -34,6 +34,7 @@ from sweeper.evaluation._curves import (
     fbeta_thresholds,
     pr_curve,
     ranking_front,
+    validation_curve,
 )
 from sweeper.evaluation._decision import (
     Constraints,
@@ -81,4 +82,5 @@ __all__ = [
     "resample_weights",
     "sigmoid",
     "softmax",
+    "validation_curve",
 ]

@@ -29,6 +29,7 @@ __all__ = [
     "fbeta_thresholds",
     "pr_curve",
     "ranking_front",
+    "validation_curve",
 ]
 
 CURVE_POINTS = 96
@@ -101,8 +102,12 @@ class _RankedPairs:
         self.positives = flat[positive]
         np.logical_not(positive, out=positive)
         self.negatives = flat[positive]
+        self.had_nan = False
         for side in (self.positives, self.negatives):
-            np.copyto(side, -np.inf, where=np.isnan(side))  # a diverged model's NaN: ranked last
+            missing = np.isnan(side)
+            if missing.any():  # a diverged model's NaN: ranked last
+                self.had_nan = True
+                side[missing] = -np.inf
             side.sort()
 
     def at_least(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -174,8 +179,12 @@ def curve_thresholds(y_true: np.ndarray, scores: np.ndarray, n_points: int = CUR
     twice, a block of ranks at a time (:func:`_curve_lengths`): once for its length, once for
     the cuts (a curve of one block is walked once and kept: a small split's, every trial's).
     """
+    return _thresholds_along(_RankedPairs(y_true, scores), y_true, scores, n_points)
+
+
+def _thresholds_along(ranked: _RankedPairs, y_true: np.ndarray, scores: np.ndarray,
+                      n_points: int) -> np.ndarray:
     positives = max(float(np.count_nonzero(np.asarray(y_true))), 1.0)
-    ranked = _RankedPairs(y_true, scores)
     kept = list(_curve_lengths(ranked, positives)) if scores.size <= BLOCK_VALUES else None
     total = 0.0
     for _, lengths in kept or _curve_lengths(ranked, positives):
@@ -191,8 +200,30 @@ def curve_thresholds(y_true: np.ndarray, scores: np.ndarray, n_points: int = CUR
     return np.unique(np.asarray(cuts, dtype=scores.dtype))
 
 
+def validation_curve(y_true: np.ndarray, scores: np.ndarray, *, average: str,
+                     n_points: int = CURVE_POINTS) -> tuple[np.ndarray, PRCurve]:
+    """A trial's stored thresholds (:func:`curve_thresholds`) and its validation curve at them
+    (:func:`pr_curve`), from one sort of the pairs: micro-averaged, the counts of ``score >=
+    threshold`` are read off the sorted pairs (two ``searchsorted`` per threshold, the same
+    integers the bins count); macro-averaged, or with a NaN score, the bins count them."""
+    ranked = _RankedPairs(y_true, scores)
+    grid = _thresholds_along(ranked, y_true, scores, n_points)
+    if average != "micro" or ranked.had_nan:
+        return grid, pr_curve(y_true, scores, grid, average=average)
+    tp, predicted = ranked.at_least(grid)
+    positives = np.asarray([float(np.count_nonzero(np.asarray(y_true)))])
+    recall, precision = averaged(tp[None, :], predicted[None, :], positives, average)
+    return grid, PRCurve(
+        parameter="threshold",
+        values=tuple(float(t) for t in grid),
+        recall=tuple(recall.tolist()),
+        precision=tuple(precision.tolist()),
+    )
+
+
 def pr_curve(
-    y_true: np.ndarray, scores: np.ndarray, thresholds: Sequence[float], *, average: str
+    y_true: np.ndarray, scores: np.ndarray, thresholds: Sequence[float] | np.ndarray, *,
+    average: str,
 ) -> PRCurve:
     """Multi-label recall and precision over an increasing sequence of global thresholds.
 

@@ -19,13 +19,13 @@ from sweeper.evaluation import (
     PRCurve,
     adjustment_curve,
     bootstrap_f1,
-    curve_thresholds,
     default_tau_grid,
     evaluate,
     fbeta_thresholds,
     pr_curve,
     predict,
     resample_weights,
+    validation_curve,
 )
 from sweeper.search import Candidate
 from sweeper.study._front import best_point
@@ -73,19 +73,23 @@ def record_member(
             thresholds = fbeta_thresholds(
                 validation.y, member_scores[Split.VALIDATION], candidate.fbeta
             )
-        grid = curve_thresholds(validation.y, member_scores[Split.VALIDATION])
+        # The stored thresholds and the validation curve at them, from one sort of its pairs.
+        grid, read_curve = validation_curve(validation.y, member_scores[Split.VALIDATION],
+                                            average=info.average)
     else:
         log_prior = info.log_prior()
         offset = candidate.tau * log_prior
 
-    def figures_of(truth: np.ndarray, split_scores: np.ndarray) -> tuple[Evaluation, PRCurve]:
+    def figures_of(truth: np.ndarray, split_scores: np.ndarray,
+                   curve: PRCurve | None = None) -> tuple[Evaluation, PRCurve]:
         evaluation = evaluate(
             truth, split_scores, task=info.task, average=info.average,
             threshold=thresholds if thresholds is not None else candidate.threshold,
             offset=offset,
         )
         if sigmoid:
-            return evaluation, pr_curve(truth, split_scores, grid, average=info.average)
+            return evaluation, curve or pr_curve(truth, split_scores, grid,
+                                                 average=info.average)
         assert log_prior is not None  # set above for a multi-class task
         return evaluation, adjustment_curve(
             truth, split_scores, log_prior, default_tau_grid(), average=info.average
@@ -93,7 +97,9 @@ def record_member(
 
     figures, curves = {}, {}
     for split in Split:
-        figures[split], curves[split] = figures_of(splits.held_out(split).y, member_scores[split])
+        figures[split], curves[split] = figures_of(
+            splits.held_out(split).y, member_scores[split],
+            read_curve if sigmoid and split is Split.VALIDATION else None)
     if splits.folds is not None:  # the validation figures' spread across folds
         per_fold = [
             figures_of(validation.y[rows], member_scores[Split.VALIDATION][rows])

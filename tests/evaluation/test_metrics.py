@@ -14,6 +14,7 @@ from sweeper.evaluation import (
     pr_curve,
     predict,
     ranking_front,
+    validation_curve,
 )
 
 
@@ -355,3 +356,26 @@ def test_ranking_the_pairs_holds_about_their_scores_once(monkeypatch):
     finally:
         tracemalloc.stop()
     assert peak < 6.5 * y.size, f"{peak / y.size:.1f} bytes a pair"
+
+
+@pytest.mark.parametrize("case", ["plain", "ties", "no-positive", "nan"])
+@pytest.mark.parametrize("average", ["micro", "macro"])
+def test_the_validation_curve_read_off_the_sorted_pairs_is_the_binned_curve(monkeypatch, case,
+                                                                            average):
+    """One sort gives a trial's stored thresholds and its validation curve at them: the counts
+    read off the sorted pairs are the bins' counts, figure for figure, in blocks too."""
+    import sweeper.evaluation._curves as curves_module
+
+    rng = np.random.default_rng(11)
+    y = (rng.random((203, 7)) < 0.15).astype(np.int8)
+    scores = np.clip(0.3 * y + rng.random((203, 7)) * 0.8, 0, 1).astype(np.float32)
+    if case == "ties":
+        scores = np.round(scores, 1).astype(np.float32)
+    elif case == "no-positive":
+        y[:] = 0
+    elif case == "nan":
+        scores[:5, 0] = np.nan
+    monkeypatch.setattr(curves_module, "BLOCK_VALUES", 64)
+    grid, curve = validation_curve(y, scores, average=average)
+    assert np.array_equal(grid, curve_thresholds(y, scores))
+    assert curve == pr_curve(y, scores, grid, average=average)
