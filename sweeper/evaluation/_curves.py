@@ -98,7 +98,7 @@ class _RankedPairs:
 
     def __init__(self, y_true: np.ndarray, scores: np.ndarray) -> None:
         flat = np.asarray(scores).reshape(-1)
-        positive = np.asarray(y_true).reshape(-1) != 0
+        positive = np.asarray(y_true).reshape(-1) > 0  # as pr_curve counts hits
         self.positives = flat[positive]
         np.logical_not(positive, out=positive)
         self.negatives = flat[positive]

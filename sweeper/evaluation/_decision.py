@@ -70,10 +70,15 @@ def predict(
         return np.argmax(scores, axis=-1)
     rows = scores.reshape(-1, scores.shape[-1])
     offset = np.asarray(offset, dtype=np.float64)
+    per_row = offset.ndim > 1  # one offset per row and class
+    if per_row:
+        offset = np.broadcast_to(offset, scores.shape).reshape(rows.shape)
     decided = np.empty(rows.shape[0], np.int64)
     for start, log_p in log_probability_blocks(rows):
-        decided[start:start + log_p.shape[0]] = np.argmax(log_p - offset, axis=-1)
-    return decided.reshape(scores.shape[:-1])
+        stop = start + log_p.shape[0]
+        decided[start:stop] = np.argmax(log_p - (offset[start:stop] if per_row else offset),
+                                        axis=-1)
+    return decided.reshape(scores.shape[:-1])[()]  # one row: a scalar, as np.argmax gives
 
 
 def log_probability_blocks(scores: np.ndarray):

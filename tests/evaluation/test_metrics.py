@@ -379,3 +379,19 @@ def test_the_validation_curve_read_off_the_sorted_pairs_is_the_binned_curve(monk
     grid, curve = validation_curve(y, scores, average=average)
     assert np.array_equal(grid, curve_thresholds(y, scores))
     assert curve == pr_curve(y, scores, grid, average=average)
+
+
+def test_a_multiclass_decision_of_one_row_is_a_scalar_and_offsets_may_vary_by_row(monkeypatch):
+    """An exported model deciding one row gets a class id, with or without an offset; an offset
+    of one value per row and class is read block by block with its rows."""
+    import sweeper.evaluation._decision as decision_module
+
+    one = np.array([0.2, 0.5, 0.3], dtype=np.float32)
+    assert np.ndim(predict(one, "multiclass", offset=np.array([0.0, 1.0, 0.0]))) == 0
+    assert int(predict(one, "multiclass", offset=np.array([0.0, 1.0, 0.0]))) == 2
+    rng = np.random.default_rng(8)
+    scores = rng.random((10, 3)).astype(np.float32)
+    offsets = rng.random((10, 3))
+    monkeypatch.setattr(decision_module, "BLOCK_VALUES", 3)
+    expected = np.argmax(np.log(scores.astype(np.float64)) - offsets, axis=1)
+    assert np.array_equal(predict(scores, "multiclass", offset=offsets), expected)
