@@ -179,13 +179,13 @@ def curve_thresholds(y_true: np.ndarray, scores: np.ndarray, n_points: int = CUR
     twice, a block of ranks at a time (:func:`_curve_lengths`): once for its length, once for
     the cuts (a curve of one block is walked once and kept: a small split's, every trial's).
     """
-    return _thresholds_along(_RankedPairs(y_true, scores), y_true, scores, n_points)
+    return _thresholds_along(_RankedPairs(y_true, scores), n_points)
 
 
-def _thresholds_along(ranked: _RankedPairs, y_true: np.ndarray, scores: np.ndarray,
-                      n_points: int) -> np.ndarray:
-    positives = max(float(np.count_nonzero(np.asarray(y_true))), 1.0)
-    kept = list(_curve_lengths(ranked, positives)) if scores.size <= BLOCK_VALUES else None
+def _thresholds_along(ranked: _RankedPairs, n_points: int) -> np.ndarray:
+    positives = max(float(ranked.positives.size), 1.0)
+    pairs = ranked.positives.size + ranked.negatives.size
+    kept = list(_curve_lengths(ranked, positives)) if pairs <= BLOCK_VALUES else None
     total = 0.0
     for _, lengths in kept or _curve_lengths(ranked, positives):
         total = float(lengths[-1])
@@ -197,7 +197,7 @@ def _thresholds_along(ranked: _RankedPairs, y_true: np.ndarray, scores: np.ndarr
         cuts.extend(distinct[found[found < lengths.size]].tolist())
         last = float(distinct[-1])
     cuts.extend([last] * (n_points - len(cuts)))
-    return np.unique(np.asarray(cuts, dtype=scores.dtype))
+    return np.unique(np.asarray(cuts, dtype=ranked.positives.dtype))
 
 
 def validation_curve(y_true: np.ndarray, scores: np.ndarray, *, average: str,
@@ -207,11 +207,11 @@ def validation_curve(y_true: np.ndarray, scores: np.ndarray, *, average: str,
     threshold`` are read off the sorted pairs (two ``searchsorted`` per threshold, the same
     integers the bins count); macro-averaged, or with a NaN score, the bins count them."""
     ranked = _RankedPairs(y_true, scores)
-    grid = _thresholds_along(ranked, y_true, scores, n_points)
+    grid = _thresholds_along(ranked, n_points)
     if average != "micro" or ranked.had_nan:
         return grid, pr_curve(y_true, scores, grid, average=average)
     tp, predicted = ranked.at_least(grid)
-    positives = np.asarray([float(np.count_nonzero(np.asarray(y_true)))])
+    positives = np.asarray([float(ranked.positives.size)])
     recall, precision = averaged(tp[None, :], predicted[None, :], positives, average)
     return grid, PRCurve(
         parameter="threshold",

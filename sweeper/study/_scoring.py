@@ -88,8 +88,9 @@ def record_member(
             offset=offset,
         )
         if sigmoid:
-            return evaluation, curve or pr_curve(truth, split_scores, grid,
-                                                 average=info.average)
+            if curve is None:
+                curve = pr_curve(truth, split_scores, grid, average=info.average)
+            return evaluation, curve
         assert log_prior is not None  # set above for a multi-class task
         return evaluation, adjustment_curve(
             truth, split_scores, log_prior, default_tau_grid(), average=info.average
